@@ -1,0 +1,17 @@
+DROP TABLE scheduler_runs;
+DROP TABLE delivery_attempts;
+DROP TABLE deliveries;
+DROP TABLE webhook_endpoints;
+DROP TABLE request_answers;
+DROP TABLE information_requests;
+DROP TABLE tasks;
+DROP TABLE mission_lines;
+DROP TABLE missions;
+DROP TABLE service_items;
+DROP TABLE services;
+DROP TABLE categories;
+DROP TABLE access_tokens;
+DROP TABLE contacts;
+DROP TABLE clients;
+DROP TABLE users;
+DROP TABLE firms;

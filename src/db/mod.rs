@@ -1,0 +1,255 @@
+//! Storage: the connection pool for either backend, the dispatch macros that let each query be
+//! written once for SQLite and PostgreSQL, the embedded migrations, and one module per table.
+//! Nothing here knows about GraphQL or HTTP; every query that reads tenant data takes a firm id.
+
+pub mod schema;
+mod sql_enums;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
+
+/// The SQLite connection as diesel-async sees it (a sync connection run on blocking threads).
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
+type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Errors of the data layer: a query error (diesel's own), or no connection could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection: {0}")]
+    Pool(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Which backend a URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file (its folder is created on first use).
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Reads a configured URL: `postgres://...` selects PostgreSQL; `sqlite://path`,
+    /// `sqlite:path` or a bare path selects a SQLite file.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        if url.contains("://") && !url.starts_with("sqlite://") {
+            return Err("expected a SQLite file path or a postgres:// URL".into());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path == ":memory:" {
+            return Err(
+                "expected a SQLite file path (an in-memory database would lose everything)".into(),
+            );
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// A pool of connections to one backend.
+#[derive(Clone)]
+pub enum Pool {
+    Sqlite { pool: SqlitePool, path: PathBuf },
+    Postgres(PgPool),
+}
+
+/// One pooled connection; match on it with [`with_conn!`] or [`transaction!`].
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived, one per request; boxing would add an allocation per query"
+)]
+pub enum Conn {
+    Sqlite(bb8::PooledConnection<'static, AsyncDieselConnectionManager<SqliteConn>>),
+    Postgres(bb8::PooledConnection<'static, AsyncDieselConnectionManager<AsyncPgConnection>>),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of either backend: the body is
+/// written once and compiled for both (diesel's MultiConnection does not work with diesel-async).
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Sqlite(pooled) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *pooled;
+                $body
+            }
+            $crate::db::Conn::Postgres(pooled) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (an expression returning `Result<_, E: From<diesel::result::Error>>`) in one
+/// write transaction on either backend. SQLite takes its write lock up front (`BEGIN
+/// IMMEDIATE`), so concurrent writers wait for the busy timeout instead of failing with
+/// "database is locked" when a read transaction tries to upgrade.
+#[macro_export]
+macro_rules! transaction {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Sqlite(pooled) => {
+                let conn: &mut $crate::db::SqliteConn = &mut *pooled;
+                conn.immediate_transaction(async |$c| $body).await
+            }
+            $crate::db::Conn::Postgres(pooled) => {
+                use diesel_async::AsyncConnection as _;
+                let conn: &mut diesel_async::AsyncPgConnection = &mut *pooled;
+                conn.transaction(async |$c| $body).await
+            }
+        }
+    };
+}
+
+impl Pool {
+    /// Opens a pool for `url`, creating the SQLite file's folder when needed.
+    pub async fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> DbResult<Self> {
+        match DatabaseUrl::parse(url).map_err(DbError::Pool)? {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(folder).map_err(|error| {
+                        DbError::Pool(format!("cannot create {}: {error}", folder.display()))
+                    })?;
+                }
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.custom_setup = Box::new(move |url| {
+                    let url = url.to_string();
+                    async move {
+                        let mut conn = SqliteConn::establish(&url).await?;
+                        conn.batch_execute(&format!(
+                            "PRAGMA busy_timeout = {busy_timeout_ms};
+                             PRAGMA journal_mode = WAL;
+                             PRAGMA synchronous = NORMAL;
+                             PRAGMA foreign_keys = ON;"
+                        ))
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager =
+                    AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+                let pool = bb8::Pool::builder()
+                    .max_size(pool_size)
+                    .connection_timeout(Duration::from_secs(30))
+                    .build(manager)
+                    .await
+                    .map_err(|error| DbError::Pool(error.to_string()))?;
+                Ok(Self::Sqlite { pool, path })
+            }
+            DatabaseUrl::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                let pool = bb8::Pool::builder()
+                    .max_size(pool_size)
+                    .connection_timeout(Duration::from_secs(10))
+                    .build(manager)
+                    .await
+                    .map_err(|error| DbError::Pool(error.to_string()))?;
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn get(&self) -> DbResult<Conn> {
+        match self {
+            Self::Sqlite { pool, .. } => pool
+                .get_owned()
+                .await
+                .map(Conn::Sqlite)
+                .map_err(|error| DbError::Pool(error.to_string())),
+            Self::Postgres(pool) => pool
+                .get_owned()
+                .await
+                .map(Conn::Postgres)
+                .map_err(|error| DbError::Pool(error.to_string())),
+        }
+    }
+
+    /// Which backend this pool talks to, for logs and tests.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies every pending migration of this backend; returns the versions applied.
+    pub async fn run_migrations(&self) -> DbResult<Vec<String>> {
+        let conn = self.get().await?;
+        let migrate = move || -> DbResult<Vec<String>> {
+            let applied = match conn {
+                Conn::Sqlite(pooled) => AsyncMigrationHarness::new(pooled)
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|versions| versions.iter().map(ToString::to_string).collect()),
+                Conn::Postgres(pooled) => AsyncMigrationHarness::new(pooled)
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|versions| versions.iter().map(ToString::to_string).collect()),
+            };
+            applied.map_err(|error| DbError::Migration(error.to_string()))
+        };
+        tokio::task::spawn_blocking(migrate)
+            .await
+            .map_err(|error| DbError::Migration(error.to_string()))?
+    }
+
+    /// Reverts every applied migration (tests check that down then up returns the same schema).
+    pub async fn revert_all_migrations(&self) -> DbResult<()> {
+        let conn = self.get().await?;
+        let revert = move || -> DbResult<()> {
+            let reverted = match conn {
+                Conn::Sqlite(pooled) => AsyncMigrationHarness::new(pooled)
+                    .revert_all_migrations(SQLITE_MIGRATIONS)
+                    .map(drop),
+                Conn::Postgres(pooled) => AsyncMigrationHarness::new(pooled)
+                    .revert_all_migrations(POSTGRES_MIGRATIONS)
+                    .map(drop),
+            };
+            reverted.map_err(|error| DbError::Migration(error.to_string()))
+        };
+        tokio::task::spawn_blocking(revert)
+            .await
+            .map_err(|error| DbError::Migration(error.to_string()))?
+    }
+
+    /// Answers whether the database can serve queries: the SQLite file must still be where it
+    /// was opened (an open handle keeps answering after the file is deleted), and a `SELECT 1`
+    /// must succeed.
+    pub async fn check_health(&self) -> DbResult<()> {
+        if let Self::Sqlite { path, .. } = self {
+            if !Path::new(path).exists() {
+                return Err(DbError::Pool(format!("{} is gone", path.display())));
+            }
+        }
+        let mut conn = self.get().await?;
+        with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Rappel's one integration test binary. Each `backend_test!` runs on a fresh SQLite file and on
+//! a fresh PostgreSQL database (when `RAPPEL_TEST_POSTGRES_URL` is set; with `CI=true` a missing
+//! PostgreSQL fails instead of skipping).
+
+mod support;
+
+mod foundation;
