@@ -5,7 +5,9 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::db::Pool;
-use crate::graphql::build_schema;
+use crate::events::EventBus;
+use crate::generation::GenerationSettings;
+use crate::graphql::{SchemaData, build_schema};
 use crate::http::{AppState, router};
 
 /// Opens the configured database.
@@ -37,15 +39,52 @@ pub async fn open_and_migrate(config: &Config) -> anyhow::Result<Pool> {
     Ok(pool)
 }
 
+/// The generation settings of a configuration.
+pub fn generation_settings(config: &Config) -> GenerationSettings {
+    GenerationSettings {
+        batch_size: i64::from(config.scheduler.batch_size),
+        default_sending_hour: config.delivery.sending_hour,
+    }
+}
+
 /// `rappel serve`: migrate, then answer HTTP until told to stop.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = open_and_migrate(&config).await?;
-    let schema = build_schema(Some(pool.clone()), &config.graphql);
+    let events = EventBus::new();
+    let schema = build_schema(
+        Some(SchemaData {
+            pool: pool.clone(),
+            events: events.clone(),
+            auth: config.auth.clone(),
+            generation: generation_settings(&config),
+        }),
+        &config.graphql,
+    );
     let state = AppState {
         schema,
-        pool,
+        pool: pool.clone(),
         graphiql: config.graphql.graphiql,
         max_batch: config.graphql.max_batch,
+    };
+    if config.demo {
+        if let Some(demo) = crate::setup::seed_demo_if_empty(&pool, &config, Some(&events)).await? {
+            print_demo(&config, &demo);
+        }
+    }
+    let mut scheduler = if config.scheduler.enabled {
+        Some(
+            crate::scheduler::start(
+                pool.clone(),
+                generation_settings(&config),
+                events.clone(),
+                &config.scheduler.generation_cron,
+                config.scheduler.run_at_start,
+            )
+            .await
+            .context("cannot start the scheduler")?,
+        )
+    } else {
+        None
     };
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
@@ -57,8 +96,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
+    if let Some(scheduler) = scheduler.as_mut() {
+        let _ = scheduler.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn print_demo(config: &Config, demo: &crate::setup::DemoInfo) {
+    println!("Demo data created (turn off with demo = false / RAPPEL_DEMO=false):");
+    println!(
+        "  firm admin:  {} / password {}",
+        demo.admin_email, demo.admin_password
+    );
+    println!("  staff token (firm view):   {}", demo.admin_token);
+    println!(
+        "  contact {} token (client view): {}",
+        demo.contact_email, demo.contact_token
+    );
+    println!(
+        "  GraphiQL: {}/graphql  (add the header {{\"Authorization\": \"Bearer <token>\"}})",
+        config.public_base_url
+    );
+    println!("  The demo mission's first request is created on 2027-01-20; try it now with");
+    println!("  `cargo run -- generate --as-of 2027-01-20`.");
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,8 @@ use crate::db::DbError;
 #[derive(Debug)]
 pub enum AppError {
     Unauthenticated,
+    /// Credentials that did not work, with what to tell the caller.
+    AuthFailed(String),
     Forbidden(String),
     NotFound(&'static str),
     BadUserInput {
@@ -28,7 +30,7 @@ impl AppError {
     /// The contract's `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Unauthenticated | Self::AuthFailed(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
@@ -41,7 +43,9 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated => "sign in first: send a bearer token".into(),
-            Self::Forbidden(message) | Self::Conflict(message) => message.clone(),
+            Self::Forbidden(message) | Self::Conflict(message) | Self::AuthFailed(message) => {
+                message.clone()
+            }
             Self::NotFound(what) => format!("{what} not found"),
             Self::BadUserInput { message, .. } => message.clone(),
             Self::Internal(_) => "internal error".into(),
@@ -67,6 +71,33 @@ impl From<DbError> for AppError {
             )) => Self::Conflict("this already exists".into()),
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        DbError::Query(error).into()
+    }
+}
+
+impl From<crate::domain::validation::InvalidInput> for AppError {
+    fn from(invalid: crate::domain::validation::InvalidInput) -> Self {
+        Self::BadUserInput {
+            field: Some(invalid.field),
+            message: invalid.message,
+        }
+    }
+}
+
+impl From<crate::domain::validation::InvalidInput> for async_graphql::Error {
+    fn from(invalid: crate::domain::validation::InvalidInput) -> Self {
+        AppError::from(invalid).extend()
+    }
+}
+
+impl From<crate::domain::schedule::ScheduleError> for AppError {
+    fn from(error: crate::domain::schedule::ScheduleError) -> Self {
+        Self::bad_input(error.field(), error.to_string())
     }
 }
 

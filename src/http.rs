@@ -4,10 +4,14 @@
 
 use std::time::Duration;
 
+use async_graphql::Data;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse, GraphQLSubscription};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::State;
+use axum::extract::WebSocketUpgrade;
+use axum::http::HeaderMap;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -16,7 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::db::Pool;
-use crate::graphql::RappelSchema;
+use crate::graphql::{Caller, RappelSchema, resolve_caller};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,11 +35,10 @@ pub struct AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let subscriptions = GraphQLSubscription::new(state.schema.clone());
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route("/graphql", get(graphiql).post(graphql))
-        .route_service("/graphql/ws", subscriptions)
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
@@ -72,28 +75,91 @@ async fn graphiql(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn graphql(State(state): State<AppState>, request: GraphQLBatchRequest) -> Response {
-    let batch = request.into_inner();
+/// The bearer token of an `Authorization` header, if any.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// An error response for the whole request, with a code.
+fn request_error(message: &str, code: &str) -> Response {
+    let mut error = async_graphql::ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    GraphQLResponse::from(async_graphql::Response::from_errors(vec![error])).into_response()
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLBatchRequest,
+) -> Response {
+    let caller = match resolve_caller(&state.pool, bearer_token(&headers)).await {
+        Ok(caller) => caller,
+        Err(error) => {
+            tracing::error!(%error, "cannot check a bearer token");
+            return request_error("internal error", "INTERNAL");
+        }
+    };
+    let batch = request.into_inner().data(caller);
     if let async_graphql::BatchRequest::Batch(operations) = &batch {
         if operations.len() > state.max_batch {
-            let error = async_graphql::ServerError::new(
-                format!(
-                    "a batch may hold at most {} operations, this one holds {}",
-                    state.max_batch,
-                    operations.len()
-                ),
-                None,
+            let message = format!(
+                "a batch may hold at most {} operations, this one holds {}",
+                state.max_batch,
+                operations.len()
             );
-            let mut response = async_graphql::Response::from_errors(vec![error]);
-            response.errors[0].extensions = Some({
-                let mut extensions = async_graphql::ErrorExtensionValues::default();
-                extensions.set("code", "BAD_USER_INPUT");
-                extensions
-            });
-            return GraphQLResponse::from(response).into_response();
+            return request_error(&message, "BAD_USER_INPUT");
         }
     }
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+}
+
+/// Subscriptions: the caller is authenticated once, from the connection payload's
+/// `Authorization` ("Bearer ...") or `token` field.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let pool = state.pool.clone();
+            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|value| value.as_str())
+                        .map(|value| {
+                            value
+                                .trim_start_matches("Bearer ")
+                                .trim_start_matches("bearer ")
+                        })
+                        .or_else(|| payload.get("token").and_then(|value| value.as_str()))
+                        .map(str::to_string);
+                    let caller = resolve_caller(&pool, token.as_deref())
+                        .await
+                        .map_err(|_| async_graphql::Error::new("internal error"))?;
+                    if matches!(caller, Caller::Anonymous) {
+                        return Err(async_graphql::Error::new(
+                            "sign in first: send a valid token in the connection payload",
+                        ));
+                    }
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -1,9 +1,15 @@
 //! Rappel: a reminder engine for accounting firms, served over GraphQL.
 
+pub mod announce;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
+pub mod generation;
 pub mod graphql;
 pub mod http;
+pub mod scheduler;
+pub mod setup;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use rappel::config::{Config, DEFAULT_CONFIG_PATH};
 
@@ -28,6 +29,42 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     ExportSchema,
+    /// Run one generation pass and print what it created.
+    Generate {
+        /// Generate as if every firm's local date were this one (YYYY-MM-DD); default: today.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        as_of: Option<NaiveDate>,
+    },
+    /// Manage firms.
+    Firm {
+        #[command(subcommand)]
+        command: FirmCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FirmCommand {
+    /// Create a firm and its first admin.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        /// At least 12 characters; a password is generated and printed when left out.
+        #[arg(long)]
+        admin_password: Option<String>,
+        /// IANA time zone of the firm: its "today" for generation.
+        #[arg(long, default_value = "Europe/Paris")]
+        time_zone: String,
+        /// Language of the firm's emails: fr or en.
+        #[arg(long, default_value = "fr")]
+        locale: String,
+    },
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a date written YYYY-MM-DD"))
 }
 
 fn main() -> ExitCode {
@@ -69,6 +106,77 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::ExportSchema => Ok(()),
+            Command::Generate { as_of } => {
+                let pool = rappel::app::open_and_migrate(&config).await?;
+                let settings = rappel::app::generation_settings(&config);
+                let report =
+                    rappel::generation::run_pass(&pool, &settings, Utc::now(), as_of, None).await?;
+                println!(
+                    "generation{}: {} firm(s), {} line(s) examined, {} task(s) and {} request(s) \
+                     created, {} deliveries enqueued",
+                    as_of
+                        .map(|date| format!(" as of {date}"))
+                        .unwrap_or_default(),
+                    report.firms,
+                    report.lines_examined,
+                    report.tasks_created,
+                    report.requests_created,
+                    report.deliveries_enqueued,
+                );
+                for request in &report.sample {
+                    println!(
+                        "  request {} (firm {}, client {}): due {}, created on {}: {}",
+                        request.id,
+                        request.firm_id,
+                        request.client_id,
+                        request.due_date,
+                        request.created_on,
+                        request.text
+                    );
+                }
+                if report.requests_created > report.sample.len() {
+                    println!(
+                        "  ... and {} more",
+                        report.requests_created - report.sample.len()
+                    );
+                }
+                if report.lines_in_error > 0 {
+                    anyhow::bail!(
+                        "{} line(s) could not be generated (see the log)",
+                        report.lines_in_error
+                    );
+                }
+                Ok(())
+            }
+            Command::Firm {
+                command:
+                    FirmCommand::Create {
+                        name,
+                        admin_email,
+                        admin_password,
+                        time_zone,
+                        locale,
+                    },
+            } => {
+                let pool = rappel::app::open_and_migrate(&config).await?;
+                let created = rappel::setup::create_firm(
+                    &pool,
+                    &name,
+                    &admin_email,
+                    admin_password.as_deref(),
+                    &time_zone,
+                    &locale,
+                )
+                .await?;
+                println!(
+                    "firm {} created (id {}), admin {}",
+                    created.firm.name, created.firm.id, created.admin.email
+                );
+                if created.password_was_generated {
+                    println!("admin password (shown once): {}", created.password);
+                }
+                Ok(())
+            }
         }
     })
 }

@@ -2,8 +2,16 @@
 //! written once for SQLite and PostgreSQL, the embedded migrations, and one module per table.
 //! Nothing here knows about GraphQL or HTTP; every query that reads tenant data takes a firm id.
 
+pub mod catalog;
+pub mod clients;
+pub mod firms;
+pub mod missions;
+pub mod outbox;
+pub mod runs;
 pub mod schema;
 mod sql_enums;
+pub mod tokens;
+pub mod work;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -78,7 +86,7 @@ pub enum Pool {
     Postgres(PgPool),
 }
 
-/// One pooled connection; match on it with [`with_conn!`] or [`transaction!`].
+/// One pooled connection, owned; borrow it as a [`DbConn`] with [`Conn::as_db`].
 #[expect(
     clippy::large_enum_variant,
     reason = "short-lived, one per request; boxing would add an allocation per query"
@@ -88,40 +96,74 @@ pub enum Conn {
     Postgres(bb8::PooledConnection<'static, AsyncDieselConnectionManager<AsyncPgConnection>>),
 }
 
+/// A borrowed connection of either backend: what every data function takes, inside or outside
+/// a transaction.
+pub enum DbConn<'a> {
+    Sqlite(&'a mut SqliteConn),
+    Postgres(&'a mut AsyncPgConnection),
+}
+
+impl Conn {
+    /// Borrows this connection for data functions.
+    pub fn as_db(&mut self) -> DbConn<'_> {
+        match self {
+            Self::Sqlite(pooled) => DbConn::Sqlite(pooled),
+            Self::Postgres(pooled) => DbConn::Postgres(pooled),
+        }
+    }
+}
+
+impl DbConn<'_> {
+    /// Reborrows, so a `&mut DbConn` can be handed on.
+    pub fn as_db(&mut self) -> DbConn<'_> {
+        match self {
+            Self::Sqlite(conn) => DbConn::Sqlite(conn),
+            Self::Postgres(conn) => DbConn::Postgres(conn),
+        }
+    }
+
+    /// Which backend this connection talks to.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Self::Sqlite(_))
+    }
+}
+
 /// Runs `$body` with `$c` bound to the concrete connection of either backend: the body is
-/// written once and compiled for both (diesel's MultiConnection does not work with diesel-async).
+/// written once and compiled for both (diesel's MultiConnection does not work with
+/// diesel-async). `$conn` is a pooled [`Conn`] or a [`DbConn`].
 #[macro_export]
 macro_rules! with_conn {
     ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::db::Conn::Sqlite(pooled) => {
-                let $c: &mut $crate::db::SqliteConn = &mut *pooled;
-                $body
-            }
-            $crate::db::Conn::Postgres(pooled) => {
-                let $c: &mut diesel_async::AsyncPgConnection = &mut *pooled;
-                $body
-            }
+        match $conn.as_db() {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Postgres($c) => $body,
         }
     };
 }
 
-/// Runs `$body` (an expression returning `Result<_, E: From<diesel::result::Error>>`) in one
-/// write transaction on either backend. SQLite takes its write lock up front (`BEGIN
-/// IMMEDIATE`), so concurrent writers wait for the busy timeout instead of failing with
-/// "database is locked" when a read transaction tries to upgrade.
+/// Runs `$body` in one write transaction with `$tx` bound to a `DbConn` of the transaction.
+/// `$body` returns `Result<_, E>` with `E: From<diesel::result::Error>`; an `Err` rolls back.
+/// SQLite takes its write lock up front (`BEGIN IMMEDIATE`), so concurrent writers wait for
+/// the busy timeout instead of failing with "database is locked" when a read transaction
+/// tries to upgrade.
 #[macro_export]
 macro_rules! transaction {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::db::Conn::Sqlite(pooled) => {
-                let conn: &mut $crate::db::SqliteConn = &mut *pooled;
-                conn.immediate_transaction(async |$c| $body).await
+    ($conn:expr, |$tx:ident| $body:expr) => {
+        match $conn.as_db() {
+            $crate::db::DbConn::Sqlite(conn) => {
+                conn.immediate_transaction(async |conn| {
+                    let mut $tx = $crate::db::DbConn::Sqlite(conn);
+                    $body
+                })
+                .await
             }
-            $crate::db::Conn::Postgres(pooled) => {
+            $crate::db::DbConn::Postgres(conn) => {
                 use diesel_async::AsyncConnection as _;
-                let conn: &mut diesel_async::AsyncPgConnection = &mut *pooled;
-                conn.transaction(async |$c| $body).await
+                conn.transaction(async |conn| {
+                    let mut $tx = $crate::db::DbConn::Postgres(conn);
+                    $body
+                })
+                .await
             }
         }
     };
@@ -249,7 +291,7 @@ impl Pool {
             }
         }
         let mut conn = self.get().await?;
-        with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        with_conn!(conn, |c| c.batch_execute("SELECT 1").await)?;
         Ok(())
     }
 }

@@ -1,16 +1,22 @@
 //! Pure types and rules of the domain: statuses, kinds, the schedule. No I/O here, and no
 //! import of any other Rappel module: everyone imports `domain`, `domain` imports nobody.
-//! (The enums derive diesel's column mapping so rows can hold them typed; that is the one
-//! concession to storage, and it does no I/O.)
+//! (The enums derive diesel's column mapping and async-graphql's enum so rows and the API can
+//! hold them typed without a mirror type per layer; derives only, no I/O.)
 
+pub mod calendar;
+pub mod payload;
 pub mod schedule;
+pub mod validation;
 
 /// Declares a closed set of values stored as upper-case text (with a CHECK constraint in both
 /// migrations) and exposed as a GraphQL enum of the same spelling.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow, async_graphql::Enum,
+        )]
         #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name { $($variant),+ }
 

@@ -33,6 +33,7 @@ pub const MAX_OCCURRENCES: usize = 100_000;
     Hash,
     diesel::expression::AsExpression,
     diesel::deserialize::FromSqlRow,
+    async_graphql::Enum,
 )]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Frequency {
@@ -143,6 +144,7 @@ const FREQUENCY_NAMES: [&str; 8] = [
     Hash,
     diesel::expression::AsExpression,
     diesel::deserialize::FromSqlRow,
+    async_graphql::Enum,
 )]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub enum WorkingDayAdjustment {

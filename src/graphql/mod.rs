@@ -1,55 +1,144 @@
-//! The GraphQL schema: root types, the caller's identity as request data, and the limits.
-//! Built apart from HTTP so tests can call `schema.execute(request)` directly. No diesel here:
-//! data comes from `crate::db` functions.
+//! The GraphQL schema: one root with `viewer`, `firm` (staff) and `client` (contacts), the
+//! mutations of each view, `requestEvents`, and the limits. Built apart from HTTP so tests can
+//! call `schema.execute(request)` directly. No diesel here: data comes from `crate::db`.
 
-use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
+pub mod auth;
+pub mod client;
+pub mod context;
+pub mod firm;
+pub mod scalars;
+pub mod subscription;
 
-use crate::config::GraphqlConfig;
-use crate::db::Pool;
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::{Context, Enum, ID, MergedObject, Object, Response, Schema, SimpleObject};
+
+use crate::config::{AuthConfig, GraphqlConfig};
+use crate::db::{Pool, clients, firms};
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::events::EventBus;
+use crate::generation::GenerationSettings;
+
+pub use context::{Caller, resolve_caller};
+use context::{
+    ContactGuard, StaffGuard, caller, connect, found, visible_to_contacts, visible_to_staff,
+};
 
 /// The schema type served at /graphql.
-pub type RappelSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
-
-/// Who is calling, resolved from the bearer token by the HTTP layer.
-#[derive(Debug, Clone, Default)]
-pub enum Caller {
-    #[default]
-    Anonymous,
-}
+pub type RappelSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 
 /// Root of every query.
 pub struct QueryRoot;
 
+/// Every mutation: sign-in, the firm view's, the client view's.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    auth::AuthMutation,
+    firm::mutation::FirmMutation,
+    client::ClientMutation,
+);
+
+/// Which kind of caller is signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ViewerKind {
+    Staff,
+    Contact,
+}
+
 /// The signed-in caller.
 #[derive(SimpleObject)]
 pub struct Viewer {
-    /// `STAFF` or `CONTACT`.
-    pub kind: String,
+    pub kind: ViewerKind,
+    pub id: ID,
+    pub name: String,
+    pub email: String,
+    /// The staff member's role; null for a contact.
+    pub role: Option<Role>,
 }
 
 #[Object]
 impl QueryRoot {
     /// The signed-in caller, or null when anonymous.
-    async fn viewer(&self, ctx: &async_graphql::Context<'_>) -> Option<Viewer> {
-        match ctx.data_opt::<Caller>() {
-            None | Some(Caller::Anonymous) => None,
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Viewer>> {
+        match caller(ctx) {
+            Caller::Anonymous => Ok(None),
+            Caller::Staff(staff) => {
+                let mut conn = connect(ctx).await?;
+                let user = found(
+                    firms::find_user(&mut conn.as_db(), staff.firm_id, staff.user_id).await,
+                    "user",
+                )?;
+                Ok(Some(Viewer {
+                    kind: ViewerKind::Staff,
+                    id: user.id.into(),
+                    name: user.name,
+                    email: user.email,
+                    role: Some(user.role),
+                }))
+            }
+            Caller::Contact(contact) => {
+                let mut conn = connect(ctx).await?;
+                let row = found(
+                    clients::find_contact(&mut conn.as_db(), contact.firm_id, contact.contact_id)
+                        .await,
+                    "contact",
+                )?;
+                Ok(Some(Viewer {
+                    kind: ViewerKind::Contact,
+                    id: row.id.into(),
+                    name: row.name,
+                    email: row.email,
+                    role: None,
+                }))
+            }
         }
+    }
+
+    /// The firm view (staff only).
+    #[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
+    async fn firm(&self) -> firm::query::FirmView {
+        firm::query::FirmView
+    }
+
+    /// The client view (a client's contacts only).
+    #[graphql(guard = "ContactGuard", visible = "visible_to_contacts")]
+    async fn client(&self) -> client::ClientView {
+        client::ClientView
     }
 }
 
-/// Builds the schema with the configured limits; `pool` is reachable from every resolver.
-pub fn build_schema(pool: Option<Pool>, config: &GraphqlConfig) -> RappelSchema {
-    let mut builder = Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
-        .limit_depth(config.max_depth)
-        .limit_complexity(config.max_complexity);
+/// What the schema's resolvers reach besides the request's caller.
+pub struct SchemaData {
+    pub pool: Pool,
+    pub events: EventBus,
+    pub auth: AuthConfig,
+    pub generation: GenerationSettings,
+}
+
+/// Builds the schema with the configured limits.
+pub fn build_schema(data: Option<SchemaData>, config: &GraphqlConfig) -> RappelSchema {
+    let mut builder = Schema::build(
+        QueryRoot,
+        MutationRoot::default(),
+        subscription::SubscriptionRoot,
+    )
+    .limit_depth(config.max_depth)
+    .limit_complexity(config.max_complexity)
+    .extension(ErrorCodes);
     if !config.introspection {
         builder = builder.disable_introspection();
     }
     if !config.suggestions {
         builder = builder.disable_suggestions();
     }
-    if let Some(pool) = pool {
-        builder = builder.data(pool);
+    if let Some(data) = data {
+        builder = builder
+            .data(data.pool)
+            .data(data.events)
+            .data(data.auth)
+            .data(data.generation);
     }
     builder.finish()
 }
@@ -57,4 +146,45 @@ pub fn build_schema(pool: Option<Pool>, config: &GraphqlConfig) -> RappelSchema 
 /// The SDL that `rappel export-schema` prints and `schema.graphql` holds.
 pub fn schema_sdl() -> String {
     build_schema(None, &GraphqlConfig::default()).sdl()
+}
+
+/// Gives every error an `extensions.code`: errors raised by Rappel carry theirs; the others
+/// come from parsing, validation or limits, before any resolver ran, so they are the caller's
+/// (BAD_USER_INPUT).
+struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for error in &mut response.errors {
+            let has_code = error
+                .extensions
+                .as_ref()
+                .is_some_and(|extensions| extensions.get("code").is_some());
+            if !has_code {
+                let code = if error.path.is_empty() {
+                    AppError::bad_input("query", "").code()
+                } else {
+                    // A resolver error that did not come through AppError: never show its text.
+                    tracing::error!(message = %error.message, "uncoded resolver error");
+                    error.message = "internal error".into();
+                    AppError::Internal(String::new()).code()
+                };
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", code);
+            }
+        }
+        response
+    }
 }

@@ -1,0 +1,285 @@
+//! Clients of a firm and their contacts.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{clients, contacts};
+use super::{DbConn, DbResult};
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = clients)]
+pub struct Client {
+    pub id: i64,
+    pub firm_id: i64,
+    pub name: String,
+    pub reference: Option<String>,
+    pub archived_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = clients)]
+pub struct NewClient<'a> {
+    pub firm_id: i64,
+    pub name: &'a str,
+    pub reference: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = clients)]
+pub struct ClientChanges<'a> {
+    pub name: Option<&'a str>,
+    pub reference: Option<Option<&'a str>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = contacts)]
+pub struct Contact {
+    pub id: i64,
+    pub firm_id: i64,
+    pub client_id: i64,
+    pub name: String,
+    pub email: String,
+    pub language: Option<String>,
+    pub notifications_enabled: bool,
+    pub archived_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = contacts)]
+pub struct NewContact<'a> {
+    pub firm_id: i64,
+    pub client_id: i64,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub language: Option<&'a str>,
+    pub notifications_enabled: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = contacts)]
+pub struct ContactChanges<'a> {
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub language: Option<Option<&'a str>>,
+    pub notifications_enabled: Option<bool>,
+}
+
+pub async fn insert_client(db: &mut DbConn<'_>, new: &NewClient<'_>) -> DbResult<Client> {
+    Ok(with_conn!(db, |c| diesel::insert_into(clients::table)
+        .values(new)
+        .returning(Client::as_returning())
+        .get_result(c)
+        .await)?)
+}
+
+pub async fn find_client(db: &mut DbConn<'_>, firm_id: i64, client_id: i64) -> DbResult<Client> {
+    Ok(with_conn!(db, |c| clients::table
+        .filter(clients::firm_id.eq(firm_id))
+        .filter(clients::id.eq(client_id))
+        .select(Client::as_select())
+        .first(c)
+        .await)?)
+}
+
+/// Clients by name then id, after the `(name, id)` cursor, at most `limit`.
+pub async fn list_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    include_archived: bool,
+    search: Option<&str>,
+    after: Option<(String, i64)>,
+    limit: i64,
+) -> DbResult<Vec<Client>> {
+    let pattern = search
+        .map(str::trim)
+        .filter(|search| !search.is_empty())
+        .map(|search| format!("%{}%", search.replace('%', "\\%").replace('_', "\\_")));
+    // Boxed queries are tied to one backend, so each arm of `with_conn!` builds its own.
+    Ok(with_conn!(db, |c| {
+        let mut query = clients::table
+            .filter(clients::firm_id.eq(firm_id))
+            .select(Client::as_select())
+            .order((clients::name, clients::id))
+            .limit(limit)
+            .into_boxed();
+        if !include_archived {
+            query = query.filter(clients::archived_at.is_null());
+        }
+        if let Some(pattern) = &pattern {
+            query = query.filter(clients::name.like(pattern.clone()).escape('\\'));
+        }
+        if let Some((name, id)) = &after {
+            query = query.filter(
+                clients::name
+                    .gt(name.clone())
+                    .or(clients::name.eq(name.clone()).and(clients::id.gt(*id))),
+            );
+        }
+        query.load(c).await
+    })?)
+}
+
+pub async fn update_client(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+    changes: &ClientChanges<'_>,
+) -> DbResult<Client> {
+    Ok(with_conn!(db, |c| diesel::update(
+        clients::table
+            .filter(clients::firm_id.eq(firm_id))
+            .filter(clients::id.eq(client_id))
+    )
+    .set(changes)
+    .returning(Client::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+pub async fn set_client_archived(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+    archived_at: Option<NaiveDateTime>,
+) -> DbResult<Client> {
+    Ok(with_conn!(db, |c| diesel::update(
+        clients::table
+            .filter(clients::firm_id.eq(firm_id))
+            .filter(clients::id.eq(client_id))
+    )
+    .set(clients::archived_at.eq(archived_at))
+    .returning(Client::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+pub async fn insert_contact(db: &mut DbConn<'_>, new: &NewContact<'_>) -> DbResult<Contact> {
+    Ok(with_conn!(db, |c| diesel::insert_into(contacts::table)
+        .values(new)
+        .returning(Contact::as_returning())
+        .get_result(c)
+        .await)?)
+}
+
+pub async fn find_contact(db: &mut DbConn<'_>, firm_id: i64, contact_id: i64) -> DbResult<Contact> {
+    Ok(with_conn!(db, |c| contacts::table
+        .filter(contacts::firm_id.eq(firm_id))
+        .filter(contacts::id.eq(contact_id))
+        .select(Contact::as_select())
+        .first(c)
+        .await)?)
+}
+
+/// A contact by id alone: only for resolving a token that already names the contact.
+pub async fn find_contact_by_id(db: &mut DbConn<'_>, contact_id: i64) -> DbResult<Contact> {
+    Ok(with_conn!(db, |c| contacts::table
+        .find(contact_id)
+        .select(Contact::as_select())
+        .first(c)
+        .await)?)
+}
+
+pub async fn list_contacts(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+    include_archived: bool,
+) -> DbResult<Vec<Contact>> {
+    Ok(with_conn!(db, |c| {
+        let mut query = contacts::table
+            .filter(contacts::firm_id.eq(firm_id))
+            .filter(contacts::client_id.eq(client_id))
+            .select(Contact::as_select())
+            .order(contacts::id)
+            .into_boxed();
+        if !include_archived {
+            query = query.filter(contacts::archived_at.is_null());
+        }
+        query.load(c).await
+    })?)
+}
+
+/// The contacts of a client who receive emails: active, with notifications on.
+pub async fn list_notified_contacts(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+) -> DbResult<Vec<Contact>> {
+    Ok(with_conn!(db, |c| contacts::table
+        .filter(contacts::firm_id.eq(firm_id))
+        .filter(contacts::client_id.eq(client_id))
+        .filter(contacts::archived_at.is_null())
+        .filter(contacts::notifications_enabled.eq(true))
+        .order(contacts::id)
+        .select(Contact::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The notified contacts of several clients of one firm (generation reads them per batch).
+pub async fn list_notified_contacts_of_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_ids: &[i64],
+) -> DbResult<Vec<Contact>> {
+    let ids = client_ids.to_vec();
+    Ok(with_conn!(db, |c| contacts::table
+        .filter(contacts::firm_id.eq(firm_id))
+        .filter(contacts::client_id.eq_any(&ids))
+        .filter(contacts::archived_at.is_null())
+        .filter(contacts::notifications_enabled.eq(true))
+        .order(contacts::id)
+        .select(Contact::as_select())
+        .load(c)
+        .await)?)
+}
+
+pub async fn update_contact(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    contact_id: i64,
+    changes: &ContactChanges<'_>,
+) -> DbResult<Contact> {
+    Ok(with_conn!(db, |c| diesel::update(
+        contacts::table
+            .filter(contacts::firm_id.eq(firm_id))
+            .filter(contacts::id.eq(contact_id))
+    )
+    .set(changes)
+    .returning(Contact::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+pub async fn set_contact_archived(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    contact_id: i64,
+    archived_at: Option<NaiveDateTime>,
+) -> DbResult<Contact> {
+    Ok(with_conn!(db, |c| diesel::update(
+        contacts::table
+            .filter(contacts::firm_id.eq(firm_id))
+            .filter(contacts::id.eq(contact_id))
+    )
+    .set(contacts::archived_at.eq(archived_at))
+    .returning(Contact::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+/// Turns a contact's notifications off (one-click unsubscribe).
+pub async fn unsubscribe_contact(db: &mut DbConn<'_>, contact_id: i64) -> DbResult<usize> {
+    Ok(with_conn!(db, |c| diesel::update(
+        contacts::table.find(contact_id)
+    )
+    .set(contacts::notifications_enabled.eq(false))
+    .execute(c)
+    .await)?)
+}

@@ -1,0 +1,152 @@
+//! Firms (the tenants) and their staff users.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{firms, users};
+use super::{DbConn, DbResult};
+use crate::domain::Role;
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = firms)]
+pub struct Firm {
+    pub id: i64,
+    pub name: String,
+    pub time_zone: String,
+    pub locale: String,
+    pub sending_hour: Option<i32>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = firms)]
+pub struct NewFirm<'a> {
+    pub name: &'a str,
+    pub time_zone: &'a str,
+    pub locale: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub firm_id: i64,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub archived_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub firm_id: i64,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub created_at: NaiveDateTime,
+}
+
+pub async fn insert_firm(db: &mut DbConn<'_>, new: &NewFirm<'_>) -> DbResult<Firm> {
+    Ok(with_conn!(db, |c| diesel::insert_into(firms::table)
+        .values(new)
+        .returning(Firm::as_returning())
+        .get_result(c)
+        .await)?)
+}
+
+pub async fn find_firm(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Firm> {
+    Ok(with_conn!(db, |c| firms::table
+        .find(firm_id)
+        .select(Firm::as_select())
+        .first(c)
+        .await)?)
+}
+
+/// Every firm's id and time zone, in id order, for the generation pass.
+pub async fn list_firms(db: &mut DbConn<'_>) -> DbResult<Vec<Firm>> {
+    Ok(with_conn!(db, |c| firms::table
+        .order(firms::id)
+        .select(Firm::as_select())
+        .load(c)
+        .await)?)
+}
+
+pub async fn count_firms(db: &mut DbConn<'_>) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| firms::table
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
+pub async fn insert_user(db: &mut DbConn<'_>, new: &NewUser<'_>) -> DbResult<User> {
+    Ok(with_conn!(db, |c| diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(c)
+        .await)?)
+}
+
+/// A signed-in user by email, across firms (emails are unique): only for `login`.
+pub async fn find_active_user_by_email(db: &mut DbConn<'_>, email: &str) -> DbResult<Option<User>> {
+    Ok(with_conn!(db, |c| users::table
+        .filter(users::email.eq(email))
+        .filter(users::archived_at.is_null())
+        .select(User::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+pub async fn find_user(db: &mut DbConn<'_>, firm_id: i64, user_id: i64) -> DbResult<User> {
+    Ok(with_conn!(db, |c| users::table
+        .filter(users::firm_id.eq(firm_id))
+        .filter(users::id.eq(user_id))
+        .select(User::as_select())
+        .first(c)
+        .await)?)
+}
+
+pub async fn list_users(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Vec<User>> {
+    Ok(with_conn!(db, |c| users::table
+        .filter(users::firm_id.eq(firm_id))
+        .filter(users::archived_at.is_null())
+        .order(users::id)
+        .select(User::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// Removes a member from the firm (kept for history: tasks stay assigned to them).
+pub async fn archive_user(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> DbResult<usize> {
+    Ok(with_conn!(db, |c| diesel::update(
+        users::table
+            .filter(users::firm_id.eq(firm_id))
+            .filter(users::id.eq(user_id))
+            .filter(users::archived_at.is_null())
+    )
+    .set(users::archived_at.eq(now))
+    .execute(c)
+    .await)?)
+}
+
+pub async fn count_active_admins(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| users::table
+        .filter(users::firm_id.eq(firm_id))
+        .filter(users::role.eq(Role::Admin))
+        .filter(users::archived_at.is_null())
+        .count()
+        .get_result(c)
+        .await)?)
+}

@@ -1,0 +1,243 @@
+//! The outbox: deliveries waiting to be sent (emails and webhooks), their attempts, and the
+//! webhook endpoints they go to. Rows are written in the same transaction as the change they
+//! announce; the delivery worker claims them with a lease.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{deliveries, delivery_attempts, webhook_endpoints};
+use super::{DbConn, DbResult};
+use crate::domain::{DeliveryEvent, DeliveryKind, DeliveryStatus};
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct WebhookEndpoint {
+    pub id: i64,
+    pub firm_id: i64,
+    pub client_id: Option<i64>,
+    pub url: String,
+    /// Comma-separated event names.
+    pub events: String,
+    pub secret: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl WebhookEndpoint {
+    /// Whether this endpoint subscribed to `event`.
+    pub fn wants(&self, event: DeliveryEvent) -> bool {
+        self.events.split(',').any(|name| name == event.as_str())
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct NewWebhookEndpoint<'a> {
+    pub firm_id: i64,
+    pub client_id: Option<i64>,
+    pub url: &'a str,
+    pub events: &'a str,
+    pub secret: &'a str,
+    pub enabled: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = deliveries)]
+pub struct Delivery {
+    pub id: i64,
+    pub firm_id: i64,
+    pub delivery_uid: String,
+    pub dedupe_key: String,
+    pub kind: DeliveryKind,
+    pub event: DeliveryEvent,
+    pub request_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub webhook_endpoint_id: Option<i64>,
+    pub target: String,
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub leased_by: Option<String>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = deliveries)]
+pub struct NewDelivery {
+    pub firm_id: i64,
+    pub delivery_uid: String,
+    pub dedupe_key: String,
+    pub kind: DeliveryKind,
+    pub event: DeliveryEvent,
+    pub request_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub webhook_endpoint_id: Option<i64>,
+    pub target: String,
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+/// Enqueues a delivery unless one with the same dedupe key exists; true when inserted.
+pub async fn enqueue(db: &mut DbConn<'_>, new: &NewDelivery) -> DbResult<bool> {
+    let inserted = with_conn!(db, |c| diesel::insert_into(deliveries::table)
+        .values(new)
+        .on_conflict(deliveries::dedupe_key)
+        .do_nothing()
+        .execute(c)
+        .await)?;
+    Ok(inserted == 1)
+}
+
+/// Enabled endpoints of a firm that receive events about `client_id` (all-client endpoints
+/// and that client's own).
+pub async fn endpoints_for_client(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+) -> DbResult<Vec<WebhookEndpoint>> {
+    Ok(with_conn!(db, |c| webhook_endpoints::table
+        .filter(webhook_endpoints::firm_id.eq(firm_id))
+        .filter(webhook_endpoints::enabled.eq(true))
+        .filter(
+            webhook_endpoints::client_id
+                .is_null()
+                .or(webhook_endpoints::client_id.eq(client_id))
+        )
+        .order(webhook_endpoints::id)
+        .select(WebhookEndpoint::as_select())
+        .load(c)
+        .await)?)
+}
+
+pub async fn insert_endpoint(
+    db: &mut DbConn<'_>,
+    new: &NewWebhookEndpoint<'_>,
+) -> DbResult<WebhookEndpoint> {
+    Ok(with_conn!(db, |c| diesel::insert_into(
+        webhook_endpoints::table
+    )
+    .values(new)
+    .returning(WebhookEndpoint::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+pub async fn list_endpoints(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Vec<WebhookEndpoint>> {
+    Ok(with_conn!(db, |c| webhook_endpoints::table
+        .filter(webhook_endpoints::firm_id.eq(firm_id))
+        .order(webhook_endpoints::id)
+        .select(WebhookEndpoint::as_select())
+        .load(c)
+        .await)?)
+}
+
+pub async fn find_endpoint(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+) -> DbResult<WebhookEndpoint> {
+    Ok(with_conn!(db, |c| webhook_endpoints::table
+        .filter(webhook_endpoints::firm_id.eq(firm_id))
+        .filter(webhook_endpoints::id.eq(id))
+        .select(WebhookEndpoint::as_select())
+        .first(c)
+        .await)?)
+}
+
+/// Lists a firm's deliveries, newest first, before the `before_id` cursor.
+pub async fn list_deliveries(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<DeliveryStatus>,
+    request_id: Option<i64>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> DbResult<Vec<Delivery>> {
+    Ok(with_conn!(db, |c| {
+        let mut query = deliveries::table
+            .filter(deliveries::firm_id.eq(firm_id))
+            .order(deliveries::id.desc())
+            .limit(limit)
+            .select(Delivery::as_select())
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(deliveries::status.eq(status));
+        }
+        if let Some(request_id) = request_id {
+            query = query.filter(deliveries::request_id.eq(request_id));
+        }
+        if let Some(before_id) = before_id {
+            query = query.filter(deliveries::id.lt(before_id));
+        }
+        query.load(c).await
+    })?)
+}
+
+/// Counts deliveries of a firm (tests and the firm view).
+pub async fn count_deliveries(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| deliveries::table
+        .filter(deliveries::firm_id.eq(firm_id))
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
+/// Every attempt of a delivery, oldest first.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = delivery_attempts)]
+pub struct DeliveryAttempt {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub attempted_at: NaiveDateTime,
+    pub outcome: String,
+    pub response_code: Option<i32>,
+    pub error: Option<String>,
+}
+
+pub async fn list_attempts(
+    db: &mut DbConn<'_>,
+    delivery_id: i64,
+) -> DbResult<Vec<DeliveryAttempt>> {
+    Ok(with_conn!(db, |c| delivery_attempts::table
+        .filter(delivery_attempts::delivery_id.eq(delivery_id))
+        .order(delivery_attempts::id)
+        .select(DeliveryAttempt::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// Enqueues many deliveries, skipping dedupe keys that exist; returns how many were new.
+pub async fn enqueue_many(db: &mut DbConn<'_>, rows: &[NewDelivery]) -> DbResult<usize> {
+    let mut inserted = 0;
+    match db {
+        DbConn::Postgres(c) => {
+            for chunk in rows.chunks(2_000) {
+                inserted += diesel::insert_into(deliveries::table)
+                    .values(chunk)
+                    .on_conflict(deliveries::dedupe_key)
+                    .do_nothing()
+                    .execute(c)
+                    .await?;
+            }
+        }
+        DbConn::Sqlite(_) => {
+            for row in rows {
+                inserted += usize::from(enqueue(db, row).await?);
+            }
+        }
+    }
+    Ok(inserted)
+}

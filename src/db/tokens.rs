@@ -1,0 +1,112 @@
+//! Access tokens, stored as hashes: staff sessions, contact tokens, single-use sign-in links
+//! and unsubscribe links.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::access_tokens;
+use super::{DbConn, DbResult};
+use crate::domain::TokenKind;
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = access_tokens)]
+pub struct AccessToken {
+    pub id: i64,
+    pub firm_id: i64,
+    pub token_hash: String,
+    pub kind: TokenKind,
+    pub user_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub used_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = access_tokens)]
+pub struct NewAccessToken<'a> {
+    pub firm_id: i64,
+    pub token_hash: &'a str,
+    pub kind: TokenKind,
+    pub user_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+pub async fn insert(db: &mut DbConn<'_>, new: &NewAccessToken<'_>) -> DbResult<AccessToken> {
+    Ok(with_conn!(db, |c| diesel::insert_into(
+        access_tokens::table
+    )
+    .values(new)
+    .returning(AccessToken::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+/// The token with this hash and kind, if it is neither revoked, used, nor expired at `now`.
+pub async fn find_valid(
+    db: &mut DbConn<'_>,
+    token_hash: &str,
+    kinds: &[TokenKind],
+    now: NaiveDateTime,
+) -> DbResult<Option<AccessToken>> {
+    let kinds = kinds.to_vec();
+    Ok(with_conn!(db, |c| access_tokens::table
+        .filter(access_tokens::token_hash.eq(token_hash))
+        .filter(access_tokens::kind.eq_any(&kinds))
+        .filter(access_tokens::revoked_at.is_null())
+        .filter(access_tokens::used_at.is_null())
+        .filter(
+            access_tokens::expires_at
+                .is_null()
+                .or(access_tokens::expires_at.gt(now))
+        )
+        .select(AccessToken::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+pub async fn revoke(db: &mut DbConn<'_>, token_id: i64, now: NaiveDateTime) -> DbResult<usize> {
+    Ok(with_conn!(db, |c| diesel::update(
+        access_tokens::table
+            .find(token_id)
+            .filter(access_tokens::revoked_at.is_null())
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(c)
+    .await)?)
+}
+
+/// Marks a single-use token used; returns false when it already was (a second redeem).
+pub async fn mark_used(db: &mut DbConn<'_>, token_id: i64, now: NaiveDateTime) -> DbResult<bool> {
+    let updated = with_conn!(db, |c| diesel::update(
+        access_tokens::table
+            .find(token_id)
+            .filter(access_tokens::used_at.is_null())
+    )
+    .set(access_tokens::used_at.eq(now))
+    .execute(c)
+    .await)?;
+    Ok(updated == 1)
+}
+
+/// Revokes every token of a staff user (when they are removed from the firm).
+pub async fn revoke_all_for_user(
+    db: &mut DbConn<'_>,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> DbResult<usize> {
+    Ok(with_conn!(db, |c| diesel::update(
+        access_tokens::table
+            .filter(access_tokens::user_id.eq(user_id))
+            .filter(access_tokens::revoked_at.is_null())
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(c)
+    .await)?)
+}

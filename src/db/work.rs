@@ -1,0 +1,568 @@
+//! Generated work: internal tasks, information requests and the clients' answers.
+//! Every read is scoped by firm, and the client view's reads also by client.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{information_requests, request_answers, tasks};
+use super::{DbConn, DbResult};
+use crate::domain::{RequestStatus, TaskStatus};
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = tasks)]
+pub struct Task {
+    pub id: i64,
+    pub firm_id: i64,
+    pub client_id: i64,
+    pub mission_id: i64,
+    pub mission_line_id: i64,
+    pub service_item_id: i64,
+    pub copy_number: i32,
+    pub due_date: NaiveDate,
+    pub created_on: NaiveDate,
+    pub title: String,
+    pub status: TaskStatus,
+    pub assignee_id: Option<i64>,
+    pub completed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = tasks)]
+pub struct NewTask {
+    pub firm_id: i64,
+    pub client_id: i64,
+    pub mission_id: i64,
+    pub mission_line_id: i64,
+    pub service_item_id: i64,
+    pub copy_number: i32,
+    pub due_date: NaiveDate,
+    pub created_on: NaiveDate,
+    pub title: String,
+    pub status: TaskStatus,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = information_requests)]
+pub struct InformationRequest {
+    pub id: i64,
+    pub firm_id: i64,
+    pub client_id: i64,
+    pub mission_id: i64,
+    pub mission_line_id: i64,
+    pub service_item_id: i64,
+    pub copy_number: i32,
+    pub due_date: NaiveDate,
+    pub created_on: NaiveDate,
+    pub text: String,
+    pub status: RequestStatus,
+    pub answered_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = information_requests)]
+pub struct NewInformationRequest {
+    pub firm_id: i64,
+    pub client_id: i64,
+    pub mission_id: i64,
+    pub mission_line_id: i64,
+    pub service_item_id: i64,
+    pub copy_number: i32,
+    pub due_date: NaiveDate,
+    pub created_on: NaiveDate,
+    pub text: String,
+    pub status: RequestStatus,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = request_answers)]
+pub struct RequestAnswer {
+    pub id: i64,
+    pub firm_id: i64,
+    pub request_id: i64,
+    pub contact_id: Option<i64>,
+    pub message: Option<String>,
+    pub nothing_to_report: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = request_answers)]
+pub struct NewRequestAnswer<'a> {
+    pub firm_id: i64,
+    pub request_id: i64,
+    pub contact_id: Option<i64>,
+    pub message: Option<&'a str>,
+    pub nothing_to_report: bool,
+    pub created_at: NaiveDateTime,
+}
+
+/// Filters of the firm's work lists; a list is ordered by due date then id.
+#[derive(Debug, Clone, Default)]
+pub struct WorkFilter {
+    pub client_id: Option<i64>,
+    pub mission_id: Option<i64>,
+    pub due_from: Option<NaiveDate>,
+    pub due_to: Option<NaiveDate>,
+    pub assignee_id: Option<i64>,
+    /// Keyset cursor: the (due date, id) of the last row already seen.
+    pub after: Option<(NaiveDate, i64)>,
+    pub limit: i64,
+}
+
+/// Inserts a task unless its generation key exists; returns the new row's id, if any.
+pub async fn insert_task_if_new(db: &mut DbConn<'_>, new: &NewTask) -> DbResult<Option<i64>> {
+    Ok(with_conn!(db, |c| diesel::insert_into(tasks::table)
+        .values(new)
+        .on_conflict((
+            tasks::mission_line_id,
+            tasks::service_item_id,
+            tasks::due_date,
+            tasks::copy_number,
+        ))
+        .do_nothing()
+        .returning(tasks::id)
+        .get_result::<i64>(c)
+        .await
+        .optional())?)
+}
+
+/// Inserts a request unless its generation key exists; returns the new row, if any.
+pub async fn insert_request_if_new(
+    db: &mut DbConn<'_>,
+    new: &NewInformationRequest,
+) -> DbResult<Option<InformationRequest>> {
+    Ok(with_conn!(db, |c| diesel::insert_into(
+        information_requests::table
+    )
+    .values(new)
+    .on_conflict((
+        information_requests::mission_line_id,
+        information_requests::service_item_id,
+        information_requests::due_date,
+        information_requests::copy_number,
+    ))
+    .do_nothing()
+    .returning(InformationRequest::as_returning())
+    .get_result(c)
+    .await
+    .optional())?)
+}
+
+pub async fn list_tasks(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<TaskStatus>,
+    filter: &WorkFilter,
+) -> DbResult<Vec<Task>> {
+    Ok(with_conn!(db, |c| {
+        let mut query = tasks::table
+            .filter(tasks::firm_id.eq(firm_id))
+            .order((tasks::due_date, tasks::id))
+            .limit(filter.limit)
+            .select(Task::as_select())
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(tasks::status.eq(status));
+        }
+        if let Some(client_id) = filter.client_id {
+            query = query.filter(tasks::client_id.eq(client_id));
+        }
+        if let Some(mission_id) = filter.mission_id {
+            query = query.filter(tasks::mission_id.eq(mission_id));
+        }
+        if let Some(from) = filter.due_from {
+            query = query.filter(tasks::due_date.ge(from));
+        }
+        if let Some(to) = filter.due_to {
+            query = query.filter(tasks::due_date.le(to));
+        }
+        if let Some(assignee_id) = filter.assignee_id {
+            query = query.filter(tasks::assignee_id.eq(assignee_id));
+        }
+        if let Some((due_date, id)) = filter.after {
+            query = query.filter(
+                tasks::due_date
+                    .gt(due_date)
+                    .or(tasks::due_date.eq(due_date).and(tasks::id.gt(id))),
+            );
+        }
+        query.load(c).await
+    })?)
+}
+
+pub async fn find_task(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<Task> {
+    Ok(with_conn!(db, |c| tasks::table
+        .filter(tasks::firm_id.eq(firm_id))
+        .filter(tasks::id.eq(id))
+        .select(Task::as_select())
+        .first(c)
+        .await)?)
+}
+
+pub async fn set_task_status(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+    status: TaskStatus,
+    completed_at: Option<NaiveDateTime>,
+) -> DbResult<Task> {
+    Ok(with_conn!(db, |c| diesel::update(
+        tasks::table
+            .filter(tasks::firm_id.eq(firm_id))
+            .filter(tasks::id.eq(id))
+    )
+    .set((
+        tasks::status.eq(status),
+        tasks::completed_at.eq(completed_at)
+    ))
+    .returning(Task::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+pub async fn assign_task(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+    assignee_id: Option<i64>,
+) -> DbResult<Task> {
+    Ok(with_conn!(db, |c| diesel::update(
+        tasks::table
+            .filter(tasks::firm_id.eq(firm_id))
+            .filter(tasks::id.eq(id))
+    )
+    .set(tasks::assignee_id.eq(assignee_id))
+    .returning(Task::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+pub async fn list_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<RequestStatus>,
+    filter: &WorkFilter,
+) -> DbResult<Vec<InformationRequest>> {
+    Ok(with_conn!(db, |c| {
+        let mut query = information_requests::table
+            .filter(information_requests::firm_id.eq(firm_id))
+            .order((information_requests::due_date, information_requests::id))
+            .limit(filter.limit)
+            .select(InformationRequest::as_select())
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(information_requests::status.eq(status));
+        }
+        if let Some(client_id) = filter.client_id {
+            query = query.filter(information_requests::client_id.eq(client_id));
+        }
+        if let Some(mission_id) = filter.mission_id {
+            query = query.filter(information_requests::mission_id.eq(mission_id));
+        }
+        if let Some(from) = filter.due_from {
+            query = query.filter(information_requests::due_date.ge(from));
+        }
+        if let Some(to) = filter.due_to {
+            query = query.filter(information_requests::due_date.le(to));
+        }
+        if let Some((due_date, id)) = filter.after {
+            query = query.filter(
+                information_requests::due_date
+                    .gt(due_date)
+                    .or(information_requests::due_date
+                        .eq(due_date)
+                        .and(information_requests::id.gt(id))),
+            );
+        }
+        query.load(c).await
+    })?)
+}
+
+pub async fn find_request(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+) -> DbResult<InformationRequest> {
+    Ok(with_conn!(db, |c| information_requests::table
+        .filter(information_requests::firm_id.eq(firm_id))
+        .filter(information_requests::id.eq(id))
+        .select(InformationRequest::as_select())
+        .first(c)
+        .await)?)
+}
+
+/// A request as its client sees it: scoped by firm and client.
+pub async fn find_client_request(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+    id: i64,
+) -> DbResult<InformationRequest> {
+    Ok(with_conn!(db, |c| information_requests::table
+        .filter(information_requests::firm_id.eq(firm_id))
+        .filter(information_requests::client_id.eq(client_id))
+        .filter(information_requests::id.eq(id))
+        .filter(information_requests::status.ne(RequestStatus::Cancelled))
+        .select(InformationRequest::as_select())
+        .first(c)
+        .await)?)
+}
+
+/// The client's own requests (cancelled ones are withdrawn from its view), by due date.
+pub async fn list_client_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+    status: Option<RequestStatus>,
+) -> DbResult<Vec<InformationRequest>> {
+    Ok(with_conn!(db, |c| {
+        let mut query = information_requests::table
+            .filter(information_requests::firm_id.eq(firm_id))
+            .filter(information_requests::client_id.eq(client_id))
+            .filter(information_requests::status.ne(RequestStatus::Cancelled))
+            .order((information_requests::due_date, information_requests::id))
+            .select(InformationRequest::as_select())
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(information_requests::status.eq(status));
+        }
+        query.load(c).await
+    })?)
+}
+
+/// Moves a request from one of `from` to `to`; None when it was in another status.
+pub async fn transition_request(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+    from: &[RequestStatus],
+    to: RequestStatus,
+    now: NaiveDateTime,
+) -> DbResult<Option<InformationRequest>> {
+    let from = from.to_vec();
+    let answered_at = (to == RequestStatus::Answered).then_some(now);
+    let closed_at = (to == RequestStatus::Closed).then_some(now);
+    Ok(with_conn!(db, |c| {
+        let target = information_requests::table
+            .filter(information_requests::firm_id.eq(firm_id))
+            .filter(information_requests::id.eq(id))
+            .filter(information_requests::status.eq_any(&from));
+        if to == RequestStatus::Answered {
+            diesel::update(target)
+                .set((
+                    information_requests::status.eq(to),
+                    information_requests::answered_at.eq(answered_at),
+                ))
+                .returning(InformationRequest::as_returning())
+                .get_result(c)
+                .await
+                .optional()
+        } else {
+            diesel::update(target)
+                .set((
+                    information_requests::status.eq(to),
+                    information_requests::closed_at.eq(closed_at),
+                ))
+                .returning(InformationRequest::as_returning())
+                .get_result(c)
+                .await
+                .optional()
+        }
+    })?)
+}
+
+/// Cancels the open requests and tasks of a mission; returns the cancelled requests.
+pub async fn cancel_open_work_of_mission(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    mission_id: i64,
+    now: NaiveDateTime,
+) -> DbResult<Vec<InformationRequest>> {
+    with_conn!(db, |c| diesel::update(
+        tasks::table
+            .filter(tasks::firm_id.eq(firm_id))
+            .filter(tasks::mission_id.eq(mission_id))
+            .filter(tasks::status.eq(TaskStatus::Open))
+    )
+    .set(tasks::status.eq(TaskStatus::Cancelled))
+    .execute(c)
+    .await)?;
+    Ok(with_conn!(db, |c| diesel::update(
+        information_requests::table
+            .filter(information_requests::firm_id.eq(firm_id))
+            .filter(information_requests::mission_id.eq(mission_id))
+            .filter(information_requests::status.eq(RequestStatus::Open))
+    )
+    .set((
+        information_requests::status.eq(RequestStatus::Cancelled),
+        information_requests::closed_at.eq(now),
+    ))
+    .returning(InformationRequest::as_returning())
+    .get_results(c)
+    .await)?)
+}
+
+pub async fn insert_answer(
+    db: &mut DbConn<'_>,
+    new: &NewRequestAnswer<'_>,
+) -> DbResult<RequestAnswer> {
+    Ok(with_conn!(db, |c| diesel::insert_into(
+        request_answers::table
+    )
+    .values(new)
+    .returning(RequestAnswer::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+pub async fn list_answers(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    request_id: i64,
+) -> DbResult<Vec<RequestAnswer>> {
+    Ok(with_conn!(db, |c| request_answers::table
+        .filter(request_answers::firm_id.eq(firm_id))
+        .filter(request_answers::request_id.eq(request_id))
+        .order(request_answers::id)
+        .select(RequestAnswer::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The latest due date already generated for a mission (tasks or requests), if any.
+pub async fn latest_generated_due_date(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    mission_id: i64,
+) -> DbResult<Option<NaiveDate>> {
+    let latest_request: Option<NaiveDate> = with_conn!(db, |c| information_requests::table
+        .filter(information_requests::firm_id.eq(firm_id))
+        .filter(information_requests::mission_id.eq(mission_id))
+        .select(diesel::dsl::max(information_requests::due_date))
+        .first(c)
+        .await)?;
+    let latest_task: Option<NaiveDate> = with_conn!(db, |c| tasks::table
+        .filter(tasks::firm_id.eq(firm_id))
+        .filter(tasks::mission_id.eq(mission_id))
+        .select(diesel::dsl::max(tasks::due_date))
+        .first(c)
+        .await)?;
+    Ok(latest_request.max(latest_task))
+}
+
+/// Rows per multi-row INSERT on PostgreSQL: well under its 65,535 bind parameters.
+const PG_INSERT_CHUNK: usize = 2_000;
+
+/// Inserts the tasks whose generation key is new; returns how many were inserted.
+/// PostgreSQL gets multi-row statements; SQLite, in-process, one prepared statement per row
+/// (diesel-async has no multi-row insert for it, and there is no round trip to save).
+pub async fn insert_tasks_if_new(db: &mut DbConn<'_>, rows: &[NewTask]) -> DbResult<usize> {
+    let mut inserted = 0;
+    match db {
+        DbConn::Postgres(c) => {
+            for chunk in rows.chunks(PG_INSERT_CHUNK) {
+                inserted += diesel::insert_into(tasks::table)
+                    .values(chunk)
+                    .on_conflict((
+                        tasks::mission_line_id,
+                        tasks::service_item_id,
+                        tasks::due_date,
+                        tasks::copy_number,
+                    ))
+                    .do_nothing()
+                    .execute(c)
+                    .await?;
+            }
+        }
+        DbConn::Sqlite(_) => {
+            for row in rows {
+                inserted += usize::from(insert_task_if_new(db, row).await?.is_some());
+            }
+        }
+    }
+    Ok(inserted)
+}
+
+/// Inserts the requests whose generation key is new; returns the inserted rows (only those:
+/// a request another pass already created is not announced twice).
+pub async fn insert_requests_if_new(
+    db: &mut DbConn<'_>,
+    rows: &[NewInformationRequest],
+) -> DbResult<Vec<InformationRequest>> {
+    let mut inserted = Vec::new();
+    match db {
+        DbConn::Postgres(c) => {
+            for chunk in rows.chunks(PG_INSERT_CHUNK) {
+                inserted.extend(
+                    diesel::insert_into(information_requests::table)
+                        .values(chunk)
+                        .on_conflict((
+                            information_requests::mission_line_id,
+                            information_requests::service_item_id,
+                            information_requests::due_date,
+                            information_requests::copy_number,
+                        ))
+                        .do_nothing()
+                        .returning(InformationRequest::as_returning())
+                        .get_results(c)
+                        .await?,
+                );
+            }
+        }
+        DbConn::Sqlite(_) => {
+            for row in rows {
+                if let Some(request) = insert_request_if_new(db, row).await? {
+                    inserted.push(request);
+                }
+            }
+        }
+    }
+    Ok(inserted)
+}
+
+/// Plain inserts with no conflict handling: the benchmark's ceiling for the same rows.
+pub async fn bulk_insert_plain(
+    db: &mut DbConn<'_>,
+    task_rows: &[NewTask],
+    request_rows: &[NewInformationRequest],
+) -> DbResult<usize> {
+    let mut inserted = 0;
+    match db {
+        DbConn::Postgres(c) => {
+            for chunk in task_rows.chunks(PG_INSERT_CHUNK) {
+                inserted += diesel::insert_into(tasks::table)
+                    .values(chunk)
+                    .execute(c)
+                    .await?;
+            }
+            for chunk in request_rows.chunks(PG_INSERT_CHUNK) {
+                inserted += diesel::insert_into(information_requests::table)
+                    .values(chunk)
+                    .execute(c)
+                    .await?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for row in task_rows {
+                inserted += diesel::insert_into(tasks::table)
+                    .values(row)
+                    .execute(c)
+                    .await?;
+            }
+            for row in request_rows {
+                inserted += diesel::insert_into(information_requests::table)
+                    .values(row)
+                    .execute(c)
+                    .await?;
+            }
+        }
+    }
+    Ok(inserted)
+}

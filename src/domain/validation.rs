@@ -1,0 +1,143 @@
+//! Input rules shared by the API and the CLI: titles, names, emails. Each failure names the
+//! input field it concerns, so the API can answer BAD_USER_INPUT with that field.
+
+/// A rule an input broke: which field, and why, in words a person understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Longest title, name or short text accepted.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest request text or answer accepted.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// A trimmed, non-empty text of at most `max_chars` characters, with no control characters.
+pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<String, InvalidInput> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    let length = trimmed.chars().count();
+    if length > max_chars {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} is {length} characters long; at most {max_chars} are accepted"),
+        ));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A single-line name: like [`check_text`] but no line breaks either.
+pub fn check_name(field: &str, value: &str) -> Result<String, InvalidInput> {
+    let text = check_text(field, value, MAX_TITLE_CHARS)?;
+    if text.contains(['\n', '\r']) {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} must fit on one line"),
+        ));
+    }
+    Ok(text)
+}
+
+/// An email address in its plain form (`name@example.fr`), lower-cased domain. Deliberately
+/// strict: no display names, comments, quoted parts, spaces or control characters, since the
+/// address ends up in mail headers.
+pub fn check_email(field: &str, value: &str) -> Result<String, InvalidInput> {
+    let email = value.trim();
+    let invalid = || InvalidInput::new(field, format!("{email:?} is not a valid email address"));
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if !(local_ok && domain_ok) {
+        return Err(invalid());
+    }
+    Ok(format!("{local}@{}", domain.to_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_trimmed_and_bounded() {
+        assert_eq!(check_text("title", "  TVA  ", 10).expect("ok"), "TVA");
+        assert_eq!(
+            check_text("title", "   ", 10).expect_err("empty").field,
+            "title"
+        );
+        assert!(check_text("title", &"x".repeat(11), 10).is_err());
+        assert!(
+            check_text("title", &"é".repeat(10), 10).is_ok(),
+            "counts characters"
+        );
+        assert!(check_text("title", "a\u{0}b", 10).is_err());
+        assert!(check_name("name", "a\nb").is_err());
+    }
+
+    #[test]
+    fn emails_are_plain_addresses_only() {
+        assert_eq!(
+            check_email("email", "Marie.Martin@Example.FR").expect("ok"),
+            "Marie.Martin@example.fr"
+        );
+        for bad in [
+            "",
+            "marie",
+            "marie@",
+            "@example.fr",
+            "marie@example",
+            "marie martin@example.fr",
+            "marie@example..fr",
+            "marie@exa\r\nmple.fr",
+            "Marie <marie@example.fr>",
+            "marie@-example.fr",
+            ".marie@example.fr",
+        ] {
+            assert!(
+                check_email("email", bad).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! One generation pass: for every line of every SIGNED mission, create the tasks and
+//! information requests whose creation date has come (in the firm's local calendar), and in the
+//! same transaction enqueue each new request's deliveries. Idempotent through the generation
+//! key; bounded memory through batches of lines; safe with several instances at once.
+//! It never sends anything itself: the delivery worker does.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::announce::{Recipients, deliveries_for_event};
+use crate::db::catalog::{self, Service, ServiceItem};
+use crate::db::clients::{self, Contact};
+use crate::db::firms::{self, Firm};
+use crate::db::missions::{self, SignedLine};
+use crate::db::outbox::{self, WebhookEndpoint};
+use crate::db::work::{self, NewInformationRequest, NewTask};
+use crate::db::{DbError, Pool};
+use crate::domain::calendar::{local_today, next_sending_time, parse_time_zone};
+use crate::domain::schedule::{self, LineSchedule, MissionWindow};
+use crate::domain::{DeliveryEvent, ItemKind, RequestStatus, TaskStatus};
+use crate::events::{EventBus, RequestEvent, RequestEventKind};
+use crate::transaction;
+
+/// What a pass needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct GenerationSettings {
+    /// Mission lines read and written per transaction.
+    pub batch_size: i64,
+    /// Local hour at which client emails leave when the firm sets none.
+    pub default_sending_hour: u32,
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            default_sending_hour: 8,
+        }
+    }
+}
+
+/// What a pass created.
+#[derive(Debug, Default, Clone)]
+pub struct GenerationReport {
+    pub firms: usize,
+    pub lines_examined: usize,
+    pub tasks_created: usize,
+    pub requests_created: usize,
+    pub deliveries_enqueued: usize,
+    /// The first requests created (at most [`REPORT_SAMPLE`]), for `rappel generate` to print.
+    pub sample: Vec<CreatedRequest>,
+    /// Lines skipped because their schedule could not be computed (logged).
+    pub lines_in_error: usize,
+}
+
+/// How many created requests a report lists.
+pub const REPORT_SAMPLE: usize = 50;
+
+/// One created request, as `rappel generate` prints it.
+#[derive(Debug, Clone)]
+pub struct CreatedRequest {
+    pub id: i64,
+    pub firm_id: i64,
+    pub client_id: i64,
+    pub due_date: NaiveDate,
+    pub created_on: NaiveDate,
+    pub text: String,
+}
+
+impl GenerationReport {
+    fn absorb(&mut self, other: GenerationReport) {
+        self.firms += other.firms;
+        self.lines_examined += other.lines_examined;
+        self.tasks_created += other.tasks_created;
+        self.requests_created += other.requests_created;
+        self.deliveries_enqueued += other.deliveries_enqueued;
+        self.lines_in_error += other.lines_in_error;
+        let room = REPORT_SAMPLE.saturating_sub(self.sample.len());
+        self.sample.extend(other.sample.into_iter().take(room));
+    }
+}
+
+/// Runs a pass over every firm. Each firm generates for its own local date at `now`, or for
+/// `as_of` when given (`rappel generate --as-of`).
+pub async fn run_pass(
+    pool: &Pool,
+    settings: &GenerationSettings,
+    now: DateTime<Utc>,
+    as_of: Option<NaiveDate>,
+    events: Option<&EventBus>,
+) -> Result<GenerationReport, DbError> {
+    let firm_list = {
+        let mut conn = pool.get().await?;
+        firms::list_firms(&mut conn.as_db()).await?
+    };
+    let mut report = GenerationReport::default();
+    for firm in &firm_list {
+        let today = as_of.unwrap_or_else(|| firm_today(firm, now));
+        report.absorb(generate_for_firm(pool, settings, firm, today, now, None, events).await?);
+    }
+    Ok(report)
+}
+
+/// The firm's local date at `now` (Europe/Paris if its stored zone is unreadable).
+pub fn firm_today(firm: &Firm, now: DateTime<Utc>) -> NaiveDate {
+    let zone = parse_time_zone(&firm.time_zone).unwrap_or(chrono_tz::Europe::Paris);
+    local_today(now, zone)
+}
+
+/// Generates for one firm (or one mission of it) everything created on or before `today`.
+pub async fn generate_for_firm(
+    pool: &Pool,
+    settings: &GenerationSettings,
+    firm: &Firm,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    mission_id: Option<i64>,
+    events: Option<&EventBus>,
+) -> Result<GenerationReport, DbError> {
+    let mut report = GenerationReport {
+        firms: 1,
+        ..GenerationReport::default()
+    };
+    let zone = parse_time_zone(&firm.time_zone).unwrap_or(chrono_tz::Europe::Paris);
+    let sending_hour = firm
+        .sending_hour
+        .and_then(|hour| u32::try_from(hour).ok())
+        .unwrap_or(settings.default_sending_hour);
+    let email_time = next_sending_time(now, zone, sending_hour).naive_utc();
+    let now_naive = now.naive_utc();
+    let mut after_id = 0;
+    loop {
+        let mut conn = pool.get().await?;
+        let mut db = conn.as_db();
+        let lines = missions::list_signed_lines_to_generate(
+            &mut db,
+            firm.id,
+            mission_id,
+            today,
+            after_id,
+            settings.batch_size.max(1),
+        )
+        .await?;
+        let Some(last) = lines.last() else { break };
+        after_id = last.line.id;
+        report.lines_examined += lines.len();
+
+        let context = BatchContext::load(&mut db, firm.id, &lines).await?;
+        let plan = plan_batch(firm.id, &lines, &context, today, now_naive);
+        report.lines_in_error += plan.lines_in_error;
+
+        let (tasks_created, created, deliveries_enqueued) = transaction!(conn, |tx| {
+            let tasks_created = work::insert_tasks_if_new(&mut tx, &plan.tasks).await?;
+            let created = work::insert_requests_if_new(&mut tx, &plan.requests).await?;
+            let deliveries: Vec<_> = created
+                .iter()
+                .flat_map(|request| {
+                    let recipients = Recipients {
+                        contacts: context
+                            .contacts
+                            .get(&request.client_id)
+                            .map_or(&[][..], Vec::as_slice),
+                        endpoints: &context.endpoints,
+                    };
+                    deliveries_for_event(
+                        request,
+                        DeliveryEvent::RequestCreated,
+                        &recipients,
+                        now,
+                        email_time,
+                        None,
+                    )
+                })
+                .collect();
+            let deliveries_enqueued = outbox::enqueue_many(&mut tx, &deliveries).await?;
+            missions::set_generated_through(&mut tx, &plan.completed_line_ids, today).await?;
+            Ok::<_, DbError>((tasks_created, created, deliveries_enqueued))
+        })?;
+
+        report.tasks_created += tasks_created;
+        report.requests_created += created.len();
+        report.deliveries_enqueued += deliveries_enqueued;
+        for request in &created {
+            if report.sample.len() < REPORT_SAMPLE {
+                report.sample.push(CreatedRequest {
+                    id: request.id,
+                    firm_id: request.firm_id,
+                    client_id: request.client_id,
+                    due_date: request.due_date,
+                    created_on: request.created_on,
+                    text: request.text.clone(),
+                });
+            }
+            if let Some(events) = events {
+                events.publish(RequestEvent {
+                    kind: RequestEventKind::Created,
+                    firm_id: request.firm_id,
+                    client_id: request.client_id,
+                    request_id: request.id,
+                });
+            }
+        }
+        if lines.len() < usize::try_from(settings.batch_size.max(1)).unwrap_or(usize::MAX) {
+            break;
+        }
+    }
+    if report.requests_created + report.tasks_created > 0 {
+        tracing::info!(
+            firm_id = firm.id,
+            %today,
+            tasks = report.tasks_created,
+            requests = report.requests_created,
+            deliveries = report.deliveries_enqueued,
+            "generation created occurrences"
+        );
+    }
+    Ok(report)
+}
+
+/// What a batch of lines needs besides the lines: their services, items, notified contacts
+/// and the firm's webhook endpoints.
+struct BatchContext {
+    services: HashMap<i64, Service>,
+    items: HashMap<i64, Vec<ServiceItem>>,
+    contacts: HashMap<i64, Vec<Contact>>,
+    endpoints: Vec<WebhookEndpoint>,
+}
+
+impl BatchContext {
+    async fn load(
+        db: &mut crate::db::DbConn<'_>,
+        firm_id: i64,
+        lines: &[SignedLine],
+    ) -> Result<Self, DbError> {
+        let mut service_ids: Vec<i64> = lines.iter().map(|l| l.line.service_id).collect();
+        service_ids.sort_unstable();
+        service_ids.dedup();
+        let mut client_ids: Vec<i64> = lines.iter().map(|l| l.client_id).collect();
+        client_ids.sort_unstable();
+        client_ids.dedup();
+        let services = catalog::find_services(db, firm_id, &service_ids)
+            .await?
+            .into_iter()
+            .map(|service| (service.id, service))
+            .collect();
+        let mut items: HashMap<i64, Vec<ServiceItem>> = HashMap::new();
+        for item in catalog::list_items_of_services(db, &service_ids).await? {
+            items.entry(item.service_id).or_default().push(item);
+        }
+        let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
+        for contact in clients::list_notified_contacts_of_clients(db, firm_id, &client_ids).await? {
+            contacts.entry(contact.client_id).or_default().push(contact);
+        }
+        let endpoints = outbox::list_endpoints(db, firm_id)
+            .await?
+            .into_iter()
+            .filter(|endpoint| endpoint.enabled)
+            .collect();
+        Ok(Self {
+            services,
+            items,
+            contacts,
+            endpoints,
+        })
+    }
+}
+
+/// The rows a batch would insert, computed before the transaction opens.
+struct BatchPlan {
+    tasks: Vec<NewTask>,
+    requests: Vec<NewInformationRequest>,
+    completed_line_ids: Vec<i64>,
+    lines_in_error: usize,
+}
+
+fn plan_batch(
+    firm_id: i64,
+    lines: &[SignedLine],
+    context: &BatchContext,
+    today: NaiveDate,
+    now: chrono::NaiveDateTime,
+) -> BatchPlan {
+    let mut plan = BatchPlan {
+        tasks: Vec::new(),
+        requests: Vec::new(),
+        completed_line_ids: Vec::with_capacity(lines.len()),
+        lines_in_error: 0,
+    };
+    for signed in lines {
+        let line = &signed.line;
+        let Some(service) = context.services.get(&line.service_id) else {
+            plan.lines_in_error += 1;
+            continue;
+        };
+        let schedule_line = LineSchedule {
+            frequency: line.frequency,
+            first_due_date: line.first_due_date,
+            quantity: u32::try_from(line.quantity).unwrap_or(1),
+            rrule: line.rrule.clone(),
+            adjustment: line.working_day_adjustment,
+        };
+        let window = MissionWindow {
+            start_date: signed.start_date,
+            end_date: signed.end_date,
+        };
+        let lead_days = u32::try_from(service.lead_days).unwrap_or(0);
+        let occurrences =
+            match schedule::occurrences_created_by(&schedule_line, &window, lead_days, today) {
+                Ok(occurrences) => occurrences,
+                Err(error) => {
+                    tracing::error!(line_id = line.id, %error, "cannot compute a line's schedule");
+                    plan.lines_in_error += 1;
+                    continue;
+                }
+            };
+        let no_items = Vec::new();
+        let items = context.items.get(&line.service_id).unwrap_or(&no_items);
+        for occurrence in occurrences {
+            // Everything created on or before the watermark exists already.
+            if line
+                .generated_through
+                .is_some_and(|through| occurrence.creation_date <= through)
+            {
+                continue;
+            }
+            let copy_number = i32::try_from(occurrence.copy_number).unwrap_or(i32::MAX);
+            for item in items {
+                match item.kind {
+                    ItemKind::Task => plan.tasks.push(NewTask {
+                        firm_id,
+                        client_id: signed.client_id,
+                        mission_id: line.mission_id,
+                        mission_line_id: line.id,
+                        service_item_id: item.id,
+                        copy_number,
+                        due_date: occurrence.due_date,
+                        created_on: occurrence.creation_date,
+                        title: item.text.clone(),
+                        status: TaskStatus::Open,
+                        created_at: now,
+                    }),
+                    ItemKind::InformationRequest => {
+                        plan.requests.push(NewInformationRequest {
+                            firm_id,
+                            client_id: signed.client_id,
+                            mission_id: line.mission_id,
+                            mission_line_id: line.id,
+                            service_item_id: item.id,
+                            copy_number,
+                            due_date: occurrence.due_date,
+                            created_on: occurrence.creation_date,
+                            text: item.text.clone(),
+                            status: RequestStatus::Open,
+                            created_at: now,
+                        });
+                    }
+                }
+            }
+        }
+        plan.completed_line_ids.push(line.id);
+    }
+    plan
+}

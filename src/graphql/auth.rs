@@ -1,0 +1,153 @@
+//! Signing in and out: staff `login`/`logout`, and `redeemSignInLink`, which turns the
+//! single-use token of an emailed link into a contact token. Open to every caller.
+
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::{Duration, Utc};
+
+use crate::auth::{decoy_password_hash, new_token, token_hash, verify_password};
+use crate::config::AuthConfig;
+use crate::db::tokens::{self, NewAccessToken};
+use crate::db::{clients, firms};
+use crate::domain::TokenKind;
+use crate::error::AppError;
+use crate::graphql::context::{Caller, caller, connect};
+use crate::transaction;
+
+/// A bearer token and when it expires.
+#[derive(SimpleObject)]
+pub struct Session {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// Sign-in mutations.
+#[derive(Default)]
+pub struct AuthMutation;
+
+fn auth_config(ctx: &Context<'_>) -> AuthConfig {
+    ctx.data::<AuthConfig>().cloned().unwrap_or_default()
+}
+
+#[Object]
+impl AuthMutation {
+    /// Signs a staff member in. A wrong email and a wrong password get the same answer.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> async_graphql::Result<Session> {
+        let config = auth_config(ctx);
+        let mut conn = connect(ctx).await?;
+        let email = email.trim().to_string();
+        // Emails are stored with a lower-cased domain; accept any case from the user.
+        let normalized = match email.rsplit_once('@') {
+            Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+            None => email.clone(),
+        };
+        let user = firms::find_active_user_by_email(&mut conn.as_db(), &normalized)
+            .await
+            .map_err(AppError::from)?;
+        let stored_hash = user.as_ref().map_or_else(
+            || decoy_password_hash().to_string(),
+            |u| u.password_hash.clone(),
+        );
+        let password_ok =
+            tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
+                .await
+                .unwrap_or(false);
+        let Some(user) = user.filter(|_| password_ok) else {
+            return Err(AppError::AuthFailed("wrong email or password".into()).into());
+        };
+        let token = new_token();
+        let now = Utc::now();
+        let expires_at = now + Duration::hours(i64::from(config.session_hours));
+        tokens::insert(
+            &mut conn.as_db(),
+            &NewAccessToken {
+                firm_id: user.firm_id,
+                token_hash: &token_hash(&token),
+                kind: TokenKind::StaffSession,
+                user_id: Some(user.id),
+                contact_id: None,
+                expires_at: Some(expires_at.naive_utc()),
+                created_at: now.naive_utc(),
+            },
+        )
+        .await
+        .map_err(AppError::from)?;
+        Ok(Session { token, expires_at })
+    }
+
+    /// Revokes the token this request was made with. True when one was revoked.
+    async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let token_id = match caller(ctx) {
+            Caller::Staff(staff) => staff.token_id,
+            Caller::Contact(contact) => contact.token_id,
+            Caller::Anonymous => return Ok(false),
+        };
+        let mut conn = connect(ctx).await?;
+        let revoked = tokens::revoke(&mut conn.as_db(), token_id, Utc::now().naive_utc())
+            .await
+            .map_err(AppError::from)?;
+        Ok(revoked == 1)
+    }
+
+    /// Exchanges the single-use token of an emailed sign-in link for a contact token. A link
+    /// works once; after that, or once expired, it answers UNAUTHENTICATED.
+    async fn redeem_sign_in_link(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> async_graphql::Result<Session> {
+        let config = auth_config(ctx);
+        let mut conn = connect(ctx).await?;
+        let now = Utc::now();
+        let link_hash = token_hash(token.trim());
+        let contact_token = new_token();
+        let expires_at = now + Duration::days(i64::from(config.contact_token_days));
+        let contact_token_hash = token_hash(&contact_token);
+        transaction!(conn, |tx| {
+            let link = tokens::find_valid(
+                &mut tx,
+                &link_hash,
+                &[TokenKind::SignInLink],
+                now.naive_utc(),
+            )
+            .await?
+            .ok_or_else(|| {
+                AppError::AuthFailed("this sign-in link is invalid, used or expired".into())
+            })?;
+            let contact_id = link
+                .contact_id
+                .ok_or_else(|| AppError::Internal("a sign-in link without a contact".into()))?;
+            let contact = clients::find_contact_by_id(&mut tx, contact_id).await?;
+            if contact.archived_at.is_some()
+                || !tokens::mark_used(&mut tx, link.id, now.naive_utc()).await?
+            {
+                return Err(AppError::AuthFailed(
+                    "this sign-in link is invalid, used or expired".into(),
+                ));
+            }
+            tokens::insert(
+                &mut tx,
+                &NewAccessToken {
+                    firm_id: link.firm_id,
+                    token_hash: &contact_token_hash,
+                    kind: TokenKind::Contact,
+                    user_id: None,
+                    contact_id: Some(contact_id),
+                    expires_at: Some(expires_at.naive_utc()),
+                    created_at: now.naive_utc(),
+                },
+            )
+            .await?;
+            Ok::<_, AppError>(())
+        })?;
+        Ok(Session {
+            token: contact_token,
+            expires_at,
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! The client view: what a client's contact reads and answers. Its types hold only what a
+//! client may read (the request's text, due date, status, creation date and answers), so no
+//! firm-only field can leak through it; its fields are hidden from staff introspection.
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::db::{clients, firms, work};
+use crate::domain::validation::{MAX_TEXT_CHARS, check_text};
+use crate::domain::{DeliveryEvent, RequestStatus};
+use crate::error::AppError;
+use crate::events::{EventBus, RequestEvent, RequestEventKind};
+use crate::graphql::context::{
+    ContactGuard, connect, contact, found, parse_id, visible_to_contacts,
+};
+use crate::graphql::firm::mutation::enqueue_webhooks;
+use crate::graphql::firm::types::utc;
+use crate::graphql::scalars::Date;
+use crate::transaction;
+
+/// The client view, for a client's contacts only.
+pub struct ClientView;
+
+/// A request as its client sees it: nothing else.
+pub struct ClientRequest(pub work::InformationRequest);
+
+/// An answer to a request, as the client sees it.
+#[derive(SimpleObject)]
+pub struct ClientAnswer {
+    pub id: ID,
+    pub message: Option<String>,
+    pub nothing_to_report: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[Object]
+impl ClientRequest {
+    async fn id(&self) -> ID {
+        self.0.id.into()
+    }
+    /// What the firm asks for.
+    async fn text(&self) -> &str {
+        &self.0.text
+    }
+    async fn due_date(&self) -> Date {
+        self.0.due_date.into()
+    }
+    async fn status(&self) -> RequestStatus {
+        self.0.status
+    }
+    async fn created_on(&self) -> Date {
+        self.0.created_on.into()
+    }
+    async fn answers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ClientAnswer>> {
+        let mut conn = connect(ctx).await?;
+        let rows = work::list_answers(&mut conn.as_db(), self.0.firm_id, self.0.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|answer| ClientAnswer {
+                id: answer.id.into(),
+                message: answer.message,
+                nothing_to_report: answer.nothing_to_report,
+                created_at: utc(answer.created_at),
+            })
+            .collect())
+    }
+}
+
+#[Object(guard = "ContactGuard", visible = "visible_to_contacts")]
+impl ClientView {
+    /// The name of the contact's company.
+    async fn client_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let contact = contact(ctx)?;
+        let mut conn = connect(ctx).await?;
+        Ok(found(
+            clients::find_client(&mut conn.as_db(), contact.firm_id, contact.client_id).await,
+            "client",
+        )?
+        .name)
+    }
+
+    /// The firm asking.
+    async fn firm_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let contact = contact(ctx)?;
+        let mut conn = connect(ctx).await?;
+        Ok(found(
+            firms::find_firm(&mut conn.as_db(), contact.firm_id).await,
+            "firm",
+        )?
+        .name)
+    }
+
+    /// The client's requests by due date (withdrawn ones are not shown).
+    async fn requests(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<RequestStatus>,
+    ) -> async_graphql::Result<Vec<ClientRequest>> {
+        let contact = contact(ctx)?;
+        let mut conn = connect(ctx).await?;
+        let rows = work::list_client_requests(
+            &mut conn.as_db(),
+            contact.firm_id,
+            contact.client_id,
+            status,
+        )
+        .await
+        .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(ClientRequest).collect())
+    }
+
+    async fn request(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ClientRequest> {
+        let contact = contact(ctx)?;
+        let id = parse_id(&id, "request")?;
+        let mut conn = connect(ctx).await?;
+        Ok(ClientRequest(found(
+            work::find_client_request(&mut conn.as_db(), contact.firm_id, contact.client_id, id)
+                .await,
+            "request",
+        )?))
+    }
+}
+
+/// Mutations of the client view.
+#[derive(Default)]
+pub struct ClientMutation;
+
+#[Object(guard = "ContactGuard", visible = "visible_to_contacts")]
+impl ClientMutation {
+    /// Answers a request: a message, or `nothingToReport` for "nothing this period". The
+    /// request becomes ANSWERED and its reminders stop.
+    async fn answer_request(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        message: Option<String>,
+        #[graphql(default = false)] nothing_to_report: bool,
+    ) -> async_graphql::Result<ClientRequest> {
+        let contact = contact(ctx)?.clone();
+        let id = parse_id(&id, "request")?;
+        let message = message
+            .as_deref()
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| check_text("message", text, MAX_TEXT_CHARS))
+            .transpose()?;
+        if message.is_none() && !nothing_to_report {
+            return Err(AppError::bad_input(
+                "message",
+                "write a message, or set nothingToReport to true",
+            )
+            .into());
+        }
+        let mut conn = connect(ctx).await?;
+        let current = found(
+            work::find_client_request(&mut conn.as_db(), contact.firm_id, contact.client_id, id)
+                .await,
+            "request",
+        )?;
+        if !matches!(
+            current.status,
+            RequestStatus::Open | RequestStatus::Answered
+        ) {
+            return Err(AppError::bad_input(
+                "id",
+                "this request is closed; contact the firm if something is missing",
+            )
+            .into());
+        }
+        let now = Utc::now().naive_utc();
+        let answered = transaction!(conn, |tx| {
+            work::insert_answer(
+                &mut tx,
+                &work::NewRequestAnswer {
+                    firm_id: contact.firm_id,
+                    request_id: id,
+                    contact_id: Some(contact.contact_id),
+                    message: message.as_deref(),
+                    nothing_to_report,
+                    created_at: now,
+                },
+            )
+            .await?;
+            let answered = work::transition_request(
+                &mut tx,
+                contact.firm_id,
+                id,
+                &[RequestStatus::Open, RequestStatus::Answered],
+                RequestStatus::Answered,
+                now,
+            )
+            .await?
+            .ok_or_else(|| AppError::Conflict("the request changed meanwhile; reload it".into()))?;
+            enqueue_webhooks(&mut tx, &answered, DeliveryEvent::RequestAnswered).await?;
+            Ok::<_, AppError>(answered)
+        })?;
+        if let Ok(events) = ctx.data::<EventBus>() {
+            events.publish(RequestEvent {
+                kind: RequestEventKind::Answered,
+                firm_id: answered.firm_id,
+                client_id: answered.client_id,
+                request_id: answered.id,
+            });
+        }
+        Ok(ClientRequest(answered))
+    }
+}
