@@ -131,6 +131,7 @@ pub struct ClientMutation;
 impl ClientMutation {
     /// Answers a request: a message, or `nothingToReport` for "nothing this period". The
     /// request becomes ANSWERED and its reminders stop.
+    #[graphql(visible = "visible_to_contacts")]
     async fn answer_request(
         &self,
         ctx: &Context<'_>,

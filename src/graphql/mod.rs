@@ -149,8 +149,8 @@ pub fn schema_sdl() -> String {
 }
 
 /// Gives every error an `extensions.code`: errors raised by Rappel carry theirs; the others
-/// come from parsing, validation or limits, before any resolver ran, so they are the caller's
-/// (BAD_USER_INPUT).
+/// come from parsing, validation, limits or argument values, so they are the caller's
+/// (BAD_USER_INPUT). Anything else is answered INTERNAL with its text hidden.
 struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -171,7 +171,9 @@ impl Extension for ErrorCodesExtension {
                 .as_ref()
                 .is_some_and(|extensions| extensions.get("code").is_some());
             if !has_code {
-                let code = if error.path.is_empty() {
+                let caller_input = error.message.starts_with("Failed to parse")
+                    || error.message.starts_with("Invalid value for argument");
+                let code = if error.path.is_empty() || caller_input {
                     AppError::bad_input("query", "").code()
                 } else {
                     // A resolver error that did not come through AppError: never show its text.

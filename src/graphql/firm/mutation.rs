@@ -363,6 +363,7 @@ pub async fn enqueue_webhooks(
 
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl FirmMutation {
+    #[graphql(visible = "visible_to_staff")]
     async fn create_category(
         &self,
         ctx: &Context<'_>,
@@ -387,6 +388,7 @@ impl FirmMutation {
         Ok(Category(row))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn rename_category(
         &self,
         ctx: &Context<'_>,
@@ -403,6 +405,7 @@ impl FirmMutation {
         )?))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn create_service(
         &self,
         ctx: &Context<'_>,
@@ -441,6 +444,7 @@ impl FirmMutation {
 
     /// Updates a service. Items with an `id` are kept (edited in place), items without are
     /// added, items left out are archived. Occurrences already generated keep their text.
+    #[graphql(visible = "visible_to_staff")]
     async fn update_service(
         &self,
         ctx: &Context<'_>,
@@ -505,6 +509,7 @@ impl FirmMutation {
     }
 
     /// Puts a service's items in the given order (every live item, once).
+    #[graphql(visible = "visible_to_staff")]
     async fn reorder_service_items(
         &self,
         ctx: &Context<'_>,
@@ -551,6 +556,7 @@ impl FirmMutation {
 
     /// Archives a service: its lines stop being offered for new missions; signed missions keep
     /// generating from it.
+    #[graphql(visible = "visible_to_staff")]
     async fn archive_service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Service> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "service")?;
@@ -567,6 +573,7 @@ impl FirmMutation {
         )?))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn create_client(
         &self,
         ctx: &Context<'_>,
@@ -595,6 +602,7 @@ impl FirmMutation {
         Ok(Client(row))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn update_client(
         &self,
         ctx: &Context<'_>,
@@ -626,6 +634,7 @@ impl FirmMutation {
         )?))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn archive_client(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Client> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "client")?;
@@ -642,6 +651,7 @@ impl FirmMutation {
         )?))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn add_contact(
         &self,
         ctx: &Context<'_>,
@@ -679,6 +689,7 @@ impl FirmMutation {
         Ok(Contact(row))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn update_contact(
         &self,
         ctx: &Context<'_>,
@@ -706,6 +717,7 @@ impl FirmMutation {
         )?))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn archive_contact(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Contact> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "contact")?;
@@ -723,6 +735,7 @@ impl FirmMutation {
     }
 
     /// Creates a DRAFT mission with its lines; nothing is generated until it is signed.
+    #[graphql(visible = "visible_to_staff")]
     async fn create_mission(
         &self,
         ctx: &Context<'_>,
@@ -757,6 +770,7 @@ impl FirmMutation {
         Ok(Mission(mission))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn update_mission(
         &self,
         ctx: &Context<'_>,
@@ -881,6 +895,7 @@ impl FirmMutation {
 
     /// Adds a line to a DRAFT mission, or to a SIGNED one from today on (its first due date
     /// may not lie in the past); a signed mission generates the new line at once.
+    #[graphql(visible = "visible_to_staff")]
     async fn add_mission_line(
         &self,
         ctx: &Context<'_>,
@@ -949,6 +964,7 @@ impl FirmMutation {
 
     /// Signs a DRAFT mission: generation starts, and everything already due to be created
     /// (past periods included) is created at once.
+    #[graphql(visible = "visible_to_staff")]
     async fn sign_mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
         let staff = staff(ctx)?;
         let firm_id = staff.firm_id;
@@ -996,6 +1012,7 @@ impl FirmMutation {
 
     /// Ends a SIGNED mission: nothing more is generated after `endDate` (default: today).
     /// Open requests stay open for the client to answer.
+    #[graphql(visible = "visible_to_staff")]
     async fn end_mission(
         &self,
         ctx: &Context<'_>,
@@ -1049,6 +1066,7 @@ impl FirmMutation {
     }
 
     /// Cancels a DRAFT or SIGNED mission, and its open requests and tasks with it.
+    #[graphql(visible = "visible_to_staff")]
     async fn cancel_mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
         let staff = staff(ctx)?;
         let firm_id = staff.firm_id;
@@ -1091,15 +1109,18 @@ impl FirmMutation {
         Ok(Mission(cancelled))
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn complete_task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
         set_task(ctx, id, TaskStatus::Done).await
     }
 
+    #[graphql(visible = "visible_to_staff")]
     async fn reopen_task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
         set_task(ctx, id, TaskStatus::Open).await
     }
 
     /// Assigns a task to a member of the firm (null: unassigned).
+    #[graphql(visible = "visible_to_staff")]
     async fn assign_task(
         &self,
         ctx: &Context<'_>,
@@ -1132,6 +1153,7 @@ impl FirmMutation {
     }
 
     /// Closes a request (answered or not): no more reminders.
+    #[graphql(visible = "visible_to_staff")]
     async fn close_request(
         &self,
         ctx: &Context<'_>,
@@ -1175,6 +1197,7 @@ impl FirmMutation {
     }
 
     /// Reopens a closed request (reminders resume).
+    #[graphql(visible = "visible_to_staff")]
     async fn reopen_request(
         &self,
         ctx: &Context<'_>,
@@ -1213,7 +1236,7 @@ impl FirmMutation {
     }
 
     /// Adds a member to the firm (admins only) and returns a temporary password, shown once.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn invite_staff_member(
         &self,
         ctx: &Context<'_>,
@@ -1251,7 +1274,7 @@ impl FirmMutation {
 
     /// Removes a member from the firm (admins only); their sessions end at once. The last
     /// admin cannot be removed.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn remove_staff_member(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
         let staff = staff(ctx)?;
         let firm_id = staff.firm_id;
@@ -1282,7 +1305,7 @@ impl FirmMutation {
 
     /// Creates a bearer token for a contact (admins only): for a client portal or an
     /// integration. Shown once; it opens the client view of that contact's client only.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn create_contact_access_token(
         &self,
         ctx: &Context<'_>,

@@ -1,0 +1,1047 @@
+//! The GraphQL contract seen from outside: who may call what (a matrix over every root field,
+//! read from the schema itself), what introspection shows each caller, tenant isolation,
+//! input validation that changes nothing, and a walk-through over real HTTP.
+
+use std::time::Duration;
+
+use async_graphql::Request;
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use futures_util::StreamExt;
+use rappel::graphql::Caller;
+use rappel::with_conn;
+use serde_json::{Value, json};
+
+use crate::backend_test;
+use crate::support::TestDb;
+use crate::support::app::{FirmIds, PASSWORD, TestApp, World, error_codes, months_ago_28th};
+use crate::support::server::{ServerProcess, post_graphql};
+
+/// Who may call a root field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// Anyone, signed in or not.
+    Public,
+    /// Anyone; the answer depends on the credential given alone (here a bad one), never on
+    /// who calls.
+    PublicCredential,
+    /// Any signed-in caller (staff or contact), each in its own scope.
+    SignedIn,
+    /// The firm's staff.
+    Staff,
+    /// The firm's admins.
+    Admin,
+    /// A client's contacts.
+    Contact,
+}
+
+/// What a caller gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+}
+
+/// The callers of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    ContactA,
+    ContactB,
+    MemberA,
+    AdminA,
+    AdminB,
+}
+
+const EVERYONE: [Who; 6] = [
+    Who::Anonymous,
+    Who::ContactA,
+    Who::ContactB,
+    Who::MemberA,
+    Who::AdminA,
+    Who::AdminB,
+];
+
+/// One root field: its policy, whether the operation names firm A / client A objects (so that
+/// firm B's admin and client B's contact must get NOT_FOUND), and the operation.
+struct Entry {
+    kind: &'static str,
+    field: &'static str,
+    policy: Policy,
+    names_firm_a_objects: bool,
+    operation: &'static str,
+}
+
+/// The explicit policy table: every root query, mutation and subscription field.
+const POLICY: &[Entry] = &[
+    Entry {
+        kind: "query",
+        field: "viewer",
+        policy: Policy::Public,
+        names_firm_a_objects: false,
+        operation: "{ viewer { kind } }",
+    },
+    Entry {
+        kind: "query",
+        field: "firm",
+        policy: Policy::Staff,
+        names_firm_a_objects: false,
+        operation: "{ firm { name } }",
+    },
+    Entry {
+        kind: "query",
+        field: "client",
+        policy: Policy::Contact,
+        names_firm_a_objects: false,
+        operation: "{ client { requests { id } } }",
+    },
+    Entry {
+        kind: "mutation",
+        field: "login",
+        policy: Policy::Public,
+        names_firm_a_objects: false,
+        operation: r#"mutation { login(email: "admin@a.example.fr", password: "correct horse battery") { token } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "logout",
+        policy: Policy::Public,
+        names_firm_a_objects: false,
+        operation: "mutation { logout }",
+    },
+    Entry {
+        kind: "mutation",
+        field: "redeemSignInLink",
+        policy: Policy::PublicCredential,
+        names_firm_a_objects: false,
+        operation: r#"mutation { redeemSignInLink(token: "rpl_unknown") { token } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "createCategory",
+        policy: Policy::Staff,
+        names_firm_a_objects: false,
+        operation: r#"mutation { createCategory(name: "Social") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "renameCategory",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { renameCategory(id: "{category}", name: "Fiscalité") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "createService",
+        policy: Policy::Staff,
+        names_firm_a_objects: false,
+        operation: r#"mutation { createService(input: { title: "Paie", leadDays: 5, items: [{ kind: TASK, title: "Saisir" }] }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "updateService",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { updateService(id: "{service}", input: { title: "Rappel TVA", leadDays: 10, items: [{ kind: INFORMATION_REQUEST, title: "Merci" }] }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "reorderServiceItems",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { reorderServiceItems(serviceId: "{service}", itemIds: []) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "archiveService",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { archiveService(id: "{service}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "createClient",
+        policy: Policy::Staff,
+        names_firm_a_objects: false,
+        operation: r#"mutation { createClient(input: { name: "Nouveau" }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "updateClient",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { updateClient(id: "{client}", input: { name: "Renommé" }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "archiveClient",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { archiveClient(id: "{other_client}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "addContact",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { addContact(clientId: "{client}", input: { name: "Paul", email: "paul@example.fr" }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "updateContact",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { updateContact(id: "{contact}", input: { name: "Contact", email: "contact0@a.example.fr" }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "archiveContact",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { archiveContact(id: "{other_contact}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "createMission",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { createMission(input: { clientId: "{client}", name: "M", startDate: "2031-01-01", lines: [] }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "updateMission",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { updateMission(id: "{draft}", input: { name: "Brouillon 2" }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "addMissionLine",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { addMissionLine(missionId: "{draft}", line: { serviceId: "{service}", frequency: QUARTERLY }) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "signMission",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { signMission(id: "{draft}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "endMission",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { endMission(id: "{mission}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "cancelMission",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { cancelMission(id: "{draft}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "completeTask",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { completeTask(id: "{task}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "reopenTask",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { reopenTask(id: "{task}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "assignTask",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { assignTask(id: "{task}", assigneeId: null) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "closeRequest",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { closeRequest(id: "{other_client_request}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "reopenRequest",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { reopenRequest(id: "{other_client_request}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "inviteStaffMember",
+        policy: Policy::Admin,
+        names_firm_a_objects: false,
+        operation: r#"mutation { inviteStaffMember(email: "new{n}@example.fr", name: "New") { member { id } } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "removeStaffMember",
+        policy: Policy::Admin,
+        names_firm_a_objects: true,
+        operation: r#"mutation { removeStaffMember(id: "{member}") }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "createContactAccessToken",
+        policy: Policy::Admin,
+        names_firm_a_objects: true,
+        operation: r#"mutation { createContactAccessToken(contactId: "{contact}") }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "answerRequest",
+        policy: Policy::Contact,
+        names_firm_a_objects: true,
+        operation: r#"mutation { answerRequest(id: "{request}", nothingToReport: true) { id } }"#,
+    },
+    Entry {
+        kind: "subscription",
+        field: "requestEvents",
+        policy: Policy::SignedIn,
+        names_firm_a_objects: false,
+        operation: "subscription { requestEvents { kind request { id } } }",
+    },
+];
+
+fn expected(entry: &Entry, who: Who) -> Outcome {
+    let staff = matches!(who, Who::MemberA | Who::AdminA | Who::AdminB);
+    let contact = matches!(who, Who::ContactA | Who::ContactB);
+    let foreign = entry.names_firm_a_objects && matches!(who, Who::AdminB | Who::ContactB);
+    match entry.policy {
+        Policy::Public => Outcome::Allowed,
+        Policy::PublicCredential => Outcome::Unauthenticated,
+        _ if who == Who::Anonymous => Outcome::Unauthenticated,
+        Policy::SignedIn => Outcome::Allowed,
+        Policy::Staff | Policy::Admin if contact => Outcome::Forbidden,
+        Policy::Admin if who == Who::MemberA => Outcome::Forbidden,
+        Policy::Contact if staff => Outcome::Forbidden,
+        _ if foreign => Outcome::NotFound,
+        _ => Outcome::Allowed,
+    }
+}
+
+fn classify(response: &Value) -> Outcome {
+    let codes = error_codes(response);
+    if codes.iter().any(|code| code == "UNAUTHENTICATED") {
+        Outcome::Unauthenticated
+    } else if codes.iter().any(|code| code == "FORBIDDEN") {
+        Outcome::Forbidden
+    } else if codes.iter().any(|code| code == "NOT_FOUND") {
+        Outcome::NotFound
+    } else {
+        Outcome::Allowed
+    }
+}
+
+fn fill(operation: &str, ids: &FirmIds, member: &str, n: usize) -> String {
+    operation
+        .replace("{category}", &ids.category)
+        .replace("{service}", &ids.service)
+        .replace("{other_client_request}", &ids.other_client_request)
+        .replace("{other_client}", &ids.other_client)
+        .replace("{other_contact}", &ids.other_contact)
+        .replace("{client}", &ids.client)
+        .replace("{contact}", &ids.contact)
+        .replace("{mission}", &ids.mission)
+        .replace("{draft}", &ids.draft_mission)
+        .replace("{task}", &ids.task)
+        .replace("{request}", &ids.request)
+        .replace("{member}", member)
+        .replace("{n}", &n.to_string())
+}
+
+/// The root fields the schema really has, read by introspection (anonymous callers see
+/// every field, so nothing escapes the table).
+async fn root_fields(app: &TestApp) -> Vec<(String, String)> {
+    let data = app
+        .ok(
+            &Caller::Anonymous,
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }",
+            json!({}),
+        )
+        .await;
+    let mut fields = Vec::new();
+    for (kind, key) in [
+        ("query", "queryType"),
+        ("mutation", "mutationType"),
+        ("subscription", "subscriptionType"),
+    ] {
+        for field in data["__schema"][key]["fields"].as_array().expect("fields") {
+            fields.push((
+                kind.to_string(),
+                field["name"].as_str().expect("name").to_string(),
+            ));
+        }
+    }
+    fields.sort();
+    fields
+}
+
+async fn run_as(app: &TestApp, caller: &Caller, entry: &Entry, operation: &str) -> Value {
+    if entry.kind != "subscription" {
+        return app.exec(caller, operation, json!({})).await;
+    }
+    let mut stream = app
+        .schema
+        .execute_stream(Request::new(operation).data(caller.clone()));
+    // A refused subscription answers at once with an error; an accepted one waits for events.
+    match tokio::time::timeout(Duration::from_millis(300), stream.next()).await {
+        Ok(Some(response)) => serde_json::to_value(&response).expect("JSON"),
+        Ok(None) | Err(_) => json!({ "data": null }),
+    }
+}
+
+backend_test!(
+    async fn the_authorization_matrix_covers_every_root_field_and_matches_the_policy(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+
+        let mut table: Vec<(String, String)> = POLICY
+            .iter()
+            .map(|entry| (entry.kind.to_string(), entry.field.to_string()))
+            .collect();
+        table.sort();
+        assert_eq!(
+            root_fields(&app).await,
+            table,
+            "every root field of the schema must have a row in the policy table, and no more"
+        );
+
+        let callers = [
+            (Who::Anonymous, Caller::Anonymous),
+            (Who::ContactA, world.contact_a.clone()),
+            (Who::ContactB, world.contact_b.clone()),
+            (Who::MemberA, world.member_a.clone()),
+            (Who::AdminA, world.admin_a.clone()),
+            (Who::AdminB, world.admin_b.clone()),
+        ];
+        let mut mismatches = Vec::new();
+        let mut runs = 0;
+        for entry in POLICY {
+            // Refusals first: they must change nothing that the allowed runs rely on.
+            let mut order = EVERYONE.to_vec();
+            order.sort_by_key(|who| expected(entry, *who) == Outcome::Allowed);
+            for who in order {
+                let caller = &callers.iter().find(|(w, _)| *w == who).expect("caller").1;
+                runs += 1;
+                let operation = fill(entry.operation, &world.firm_a, &world.member_a_id, runs);
+                let response = run_as(&app, caller, entry, &operation).await;
+                let got = classify(&response);
+                let want = expected(entry, who);
+                if got != want {
+                    mismatches.push(format!(
+                        "{} {} as {who:?}: expected {want:?}, got {got:?}: {response}",
+                        entry.kind, entry.field
+                    ));
+                }
+            }
+        }
+        assert_eq!(runs, POLICY.len() * EVERYONE.len());
+        assert!(
+            mismatches.is_empty(),
+            "policy mismatches:\n{}",
+            mismatches.join("\n")
+        );
+    }
+);
+
+/// Every type name and root field a caller's introspection shows.
+async fn introspection(app: &TestApp, caller: &Caller) -> (Vec<String>, Vec<String>) {
+    let data = app
+        .ok(
+            caller,
+            "{ __schema { types { name fields { name } } queryType { fields { name } } mutationType { fields { name } } } }",
+            json!({}),
+        )
+        .await;
+    let types = data["__schema"]["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name").to_string())
+        .collect();
+    let mut fields = Vec::new();
+    for key in ["queryType", "mutationType"] {
+        for field in data["__schema"][key]["fields"].as_array().expect("fields") {
+            fields.push(field["name"].as_str().expect("name").to_string());
+        }
+    }
+    (types, fields)
+}
+
+backend_test!(
+    async fn a_contacts_introspection_shows_no_task_and_no_firm_only_field(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+
+        let (types, fields) = introspection(&app, &world.contact_a).await;
+        for firm_only in [
+            "Task",
+            "TaskConnection",
+            "FirmView",
+            "InformationRequest",
+            "Mission",
+            "Service",
+            "StaffMember",
+            "Delivery",
+            "WebhookEndpoint",
+        ] {
+            assert!(
+                !types.contains(&firm_only.to_string()),
+                "a contact sees the type {firm_only}"
+            );
+        }
+        for firm_only in [
+            "firm",
+            "createMission",
+            "completeTask",
+            "createService",
+            "inviteStaffMember",
+            "createContactAccessToken",
+        ] {
+            assert!(
+                !fields.contains(&firm_only.to_string()),
+                "a contact sees the field {firm_only}"
+            );
+        }
+        assert!(types.contains(&"ClientRequest".to_string()));
+        assert!(
+            fields.contains(&"answerRequest".to_string()) && fields.contains(&"client".to_string())
+        );
+
+        let (types, fields) = introspection(&app, &world.member_a).await;
+        for firm_type in [
+            "Task",
+            "FirmView",
+            "InformationRequest",
+            "Mission",
+            "Service",
+        ] {
+            assert!(
+                types.contains(&firm_type.to_string()),
+                "staff must see {firm_type}"
+            );
+        }
+        assert!(
+            fields.contains(&"firm".to_string()) && fields.contains(&"completeTask".to_string())
+        );
+        assert!(
+            !fields.contains(&"answerRequest".to_string()),
+            "staff do not see contact-only fields"
+        );
+
+        // A contact that writes a firm-only field anyway is refused, not answered.
+        let response = app
+            .exec(
+                &world.contact_a,
+                "{ firm { tasks { nodes { title } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["FORBIDDEN"]);
+        assert!(response["data"].is_null() || response["data"]["firm"].is_null());
+    }
+);
+
+backend_test!(
+    async fn ids_of_another_tenant_answer_not_found_like_ids_that_do_not_exist(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let b = &world.firm_b;
+
+        let lookups = [
+            ("mission", &b.mission),
+            ("task", &b.task),
+            ("informationRequest", &b.request),
+            ("client", &b.client),
+            ("service", &b.service),
+        ];
+        for (field, foreign_id) in lookups {
+            let query = format!("query($id: ID!) {{ firm {{ {field}(id: $id) {{ id }} }} }}");
+            let foreign = app
+                .exec(&world.admin_a, &query, json!({ "id": foreign_id }))
+                .await;
+            let missing = app
+                .exec(&world.admin_a, &query, json!({ "id": "999999" }))
+                .await;
+            assert_eq!(error_codes(&foreign), ["NOT_FOUND"], "{field}: {foreign}");
+            assert_eq!(
+                foreign["errors"][0]["message"], missing["errors"][0]["message"],
+                "{field}: a foreign id must be indistinguishable from a missing one"
+            );
+        }
+
+        let response = app
+            .exec(
+                &world.admin_a,
+                "mutation($id: ID!) { completeTask(id: $id) { id } }",
+                json!({ "id": b.task }),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["NOT_FOUND"]);
+        let still_open = app
+            .ok(
+                &world.admin_b,
+                "query($id: ID!) { firm { task(id: $id) { status } } }",
+                json!({ "id": b.task }),
+            )
+            .await;
+        assert_eq!(
+            still_open["firm"]["task"]["status"], "OPEN",
+            "firm B's task was not touched"
+        );
+
+        // Contacts: another client's request, in the same firm or another one.
+        for foreign_request in [&world.firm_a.other_client_request, &b.request] {
+            let response = app
+                .exec(
+                    &world.contact_a,
+                    "query($id: ID!) { client { request(id: $id) { id text } } }",
+                    json!({ "id": foreign_request }),
+                )
+                .await;
+            assert_eq!(error_codes(&response), ["NOT_FOUND"], "{response}");
+            let response = app
+                .exec(
+                    &world.contact_a,
+                    "mutation($id: ID!) { answerRequest(id: $id, nothingToReport: true) { id } }",
+                    json!({ "id": foreign_request }),
+                )
+                .await;
+            assert_eq!(error_codes(&response), ["NOT_FOUND"], "{response}");
+        }
+        let own = app
+            .ok(
+                &world.contact_a,
+                "{ client { requests { id } } }",
+                json!({}),
+            )
+            .await;
+        let own_ids: Vec<&str> = own["client"]["requests"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|r| r["id"].as_str().expect("id"))
+            .collect();
+        assert!(own_ids.contains(&world.firm_a.request.as_str()));
+        assert!(
+            !own_ids.contains(&world.firm_a.other_client_request.as_str()),
+            "a contact sees only its own client's requests"
+        );
+    }
+);
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Row counts of every table a rejected mutation could touch.
+async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
+    let mut counts = Vec::new();
+    for table in [
+        "categories",
+        "services",
+        "service_items",
+        "clients",
+        "contacts",
+        "missions",
+        "mission_lines",
+        "tasks",
+        "information_requests",
+        "deliveries",
+        "users",
+    ] {
+        let mut conn = db.pool.get().await.expect("connection");
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        let rows: Vec<Count> =
+            with_conn!(conn, |c| diesel::sql_query(&sql).load(c).await).expect("count");
+        counts.push((table.to_string(), rows[0].n));
+    }
+    counts
+}
+
+backend_test!(
+    async fn each_invalid_input_answers_bad_user_input_naming_the_field_and_changes_nothing(
+        db: TestDb,
+    ) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let a = &world.firm_a;
+        let empty = app
+            .ok(
+                &world.admin_a,
+                "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+                json!({ "input": { "clientId": a.client, "name": "Vide", "startDate": "2031-01-01", "lines": [] } }),
+            )
+            .await;
+        let empty_mission = empty["createMission"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let long_title = "x".repeat(201);
+        let mission = |end: &str, line: Value| json!({ "input": { "clientId": a.client, "name": "M", "startDate": "2031-01-01", "endDate": end, "lines": [line] } });
+        let line = |extra: Value| {
+            let mut line = json!({ "serviceId": a.service, "frequency": "MONTHLY" });
+            line.as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().expect("object").clone());
+            line
+        };
+        let create_mission =
+            "mutation($input: MissionInput!) { createMission(input: $input) { id } }";
+        let create_service =
+            "mutation($input: ServiceInput!) { createService(input: $input) { id } }";
+        let service = |title: &str, lead_days: i64| json!({ "input": { "title": title, "leadDays": lead_days, "items": [{ "kind": "TASK", "title": "T" }] } });
+        let cases: Vec<(&str, &str, Value, &str)> = vec![
+            (
+                "end date before start date",
+                create_mission,
+                mission("2030-12-31", line(json!({}))),
+                "endDate",
+            ),
+            (
+                "first due date before the mission",
+                create_mission,
+                mission("2031-12-31", line(json!({ "firstDueDate": "2030-12-30" }))),
+                "lines.0.firstDueDate",
+            ),
+            (
+                "first due date after the mission",
+                create_mission,
+                mission("2031-12-31", line(json!({ "firstDueDate": "2032-01-30" }))),
+                "lines.0.firstDueDate",
+            ),
+            (
+                "quantity with a recurring frequency",
+                create_mission,
+                mission("2031-12-31", line(json!({ "quantity": 3 }))),
+                "lines.0.quantity",
+            ),
+            (
+                "quantity zero",
+                create_mission,
+                mission(
+                    "2031-12-31",
+                    line(json!({ "frequency": "NONE", "quantity": 0 })),
+                ),
+                "lines.0.quantity",
+            ),
+            (
+                "custom frequency without a rule",
+                create_mission,
+                mission("2031-12-31", line(json!({ "frequency": "CUSTOM" }))),
+                "lines.0.rrule",
+            ),
+            (
+                "custom frequency with an invalid rule",
+                create_mission,
+                mission(
+                    "2031-12-31",
+                    line(json!({ "frequency": "CUSTOM", "rrule": "FREQ=SOMETIMES" })),
+                ),
+                "lines.0.rrule",
+            ),
+            (
+                "lead days above 366",
+                create_service,
+                service("Paie", 367),
+                "leadDays",
+            ),
+            (
+                "negative lead days",
+                create_service,
+                service("Paie", -1),
+                "leadDays",
+            ),
+            ("an empty title", create_service, service("   ", 5), "title"),
+            (
+                "an over-long title",
+                create_service,
+                service(&long_title, 5),
+                "title",
+            ),
+            (
+                "a malformed email",
+                "mutation($client: ID!) { addContact(clientId: $client, input: { name: \"X\", email: \"pas-un-email\" }) { id } }",
+                json!({ "client": a.client }),
+                "email",
+            ),
+            (
+                "an email with a line break",
+                "mutation($client: ID!) { addContact(clientId: $client, input: { name: \"X\", email: \"x@example.fr\\r\\nBcc: y@example.fr\" }) { id } }",
+                json!({ "client": a.client }),
+                "email",
+            ),
+            (
+                "signing a mission with no lines",
+                "mutation($id: ID!) { signMission(id: $id) { id } }",
+                json!({ "id": empty_mission }),
+                "id",
+            ),
+            (
+                "moving a signed mission's start",
+                "mutation($id: ID!) { updateMission(id: $id, input: { startDate: \"2020-01-01\" }) { id } }",
+                json!({ "id": a.mission }),
+                "startDate",
+            ),
+            (
+                "ending a signed mission in the past",
+                "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2021-01-01\" }) { id } }",
+                json!({ "id": a.mission }),
+                "endDate",
+            ),
+            (
+                "replacing a signed mission's lines",
+                "mutation($id: ID!, $service: ID!) { updateMission(id: $id, input: { lines: [{ serviceId: $service, frequency: ANNUAL }] }) { id } }",
+                json!({ "id": a.mission, "service": a.service }),
+                "lines",
+            ),
+            (
+                "adding a past line to a signed mission",
+                "mutation($id: ID!, $line: MissionLineInput!) { addMissionLine(missionId: $id, line: $line) { id } }",
+                json!({ "id": a.mission, "line": { "serviceId": a.service, "frequency": "MONTHLY", "firstDueDate": months_ago_28th(1) } }),
+                "lines.1.firstDueDate",
+            ),
+            (
+                "a page size out of range",
+                "{ firm { tasks(first: 0) { nodes { id } } } }",
+                json!({}),
+                "first",
+            ),
+        ];
+        let before = table_counts(&app.db).await;
+        for (case, operation, variables, field) in cases {
+            let response = app.exec(&world.admin_a, operation, variables).await;
+            assert_eq!(
+                error_codes(&response),
+                ["BAD_USER_INPUT"],
+                "{case}: {response}"
+            );
+            assert_eq!(
+                response["errors"][0]["extensions"]["field"], field,
+                "{case}: {response}"
+            );
+            let message = response["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                !message.is_empty() && !message.contains("SQL") && !message.contains("diesel"),
+                "{case}: {message}"
+            );
+        }
+        assert_eq!(
+            table_counts(&app.db).await,
+            before,
+            "rejected inputs must change nothing"
+        );
+
+        // A malformed value in the query itself also gets a code and no internal detail.
+        let response = app
+            .exec(
+                &world.admin_a,
+                "{ firm { tasks(dueFrom: \"30/01/2027\") { nodes { id } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    }
+);
+
+backend_test!(
+    async fn a_firm_and_its_client_work_through_the_api_over_real_http(db: TestDb) {
+        let server = ServerProcess::start(&db.url, &[]);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rappel"))
+            .args([
+                "firm",
+                "create",
+                "--name",
+                "Cabinet Dupont",
+                "--admin-email",
+                "expert@dupont.fr",
+                "--admin-password",
+                PASSWORD,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RAPPEL_DATABASE_URL", &db.url)
+            .output()
+            .expect("rappel firm create runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let base = &server.base_url;
+        let gql = |token: Option<String>, query: &'static str, variables: Value| {
+            let base = base.clone();
+            async move {
+                let response = post_graphql(&base, token.as_deref(), query, variables).await;
+                assert!(response.get("errors").is_none(), "{query}: {response}");
+                response["data"].clone()
+            }
+        };
+
+        let wrong = post_graphql(base, None, "mutation { login(email: \"expert@dupont.fr\", password: \"wrong password\") { token } }", json!({})).await;
+        let unknown = post_graphql(base, None, "mutation { login(email: \"nobody@dupont.fr\", password: \"wrong password\") { token } }", json!({})).await;
+        assert_eq!(error_codes(&wrong), ["UNAUTHENTICATED"]);
+        assert_eq!(
+            wrong["errors"][0]["message"], unknown["errors"][0]["message"],
+            "a wrong email and a wrong password look the same"
+        );
+
+        let data = gql(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+            json!({ "e": "expert@dupont.fr", "p": PASSWORD }),
+        )
+        .await;
+        let staff = Some(data["login"]["token"].as_str().expect("token").to_string());
+        let data = gql(staff.clone(), "{ viewer { kind name role } }", json!({})).await;
+        assert_eq!(data["viewer"]["kind"], "STAFF");
+        assert_eq!(data["viewer"]["role"], "ADMIN");
+
+        let data = gql(
+            staff.clone(),
+            "mutation { createCategory(name: \"Fiscal\") { id } }",
+            json!({}),
+        )
+        .await;
+        let category = data["createCategory"]["id"].clone();
+        let data = gql(staff.clone(), "mutation($input: ServiceInput!) { createService(input: $input) { id title leadDays items { kind title position } } }", json!({ "input": {
+            "categoryId": category, "title": "Rappel TVA", "deliverableType": "DOCUMENTS", "leadDays": 10,
+            "items": [
+                { "kind": "INFORMATION_REQUEST", "title": "Merci de déposer vos éléments du mois sur le portail du cabinet" },
+                { "kind": "TASK", "title": "Préparer la déclaration de TVA" }
+            ]
+        }})).await;
+        let service = data["createService"]["id"].clone();
+        assert_eq!(
+            data["createService"]["items"]
+                .as_array()
+                .expect("items")
+                .len(),
+            2
+        );
+        let data = gql(
+            staff.clone(),
+            "mutation { createClient(input: { name: \"Boulangerie Martin\" }) { id } }",
+            json!({}),
+        )
+        .await;
+        let client = data["createClient"]["id"].clone();
+        let data = gql(staff.clone(), "mutation($c: ID!) { addContact(clientId: $c, input: { name: \"Marie Martin\", email: \"marie@boulangerie.fr\", language: FRENCH }) { id } }", json!({ "c": client })).await;
+        let contact = data["addContact"]["id"].clone();
+        let start = months_ago_28th(2);
+        let data = gql(
+            staff.clone(),
+            "mutation($input: MissionInput!) { createMission(input: $input) { id status } }",
+            json!({ "input": {
+                "clientId": client, "name": "TVA mensuelle", "startDate": start,
+                "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
+            }}),
+        )
+        .await;
+        let mission = data["createMission"]["id"].clone();
+        assert_eq!(data["createMission"]["status"], "DRAFT");
+        let data = gql(staff.clone(), "query($id: ID!) { firm { schedulePreview(missionId: $id, until: \"2100-01-01\") { dueDate creationDate inPast itemKind } } }", json!({ "id": mission })).await;
+        let preview = data["firm"]["schedulePreview"]
+            .as_array()
+            .expect("preview")
+            .clone();
+        let past = preview.iter().filter(|o| o["inPast"] == true).count();
+        assert!(
+            past >= 4,
+            "two or three past months, a request and a task each: {preview:?}"
+        );
+        let data = gql(
+            staff.clone(),
+            "mutation($id: ID!) { signMission(id: $id) { status } }",
+            json!({ "id": mission }),
+        )
+        .await;
+        assert_eq!(data["signMission"]["status"], "SIGNED");
+        let data = gql(staff.clone(), "{ firm { missions { name status client { name } lines { frequency service { title } } } informationRequests { nodes { id status } } tasks { nodes { title } } } }", json!({})).await;
+        assert_eq!(data["firm"]["missions"][0]["status"], "SIGNED");
+        assert_eq!(
+            data["firm"]["missions"][0]["lines"][0]["service"]["title"],
+            "Rappel TVA"
+        );
+        let requests = data["firm"]["informationRequests"]["nodes"]
+            .as_array()
+            .expect("requests")
+            .clone();
+        assert_eq!(
+            requests.len() * 2,
+            past,
+            "signing created exactly the past occurrences the preview showed"
+        );
+        assert_eq!(
+            data["firm"]["tasks"]["nodes"]
+                .as_array()
+                .expect("tasks")
+                .len(),
+            requests.len()
+        );
+
+        let data = gql(
+            staff.clone(),
+            "mutation($c: ID!) { createContactAccessToken(contactId: $c) }",
+            json!({ "c": contact }),
+        )
+        .await;
+        let client_token = Some(
+            data["createContactAccessToken"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+        );
+        let data = gql(
+            client_token.clone(),
+            "{ viewer { kind name } client { clientName requests { id text dueDate status } } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(data["viewer"]["kind"], "CONTACT");
+        let seen = data["client"]["requests"]
+            .as_array()
+            .expect("requests")
+            .clone();
+        assert_eq!(seen.len(), requests.len());
+        assert_eq!(
+            seen[0]["text"],
+            "Merci de déposer vos éléments du mois sur le portail du cabinet"
+        );
+        let request_id = seen[0]["id"].clone();
+        let data = gql(client_token.clone(), "mutation($id: ID!) { answerRequest(id: $id, message: \"Déposé sur le portail\") { status answers { message } } }", json!({ "id": request_id })).await;
+        assert_eq!(data["answerRequest"]["status"], "ANSWERED");
+        let data = gql(staff.clone(), "query($id: ID!) { firm { informationRequest(id: $id) { status answers { message contact { name } } } } }", json!({ "id": request_id })).await;
+        assert_eq!(data["firm"]["informationRequest"]["status"], "ANSWERED");
+        assert_eq!(
+            data["firm"]["informationRequest"]["answers"][0]["contact"]["name"],
+            "Marie Martin"
+        );
+
+        let data = gql(staff.clone(), "mutation { logout }", json!({})).await;
+        assert_eq!(data["logout"], true);
+        let after = post_graphql(base, staff.as_deref(), "{ firm { name } }", json!({})).await;
+        assert_eq!(
+            error_codes(&after),
+            ["UNAUTHENTICATED"],
+            "a revoked token opens nothing"
+        );
+    }
+);
