@@ -233,10 +233,22 @@ pub async fn enqueue_many(db: &mut DbConn<'_>, rows: &[NewDelivery]) -> DbResult
                     .await?;
             }
         }
-        DbConn::Sqlite(_) => {
-            for row in rows {
-                inserted += usize::from(enqueue(db, row).await?);
-            }
+        DbConn::Sqlite(c) => {
+            // One blocking task for the whole batch, as in `work::insert_tasks_if_new`.
+            let rows = rows.to_vec();
+            inserted = c
+                .spawn_blocking(move |conn| {
+                    let mut inserted = 0;
+                    for row in &rows {
+                        let statement = diesel::insert_into(deliveries::table)
+                            .values(row)
+                            .on_conflict(deliveries::dedupe_key)
+                            .do_nothing();
+                        inserted += diesel::RunQueryDsl::execute(statement, conn)?;
+                    }
+                    Ok(inserted)
+                })
+                .await?;
         }
     }
     Ok(inserted)

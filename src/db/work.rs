@@ -461,8 +461,9 @@ pub async fn latest_generated_due_date(
 const PG_INSERT_CHUNK: usize = 2_000;
 
 /// Inserts the tasks whose generation key is new; returns how many were inserted.
-/// PostgreSQL gets multi-row statements; SQLite, in-process, one prepared statement per row
-/// (diesel-async has no multi-row insert for it, and there is no round trip to save).
+/// PostgreSQL gets multi-row statements; SQLite, in-process, one cached prepared statement per
+/// row, all run in one blocking task (a hop to the blocking pool per row would cost more than
+/// the insert itself).
 pub async fn insert_tasks_if_new(db: &mut DbConn<'_>, rows: &[NewTask]) -> DbResult<usize> {
     let mut inserted = 0;
     match db {
@@ -481,10 +482,26 @@ pub async fn insert_tasks_if_new(db: &mut DbConn<'_>, rows: &[NewTask]) -> DbRes
                     .await?;
             }
         }
-        DbConn::Sqlite(_) => {
-            for row in rows {
-                inserted += usize::from(insert_task_if_new(db, row).await?.is_some());
-            }
+        DbConn::Sqlite(c) => {
+            let rows = rows.to_vec();
+            inserted = c
+                .spawn_blocking(move |conn| {
+                    let mut inserted = 0;
+                    for row in &rows {
+                        let statement = diesel::insert_into(tasks::table)
+                            .values(row)
+                            .on_conflict((
+                                tasks::mission_line_id,
+                                tasks::service_item_id,
+                                tasks::due_date,
+                                tasks::copy_number,
+                            ))
+                            .do_nothing();
+                        inserted += diesel::RunQueryDsl::execute(statement, conn)?;
+                    }
+                    Ok(inserted)
+                })
+                .await?;
         }
     }
     Ok(inserted)
@@ -516,12 +533,31 @@ pub async fn insert_requests_if_new(
                 );
             }
         }
-        DbConn::Sqlite(_) => {
-            for row in rows {
-                if let Some(request) = insert_request_if_new(db, row).await? {
-                    inserted.push(request);
-                }
-            }
+        DbConn::Sqlite(c) => {
+            let rows = rows.to_vec();
+            inserted = c
+                .spawn_blocking(move |conn| {
+                    let mut inserted = Vec::new();
+                    for row in &rows {
+                        let statement = diesel::insert_into(information_requests::table)
+                            .values(row)
+                            .on_conflict((
+                                information_requests::mission_line_id,
+                                information_requests::service_item_id,
+                                information_requests::due_date,
+                                information_requests::copy_number,
+                            ))
+                            .do_nothing()
+                            .returning(InformationRequest::as_returning());
+                        if let Some(request) =
+                            diesel::RunQueryDsl::get_result(statement, conn).optional()?
+                        {
+                            inserted.push(request);
+                        }
+                    }
+                    Ok(inserted)
+                })
+                .await?;
         }
     }
     Ok(inserted)

@@ -1045,3 +1045,316 @@ backend_test!(
         );
     }
 );
+
+/// Reads WebSocket messages until one of type `next`, `error` or `complete` (or the socket
+/// closes); answers pings. Bounded: at most 10 s.
+async fn next_event<S>(socket: &mut S) -> Option<Value>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+            if matches!(message, tokio_tungstenite::tungstenite::Message::Close(_)) {
+                return None;
+            }
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text).ok()?;
+        if matches!(
+            value["type"].as_str(),
+            Some("next" | "error" | "complete" | "connection_ack")
+        ) {
+            return Some(value);
+        }
+    }
+}
+
+/// Opens /graphql/ws, authenticates with `token` at connection init, subscribes to
+/// requestEvents; returns the socket, or the refusal.
+async fn subscribe(
+    base_url: &str,
+    token: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/graphql/ws", base_url.replace("http://", "ws://"));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connects");
+    let payload = token.map_or(
+        json!({}),
+        |token| json!({ "Authorization": format!("Bearer {token}") }),
+    );
+    socket
+        .send(Message::Text(
+            json!({ "type": "connection_init", "payload": payload })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("init sent");
+    match next_event(&mut socket).await {
+        Some(ack) if ack["type"] == "connection_ack" => {}
+        other => return Err(format!("{other:?}")),
+    }
+    socket
+        .send(Message::Text(
+            json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { requestEvents { kind request { id text } } }" } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("subscribe sent");
+    Ok(socket)
+}
+
+backend_test!(
+    async fn subscriptions_authenticate_at_connection_init_and_stream_only_the_callers_scope(
+        db: TestDb,
+    ) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let server = ServerProcess::start(&app.db.url, &[]);
+        let contact_b_token = {
+            let data = app
+                .ok(
+                    &world.admin_a,
+                    "mutation($c: ID!) { createContactAccessToken(contactId: $c) }",
+                    json!({ "c": world.firm_a.other_contact }),
+                )
+                .await;
+            data["createContactAccessToken"]
+                .as_str()
+                .expect("token")
+                .to_string()
+        };
+
+        assert!(
+            subscribe(&server.base_url, None).await.is_err(),
+            "an anonymous connection is refused at init"
+        );
+        let mut contact_a = subscribe(&server.base_url, Some(&world.contact_a_token))
+            .await
+            .expect("contact A");
+        let mut contact_b = subscribe(&server.base_url, Some(&contact_b_token))
+            .await
+            .expect("contact B");
+        let mut staff = subscribe(&server.base_url, Some(&world.admin_a_token))
+            .await
+            .expect("staff");
+        // Let the server register the three subscriptions before events flow.
+        let _ = post_graphql(
+            &server.base_url,
+            Some(&world.admin_a_token),
+            "{ viewer { kind } }",
+            json!({}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let answer = "mutation($id: ID!) { answerRequest(id: $id, message: \"Voici\") { status } }";
+        let response = post_graphql(
+            &server.base_url,
+            Some(&world.contact_a_token),
+            answer,
+            json!({ "id": world.firm_a.request }),
+        )
+        .await;
+        assert_eq!(
+            response["data"]["answerRequest"]["status"], "ANSWERED",
+            "{response}"
+        );
+        let response = post_graphql(
+            &server.base_url,
+            Some(&contact_b_token),
+            answer,
+            json!({ "id": world.firm_a.other_client_request }),
+        )
+        .await;
+        assert_eq!(
+            response["data"]["answerRequest"]["status"], "ANSWERED",
+            "{response}"
+        );
+
+        let event = next_event(&mut contact_a)
+            .await
+            .expect("contact A hears its own answer");
+        assert_eq!(
+            event["payload"]["data"]["requestEvents"]["kind"],
+            "ANSWERED"
+        );
+        assert_eq!(
+            event["payload"]["data"]["requestEvents"]["request"]["id"],
+            world.firm_a.request.as_str()
+        );
+        let event = next_event(&mut contact_b)
+            .await
+            .expect("contact B hears its own answer");
+        assert_eq!(
+            event["payload"]["data"]["requestEvents"]["request"]["id"],
+            world.firm_a.other_client_request.as_str(),
+            "contact B's first event is its own client's: client A's answer never reached it"
+        );
+        let first = next_event(&mut staff)
+            .await
+            .expect("staff hear their firm's events");
+        let second = next_event(&mut staff).await.expect("both of them");
+        let mut ids = [first, second].map(|e| {
+            e["payload"]["data"]["requestEvents"]["request"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        });
+        ids.sort();
+        let mut expected = [
+            world.firm_a.request.clone(),
+            world.firm_a.other_client_request.clone(),
+        ];
+        expected.sort();
+        assert_eq!(ids, expected);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_refuse_deep_queries_big_batches_and_big_bodies() {
+    let folder = tempfile::tempdir().expect("folder");
+    let url = folder
+        .path()
+        .join("limits.db")
+        .to_string_lossy()
+        .to_string();
+    let server = ServerProcess::start(&url, &[]);
+    let client = reqwest::Client::new();
+    let endpoint = format!("{}/graphql", server.base_url);
+
+    let batch: Vec<Value> = (0..11)
+        .map(|_| json!({ "query": "{ __typename }" }))
+        .collect();
+    let response: Value = client
+        .post(&endpoint)
+        .json(&batch)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    let batch: Vec<Value> = (0..10)
+        .map(|_| json!({ "query": "{ __typename }" }))
+        .collect();
+    let response: Value = client
+        .post(&endpoint)
+        .json(&batch)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        response.as_array().map(Vec::len),
+        Some(10),
+        "ten operations are within the limit"
+    );
+
+    let mut deep = String::from("__typename");
+    // 4 + 2 x 7 = 18 levels: over the depth limit (15), under the parser's recursion limit.
+    for _ in 0..7 {
+        deep = format!("missions {{ client {{ {deep} }} }}");
+    }
+    let query = format!("{{ firm {{ clients {{ nodes {{ {deep} }} }} }} }}");
+    let response = post_graphql(&server.base_url, None, &query, json!({})).await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nested too deep"),
+        "{response}"
+    );
+
+    let big = json!({ "query": format!("{{ __typename }} # {}", "x".repeat(2 * 1024 * 1024)) });
+    let status = client
+        .post(&endpoint)
+        .json(&big)
+        .send()
+        .await
+        .expect("sent")
+        .status();
+    assert_eq!(
+        status.as_u16(),
+        413,
+        "a body over max_body_bytes is refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_settings_turn_introspection_suggestions_and_graphiql_off() {
+    let folder = tempfile::tempdir().expect("folder");
+    let url = folder.path().join("prod.db").to_string_lossy().to_string();
+    let server = ServerProcess::start(
+        &url,
+        &[
+            ("RAPPEL_GRAPHQL_INTROSPECTION", "false"),
+            ("RAPPEL_GRAPHQL_SUGGESTIONS", "false"),
+            ("RAPPEL_GRAPHQL_GRAPHIQL", "false"),
+        ],
+    );
+    let response = post_graphql(
+        &server.base_url,
+        None,
+        "{ __schema { types { name } } }",
+        json!({}),
+    )
+    .await;
+    assert!(response["data"]["__schema"].is_null(), "{response}");
+    let response = post_graphql(&server.base_url, None, "{ viewr { kind } }", json!({})).await;
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        !message.contains("Did you mean"),
+        "no suggestions in production: {message}"
+    );
+    let status = reqwest::get(format!("{}/graphql", server.base_url))
+        .await
+        .expect("GET")
+        .status();
+    assert_eq!(status.as_u16(), 404);
+
+    let dev_folder = tempfile::tempdir().expect("folder");
+    let dev_url = dev_folder
+        .path()
+        .join("dev.db")
+        .to_string_lossy()
+        .to_string();
+    let dev = ServerProcess::start(&dev_url, &[]);
+    let response = post_graphql(&dev.base_url, None, "{ viewr { kind } }", json!({})).await;
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("Did you mean"),
+        "the development default suggests: {message}"
+    );
+}

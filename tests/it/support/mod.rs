@@ -12,7 +12,7 @@ pub use db::{Backend, TestDb};
 /// Declares one test that runs on both backends, as `NAME::sqlite` and `NAME::postgres`.
 #[macro_export]
 macro_rules! backend_test {
-    ($(#[$meta:meta])* async fn $name:ident($db:ident : TestDb) $body:block) => {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident : TestDb $(,)?) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;

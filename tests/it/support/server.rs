@@ -8,6 +8,7 @@ use std::time::Duration;
 pub struct ServerProcess {
     child: Child,
     pub base_url: String,
+    printed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -31,11 +32,16 @@ impl ServerProcess {
         let mut child = command.spawn().expect("rappel starts");
         let stdout = child.stdout.take().expect("stdout piped");
         let (sender, receiver) = std::sync::mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = printed.clone();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             let mut sent = false;
             while let Some(Ok(line)) = lines.next() {
                 println!("[rappel] {line}");
+                if let Ok(mut collected) = collected.lock() {
+                    collected.push(line.clone());
+                }
                 if !sent {
                     if let Some(rest) = line.strip_prefix("Rappel listening on ") {
                         let base = rest.trim_end_matches("/graphql").to_string();
@@ -48,7 +54,19 @@ impl ServerProcess {
         let base_url = receiver
             .recv_timeout(Duration::from_secs(60))
             .expect("rappel prints its address within a minute");
-        Self { child, base_url }
+        Self {
+            child,
+            base_url,
+            printed,
+        }
+    }
+
+    /// Every line the server printed on stdout so far.
+    pub fn printed_lines(&self) -> Vec<String> {
+        self.printed
+            .lock()
+            .map(|lines| lines.clone())
+            .unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits for the exit status.
