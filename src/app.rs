@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::db::Pool;
 use crate::events::EventBus;
 use crate::generation::GenerationSettings;
-use crate::graphql::{SchemaData, build_schema};
+use crate::graphql::{SchemaData, build_schema_with_delivery};
 use crate::http::{AppState, router};
 
 /// Opens the configured database.
@@ -51,13 +51,18 @@ pub fn generation_settings(config: &Config) -> GenerationSettings {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = open_and_migrate(&config).await?;
     let events = EventBus::new();
-    let schema = build_schema(
+    let waker = crate::delivery::DeliveryWaker::default();
+    let schema = build_schema_with_delivery(
         Some(SchemaData {
             pool: pool.clone(),
             events: events.clone(),
             auth: config.auth.clone(),
             generation: generation_settings(&config),
         }),
+        Some(crate::delivery::DeliveryControl::from_config(
+            &config,
+            waker.clone(),
+        )),
         &config.graphql,
     );
     let state = AppState {
@@ -86,6 +91,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let reminders = config.scheduler.enabled.then(|| {
+        crate::delivery::reminders::start(
+            pool.clone(),
+            crate::delivery::reminders::ReminderSettings::from_config(&config),
+            std::time::Duration::from_secs(
+                u64::from(config.delivery.reminder_interval_minutes) * 60,
+            ),
+            waker.clone(),
+            config.scheduler.run_at_start,
+        )
+    });
+    let worker = if config.delivery.enabled {
+        Some(
+            crate::delivery::Worker::from_config(pool.clone(), &config, waker.clone())
+                .context("cannot start the delivery worker")?
+                .spawn(Some(&events)),
+        )
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -98,6 +123,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("HTTP server failed")?;
     if let Some(scheduler) = scheduler.as_mut() {
         let _ = scheduler.shutdown().await;
+    }
+    if let Some(reminders) = reminders {
+        reminders.abort();
+    }
+    if let Some(worker) = worker {
+        worker.shutdown().await;
     }
     tracing::info!("stopped");
     Ok(())

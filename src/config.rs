@@ -80,7 +80,11 @@ pub struct DeliveryConfig {
     pub enabled: bool,
     pub max_attempts: u32,
     pub initial_backoff_seconds: u32,
+    pub max_backoff_seconds: u32,
     pub lease_seconds: u32,
+    pub concurrency: u32,
+    pub poll_interval_seconds: u32,
+    pub reminder_interval_minutes: u32,
     pub sending_hour: u32,
     pub reminder_days_before: u32,
     pub reminder_on_due_date: bool,
@@ -178,7 +182,11 @@ impl Default for DeliveryConfig {
             enabled: true,
             max_attempts: 8,
             initial_backoff_seconds: 30,
+            max_backoff_seconds: 6 * 3600,
             lease_seconds: 120,
+            concurrency: 16,
+            poll_interval_seconds: 5,
+            reminder_interval_minutes: 60,
             sending_hour: 8,
             reminder_days_before: 3,
             reminder_on_due_date: true,
@@ -296,6 +304,40 @@ impl Config {
         }
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "0", "at least 1"));
+        }
+        for (setting, value) in [
+            (
+                "delivery.initial_backoff_seconds",
+                self.delivery.initial_backoff_seconds,
+            ),
+            ("delivery.lease_seconds", self.delivery.lease_seconds),
+            ("delivery.concurrency", self.delivery.concurrency),
+            (
+                "delivery.poll_interval_seconds",
+                self.delivery.poll_interval_seconds,
+            ),
+            (
+                "delivery.reminder_interval_minutes",
+                self.delivery.reminder_interval_minutes,
+            ),
+            (
+                "webhooks.disable_after_days",
+                self.webhooks.disable_after_days,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "0", "at least 1"));
+            }
+        }
+        if self.delivery.max_backoff_seconds < self.delivery.initial_backoff_seconds {
+            return Err(invalid(
+                "delivery.max_backoff_seconds",
+                &self.delivery.max_backoff_seconds.to_string(),
+                "at least delivery.initial_backoff_seconds",
+            ));
+        }
+        if self.webhooks.timeout_seconds == 0 {
+            return Err(invalid("webhooks.timeout_seconds", "0", "at least 1"));
         }
         if !matches!(self.smtp.transport.as_str(), "files" | "smtp") {
             return Err(invalid(

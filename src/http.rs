@@ -9,8 +9,8 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::State;
 use axum::extract::WebSocketUpgrade;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -40,6 +40,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
+        .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe_now))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -173,6 +174,55 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Err(_) => {
             tracing::warn!("health check timed out");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+/// The `token` of an emailed unsubscribe link.
+#[derive(serde::Deserialize)]
+struct UnsubscribeLink {
+    token: Option<String>,
+}
+
+/// `GET /unsubscribe?token=...`: a confirmation page with a button (a link opened by a mail
+/// scanner must not unsubscribe anyone).
+async fn unsubscribe_page(
+    State(state): State<AppState>,
+    Query(link): Query<UnsubscribeLink>,
+) -> Response {
+    let token = link.token.unwrap_or_default();
+    match crate::delivery::unsubscribe_link_is_valid(&state.pool, &token, chrono::Utc::now()).await
+    {
+        Ok(true) => Html(crate::delivery::unsubscribe_confirmation_page(&token)).into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Html(crate::delivery::unsubscribe_result_page(false)),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot check an unsubscribe link");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
+        }
+    }
+}
+
+/// `POST /unsubscribe?token=...`: RFC 8058 one-click unsubscribe (the body,
+/// `List-Unsubscribe=One-Click`, says nothing more than the URL).
+async fn unsubscribe_now(
+    State(state): State<AppState>,
+    Query(link): Query<UnsubscribeLink>,
+) -> Response {
+    let token = link.token.unwrap_or_default();
+    match crate::delivery::unsubscribe(&state.pool, &token, chrono::Utc::now()).await {
+        Ok(true) => Html(crate::delivery::unsubscribe_result_page(true)).into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Html(crate::delivery::unsubscribe_result_page(false)),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot apply an unsubscribe link");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
         }
     }
 }

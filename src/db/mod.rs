@@ -3,6 +3,7 @@
 //! Nothing here knows about GraphQL or HTTP; every query that reads tenant data takes a firm id.
 
 pub mod catalog;
+pub mod claims;
 pub mod clients;
 pub mod firms;
 pub mod missions;

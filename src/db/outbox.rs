@@ -253,3 +253,150 @@ pub async fn enqueue_many(db: &mut DbConn<'_>, rows: &[NewDelivery]) -> DbResult
     }
     Ok(inserted)
 }
+
+/// Changes to a webhook endpoint; `None` keeps a field as it is.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct EndpointChanges<'a> {
+    pub url: Option<&'a str>,
+    pub events: Option<&'a str>,
+    /// `Some(None)`: every client of the firm.
+    pub client_id: Option<Option<i64>>,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Applies `changes` to one of a firm's endpoints.
+pub async fn update_endpoint(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+    changes: &EndpointChanges<'_>,
+) -> DbResult<WebhookEndpoint> {
+    Ok(with_conn!(db, |c| diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::firm_id.eq(firm_id))
+            .filter(webhook_endpoints::id.eq(id))
+    )
+    .set(changes)
+    .returning(WebhookEndpoint::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+/// Turns an endpoint on (forgetting its failure streak) or off with a reason.
+pub async fn set_endpoint_enabled(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+    enabled: bool,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> DbResult<WebhookEndpoint> {
+    Ok(with_conn!(db, |c| diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::firm_id.eq(firm_id))
+            .filter(webhook_endpoints::id.eq(id))
+    )
+    .set((
+        webhook_endpoints::enabled.eq(enabled),
+        webhook_endpoints::disabled_reason.eq(if enabled { None } else { reason }),
+        webhook_endpoints::failing_since.eq(None::<NaiveDateTime>),
+        webhook_endpoints::updated_at.eq(now),
+    ))
+    .returning(WebhookEndpoint::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+/// Replaces an endpoint's signing secret.
+pub async fn set_endpoint_secret(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+    secret: &str,
+    now: NaiveDateTime,
+) -> DbResult<WebhookEndpoint> {
+    Ok(with_conn!(db, |c| diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::firm_id.eq(firm_id))
+            .filter(webhook_endpoints::id.eq(id))
+    )
+    .set((
+        webhook_endpoints::secret.eq(secret),
+        webhook_endpoints::updated_at.eq(now),
+    ))
+    .returning(WebhookEndpoint::as_returning())
+    .get_result(c)
+    .await)?)
+}
+
+/// Deletes an endpoint; its past deliveries stay, without an endpoint. True when deleted.
+pub async fn delete_endpoint(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<bool> {
+    let deleted = with_conn!(db, |c| diesel::delete(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::firm_id.eq(firm_id))
+            .filter(webhook_endpoints::id.eq(id))
+    )
+    .execute(c)
+    .await)?;
+    Ok(deleted == 1)
+}
+
+/// An endpoint answered: its failure streak, if any, is over.
+pub async fn note_endpoint_success(db: &mut DbConn<'_>, id: i64) -> DbResult<()> {
+    with_conn!(db, |c| diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq(id))
+            .filter(webhook_endpoints::failing_since.is_not_null())
+    )
+    .set(webhook_endpoints::failing_since.eq(None::<NaiveDateTime>))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// An endpoint failed at `now`: starts its failure streak unless one runs already, and
+/// returns the endpoint (None when it was deleted meanwhile).
+pub async fn note_endpoint_failure(
+    db: &mut DbConn<'_>,
+    id: i64,
+    now: NaiveDateTime,
+) -> DbResult<Option<WebhookEndpoint>> {
+    with_conn!(db, |c| diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq(id))
+            .filter(webhook_endpoints::failing_since.is_null())
+    )
+    .set(webhook_endpoints::failing_since.eq(now))
+    .execute(c)
+    .await)?;
+    Ok(with_conn!(db, |c| webhook_endpoints::table
+        .find(id)
+        .select(WebhookEndpoint::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// Disables an endpoint that is still enabled; true for the one caller that disabled it (so
+/// the admins are told once, however many workers saw it fail).
+pub async fn disable_failing_endpoint(
+    db: &mut DbConn<'_>,
+    id: i64,
+    reason: &str,
+    now: NaiveDateTime,
+) -> DbResult<bool> {
+    let updated = with_conn!(db, |c| diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq(id))
+            .filter(webhook_endpoints::enabled.eq(true))
+    )
+    .set((
+        webhook_endpoints::enabled.eq(false),
+        webhook_endpoints::disabled_reason.eq(reason),
+        webhook_endpoints::updated_at.eq(now),
+    ))
+    .execute(c)
+    .await)?;
+    Ok(updated == 1)
+}

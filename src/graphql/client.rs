@@ -9,11 +9,11 @@ use crate::db::{clients, firms, work};
 use crate::domain::validation::{MAX_TEXT_CHARS, check_text};
 use crate::domain::{DeliveryEvent, RequestStatus};
 use crate::error::AppError;
-use crate::events::{EventBus, RequestEvent, RequestEventKind};
+use crate::events::RequestEventKind;
 use crate::graphql::context::{
     ContactGuard, connect, contact, found, parse_id, visible_to_contacts,
 };
-use crate::graphql::firm::mutation::enqueue_webhooks;
+use crate::graphql::firm::mutation::{enqueue_webhooks, publish};
 use crate::graphql::firm::types::utc;
 use crate::graphql::scalars::Date;
 use crate::transaction;
@@ -196,14 +196,7 @@ impl ClientMutation {
             enqueue_webhooks(&mut tx, &answered, DeliveryEvent::RequestAnswered).await?;
             Ok::<_, AppError>(answered)
         })?;
-        if let Ok(events) = ctx.data::<EventBus>() {
-            events.publish(RequestEvent {
-                kind: RequestEventKind::Answered,
-                firm_id: answered.firm_id,
-                client_id: answered.client_id,
-                request_id: answered.id,
-            });
-        }
+        publish(ctx, RequestEventKind::Answered, &answered);
         Ok(ClientRequest(answered))
     }
 }

@@ -37,6 +37,7 @@ pub struct QueryRoot;
 pub struct MutationRoot(
     auth::AuthMutation,
     firm::mutation::FirmMutation,
+    firm::webhooks::WebhookMutation,
     client::ClientMutation,
 );
 
@@ -119,6 +120,16 @@ pub struct SchemaData {
 
 /// Builds the schema with the configured limits.
 pub fn build_schema(data: Option<SchemaData>, config: &GraphqlConfig) -> RappelSchema {
+    build_schema_with_delivery(data, None, config)
+}
+
+/// Builds the schema with the delivery controls too (the webhook URL rule, the worker's
+/// waker); without them webhook URLs must be https to public addresses.
+pub fn build_schema_with_delivery(
+    data: Option<SchemaData>,
+    delivery: Option<crate::delivery::DeliveryControl>,
+    config: &GraphqlConfig,
+) -> RappelSchema {
     let mut builder = Schema::build(
         QueryRoot,
         MutationRoot::default(),
@@ -139,6 +150,9 @@ pub fn build_schema(data: Option<SchemaData>, config: &GraphqlConfig) -> RappelS
             .data(data.events)
             .data(data.auth)
             .data(data.generation);
+    }
+    if let Some(delivery) = delivery {
+        builder = builder.data(delivery);
     }
     builder.finish()
 }

@@ -308,6 +308,55 @@ const POLICY: &[Entry] = &[
         operation: r#"mutation { answerRequest(id: "{request}", nothingToReport: true) { id } }"#,
     },
     Entry {
+        kind: "mutation",
+        field: "createWebhookEndpoint",
+        policy: Policy::Admin,
+        names_firm_a_objects: false,
+        operation: r#"mutation { createWebhookEndpoint(url: "https://93.184.216.34/hook", events: ["information_request.created"]) { endpoint { id } } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "updateWebhookEndpoint",
+        policy: Policy::Admin,
+        names_firm_a_objects: true,
+        operation: r#"mutation { updateWebhookEndpoint(id: "{endpoint}", events: ["information_request.answered"]) { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "disableWebhookEndpoint",
+        policy: Policy::Admin,
+        names_firm_a_objects: true,
+        operation: r#"mutation { disableWebhookEndpoint(id: "{endpoint}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "enableWebhookEndpoint",
+        policy: Policy::Admin,
+        names_firm_a_objects: true,
+        operation: r#"mutation { enableWebhookEndpoint(id: "{endpoint}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "rotateWebhookSecret",
+        policy: Policy::Admin,
+        names_firm_a_objects: true,
+        operation: r#"mutation { rotateWebhookSecret(id: "{endpoint}") { endpoint { id } } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "deleteWebhookEndpoint",
+        policy: Policy::Admin,
+        names_firm_a_objects: true,
+        operation: r#"mutation { deleteWebhookEndpoint(id: "{endpoint}") }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "redeliver",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { redeliver(id: "{delivery}") { id } }"#,
+    },
+    Entry {
         kind: "subscription",
         field: "requestEvents",
         policy: Policy::SignedIn,
@@ -360,6 +409,8 @@ fn fill(operation: &str, ids: &FirmIds, member: &str, n: usize) -> String {
         .replace("{task}", &ids.task)
         .replace("{request}", &ids.request)
         .replace("{member}", member)
+        .replace("{endpoint}", &ids.endpoint)
+        .replace("{delivery}", &ids.delivery)
         .replace("{n}", &n.to_string())
 }
 

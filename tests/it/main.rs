@@ -5,5 +5,6 @@
 mod support;
 
 mod api;
+mod delivery;
 mod foundation;
 mod generation;

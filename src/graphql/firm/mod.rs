@@ -4,3 +4,4 @@ pub mod mutation;
 pub mod preview;
 pub mod query;
 pub mod types;
+pub mod webhooks;

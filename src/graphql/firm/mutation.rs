@@ -322,12 +322,25 @@ fn validate_contact_input(
     Ok((name, email, input.language.map(Language::as_str)))
 }
 
+/// An optional single-line text: blank means none.
+fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, AppError> {
+    Ok(value
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| check_name(field, text))
+        .transpose()?)
+}
+
 fn pool<'a>(ctx: &'a Context<'_>) -> Result<&'a Pool, AppError> {
     ctx.data::<Pool>()
         .map_err(|_| AppError::Internal("no database in the schema data".into()))
 }
 
-fn publish(ctx: &Context<'_>, kind: RequestEventKind, request: &work::InformationRequest) {
+/// Tells this process's `requestEvents` subscribers about a request.
+pub(crate) fn publish(
+    ctx: &Context<'_>,
+    kind: RequestEventKind,
+    request: &work::InformationRequest,
+) {
     if let Ok(events) = ctx.data::<EventBus>() {
         events.publish(RequestEvent {
             kind,
@@ -581,12 +594,7 @@ impl FirmMutation {
     ) -> async_graphql::Result<Client> {
         let staff = staff(ctx)?;
         let name = check_name("name", &input.name)?;
-        let reference = input
-            .reference
-            .as_deref()
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| check_name("reference", text))
-            .transpose()?;
+        let reference = optional_name("reference", input.reference.as_deref())?;
         let mut conn = connect(ctx).await?;
         let row = clients::insert_client(
             &mut conn.as_db(),
@@ -612,12 +620,7 @@ impl FirmMutation {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "client")?;
         let name = check_name("name", &input.name)?;
-        let reference = input
-            .reference
-            .as_deref()
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| check_name("reference", text))
-            .transpose()?;
+        let reference = optional_name("reference", input.reference.as_deref())?;
         let mut conn = connect(ctx).await?;
         Ok(Client(found(
             clients::update_client(

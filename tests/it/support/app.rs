@@ -124,6 +124,8 @@ pub struct FirmIds {
     pub task: String,
     pub request: String,
     pub other_client_request: String,
+    pub endpoint: String,
+    pub delivery: String,
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -304,6 +306,28 @@ impl World {
             )
             .await;
         let other_client_request = request_of(&data);
+        let data = app
+            .ok(
+                admin,
+                r#"mutation { createWebhookEndpoint(url: "https://93.184.216.34/hook", events: ["information_request.created"]) { endpoint { id } } }"#,
+                json!({}),
+            )
+            .await;
+        let endpoint = data["createWebhookEndpoint"]["endpoint"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let data = app
+            .ok(
+                admin,
+                "{ firm { deliveries(first: 1) { nodes { id } } } }",
+                json!({}),
+            )
+            .await;
+        let delivery = data["firm"]["deliveries"]["nodes"][0]["id"]
+            .as_str()
+            .expect("generation enqueued deliveries")
+            .to_string();
         let ids = FirmIds {
             category,
             service,
@@ -316,6 +340,8 @@ impl World {
             task,
             request,
             other_client_request,
+            endpoint,
+            delivery,
         };
         (ids, clients[0].2.clone(), clients[1].2.clone())
     }

@@ -6,6 +6,8 @@
 pub mod app;
 pub mod db;
 pub mod server;
+pub mod smtp;
+pub mod webhooks;
 
 pub use db::{Backend, TestDb};
 

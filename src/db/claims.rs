@@ -1,0 +1,272 @@
+//! The delivery worker's queries: claiming due outbox rows with a lease, recording each
+//! attempt and its outcome, putting a failed delivery back in the queue, and the candidates of
+//! a follow-up reminder pass. Claims are safe with several workers on several instances: on
+//! PostgreSQL `FOR UPDATE SKIP LOCKED`, on SQLite one `BEGIN IMMEDIATE` transaction (a single
+//! writer at a time). Nothing here sends anything or decides a retry delay: that is
+//! `crate::delivery`.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::outbox::{Delivery, DeliveryAttempt};
+use super::schema::{
+    clients, deliveries, delivery_attempts, information_requests, mission_lines, services,
+};
+use super::work::InformationRequest;
+use super::{DbConn, DbError, DbResult};
+use crate::domain::{DeliveryStatus, RequestStatus};
+use crate::{transaction, with_conn};
+
+/// How a delivery attempt ended, as stored in `delivery_attempts.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    TransientFailure,
+    PermanentFailure,
+}
+
+impl AttemptOutcome {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "DELIVERED",
+            Self::TransientFailure => "TRANSIENT_FAILURE",
+            Self::PermanentFailure => "PERMANENT_FAILURE",
+        }
+    }
+}
+
+/// One attempt to record.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = delivery_attempts)]
+pub struct NewAttempt {
+    pub delivery_id: i64,
+    pub attempted_at: NaiveDateTime,
+    pub outcome: String,
+    pub response_code: Option<i32>,
+    pub error: Option<String>,
+}
+
+/// A delivery's state after an attempt (or a skip): every column the worker owns, written
+/// together. `None` writes NULL.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = deliveries, treat_none_as_null = true)]
+pub struct DeliveryState {
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub leased_by: Option<String>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// The ids of due, unleased deliveries, oldest due first (a macro: each backend's arm needs
+/// its own query value, and the locking clause exists on PostgreSQL only).
+macro_rules! due_ids {
+    ($now:expr, $limit:expr) => {
+        deliveries::table
+            .select(deliveries::id)
+            .filter(deliveries::status.eq(DeliveryStatus::Pending))
+            .filter(deliveries::next_attempt_at.le($now))
+            .filter(
+                deliveries::lease_until
+                    .is_null()
+                    .or(deliveries::lease_until.lt($now)),
+            )
+            .order((deliveries::next_attempt_at, deliveries::id))
+            .limit($limit)
+    };
+}
+
+/// Claims at most `limit` deliveries due at `now` (PENDING, `next_attempt_at <= now`, not
+/// leased or lease expired), leasing them to `worker` until `lease_until`. Each row is claimed
+/// by one worker only, however many run at once; a crashed worker's rows come back when
+/// their lease expires. Returned in due order.
+pub async fn claim_due(
+    db: &mut DbConn<'_>,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    worker: &str,
+    limit: i64,
+) -> DbResult<Vec<Delivery>> {
+    let worker = worker.to_string();
+    let mut claimed = transaction!(db, |tx| {
+        let ids: Vec<i64> = match &mut tx {
+            DbConn::Postgres(c) => {
+                due_ids!(now, limit)
+                    .for_update()
+                    .skip_locked()
+                    .load(*c)
+                    .await?
+            }
+            // SQLite: the transaction holds the write lock from its first statement
+            // (BEGIN IMMEDIATE), so no other claim runs between this read and the update.
+            DbConn::Sqlite(c) => due_ids!(now, limit).load(*c).await?,
+        };
+        if ids.is_empty() {
+            return Ok::<_, DbError>(Vec::new());
+        }
+        let rows = with_conn!(tx, |c| diesel::update(
+            deliveries::table.filter(deliveries::id.eq_any(&ids))
+        )
+        .set((
+            deliveries::lease_until.eq(lease_until),
+            deliveries::leased_by.eq(&worker),
+        ))
+        .returning(Delivery::as_returning())
+        .get_results(c)
+        .await)?;
+        Ok(rows)
+    })?;
+    claimed.sort_by_key(|row| (row.next_attempt_at, row.id));
+    Ok(claimed)
+}
+
+/// Records an attempt (when there was one) and the delivery's new state. Call it inside the
+/// caller's `transaction!`, with whatever else the outcome changes.
+pub async fn record_attempt(
+    tx: &mut DbConn<'_>,
+    delivery_id: i64,
+    attempt: Option<&NewAttempt>,
+    state: &DeliveryState,
+) -> DbResult<()> {
+    if let Some(attempt) = attempt {
+        with_conn!(tx, |c| diesel::insert_into(delivery_attempts::table)
+            .values(attempt)
+            .execute(c)
+            .await)?;
+    }
+    with_conn!(tx, |c| diesel::update(deliveries::table.find(delivery_id))
+        .set(state)
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// One delivery of a firm.
+pub async fn find_delivery(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<Delivery> {
+    Ok(with_conn!(db, |c| deliveries::table
+        .filter(deliveries::firm_id.eq(firm_id))
+        .filter(deliveries::id.eq(id))
+        .select(Delivery::as_select())
+        .first(c)
+        .await)?)
+}
+
+/// Puts a FAILED or DEAD delivery back in the queue for `next_attempt_at`, with a fresh
+/// attempt budget (its attempt log keeps the history). None when the delivery is in another
+/// status.
+pub async fn requeue_failed(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+    next_attempt_at: NaiveDateTime,
+) -> DbResult<Option<Delivery>> {
+    let failed = [DeliveryStatus::Failed, DeliveryStatus::Dead];
+    Ok(with_conn!(db, |c| diesel::update(
+        deliveries::table
+            .filter(deliveries::firm_id.eq(firm_id))
+            .filter(deliveries::id.eq(id))
+            .filter(deliveries::status.eq_any(failed))
+    )
+    .set((
+        deliveries::status.eq(DeliveryStatus::Pending),
+        deliveries::attempts.eq(0),
+        deliveries::next_attempt_at.eq(next_attempt_at),
+        deliveries::lease_until.eq(None::<NaiveDateTime>),
+        deliveries::leased_by.eq(None::<String>),
+    ))
+    .returning(Delivery::as_returning())
+    .get_result(c)
+    .await
+    .optional())?)
+}
+
+/// When the earliest unleased pending delivery falls due, if any (the idle worker sleeps
+/// until then at most).
+pub async fn next_due_at(db: &mut DbConn<'_>) -> DbResult<Option<NaiveDateTime>> {
+    Ok(with_conn!(db, |c| deliveries::table
+        .filter(deliveries::status.eq(DeliveryStatus::Pending))
+        .filter(deliveries::lease_until.is_null())
+        .select(diesel::dsl::min(deliveries::next_attempt_at))
+        .first::<Option<NaiveDateTime>>(c)
+        .await)?)
+}
+
+/// Every attempt of a delivery, oldest first (tests and the bench read them).
+pub async fn attempts_of(db: &mut DbConn<'_>, delivery_id: i64) -> DbResult<Vec<DeliveryAttempt>> {
+    super::outbox::list_attempts(db, delivery_id).await
+}
+
+/// An open request with the reminder policy of its service (null: the firm default).
+#[derive(Debug, Clone)]
+pub struct ReminderCandidate {
+    pub request: InformationRequest,
+    pub days_before: Option<i32>,
+    pub on_due_date: Option<bool>,
+    pub every_days: Option<i32>,
+    pub max_count: Option<i32>,
+}
+
+type PolicyColumns = (Option<i32>, Option<bool>, Option<i32>, Option<i32>);
+
+/// OPEN requests of a firm created on or before `today`, of clients not archived, after the
+/// `after_id` cursor, at most `limit`, in id order, each with its service's reminder policy.
+pub async fn reminder_candidates(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    today: NaiveDate,
+    after_id: i64,
+    limit: i64,
+) -> DbResult<Vec<ReminderCandidate>> {
+    let rows: Vec<(InformationRequest, PolicyColumns)> = with_conn!(db, |c| {
+        information_requests::table
+            .inner_join(mission_lines::table.inner_join(services::table))
+            .inner_join(clients::table)
+            .filter(information_requests::firm_id.eq(firm_id))
+            .filter(information_requests::status.eq(RequestStatus::Open))
+            .filter(information_requests::created_on.le(today))
+            .filter(information_requests::id.gt(after_id))
+            .filter(clients::archived_at.is_null())
+            .order(information_requests::id)
+            .limit(limit)
+            .select((
+                InformationRequest::as_select(),
+                (
+                    services::reminder_days_before,
+                    services::reminder_on_due_date,
+                    services::reminder_every_days,
+                    services::reminder_max_count,
+                ),
+            ))
+            .load(c)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(request, (days_before, on_due_date, every_days, max_count))| ReminderCandidate {
+                request,
+                days_before,
+                on_due_date,
+                every_days,
+                max_count,
+            },
+        )
+        .collect())
+}
+
+/// Which of `keys` already name a delivery (a reminder pass skips those).
+pub async fn existing_dedupe_keys(db: &mut DbConn<'_>, keys: &[String]) -> DbResult<Vec<String>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = keys.to_vec();
+    Ok(with_conn!(db, |c| deliveries::table
+        .filter(deliveries::dedupe_key.eq_any(&keys))
+        .select(deliveries::dedupe_key)
+        .load(c)
+        .await)?)
+}

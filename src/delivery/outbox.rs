@@ -1,0 +1,1199 @@
+//! The outbox worker: claims due deliveries with a lease, sends each one (an email through
+//! the [`Mailer`], a signed POST through the [`WebhookSender`]), and records the attempt and
+//! the delivery's next state. Transient failures retry with exponential backoff and jitter
+//! (a `Retry-After` is honoured), permanent ones fail at once, and a delivery that used up its
+//! attempts is dead. Client emails never leave at night: a retry falls in the firm's daytime.
+//! Before sending, the worker checks again that the delivery still makes sense (the request
+//! still open, the contact still subscribed, the endpoint still enabled); if not, it is
+//! skipped and shown as FAILED with a `not sent: ...` reason.
+//!
+//! Delivery is at least once, never "exactly once": the send happens before the record, so a
+//! worker that dies in between leaves a lease that expires and the row is sent again, with
+//! the same Message-ID / `webhook-id`. The worker never changes what a delivery says (its
+//! payload is fixed when enqueued), and never logs a token, a secret or a full email address.
+//!
+//! Time is passed in (`now`) so tests drive retries and leases without sleeping; what is due
+//! and when a retry falls follow `now`, while headers (`Date`, `webhook-timestamp`) and token
+//! lifetimes follow the wall clock, as receivers check them against theirs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use futures_util::StreamExt as _;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::email::{
+    EmailEvent, EndpointDisabledEmail, Mailer, RequestEmail, build_message, build_notice_message,
+};
+use super::webhook::{MAX_RETRY_AFTER, WebhookSender};
+use super::{DeliverySettings, DeliveryWaker, client_email_time, firm_language};
+use crate::announce::new_delivery_uid;
+use crate::auth::{new_token, token_hash};
+use crate::config::Config;
+use crate::db::claims::{self, AttemptOutcome, DeliveryState, NewAttempt};
+use crate::db::firms::{self, Firm};
+use crate::db::outbox::{self, Delivery, NewDelivery, WebhookEndpoint};
+use crate::db::tokens::{self, NewAccessToken};
+use crate::db::{DbConn, DbError, DbResult, Pool, clients, work};
+use crate::domain::{
+    DeliveryEvent, DeliveryKind, DeliveryStatus, Language, RequestStatus, Role, TokenKind,
+};
+use crate::events::EventBus;
+use crate::transaction;
+
+/// Longest error text kept on a delivery or an attempt.
+const MAX_ERROR_CHARS: usize = 1000;
+/// Shortest pause of an idle worker, so a row due "now" but claimed elsewhere cannot spin it.
+const MIN_IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// What happened when a delivery was tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The SMTP server or the endpoint accepted it.
+    Sent { response_code: Option<u16> },
+    /// It was refused or could not be sent; `transient` failures are retried.
+    Failed {
+        transient: bool,
+        response_code: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Not sent because it no longer makes sense (request answered, contact unsubscribed,
+    /// endpoint disabled or deleted).
+    Skipped { reason: String },
+}
+
+/// When retries happen and when they stop.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryRule {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+/// The delay before the retry that follows the `failures`-th failed attempt: `initial`
+/// doubled per failure, capped at `max`, with "equal jitter" (a random point of the upper
+/// half, `jitter` in [0, 1)), and never shorter than a `Retry-After` the receiver asked for
+/// (itself capped at a day).
+pub fn retry_delay(
+    failures: u32,
+    initial: Duration,
+    max: Duration,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
+    let exponent = failures.saturating_sub(1).min(31);
+    let base = initial.saturating_mul(1u32 << exponent).min(max);
+    let half = base / 2;
+    let jittered = half + half.mul_f64(jitter.clamp(0.0, 1.0));
+    match retry_after {
+        Some(asked) => jittered.max(asked.min(MAX_RETRY_AFTER)),
+        None => jittered,
+    }
+}
+
+/// The state a delivery moves to after `attempt` at `now`, and the outcome of the attempt row
+/// to record (none for a skip: nothing was attempted).
+pub fn next_state(
+    delivery: &Delivery,
+    attempt: &Attempt,
+    now: NaiveDateTime,
+    rule: &RetryRule,
+    jitter: f64,
+) -> (DeliveryState, Option<AttemptOutcome>) {
+    let attempts = delivery.attempts.saturating_add(1);
+    let settled = |status, last_error: Option<String>, delivered_at| DeliveryState {
+        status,
+        attempts,
+        next_attempt_at: delivery.next_attempt_at,
+        lease_until: None,
+        leased_by: None,
+        last_error,
+        delivered_at,
+    };
+    match attempt {
+        Attempt::Sent { .. } => (
+            settled(DeliveryStatus::Delivered, None, Some(now)),
+            Some(AttemptOutcome::Delivered),
+        ),
+        Attempt::Failed {
+            transient: false,
+            error,
+            ..
+        } => (
+            settled(DeliveryStatus::Failed, Some(clip(error)), None),
+            Some(AttemptOutcome::PermanentFailure),
+        ),
+        Attempt::Failed {
+            transient: true,
+            error,
+            retry_after,
+            ..
+        } => {
+            let used = u32::try_from(attempts).unwrap_or(u32::MAX);
+            if used >= rule.max_attempts {
+                let error = format!("{} (gave up after {used} attempts)", clip(error));
+                return (
+                    settled(DeliveryStatus::Dead, Some(error), None),
+                    Some(AttemptOutcome::TransientFailure),
+                );
+            }
+            let delay = retry_delay(
+                used,
+                rule.initial_backoff,
+                rule.max_backoff,
+                *retry_after,
+                jitter,
+            );
+            let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
+            (
+                DeliveryState {
+                    next_attempt_at: now + delay,
+                    ..settled(DeliveryStatus::Pending, Some(clip(error)), None)
+                },
+                Some(AttemptOutcome::TransientFailure),
+            )
+        }
+        Attempt::Skipped { reason } => (
+            DeliveryState {
+                attempts: delivery.attempts,
+                ..settled(
+                    DeliveryStatus::Failed,
+                    Some(clip(&format!("not sent: {reason}"))),
+                    None,
+                )
+            },
+            None,
+        ),
+    }
+}
+
+fn clip(text: &str) -> String {
+    if text.chars().count() <= MAX_ERROR_CHARS {
+        text.to_string()
+    } else {
+        let mut clipped: String = text.chars().take(MAX_ERROR_CHARS).collect();
+        clipped.push('…');
+        clipped
+    }
+}
+
+/// An error text fit for logs: every email address keeps its first character and domain
+/// only (SMTP replies often quote the recipient).
+pub fn redact_addresses(text: &str) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c))
+        .map(|word| {
+            let trimmed =
+                word.trim_end_matches(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c));
+            let tail = &word[trimmed.len()..];
+            match trimmed.split_once('@') {
+                Some((local, domain)) if !local.is_empty() && domain.contains('.') => {
+                    let first: String = local.chars().take(1).collect();
+                    format!("{first}***@{domain}{tail}")
+                }
+                _ => word.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// What one [`Worker::run_once`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunReport {
+    pub delivered: usize,
+    /// Failed transiently and scheduled again.
+    pub retrying: usize,
+    /// Failed for good (permanent failure).
+    pub failed: usize,
+    /// Not sent because they no longer made sense.
+    pub skipped: usize,
+    /// Out of attempts.
+    pub dead: usize,
+    /// Sent or not, but the outcome could not be recorded (the lease will expire).
+    pub unrecorded: usize,
+}
+
+impl RunReport {
+    /// Every delivery this run handled.
+    pub fn total(&self) -> usize {
+        self.delivered + self.retrying + self.failed + self.skipped + self.dead + self.unrecorded
+    }
+}
+
+/// Where a delivery ended up after one try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Delivered,
+    Retrying,
+    Failed,
+    Skipped,
+    Dead,
+}
+
+/// A delivery ready to leave, or the reason it will not.
+enum Prepared {
+    Email {
+        message: Box<lettre::Message>,
+        to: String,
+    },
+    Webhook {
+        url: String,
+        secret: String,
+    },
+    Done(Attempt),
+}
+
+/// The outbox worker. Cheap to clone; clones share the mailer's and the HTTP client's
+/// connection pools.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    mailer: Mailer,
+    webhooks: WebhookSender,
+    settings: DeliverySettings,
+    name: String,
+    waker: DeliveryWaker,
+}
+
+/// A worker running in the background; stop it with [`WorkerHandle::shutdown`].
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stops claiming, lets in-flight deliveries finish (at most one lease), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the delivery worker ended abnormally");
+        }
+    }
+}
+
+impl Worker {
+    /// A worker sending through `mailer` and `webhooks`, woken by `waker`.
+    pub fn new(
+        pool: Pool,
+        settings: DeliverySettings,
+        mailer: Mailer,
+        webhooks: WebhookSender,
+        waker: DeliveryWaker,
+    ) -> Self {
+        let name = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                mailer,
+                webhooks,
+                settings,
+                name,
+                waker,
+            }),
+        }
+    }
+
+    /// The worker of a configuration: the `[smtp]` mailer and a webhook sender with the
+    /// `[webhooks]` timeout and address rule. Must run inside a Tokio runtime.
+    pub fn from_config(pool: Pool, config: &Config, waker: DeliveryWaker) -> anyhow::Result<Self> {
+        let mailer = Mailer::from_config(&config.smtp)?;
+        let webhooks = WebhookSender::new(
+            Duration::from_secs(config.webhooks.timeout_seconds.max(1)),
+            config.webhooks.allow_private_addresses,
+        )?;
+        Ok(Self::new(
+            pool,
+            DeliverySettings::from_config(config),
+            mailer,
+            webhooks,
+            waker,
+        ))
+    }
+
+    /// This worker's name, written on the rows it leases.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The waker of this worker.
+    pub fn waker(&self) -> DeliveryWaker {
+        self.inner.waker.clone()
+    }
+
+    fn retry_rule(&self) -> RetryRule {
+        RetryRule {
+            max_attempts: self.inner.settings.max_attempts,
+            initial_backoff: self.inner.settings.initial_backoff,
+            max_backoff: self.inner.settings.max_backoff,
+        }
+    }
+
+    /// Claims at most `limit` deliveries due at `now`, leased to this worker for the lease.
+    pub async fn claim(&self, now: DateTime<Utc>, limit: usize) -> DbResult<Vec<Delivery>> {
+        let lease = chrono::Duration::from_std(self.inner.settings.lease)
+            .unwrap_or(chrono::Duration::minutes(2));
+        let mut conn = self.inner.pool.get().await?;
+        claims::claim_due(
+            &mut conn.as_db(),
+            now.naive_utc(),
+            (now + lease).naive_utc(),
+            &self.inner.name,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )
+        .await
+    }
+
+    /// Sends every delivery due at `now`, `concurrency` at a time, until none is left;
+    /// retries land after `now` and wait for a later run.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> DbResult<RunReport> {
+        let concurrency = self.inner.settings.concurrency.max(1);
+        let mut report = RunReport::default();
+        loop {
+            let claimed = self.claim(now, concurrency * 4).await?;
+            if claimed.is_empty() {
+                return Ok(report);
+            }
+            let outcomes: Vec<DbResult<Settled>> = futures_util::stream::iter(claimed)
+                .map(|delivery| async move { self.deliver(&delivery, now).await })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(Settled::Delivered) => report.delivered += 1,
+                    Ok(Settled::Retrying) => report.retrying += 1,
+                    Ok(Settled::Failed) => report.failed += 1,
+                    Ok(Settled::Skipped) => report.skipped += 1,
+                    Ok(Settled::Dead) => report.dead += 1,
+                    Err(_) => report.unrecorded += 1,
+                }
+            }
+        }
+    }
+
+    /// Tries one claimed delivery and records the outcome.
+    pub async fn deliver(&self, delivery: &Delivery, now: DateTime<Utc>) -> DbResult<Settled> {
+        let attempt = self.attempt(delivery).await;
+        self.record(delivery, &attempt, now).await.inspect_err(|error| {
+            tracing::error!(
+                delivery_id = delivery.id,
+                %error,
+                "cannot record a delivery attempt; it will be tried again when its lease expires"
+            );
+        })
+    }
+
+    /// Prepares and sends one claimed delivery, without recording anything about the
+    /// outcome (that is [`Worker::record`]). Emails get fresh sign-in and unsubscribe tokens.
+    pub async fn attempt(&self, delivery: &Delivery) -> Attempt {
+        let prepared = match self.prepare(delivery).await {
+            Ok(prepared) => prepared,
+            Err(DbError::Query(diesel::result::Error::NotFound)) => {
+                Prepared::Done(Attempt::Failed {
+                    transient: false,
+                    response_code: None,
+                    error: "what this delivery is about no longer exists".into(),
+                    retry_after: None,
+                })
+            }
+            Err(error) => {
+                tracing::warn!(delivery_id = delivery.id, %error, "cannot prepare a delivery");
+                Prepared::Done(Attempt::Failed {
+                    transient: true,
+                    response_code: None,
+                    error: "could not read the delivery's data (database unavailable)".into(),
+                    retry_after: None,
+                })
+            }
+        };
+        match prepared {
+            Prepared::Done(attempt) => attempt,
+            Prepared::Email { message, to } => match self.inner.mailer.send(&message, &to).await {
+                Ok(()) => Attempt::Sent {
+                    response_code: None,
+                },
+                Err(error) => Attempt::Failed {
+                    transient: error.transient,
+                    response_code: error.code,
+                    error: error.message,
+                    retry_after: None,
+                },
+            },
+            Prepared::Webhook { url, secret } => {
+                let sent = self
+                    .inner
+                    .webhooks
+                    .send(
+                        &url,
+                        &secret,
+                        &delivery.delivery_uid,
+                        Utc::now().timestamp(),
+                        &delivery.payload,
+                    )
+                    .await;
+                match sent {
+                    Ok(response) => Attempt::Sent {
+                        response_code: Some(response.status),
+                    },
+                    Err(failure) => Attempt::Failed {
+                        transient: failure.transient,
+                        response_code: failure.status,
+                        error: failure.message,
+                        retry_after: failure.retry_after,
+                    },
+                }
+            }
+        }
+    }
+
+    async fn prepare(&self, delivery: &Delivery) -> DbResult<Prepared> {
+        let mut conn = self.inner.pool.get().await?;
+        let mut db = conn.as_db();
+        match (delivery.kind, delivery.event) {
+            (DeliveryKind::Email, DeliveryEvent::EndpointDisabled) => {
+                self.prepare_notice(&mut db, delivery).await
+            }
+            (DeliveryKind::Email, _) => self.prepare_client_email(&mut db, delivery).await,
+            (DeliveryKind::Webhook, _) => prepare_webhook(&mut db, delivery).await,
+        }
+    }
+
+    async fn prepare_client_email(
+        &self,
+        db: &mut DbConn<'_>,
+        delivery: &Delivery,
+    ) -> DbResult<Prepared> {
+        let (Some(request_id), Some(contact_id)) = (delivery.request_id, delivery.contact_id)
+        else {
+            return Ok(refuse("an email delivery without a request or a contact"));
+        };
+        let firm = firms::find_firm(db, delivery.firm_id).await?;
+        let request = work::find_request(db, firm.id, request_id).await?;
+        let contact = clients::find_contact(db, firm.id, contact_id).await?;
+        if let Some(reason) = stale_request(request.status) {
+            return Ok(skip(reason));
+        }
+        if contact.archived_at.is_some() {
+            return Ok(skip("the contact was archived before sending"));
+        }
+        if !contact.notifications_enabled {
+            return Ok(skip("the contact unsubscribed before sending"));
+        }
+        let client = clients::find_client(db, firm.id, request.client_id).await?;
+        let reply_to = first_admin(db, firm.id).await?.map(|admin| admin.email);
+        let event = match delivery.event {
+            DeliveryEvent::RequestReminder => EmailEvent::RequestReminder {
+                number: reminder_number(&delivery.payload).unwrap_or(1),
+            },
+            _ => EmailEvent::RequestCreated,
+        };
+        let language = contact
+            .language
+            .as_deref()
+            .and_then(|language| language.parse::<Language>().ok())
+            .unwrap_or_else(|| firm_language(&firm));
+        let (sign_in_token, unsubscribe_token) = (new_token(), new_token());
+        self.store_email_tokens(db, &firm, contact.id, &sign_in_token, &unsubscribe_token)
+            .await?;
+        let base = &self.inner.settings.public_base_url;
+        let email = RequestEmail {
+            event,
+            language,
+            firm_name: firm.name.clone(),
+            firm_reply_to: reply_to,
+            client_name: client.name,
+            contact_name: contact.name,
+            request_text: request.text,
+            due_date: request.due_date,
+            sign_in_url: format!("{base}/sign-in?token={sign_in_token}"),
+            unsubscribe_url: format!("{base}/unsubscribe?token={unsubscribe_token}"),
+        };
+        let message_id = self.message_id(delivery);
+        Ok(
+            match build_message(
+                &self.inner.settings.from_address,
+                &email,
+                &contact.email,
+                &message_id,
+                Utc::now(),
+            ) {
+                Ok(message) => Prepared::Email {
+                    message: Box::new(message),
+                    to: contact.email,
+                },
+                Err(error) => refuse(&error.to_string()),
+            },
+        )
+    }
+
+    /// A new single-use sign-in link and an unsubscribe link for one email, stored hashed.
+    async fn store_email_tokens(
+        &self,
+        db: &mut DbConn<'_>,
+        firm: &Firm,
+        contact_id: i64,
+        sign_in_token: &str,
+        unsubscribe_token: &str,
+    ) -> DbResult<()> {
+        let now = Utc::now();
+        let sign_in_expires = now + self.inner.settings.sign_in_link_lifetime;
+        let (sign_in_hash, unsubscribe_hash) =
+            (token_hash(sign_in_token), token_hash(unsubscribe_token));
+        transaction!(db, |tx| {
+            for (hash, kind, expires_at) in [
+                (
+                    &sign_in_hash,
+                    TokenKind::SignInLink,
+                    Some(sign_in_expires.naive_utc()),
+                ),
+                (&unsubscribe_hash, TokenKind::Unsubscribe, None),
+            ] {
+                tokens::insert(
+                    &mut tx,
+                    &NewAccessToken {
+                        firm_id: firm.id,
+                        token_hash: hash,
+                        kind,
+                        user_id: None,
+                        contact_id: Some(contact_id),
+                        expires_at,
+                        created_at: now.naive_utc(),
+                    },
+                )
+                .await?;
+            }
+            Ok::<_, DbError>(())
+        })
+    }
+
+    async fn prepare_notice(&self, db: &mut DbConn<'_>, delivery: &Delivery) -> DbResult<Prepared> {
+        let firm = firms::find_firm(db, delivery.firm_id).await?;
+        let Ok(payload) = serde_json::from_str::<serde_json::Value>(&delivery.payload) else {
+            return Ok(refuse("the notice's payload is not JSON"));
+        };
+        let data = &payload["data"];
+        let text = |key: &str| data[key].as_str().unwrap_or_default().to_string();
+        let failing_since = DateTime::parse_from_rfc3339(&text("failingSince"))
+            .map(|at| at.with_timezone(&Utc).date_naive())
+            .unwrap_or_else(|_| delivery.created_at.date());
+        let notice = EndpointDisabledEmail {
+            language: firm_language(&firm),
+            firm_name: firm.name,
+            admin_name: text("adminName"),
+            endpoint_url: text("url"),
+            failing_since,
+            last_error: text("lastError"),
+        };
+        Ok(
+            match build_notice_message(
+                &self.inner.settings.from_address,
+                &notice,
+                &delivery.target,
+                &self.message_id(delivery),
+                Utc::now(),
+            ) {
+                Ok(message) => Prepared::Email {
+                    message: Box::new(message),
+                    to: delivery.target.clone(),
+                },
+                Err(error) => refuse(&error.to_string()),
+            },
+        )
+    }
+
+    /// The email's Message-ID (without angle brackets): the delivery's stable id at the
+    /// sender's domain, the same on every retry.
+    fn message_id(&self, delivery: &Delivery) -> String {
+        let domain = self
+            .inner
+            .settings
+            .from_address
+            .rsplit_once('@')
+            .map_or("rappel", |(_, domain)| domain);
+        format!("{}@{domain}", delivery.delivery_uid)
+    }
+
+    /// Records `attempt` and the delivery's next state; for webhooks, also the endpoint's
+    /// failure streak, disabling it (and emailing the firm's admins) once it failed for the
+    /// configured period.
+    pub async fn record(
+        &self,
+        delivery: &Delivery,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> DbResult<Settled> {
+        let settings = &self.inner.settings;
+        let (mut state, outcome) = next_state(
+            delivery,
+            attempt,
+            now.naive_utc(),
+            &self.retry_rule(),
+            rand::random::<f64>(),
+        );
+        let mut conn = self.inner.pool.get().await?;
+        if state.status == DeliveryStatus::Pending
+            && delivery.kind == DeliveryKind::Email
+            && delivery.contact_id.is_some()
+        {
+            let firm = firms::find_firm(&mut conn.as_db(), delivery.firm_id).await?;
+            state.next_attempt_at = client_email_time(
+                &firm,
+                state.next_attempt_at.and_utc(),
+                settings.default_sending_hour,
+            )
+            .naive_utc();
+        }
+        let (response_code, error) = match attempt {
+            Attempt::Sent { response_code } => (*response_code, None),
+            Attempt::Failed {
+                response_code,
+                error,
+                ..
+            } => (*response_code, Some(clip(error))),
+            Attempt::Skipped { .. } => (None, None),
+        };
+        let new_attempt = outcome.map(|outcome| NewAttempt {
+            delivery_id: delivery.id,
+            attempted_at: now.naive_utc(),
+            outcome: outcome.as_str().to_string(),
+            response_code: response_code.map(i32::from),
+            error,
+        });
+        let endpoint_id = delivery
+            .webhook_endpoint_id
+            .filter(|_| delivery.kind == DeliveryKind::Webhook);
+        let disable_after = settings.disable_endpoint_after;
+        let disabled = transaction!(conn, |tx| {
+            claims::record_attempt(&mut tx, delivery.id, new_attempt.as_ref(), &state).await?;
+            let mut disabled = None;
+            if let Some(endpoint_id) = endpoint_id {
+                match attempt {
+                    Attempt::Sent { .. } => {
+                        outbox::note_endpoint_success(&mut tx, endpoint_id).await?
+                    }
+                    Attempt::Failed { error, .. } => {
+                        disabled =
+                            note_failure(&mut tx, endpoint_id, error, now, disable_after).await?;
+                    }
+                    Attempt::Skipped { .. } => {}
+                }
+            }
+            Ok::<_, DbError>(disabled)
+        })?;
+        let settled = match (state.status, attempt) {
+            (DeliveryStatus::Delivered, _) => Settled::Delivered,
+            (DeliveryStatus::Pending, _) => Settled::Retrying,
+            (DeliveryStatus::Dead, _) => Settled::Dead,
+            (_, Attempt::Skipped { .. }) => Settled::Skipped,
+            _ => Settled::Failed,
+        };
+        log_settled(delivery, &state, settled);
+        if let Some(endpoint) = disabled {
+            tracing::warn!(
+                firm_id = delivery.firm_id,
+                endpoint_id = endpoint.id,
+                "a webhook endpoint failing for too long was disabled; the firm's admins are told"
+            );
+            self.inner.waker.wake();
+        }
+        Ok(settled)
+    }
+
+    /// Runs the worker in the background until [`WorkerHandle::shutdown`]: it claims as many
+    /// due rows as it has free slots, sends them concurrently (a slow endpoint holds one slot,
+    /// not the queue), and when idle sleeps until the next row falls due, the poll interval
+    /// passes, or it is woken (`events`: every request event of this process wakes it).
+    pub fn spawn(self, events: Option<&EventBus>) -> WorkerHandle {
+        let (stop, stopped) = watch::channel(false);
+        if let Some(events) = events {
+            let mut receiver = events.subscribe();
+            let waker = self.inner.waker.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        received = receiver.recv() => match received {
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                                waker.wake();
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        },
+                        _ = stopped.changed() => break,
+                    }
+                }
+            });
+        }
+        let task = tokio::spawn(self.run_forever(stopped));
+        WorkerHandle { stop, task }
+    }
+
+    async fn run_forever(self, mut stopped: watch::Receiver<bool>) {
+        let settings = &self.inner.settings;
+        let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let mut in_flight = JoinSet::new();
+        tracing::info!(worker = %self.inner.name, "delivery worker started");
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            while in_flight.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            let mut claimed_any = false;
+            if free > 0 {
+                match self.claim(Utc::now(), free).await {
+                    Ok(rows) => {
+                        claimed_any = !rows.is_empty();
+                        for row in rows {
+                            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                                break;
+                            };
+                            let worker = self.clone();
+                            in_flight.spawn(async move {
+                                let _slot = slot;
+                                // Logged where it happened (`deliver`); the lease brings it back.
+                                let _ = worker.deliver(&row, Utc::now()).await;
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot claim deliveries; trying again shortly");
+                    }
+                }
+            }
+            if claimed_any {
+                continue;
+            }
+            let wait = if free > 0 {
+                self.idle_wait().await
+            } else {
+                settings.poll_interval
+            };
+            tokio::select! {
+                () = self.inner.waker.woken() => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+        let drained = tokio::time::timeout(settings.lease, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("deliveries still in flight at shutdown; they will be sent again");
+            in_flight.abort_all();
+        }
+        tracing::info!(worker = %self.inner.name, "delivery worker stopped");
+    }
+
+    /// How long an idle worker sleeps: until the next unleased row falls due, at most the
+    /// poll interval (other instances' rows and expired leases are found by polling).
+    async fn idle_wait(&self) -> Duration {
+        let poll = self.inner.settings.poll_interval;
+        let next_due = match self.inner.pool.get().await {
+            Ok(mut conn) => claims::next_due_at(&mut conn.as_db()).await.ok().flatten(),
+            Err(_) => None,
+        };
+        next_due
+            .and_then(|at| (at.and_utc() - Utc::now()).to_std().ok())
+            .map_or(poll, |until| until.min(poll))
+            .max(MIN_IDLE_WAIT)
+    }
+}
+
+/// Puts a FAILED or DEAD delivery back in the queue, due now (a client email: at the firm's
+/// next sending time). None when it is in another status.
+pub async fn redeliver(
+    db: &mut DbConn<'_>,
+    firm: &Firm,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+    default_sending_hour: u32,
+) -> DbResult<Option<Delivery>> {
+    let due = if delivery.kind == DeliveryKind::Email && delivery.contact_id.is_some() {
+        client_email_time(firm, now, default_sending_hour)
+    } else {
+        now
+    };
+    claims::requeue_failed(db, firm.id, delivery.id, due.naive_utc()).await
+}
+
+fn skip(reason: &str) -> Prepared {
+    Prepared::Done(Attempt::Skipped {
+        reason: reason.to_string(),
+    })
+}
+
+fn refuse(error: &str) -> Prepared {
+    Prepared::Done(Attempt::Failed {
+        transient: false,
+        response_code: None,
+        error: error.to_string(),
+        retry_after: None,
+    })
+}
+
+/// Why a request event can no longer be sent to the client, if it cannot.
+fn stale_request(status: RequestStatus) -> Option<&'static str> {
+    match status {
+        RequestStatus::Open => None,
+        RequestStatus::Answered => Some("the request was answered before sending"),
+        RequestStatus::Closed => Some("the request was closed before sending"),
+        RequestStatus::Cancelled => Some("the request was cancelled before sending"),
+    }
+}
+
+fn reminder_number(payload: &str) -> Option<u32> {
+    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+    u32::try_from(value["data"]["reminderNumber"].as_u64()?).ok()
+}
+
+async fn first_admin(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Option<firms::User>> {
+    Ok(firms::list_users(db, firm_id)
+        .await?
+        .into_iter()
+        .find(|user| user.role == Role::Admin))
+}
+
+async fn prepare_webhook(db: &mut DbConn<'_>, delivery: &Delivery) -> DbResult<Prepared> {
+    let Some(endpoint_id) = delivery.webhook_endpoint_id else {
+        return Ok(skip("the webhook endpoint was deleted before sending"));
+    };
+    let Some(endpoint) = outbox::find_endpoint(db, delivery.firm_id, endpoint_id)
+        .await
+        .map(Some)
+        .or_else(|error| match error {
+            DbError::Query(diesel::result::Error::NotFound) => Ok(None),
+            other => Err(other),
+        })?
+    else {
+        return Ok(skip("the webhook endpoint was deleted before sending"));
+    };
+    if !endpoint.enabled {
+        return Ok(skip("the webhook endpoint is disabled"));
+    }
+    if delivery.event == DeliveryEvent::RequestReminder {
+        if let Some(request_id) = delivery.request_id {
+            let request = work::find_request(db, delivery.firm_id, request_id).await?;
+            if let Some(reason) = stale_request(request.status) {
+                return Ok(skip(reason));
+            }
+        }
+    }
+    Ok(Prepared::Webhook {
+        url: endpoint.url,
+        secret: endpoint.secret,
+    })
+}
+
+/// Notes a webhook failure on its endpoint; disables the endpoint when its failure streak
+/// reached `disable_after`, and enqueues the notice to the firm's admins. Returns the
+/// endpoint when this call disabled it.
+async fn note_failure(
+    tx: &mut DbConn<'_>,
+    endpoint_id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+    disable_after: chrono::Duration,
+) -> DbResult<Option<WebhookEndpoint>> {
+    let Some(endpoint) = outbox::note_endpoint_failure(tx, endpoint_id, now.naive_utc()).await?
+    else {
+        return Ok(None);
+    };
+    let Some(failing_since) = endpoint.failing_since else {
+        return Ok(None);
+    };
+    if !endpoint.enabled || now.naive_utc() - failing_since < disable_after {
+        return Ok(None);
+    }
+    let since = failing_since.and_utc();
+    let reason = format!(
+        "failing since {}: {}",
+        since.to_rfc3339_opts(SecondsFormat::Secs, true),
+        clip(error)
+    );
+    if !outbox::disable_failing_endpoint(tx, endpoint.id, &reason, now.naive_utc()).await? {
+        return Ok(None);
+    }
+    let admins: Vec<_> = firms::list_users(tx, endpoint.firm_id)
+        .await?
+        .into_iter()
+        .filter(|user| user.role == Role::Admin)
+        .collect();
+    let url = endpoint_url_without_query(&endpoint.url);
+    let notices: Vec<NewDelivery> = admins
+        .iter()
+        .map(|admin| {
+            let payload = serde_json::json!({
+                "type": DeliveryEvent::EndpointDisabled.as_str(),
+                "timestamp": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "data": {
+                    "endpointId": endpoint.id.to_string(),
+                    "url": url,
+                    "failingSince": since.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    "lastError": clip(error),
+                    "adminName": admin.name,
+                }
+            });
+            NewDelivery {
+                firm_id: endpoint.firm_id,
+                delivery_uid: new_delivery_uid(),
+                dedupe_key: format!(
+                    "{}:{}:{}:user:{}",
+                    DeliveryEvent::EndpointDisabled.as_str(),
+                    endpoint.id,
+                    since.timestamp(),
+                    admin.id
+                ),
+                kind: DeliveryKind::Email,
+                event: DeliveryEvent::EndpointDisabled,
+                request_id: None,
+                contact_id: None,
+                webhook_endpoint_id: None,
+                target: admin.email.clone(),
+                payload: payload.to_string(),
+                status: DeliveryStatus::Pending,
+                next_attempt_at: now.naive_utc(),
+                created_at: now.naive_utc(),
+            }
+        })
+        .collect();
+    outbox::enqueue_many(tx, &notices).await?;
+    Ok(Some(endpoint))
+}
+
+/// An endpoint's URL without its query string or fragment (which may hold a token).
+fn endpoint_url_without_query(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_string(),
+    }
+}
+
+fn log_settled(delivery: &Delivery, state: &DeliveryState, settled: Settled) {
+    let error = state
+        .last_error
+        .as_deref()
+        .map(redact_addresses)
+        .unwrap_or_default();
+    let (id, kind, event) = (delivery.id, delivery.kind.as_str(), delivery.event.as_str());
+    match settled {
+        Settled::Delivered => tracing::debug!(delivery_id = id, kind, event, "delivered"),
+        Settled::Retrying => tracing::info!(
+            delivery_id = id,
+            kind,
+            event,
+            attempts = state.attempts,
+            next_attempt_at = %state.next_attempt_at,
+            error,
+            "delivery failed; will retry"
+        ),
+        Settled::Skipped => {
+            tracing::info!(delivery_id = id, kind, event, error, "delivery skipped")
+        }
+        Settled::Failed => tracing::warn!(
+            delivery_id = id,
+            kind,
+            event,
+            error,
+            "delivery refused for good"
+        ),
+        Settled::Dead => tracing::warn!(
+            delivery_id = id,
+            kind,
+            event,
+            attempts = state.attempts,
+            error,
+            "delivery is dead after its last attempt"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn delivery(attempts: i32) -> Delivery {
+        let at = chrono::NaiveDate::from_ymd_opt(2027, 1, 20)
+            .and_then(|day| day.and_hms_opt(9, 0, 0))
+            .expect("valid instant");
+        Delivery {
+            id: 1,
+            firm_id: 1,
+            delivery_uid: "msg_1".into(),
+            dedupe_key: "k".into(),
+            kind: DeliveryKind::Webhook,
+            event: DeliveryEvent::RequestCreated,
+            request_id: Some(1),
+            contact_id: None,
+            webhook_endpoint_id: Some(1),
+            target: "https://hooks.example.com".into(),
+            payload: "{}".into(),
+            status: DeliveryStatus::Pending,
+            attempts,
+            next_attempt_at: at,
+            lease_until: Some(at),
+            leased_by: Some("w".into()),
+            last_error: None,
+            delivered_at: None,
+            created_at: at,
+        }
+    }
+
+    fn rule() -> RetryRule {
+        RetryRule {
+            max_attempts: 4,
+            initial_backoff: 30 * SECOND,
+            max_backoff: 600 * SECOND,
+        }
+    }
+
+    fn transient(retry_after: Option<Duration>) -> Attempt {
+        Attempt::Failed {
+            transient: true,
+            response_code: Some(503),
+            error: "endpoint answered HTTP 503".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_per_failure_within_its_jitter_band_and_stops_at_the_cap() {
+        for (failures, base) in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 600)] {
+            let base = base * SECOND;
+            let low = retry_delay(failures, 30 * SECOND, 600 * SECOND, None, 0.0);
+            let high = retry_delay(failures, 30 * SECOND, 600 * SECOND, None, 0.999_999);
+            assert_eq!(low, base / 2, "failure {failures}");
+            assert!(
+                high <= base && high > base * 99 / 100,
+                "failure {failures}: {high:?}"
+            );
+        }
+        assert_eq!(
+            retry_delay(u32::MAX, 30 * SECOND, 600 * SECOND, None, 0.0),
+            300 * SECOND
+        );
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_backoff_is_honoured_and_capped_at_a_day() {
+        assert_eq!(
+            retry_delay(1, 30 * SECOND, 600 * SECOND, Some(3600 * SECOND), 0.5),
+            3600 * SECOND
+        );
+        assert_eq!(
+            retry_delay(3, 30 * SECOND, 600 * SECOND, Some(SECOND), 0.0),
+            60 * SECOND
+        );
+        assert_eq!(
+            retry_delay(
+                1,
+                SECOND,
+                SECOND,
+                Some(Duration::from_secs(10 * 86_400)),
+                0.0
+            ),
+            MAX_RETRY_AFTER
+        );
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_later_until_the_attempts_run_out() {
+        let now = delivery(0).next_attempt_at;
+        let (state, outcome) = next_state(&delivery(0), &transient(None), now, &rule(), 0.0);
+        assert_eq!(state.status, DeliveryStatus::Pending);
+        assert_eq!(state.attempts, 1);
+        assert_eq!(state.next_attempt_at, now + chrono::Duration::seconds(15));
+        assert_eq!(state.lease_until, None);
+        assert_eq!(outcome, Some(AttemptOutcome::TransientFailure));
+
+        let (state, _) = next_state(
+            &delivery(1),
+            &transient(Some(120 * SECOND)),
+            now,
+            &rule(),
+            0.0,
+        );
+        assert_eq!(state.next_attempt_at, now + chrono::Duration::seconds(120));
+
+        let (state, outcome) = next_state(&delivery(3), &transient(None), now, &rule(), 0.0);
+        assert_eq!(state.status, DeliveryStatus::Dead);
+        assert_eq!(state.attempts, 4);
+        assert_eq!(outcome, Some(AttemptOutcome::TransientFailure));
+        assert!(
+            state
+                .last_error
+                .as_deref()
+                .is_some_and(|error| error.contains("gave up after 4 attempts"))
+        );
+    }
+
+    #[test]
+    fn a_permanent_failure_fails_at_once_and_a_success_is_delivered() {
+        let now = delivery(0).next_attempt_at;
+        let refused = Attempt::Failed {
+            transient: false,
+            response_code: Some(550),
+            error: "550 mailbox unavailable".into(),
+            retry_after: None,
+        };
+        let (state, outcome) = next_state(&delivery(0), &refused, now, &rule(), 0.5);
+        assert_eq!(state.status, DeliveryStatus::Failed);
+        assert_eq!(state.attempts, 1);
+        assert_eq!(outcome, Some(AttemptOutcome::PermanentFailure));
+
+        let sent = Attempt::Sent {
+            response_code: Some(200),
+        };
+        let (state, outcome) = next_state(&delivery(2), &sent, now, &rule(), 0.5);
+        assert_eq!(state.status, DeliveryStatus::Delivered);
+        assert_eq!(state.delivered_at, Some(now));
+        assert_eq!(state.last_error, None);
+        assert_eq!(outcome, Some(AttemptOutcome::Delivered));
+    }
+
+    #[test]
+    fn a_skipped_delivery_fails_with_its_reason_and_records_no_attempt() {
+        let now = delivery(0).next_attempt_at;
+        let skipped = Attempt::Skipped {
+            reason: "the request was answered before sending".into(),
+        };
+        let (state, outcome) = next_state(&delivery(1), &skipped, now, &rule(), 0.5);
+        assert_eq!(state.status, DeliveryStatus::Failed);
+        assert_eq!(state.attempts, 1);
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some("not sent: the request was answered before sending")
+        );
+        assert_eq!(outcome, None);
+    }
+
+    #[test]
+    fn email_addresses_are_redacted_from_logged_errors() {
+        assert_eq!(
+            redact_addresses("550 5.1.1 <marie.martin@example.fr>: user unknown"),
+            "550 5.1.1 <m***@example.fr>: user unknown"
+        );
+        assert_eq!(redact_addresses("no address here"), "no address here");
+    }
+
+    #[test]
+    fn a_notice_shows_an_endpoint_without_its_query_string() {
+        assert_eq!(
+            endpoint_url_without_query("https://hooks.example.com/in?token=secret#x"),
+            "https://hooks.example.com/in"
+        );
+    }
+}

@@ -1,0 +1,1577 @@
+//! Delivery with real parts: real SMTP from lettre to a loopback server, real HTTP to a
+//! loopback webhook receiver that verifies signatures with the reference `standardwebhooks`
+//! crate, the worker driven with an injected clock (no sleeping, no timing asserts), on both
+//! backends. Data is set up through the real code paths: `create_firm`, the GraphQL schema
+//! with tokens from `login`, and the generation pass.
+
+use std::time::Duration;
+
+use async_graphql::{Request, Variables};
+use chrono::{DateTime, NaiveDate, Utc};
+use rappel::config::Config;
+use rappel::db::outbox::{self, Delivery, NewWebhookEndpoint};
+use rappel::db::{Pool, claims, clients};
+use rappel::delivery::reminders::{self, ReminderReport, ReminderSettings};
+use rappel::delivery::webhook::generate_secret;
+use rappel::delivery::{DeliveryControl, DeliveryWaker, Worker};
+use rappel::domain::{DeliveryEvent, DeliveryKind, DeliveryStatus};
+use rappel::events::EventBus;
+use rappel::generation::{GenerationReport, GenerationSettings, run_pass};
+use rappel::graphql::{
+    Caller, RappelSchema, SchemaData, build_schema_with_delivery, resolve_caller,
+};
+use rappel::http::{AppState, router};
+use serde_json::{Value, json};
+
+use crate::backend_test;
+use crate::support::TestDb;
+use crate::support::smtp::{ReceivedMail, SmtpSink, parse};
+use crate::support::webhooks::{self, WebhookReceiver};
+
+const PASSWORD: &str = "correct horse battery";
+/// Generous bound for waiting on something that happens in milliseconds; never asserted on.
+const WAIT: Duration = Duration::from_secs(30);
+const REQUEST_TEXT: &str = "Merci d'envoyer vos factures de janvier.";
+/// Firm-only names that must never reach a client.
+const TASK_TITLE: &str = "Contrôler la TVA collectée";
+const SERVICE_TITLE: &str = "Prestation TVA interne";
+const MISSION_NAME: &str = "Mission confidentielle 2027";
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("valid instant")
+        .with_timezone(&Utc)
+}
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().expect("valid date")
+}
+
+/// One test's world: the database, the schema and the HTTP routes (unsubscribe links) served
+/// on loopback, an SMTP sink, and a worker sending to them.
+struct Harness {
+    db: TestDb,
+    config: Config,
+    schema: RappelSchema,
+    events: EventBus,
+    worker: Worker,
+    sink: SmtpSink,
+    http: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.http.abort();
+    }
+}
+
+impl Harness {
+    /// Webhooks to loopback allowed (the receivers are there), 2 s webhook timeout.
+    async fn start(db: TestDb) -> Self {
+        Self::start_with(db, |_| {}).await
+    }
+
+    async fn start_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
+        let sink = SmtpSink::start().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let address = listener.local_addr().expect("local address");
+        let mut config = Config {
+            public_base_url: format!("http://{address}"),
+            ..Config::default()
+        };
+        config.smtp.transport = "smtp".into();
+        config.smtp.host = "127.0.0.1".into();
+        config.smtp.port = sink.port;
+        config.smtp.pool_size = 2;
+        config.smtp.from_address = "rappel@rappel.example".into();
+        config.webhooks.allow_private_addresses = true;
+        config.webhooks.timeout_seconds = 2;
+        tweak(&mut config);
+        let pool = db.pool.clone();
+        let events = EventBus::new();
+        let waker = DeliveryWaker::default();
+        let schema = build_schema_with_delivery(
+            Some(SchemaData {
+                pool: pool.clone(),
+                events: events.clone(),
+                auth: config.auth.clone(),
+                generation: GenerationSettings::default(),
+            }),
+            Some(DeliveryControl::from_config(&config, waker.clone())),
+            &config.graphql,
+        );
+        let state = AppState {
+            schema: schema.clone(),
+            pool: pool.clone(),
+            graphiql: false,
+            max_batch: 10,
+        };
+        let http = tokio::spawn(async move {
+            let _ = axum::serve(listener, router(state, 1 << 20)).await;
+        });
+        let worker = Worker::from_config(pool, &config, waker.clone()).expect("worker builds");
+        Self {
+            db,
+            config,
+            schema,
+            events,
+            worker,
+            sink,
+            http,
+        }
+    }
+
+    fn pool(&self) -> &Pool {
+        &self.db.pool
+    }
+
+    /// Another worker on the same database, as on another instance.
+    fn another_worker(&self) -> Worker {
+        Worker::from_config(self.pool().clone(), &self.config, DeliveryWaker::default())
+            .expect("worker builds")
+    }
+
+    async fn exec(&self, caller: &Caller, query: &str, variables: Value) -> Value {
+        let request = Request::new(query)
+            .variables(Variables::from_json(variables))
+            .data(caller.clone());
+        serde_json::to_value(self.schema.execute(request).await).expect("response serializes")
+    }
+
+    async fn ok(&self, caller: &Caller, query: &str, variables: Value) -> Value {
+        let response = self.exec(caller, query, variables).await;
+        assert!(
+            response["errors"].as_array().is_none_or(Vec::is_empty),
+            "{query} failed: {response}"
+        );
+        response["data"].clone()
+    }
+
+    async fn caller(&self, token: &str) -> Caller {
+        resolve_caller(self.pool(), Some(token))
+            .await
+            .expect("token resolves")
+    }
+
+    async fn login(&self, email: &str, password: &str) -> Caller {
+        let data = self
+            .ok(
+                &Caller::Anonymous,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({ "e": email, "p": password }),
+            )
+            .await;
+        self.caller(data["login"]["token"].as_str().expect("token"))
+            .await
+    }
+
+    async fn generate(&self, now: &str, as_of: &str) -> GenerationReport {
+        run_pass(
+            self.pool(),
+            &GenerationSettings::default(),
+            at(now),
+            Some(day(as_of)),
+            None,
+        )
+        .await
+        .expect("generation pass")
+    }
+
+    async fn remind(&self, now: &str) -> ReminderReport {
+        reminders::run_pass(
+            self.pool(),
+            &ReminderSettings::from_config(&self.config),
+            at(now),
+            None,
+        )
+        .await
+        .expect("reminder pass")
+    }
+
+    async fn run(&self, now: &str) -> rappel::delivery::outbox::RunReport {
+        self.worker.run_once(at(now)).await.expect("worker runs")
+    }
+
+    /// Every delivery of a firm, oldest first.
+    async fn deliveries(&self, firm_id: i64) -> Vec<Delivery> {
+        let mut conn = self.pool().get().await.expect("connection");
+        let mut rows =
+            outbox::list_deliveries(&mut conn.as_db(), firm_id, None, None, None, 10_000)
+                .await
+                .expect("deliveries");
+        rows.reverse();
+        rows
+    }
+
+    async fn deliveries_of(
+        &self,
+        firm_id: i64,
+        kind: DeliveryKind,
+        event: DeliveryEvent,
+    ) -> Vec<Delivery> {
+        self.deliveries(firm_id)
+            .await
+            .into_iter()
+            .filter(|row| row.kind == kind && row.event == event)
+            .collect()
+    }
+
+    async fn attempts(&self, delivery_id: i64) -> Vec<outbox::DeliveryAttempt> {
+        let mut conn = self.pool().get().await.expect("connection");
+        claims::attempts_of(&mut conn.as_db(), delivery_id)
+            .await
+            .expect("attempts")
+    }
+
+    async fn delivery(&self, firm_id: i64, id: i64) -> Delivery {
+        let mut conn = self.pool().get().await.expect("connection");
+        claims::find_delivery(&mut conn.as_db(), firm_id, id)
+            .await
+            .expect("delivery")
+    }
+}
+
+/// A firm with a service (an information request and a task), one client with `contacts`
+/// (name, email, language), and a signed monthly mission due on the 30th from January 2027
+/// (created 10 days before). Nothing is generated yet (the real clock is before 2027).
+struct Firm {
+    id: i64,
+    admin: Caller,
+    client: String,
+    contacts: Vec<String>,
+}
+
+async fn firm_with_mission(
+    h: &Harness,
+    contacts: &[(&str, &str, Option<&str>)],
+    reminder_policy: Option<Value>,
+) -> Firm {
+    let created = rappel::setup::create_firm(
+        h.pool(),
+        "Cabinet Dupont",
+        "admin@dupont.example",
+        Some(PASSWORD),
+        "Europe/Paris",
+        "fr",
+    )
+    .await
+    .expect("firm created");
+    let admin = h.login("admin@dupont.example", PASSWORD).await;
+    let mut input = json!({
+        "title": SERVICE_TITLE, "deliverableType": "DOCUMENTS", "leadDays": 10,
+        "items": [
+            { "kind": "INFORMATION_REQUEST", "title": REQUEST_TEXT },
+            { "kind": "TASK", "title": TASK_TITLE }
+        ]
+    });
+    if let Some(policy) = reminder_policy {
+        input["reminderPolicy"] = policy;
+    }
+    let data = h
+        .ok(
+            &admin,
+            "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+            json!({ "input": input }),
+        )
+        .await;
+    let service = data["createService"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let data = h
+        .ok(
+            &admin,
+            r#"mutation { createClient(input: { name: "Boulangerie Martin" }) { id } }"#,
+            json!({}),
+        )
+        .await;
+    let client = data["createClient"]["id"].as_str().expect("id").to_string();
+    let mut contact_ids = Vec::new();
+    for (name, email, language) in contacts {
+        let data = h
+            .ok(
+                &admin,
+                "mutation($c: ID!, $input: ContactInput!) { addContact(clientId: $c, input: $input) { id } }",
+                json!({ "c": client, "input": { "name": name, "email": email, "language": language } }),
+            )
+            .await;
+        contact_ids.push(data["addContact"]["id"].as_str().expect("id").to_string());
+    }
+    let data = h
+        .ok(
+            &admin,
+            "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+            json!({ "input": {
+                "clientId": client, "name": MISSION_NAME, "startDate": "2027-01-01",
+                "endDate": "2027-12-31",
+                "lines": [{ "serviceId": service, "frequency": "MONTHLY", "firstDueDate": "2027-01-30" }]
+            }}),
+        )
+        .await;
+    let mission = data["createMission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    h.ok(
+        &admin,
+        "mutation($id: ID!) { signMission(id: $id) { status } }",
+        json!({ "id": mission }),
+    )
+    .await;
+    Firm {
+        id: created.firm.id,
+        admin,
+        client,
+        contacts: contact_ids,
+    }
+}
+
+const CREATE_ENDPOINT: &str = "mutation($url: String!, $events: [String!]!, $client: ID) { \
+    createWebhookEndpoint(url: $url, events: $events, clientId: $client) { \
+    endpoint { id url events enabled } secret } }";
+
+/// Adds an endpoint through GraphQL; returns its id and secret.
+async fn add_endpoint(h: &Harness, admin: &Caller, url: &str, events: &[&str]) -> (String, String) {
+    let data = h
+        .ok(
+            admin,
+            CREATE_ENDPOINT,
+            json!({ "url": url, "events": events }),
+        )
+        .await;
+    let created = &data["createWebhookEndpoint"];
+    (
+        created["endpoint"]["id"].as_str().expect("id").to_string(),
+        created["secret"].as_str().expect("secret").to_string(),
+    )
+}
+
+/// A receiver plus an endpoint posting to it, verifying with the endpoint's secret.
+async fn receiver_endpoint(
+    h: &Harness,
+    admin: &Caller,
+    events: &[&str],
+) -> (WebhookReceiver, String) {
+    let receiver = webhooks::start_without_secret().await;
+    let (id, secret) = add_endpoint(h, admin, &receiver.url, events).await;
+    receiver.set_secret(&secret);
+    (receiver, id)
+}
+
+/// The value of `key=` in a link found in `text` after `marker` (up to the first space).
+fn link_after<'a>(text: &'a str, marker: &str) -> &'a str {
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {text}"))
+        + marker.len();
+    text[start..]
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .next()
+        .unwrap_or_default()
+}
+
+fn codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|error| {
+                    error["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn message_ids(mails: &[ReceivedMail]) -> Vec<String> {
+    mails
+        .iter()
+        .map(|mail| parse(&mail.data).message_id.unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn rappels_signature_matches_the_standard_webhooks_test_vector_and_the_reference_library() {
+    // The vector published with the Standard Webhooks specification.
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (id, timestamp, body) = (
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1_614_265_330,
+        r#"{"test": 2432232314}"#,
+    );
+    let ours = rappel::delivery::webhook::sign(secret, id, timestamp, body).expect("signs");
+    assert_eq!(ours, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    let reference = standardwebhooks::Webhook::new(secret).expect("secret");
+    assert_eq!(
+        reference
+            .sign(id, timestamp, body.as_bytes())
+            .expect("reference signs"),
+        ours
+    );
+    // And a fresh signature passes the reference verifier's full check (timestamp included).
+    let now = Utc::now().timestamp();
+    let fresh = rappel::delivery::webhook::sign(secret, id, now, body).expect("signs");
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("webhook-id", id.parse().expect("header"));
+    headers.insert(
+        "webhook-timestamp",
+        now.to_string().parse().expect("header"),
+    );
+    headers.insert("webhook-signature", fresh.parse().expect("header"));
+    assert!(reference.verify(body.as_bytes(), &headers).is_ok());
+}
+
+backend_test!(
+    async fn the_demo_request_arrives_in_french_over_smtp_with_a_sign_in_link_that_works_once(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        let demo = rappel::setup::seed_demo_if_empty(h.pool(), &h.config, None)
+            .await
+            .expect("demo seeded")
+            .expect("the database was empty");
+        let admin = h.caller(&demo.admin_token).await;
+        let (receiver, _) = receiver_endpoint(&h, &admin, &["information_request.created"]).await;
+
+        let report = h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        assert_eq!(report.requests_created, 1);
+        let run = h.run("2027-01-20T09:00:00Z").await;
+        assert_eq!(run.delivered, 2, "{run:?}");
+
+        let mails = h.sink.wait_for(1, WAIT).await;
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].rcpt_to, ["marie.martin@example.fr"]);
+        let mail = parse(&mails[0].data);
+        assert_eq!(
+            mail.subject.as_deref(),
+            Some("Cabinet Démo : demande d'information pour le 30 janvier 2027")
+        );
+        let from = mail.from.as_ref().expect("From");
+        assert_eq!(from.name.as_deref(), Some("Cabinet Démo"));
+        assert_eq!(from.address, "rappel@rappel.example");
+        assert_eq!(
+            mail.reply_to.as_ref().map(|reply| reply.address.as_str()),
+            Some("admin@cabinet-demo.fr")
+        );
+        assert!(mail.header("Date").is_some());
+        assert_eq!(
+            mail.header("List-Unsubscribe-Post"),
+            Some("List-Unsubscribe=One-Click")
+        );
+        let firm_id = {
+            let mut conn = h.pool().get().await.expect("connection");
+            rappel::db::firms::list_firms(&mut conn.as_db())
+                .await
+                .expect("firms")[0]
+                .id
+        };
+        let email = &h
+            .deliveries_of(firm_id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await[0];
+        assert_eq!(
+            mail.message_id.as_deref(),
+            Some(format!("<{}@rappel.example>", email.delivery_uid).as_str())
+        );
+        let text = mail.text_body.as_deref().expect("a text part");
+        let html = mail.html_body.as_deref().expect("an HTML part");
+        for part in [text, html] {
+            assert!(part.contains("Bonjour Marie Martin"), "{part}");
+            assert!(part.contains("Boulangerie Martin"), "{part}");
+            assert!(part.contains("Cabinet Démo"), "{part}");
+            assert!(
+                part.contains("Merci de déposer vos éléments du mois sur le portail du cabinet"),
+                "{part}"
+            );
+            assert!(part.contains("30 janvier 2027"), "{part}");
+            // Only what the client view may show: no task, no service or mission name.
+            for firm_only in [
+                "Préparer la déclaration de TVA",
+                "Rappel TVA",
+                "TVA mensuelle 2027",
+            ] {
+                assert!(!part.contains(firm_only), "{firm_only} leaked: {part}");
+            }
+        }
+
+        let token = link_after(text, "/sign-in?token=");
+        assert!(token.starts_with("rpl_"), "{token}");
+        let redeem = "mutation($t: String!) { redeemSignInLink(token: $t) { token } }";
+        let first = h
+            .ok(&Caller::Anonymous, redeem, json!({ "t": token }))
+            .await;
+        let contact = h
+            .caller(
+                first["redeemSignInLink"]["token"]
+                    .as_str()
+                    .expect("a contact token"),
+            )
+            .await;
+        let requests = h
+            .ok(
+                &contact,
+                "{ client { requests { text dueDate } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(requests["client"]["requests"][0]["dueDate"], "2027-01-30");
+        let second = h
+            .exec(&Caller::Anonymous, redeem, json!({ "t": token }))
+            .await;
+        assert_eq!(codes(&second), ["UNAUTHENTICATED"]);
+
+        let hooks = receiver.wait_for(1, WAIT).await;
+        assert_eq!(hooks.len(), 1);
+        assert!(
+            hooks[0].signature_valid,
+            "the reference verifier refused it"
+        );
+        let webhook = &h
+            .deliveries_of(
+                firm_id,
+                DeliveryKind::Webhook,
+                DeliveryEvent::RequestCreated,
+            )
+            .await[0];
+        assert_eq!(hooks[0].webhook_id, webhook.delivery_uid);
+        let body: Value = serde_json::from_str(&hooks[0].body).expect("JSON body");
+        assert_eq!(body["type"], "information_request.created");
+        assert_eq!(body["data"]["dueDate"], "2027-01-30");
+        for firm_only in [
+            "Préparer la déclaration de TVA",
+            "Rappel TVA",
+            "TVA mensuelle 2027",
+        ] {
+            assert!(!hooks[0].body.contains(firm_only), "{firm_only} leaked");
+        }
+    }
+);
+
+backend_test!(
+    async fn an_english_contact_reads_the_email_in_english_with_the_date_written_the_english_way(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        firm_with_mission(
+            &h,
+            &[
+                ("Jane Smith", "jane@bakery.example", Some("ENGLISH")),
+                ("Marie Martin", "marie@bakery.example", None),
+            ],
+            None,
+        )
+        .await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.run("2027-01-20T09:00:00Z").await;
+        let mails = h.sink.wait_for(2, WAIT).await;
+        assert_eq!(mails.len(), 2);
+        let to = |address: &str| {
+            mails
+                .iter()
+                .find(|mail| mail.rcpt_to == [address])
+                .map(|mail| parse(&mail.data))
+                .expect("an email to this contact")
+        };
+        let english = to("jane@bakery.example");
+        assert_eq!(
+            english.subject.as_deref(),
+            Some("Cabinet Dupont: information request due January 30, 2027")
+        );
+        let text = english.text_body.expect("text part");
+        assert!(text.contains("Hello Jane Smith,"), "{text}");
+        assert!(
+            text.contains("Please answer by January 30, 2027."),
+            "{text}"
+        );
+        assert!(
+            english
+                .html_body
+                .expect("html part")
+                .contains("<html lang=\"en\">")
+        );
+        // No language of its own: the firm's (French).
+        let french = to("marie@bakery.example");
+        assert!(
+            french
+                .text_body
+                .expect("text part")
+                .contains("Merci de répondre avant le 30 janvier 2027.")
+        );
+        for mail in [&mails[0], &mails[1]] {
+            let raw = String::from_utf8_lossy(&mail.data);
+            for firm_only in [TASK_TITLE, SERVICE_TITLE, MISSION_NAME] {
+                assert!(!raw.contains(firm_only), "{firm_only} leaked");
+            }
+        }
+    }
+);
+
+backend_test!(
+    async fn client_emails_wait_for_the_firms_sending_hour_and_retries_never_fall_at_night(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        // 03:00 in Paris: the webhook leaves now, the email at 08:00 (07:00 UTC).
+        h.generate("2027-01-20T02:00:00Z", "2027-01-20").await;
+        let email = &h
+            .deliveries_of(firm.id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await[0];
+        assert_eq!(email.next_attempt_at.and_utc(), at("2027-01-20T07:00:00Z"));
+        let run = h.run("2027-01-20T02:00:00Z").await;
+        assert_eq!((run.delivered, run.total()), (1, 1));
+        assert_eq!(receiver.wait_for(1, WAIT).await.len(), 1);
+        assert!(h.sink.messages().is_empty());
+
+        // At 19:59:50 in Paris the server answers 451: the retry would fall after 20:00, so
+        // it waits for the next morning's sending hour.
+        h.sink.fail_next_data(451, 1);
+        let run = h.run("2027-01-20T18:59:50Z").await;
+        assert_eq!(run.retrying, 1, "{run:?}");
+        let email = h.delivery(firm.id, email.id).await;
+        assert_eq!(email.status, DeliveryStatus::Pending);
+        assert_eq!(email.next_attempt_at.and_utc(), at("2027-01-21T07:00:00Z"));
+        assert_eq!(h.run("2027-01-21T06:59:00Z").await.total(), 0);
+        assert_eq!(h.run("2027-01-21T07:00:00Z").await.delivered, 1);
+        assert_eq!(h.sink.wait_for(1, WAIT).await.len(), 1);
+    }
+);
+
+backend_test!(
+    async fn smtp_down_then_up_loses_nothing_and_delivers_each_email_once(db: TestDb) {
+        let mut h = Harness::start(db).await;
+        let firm = firm_with_mission(
+            &h,
+            &[
+                ("Marie Martin", "marie@bakery.example", None),
+                ("Paul Martin", "paul@bakery.example", None),
+                ("Lea Martin", "lea@bakery.example", None),
+            ],
+            None,
+        )
+        .await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.sink.stop().await;
+        let run = h.run("2027-01-20T09:00:00Z").await;
+        assert_eq!(run.retrying, 3, "{run:?}");
+        for email in h
+            .deliveries_of(firm.id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await
+        {
+            assert_eq!(email.status, DeliveryStatus::Pending);
+            assert_eq!(email.attempts, 1);
+            assert!(email.last_error.is_some());
+        }
+        h.sink.restart().await;
+        let run = h.run("2027-01-20T10:00:00Z").await;
+        assert_eq!(run.delivered, 3, "{run:?}");
+        assert_eq!(h.run("2027-01-20T12:00:00Z").await.total(), 0);
+        let mails = h.sink.wait_for(3, WAIT).await;
+        let mut ids = message_ids(&mails);
+        ids.sort();
+        ids.dedup();
+        assert_eq!((mails.len(), ids.len()), (3, 3), "each email exactly once");
+        for email in h
+            .deliveries_of(firm.id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await
+        {
+            assert_eq!(email.status, DeliveryStatus::Delivered);
+            let outcomes: Vec<String> = h
+                .attempts(email.id)
+                .await
+                .into_iter()
+                .map(|attempt| attempt.outcome)
+                .collect();
+            assert_eq!(outcomes, ["TRANSIENT_FAILURE", "DELIVERED"]);
+        }
+    }
+);
+
+backend_test!(
+    async fn an_smtp_451_is_retried_and_the_next_250_delivers_it(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.sink.fail_next_data(451, 1);
+        assert_eq!(h.run("2027-01-20T09:00:00Z").await.retrying, 1);
+        assert!(h.sink.messages().is_empty());
+        assert_eq!(h.run("2027-01-20T10:00:00Z").await.delivered, 1);
+        let mails = h.sink.wait_for(1, WAIT).await;
+        assert_eq!(mails.len(), 1);
+        let email = &h
+            .deliveries_of(firm.id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await[0];
+        assert_eq!(
+            parse(&mails[0].data).message_id,
+            Some(format!("<{}@rappel.example>", email.delivery_uid))
+        );
+        let attempts = h.attempts(email.id).await;
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].outcome, "TRANSIENT_FAILURE");
+        assert_eq!(attempts[0].response_code, Some(451));
+        assert_eq!(attempts[1].outcome, "DELIVERED");
+    }
+);
+
+backend_test!(
+    async fn an_smtp_550_is_not_retried_and_shows_as_failed_in_the_firm_view(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.sink.fail_next_data(550, 1);
+        let run = h.run("2027-01-20T09:00:00Z").await;
+        assert_eq!(run.failed, 1, "{run:?}");
+        assert_eq!(h.run("2027-01-25T09:00:00Z").await.total(), 0);
+        assert!(h.sink.messages().is_empty());
+        let data = h
+            .ok(
+                &firm.admin,
+                "{ firm { deliveries(status: FAILED) { nodes { kind status attempts lastError \
+                 attemptLog { outcome responseCode } } } } }",
+                json!({}),
+            )
+            .await;
+        let nodes = data["firm"]["deliveries"]["nodes"]
+            .as_array()
+            .expect("nodes");
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0]["kind"], "EMAIL");
+        assert_eq!(nodes[0]["attempts"], 1);
+        assert!(
+            nodes[0]["lastError"]
+                .as_str()
+                .is_some_and(|error| error.contains("550")),
+            "{data}"
+        );
+        assert_eq!(
+            nodes[0]["attemptLog"],
+            json!([{ "outcome": "PERMANENT_FAILURE", "responseCode": 550 }])
+        );
+    }
+);
+
+backend_test!(
+    async fn a_webhook_answering_500_three_times_then_200_takes_four_attempts_with_one_webhook_id(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        receiver.respond_with(vec![500, 500, 500]);
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        for hour in ["09", "10", "11"] {
+            let run = h.run(&format!("2027-01-20T{hour}:00:00Z")).await;
+            assert_eq!(run.retrying, 1, "{hour}: {run:?}");
+        }
+        assert_eq!(h.run("2027-01-20T12:00:00Z").await.delivered, 1);
+        let hooks = receiver.wait_for(4, WAIT).await;
+        assert_eq!(hooks.len(), 4);
+        let webhook = &h
+            .deliveries_of(
+                firm.id,
+                DeliveryKind::Webhook,
+                DeliveryEvent::RequestCreated,
+            )
+            .await[0];
+        assert_eq!(webhook.status, DeliveryStatus::Delivered);
+        assert_eq!(webhook.attempts, 4);
+        assert!(
+            hooks
+                .iter()
+                .all(|hook| hook.webhook_id == webhook.delivery_uid)
+        );
+        assert!(hooks.iter().all(|hook| hook.signature_valid));
+        assert!(hooks.iter().all(|hook| hook.body == webhook.payload));
+        let codes: Vec<Option<i32>> = h
+            .attempts(webhook.id)
+            .await
+            .iter()
+            .map(|attempt| attempt.response_code)
+            .collect();
+        assert_eq!(codes, [Some(500), Some(500), Some(500), Some(200)]);
+    }
+);
+
+backend_test!(
+    async fn a_retry_after_answered_with_429_is_honoured(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        receiver.respond_with(vec![429]);
+        receiver.set_retry_after(Some("7200".into()));
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        assert_eq!(h.run("2027-01-20T09:00:00Z").await.retrying, 1);
+        let webhook = &h
+            .deliveries_of(
+                firm.id,
+                DeliveryKind::Webhook,
+                DeliveryEvent::RequestCreated,
+            )
+            .await[0];
+        assert_eq!(
+            webhook.next_attempt_at.and_utc(),
+            at("2027-01-20T11:00:00Z")
+        );
+        assert_eq!(h.run("2027-01-20T10:59:59Z").await.total(), 0);
+        assert_eq!(h.run("2027-01-20T11:00:00Z").await.delivered, 1);
+    }
+);
+
+backend_test!(
+    async fn a_hanging_endpoint_is_cut_at_the_timeout_while_the_worker_keeps_delivering_others(
+        db: TestDb,
+    ) {
+        let h = Harness::start_with(db, |config| config.webhooks.timeout_seconds = 5).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        let (hanging, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        hanging.hang_next(1);
+        let (healthy, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+
+        let worker = h.worker.clone();
+        let run = tokio::spawn(async move { worker.run_once(at("2027-01-20T09:00:00Z")).await });
+        // The email and the healthy webhook arrive while the hanging request is still open.
+        assert_eq!(healthy.wait_for(1, WAIT).await.len(), 1);
+        assert_eq!(h.sink.wait_for(1, WAIT).await.len(), 1);
+        assert_eq!(hanging.wait_for(1, WAIT).await.len(), 1);
+        assert!(!run.is_finished(), "the hanging request was already cut");
+        let report = run.await.expect("joins").expect("worker runs");
+        assert_eq!((report.delivered, report.retrying), (2, 1), "{report:?}");
+        let stuck = h
+            .deliveries_of(
+                firm.id,
+                DeliveryKind::Webhook,
+                DeliveryEvent::RequestCreated,
+            )
+            .await
+            .into_iter()
+            .find(|row| row.status == DeliveryStatus::Pending)
+            .expect("the hanging endpoint's delivery waits for a retry");
+        let attempts = h.attempts(stuck.id).await;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].outcome, "TRANSIENT_FAILURE");
+        assert!(
+            attempts[0]
+                .error
+                .as_deref()
+                .is_some_and(|error| error.contains("no answer within 5000 ms")),
+            "{attempts:?}"
+        );
+    }
+);
+
+backend_test!(
+    async fn a_private_address_url_is_refused_when_saved_and_again_when_sent(db: TestDb) {
+        let h = Harness::start_with(db, |config| {
+            config.webhooks.allow_private_addresses = false;
+        })
+        .await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        for url in [
+            "https://127.0.0.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/hook",
+            "https://localhost/hook",
+            "http://hooks.example.com/hook",
+        ] {
+            let response = h
+                .exec(
+                    &firm.admin,
+                    CREATE_ENDPOINT,
+                    json!({ "url": url, "events": ["information_request.created"] }),
+                )
+                .await;
+            assert_eq!(codes(&response), ["BAD_USER_INPUT"], "{url}: {response}");
+        }
+        // Saved anyway (say, before the rule existed, or a DNS name that changed since):
+        // the worker refuses at send time, on what the name resolves to, without connecting.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("address").port();
+        let now = Utc::now().naive_utc();
+        for url in [
+            format!("https://localhost:{port}/hook"),
+            format!("https://127.0.0.1:{port}/hook"),
+        ] {
+            let mut conn = h.pool().get().await.expect("connection");
+            outbox::insert_endpoint(
+                &mut conn.as_db(),
+                &NewWebhookEndpoint {
+                    firm_id: firm.id,
+                    client_id: None,
+                    url: &url,
+                    events: "information_request.created",
+                    secret: &generate_secret(),
+                    enabled: true,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+            .await
+            .expect("endpoint stored");
+        }
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        let run = h.run("2027-01-20T09:00:00Z").await;
+        assert_eq!(run.failed, 2, "{run:?}");
+        let errors: Vec<String> = h
+            .deliveries_of(
+                firm.id,
+                DeliveryKind::Webhook,
+                DeliveryEvent::RequestCreated,
+            )
+            .await
+            .into_iter()
+            .map(|row| row.last_error.unwrap_or_default())
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|error| error.starts_with("localhost resolves to ")
+                    && error.ends_with("a private or loopback address")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|error| error == "127.0.0.1 is a private or loopback address"),
+            "{errors:?}"
+        );
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "a connection was opened");
+    }
+);
+
+backend_test!(
+    async fn a_delivery_sent_but_not_recorded_is_sent_again_with_the_same_ids_after_its_lease(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+
+        // A worker claims both, sends them, and dies before recording anything.
+        let crashed = h.another_worker();
+        let claimed = crashed
+            .claim(at("2027-01-20T09:00:00Z"), 10)
+            .await
+            .expect("claims");
+        assert_eq!(claimed.len(), 2);
+        for delivery in &claimed {
+            let attempt = crashed.attempt(delivery).await;
+            assert!(
+                matches!(attempt, rappel::delivery::outbox::Attempt::Sent { .. }),
+                "{attempt:?}"
+            );
+        }
+        drop(crashed);
+        // Still leased: nobody sends them meanwhile.
+        assert_eq!(h.run("2027-01-20T09:01:00Z").await.total(), 0);
+        // The lease (120 s) expires: sent again, and recorded this time.
+        assert_eq!(h.run("2027-01-20T09:02:01Z").await.delivered, 2);
+
+        let mails = h.sink.wait_for(2, WAIT).await;
+        let ids = message_ids(&mails);
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[0], ids[1], "the same Message-ID both times");
+        let hooks = receiver.wait_for(2, WAIT).await;
+        assert_eq!(hooks.len(), 2);
+        assert_eq!(hooks[0].webhook_id, hooks[1].webhook_id);
+        assert!(hooks.iter().all(|hook| hook.signature_valid));
+        for delivery in h.deliveries(firm.id).await {
+            assert_eq!(delivery.status, DeliveryStatus::Delivered);
+        }
+    }
+);
+
+backend_test!(
+    async fn two_workers_on_the_same_outbox_never_send_a_delivery_twice(db: TestDb) {
+        let h = Harness::start(db).await;
+        let contacts: Vec<(String, String)> = (0..12)
+            .map(|i| (format!("Contact {i}"), format!("contact{i}@bakery.example")))
+            .collect();
+        let borrowed: Vec<(&str, &str, Option<&str>)> = contacts
+            .iter()
+            .map(|(name, email)| (name.as_str(), email.as_str(), None))
+            .collect();
+        let firm = firm_with_mission(&h, &borrowed, None).await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        let (first, second) = (h.another_worker(), h.another_worker());
+        let now = at("2027-01-20T09:00:00Z");
+        let (a, b) = tokio::join!(first.run_once(now), second.run_once(now));
+        let (a, b) = (a.expect("first runs"), b.expect("second runs"));
+        assert_eq!(a.delivered + b.delivered, 13, "{a:?} {b:?}");
+        let mails = h.sink.wait_for(12, WAIT).await;
+        let mut ids = message_ids(&mails);
+        ids.sort();
+        ids.dedup();
+        assert_eq!((mails.len(), ids.len()), (12, 12));
+        assert_eq!(receiver.wait_for(1, WAIT).await.len(), 1);
+    }
+);
+
+backend_test!(
+    async fn the_running_worker_wakes_as_soon_as_generation_enqueues(db: TestDb) {
+        // Polling once an hour: only the wake-up can explain a prompt delivery.
+        let h =
+            Harness::start_with(db, |config| config.delivery.poll_interval_seconds = 3600).await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        let handle = h.worker.clone().spawn(Some(&h.events));
+        // Let the worker go idle first: it finds nothing and waits.
+        tokio::task::yield_now().await;
+        let report = run_pass(
+            h.pool(),
+            &GenerationSettings::default(),
+            Utc::now(),
+            Some(day("2027-01-20")),
+            Some(&h.events),
+        )
+        .await
+        .expect("generation");
+        assert_eq!(report.requests_created, 1);
+        let hooks = receiver.wait_for(1, WAIT).await;
+        assert_eq!(hooks.len(), 1);
+        assert!(hooks[0].signature_valid);
+        handle.shutdown().await;
+    }
+);
+
+const REDELIVER: &str =
+    "mutation($id: ID!) { redeliver(id: $id) { id status attempts deliveryId } }";
+
+backend_test!(
+    async fn any_staff_member_redelivers_a_failed_delivery_with_the_same_message_id(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        let invitation = h
+            .ok(
+                &firm.admin,
+                r#"mutation { inviteStaffMember(email: "member@dupont.example", name: "Member") { temporaryPassword } }"#,
+                json!({}),
+            )
+            .await;
+        let member = h
+            .login(
+                "member@dupont.example",
+                invitation["inviteStaffMember"]["temporaryPassword"]
+                    .as_str()
+                    .expect("password"),
+            )
+            .await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.sink.fail_next_data(550, 1);
+        assert_eq!(h.run("2027-01-20T09:00:00Z").await.failed, 1);
+        let email = &h
+            .deliveries_of(firm.id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await[0];
+
+        let data = h
+            .ok(&member, REDELIVER, json!({ "id": email.id.to_string() }))
+            .await;
+        assert_eq!(data["redeliver"]["status"], "PENDING");
+        assert_eq!(data["redeliver"]["attempts"], 0);
+        assert_eq!(data["redeliver"]["deliveryId"], email.delivery_uid.as_str());
+        // Redelivered in the firm's daytime (the real clock may be at night in Paris).
+        let requeued = h.delivery(firm.id, email.id).await;
+        let due = requeued.next_attempt_at.and_utc();
+        assert_eq!(h.worker.run_once(due).await.expect("runs").delivered, 1);
+        let mails = h.sink.wait_for(1, WAIT).await;
+        assert_eq!(
+            parse(&mails[0].data).message_id,
+            Some(format!("<{}@rappel.example>", email.delivery_uid))
+        );
+        assert_eq!(h.attempts(email.id).await.len(), 2);
+
+        let again = h
+            .exec(&member, REDELIVER, json!({ "id": email.id.to_string() }))
+            .await;
+        assert_eq!(codes(&again), ["CONFLICT"]);
+        let unknown = h.exec(&member, REDELIVER, json!({ "id": "999999" })).await;
+        assert_eq!(codes(&unknown), ["NOT_FOUND"]);
+        let anonymous = h
+            .exec(
+                &Caller::Anonymous,
+                REDELIVER,
+                json!({ "id": email.id.to_string() }),
+            )
+            .await;
+        assert_eq!(codes(&anonymous), ["UNAUTHENTICATED"]);
+        // Endpoint management is for admins.
+        let response = h
+            .exec(
+                &member,
+                CREATE_ENDPOINT,
+                json!({ "url": "https://hooks.example.com/x", "events": ["information_request.created"] }),
+            )
+            .await;
+        assert_eq!(codes(&response), ["FORBIDDEN"]);
+    }
+);
+
+backend_test!(
+    async fn admins_manage_endpoints_and_see_each_secret_only_once(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        let receiver = webhooks::start_without_secret().await;
+        let data = h
+            .ok(
+                &firm.admin,
+                CREATE_ENDPOINT,
+                json!({
+                    "url": receiver.url,
+                    "events": ["information_request.closed", "information_request.created"],
+                    "client": firm.client,
+                }),
+            )
+            .await;
+        let created = &data["createWebhookEndpoint"];
+        let id = created["endpoint"]["id"].as_str().expect("id").to_string();
+        let first_secret = created["secret"].as_str().expect("secret").to_string();
+        assert!(first_secret.starts_with("whsec_"));
+        assert_eq!(
+            created["endpoint"]["events"],
+            json!(["information_request.created", "information_request.closed"])
+        );
+        // The endpoint type has no secret field at all.
+        let response = h
+            .exec(
+                &firm.admin,
+                "{ firm { webhookEndpoints { id secret } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(codes(&response), ["BAD_USER_INPUT"]);
+
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, events: [\"information_request.reminder\"], clientId: null) { events clientId } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(
+            data["updateWebhookEndpoint"],
+            json!({ "events": ["information_request.reminder"], "clientId": null })
+        );
+        let bad = h
+            .exec(
+                &firm.admin,
+                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, events: [\"task.created\"]) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(codes(&bad), ["BAD_USER_INPUT"]);
+
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { disableWebhookEndpoint(id: $id, reason: \"maintenance\") { enabled disabledReason } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(
+            data["disableWebhookEndpoint"],
+            json!({ "enabled": false, "disabledReason": "maintenance" })
+        );
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { enableWebhookEndpoint(id: $id) { enabled disabledReason } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(
+            data["enableWebhookEndpoint"],
+            json!({ "enabled": true, "disabledReason": null })
+        );
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, events: [\"information_request.created\"]) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(data["updateWebhookEndpoint"]["id"], id.as_str());
+
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret endpoint { id } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        let new_secret = data["rotateWebhookSecret"]["secret"]
+            .as_str()
+            .expect("secret");
+        assert_ne!(new_secret, first_secret);
+        // Deliveries are signed with the new secret.
+        receiver.set_secret(new_secret);
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        assert_eq!(h.run("2027-01-20T09:00:00Z").await.delivered, 1);
+        let hooks = receiver.wait_for(1, WAIT).await;
+        assert!(hooks[0].signature_valid);
+
+        // Another firm cannot see or touch it.
+        rappel::setup::create_firm(
+            h.pool(),
+            "Cabinet Autre",
+            "admin@autre.example",
+            Some(PASSWORD),
+            "Europe/Paris",
+            "fr",
+        )
+        .await
+        .expect("other firm");
+        let other = h.login("admin@autre.example", PASSWORD).await;
+        let foreign = h
+            .exec(
+                &other,
+                "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(codes(&foreign), ["NOT_FOUND"]);
+
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(data["deleteWebhookEndpoint"], true);
+        let data = h
+            .ok(
+                &firm.admin,
+                "{ firm { webhookEndpoints { id } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(data["firm"]["webhookEndpoints"], json!([]));
+        // Its past delivery stays in the outbox.
+        assert_eq!(
+            h.deliveries_of(
+                firm.id,
+                DeliveryKind::Webhook,
+                DeliveryEvent::RequestCreated
+            )
+            .await
+            .len(),
+            1
+        );
+    }
+);
+
+backend_test!(
+    async fn an_endpoint_failing_for_the_configured_days_is_disabled_and_the_admins_are_emailed(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        let (receiver, endpoint_id) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        receiver.respond_with(vec![503; 50]);
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        assert_eq!(h.run("2027-01-20T09:00:00Z").await.retrying, 1);
+        assert_eq!(h.run("2027-01-22T09:00:00Z").await.retrying, 1);
+        let query = "{ firm { webhookEndpoints { enabled disabledReason failingSince } } }";
+        let data = h.ok(&firm.admin, query, json!({})).await;
+        assert_eq!(data["firm"]["webhookEndpoints"][0]["enabled"], true);
+        assert_eq!(
+            data["firm"]["webhookEndpoints"][0]["failingSince"],
+            "2027-01-20T09:00:00+00:00"
+        );
+        // Five days after the first failure (the default), the next failure disables it.
+        let run = h.run("2027-01-25T09:00:01Z").await;
+        assert_eq!(run.retrying, 1, "{run:?}");
+        assert_eq!(
+            run.delivered, 1,
+            "the admin notice leaves in the same run: {run:?}"
+        );
+        let data = h.ok(&firm.admin, query, json!({})).await;
+        let endpoint = &data["firm"]["webhookEndpoints"][0];
+        assert_eq!(endpoint["enabled"], false);
+        assert!(
+            endpoint["disabledReason"]
+                .as_str()
+                .is_some_and(|reason| reason.starts_with("failing since 2027-01-20T09:00:00Z")),
+            "{endpoint}"
+        );
+        let mails = h.sink.wait_for(1, WAIT).await;
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].rcpt_to, ["admin@dupont.example"]);
+        let mail = parse(&mails[0].data);
+        assert_eq!(
+            mail.subject.as_deref(),
+            Some("Cabinet Dupont : un point de terminaison webhook a été désactivé")
+        );
+        let text = mail.text_body.expect("text part");
+        assert!(text.contains(&receiver.url), "{text}");
+        assert!(text.contains("20 janvier 2027"), "{text}");
+        // The disabled endpoint gets nothing more: its pending delivery is not sent.
+        let sent_so_far = receiver.received().len();
+        let run = h.run("2027-01-30T09:00:00Z").await;
+        assert_eq!(run.skipped, 1, "{run:?}");
+        assert_eq!(receiver.received().len(), sent_so_far);
+        let notices = h
+            .deliveries_of(
+                firm.id,
+                DeliveryKind::Email,
+                DeliveryEvent::EndpointDisabled,
+            )
+            .await;
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].payload.contains(&endpoint_id));
+    }
+);
+
+backend_test!(
+    async fn reminders_follow_the_services_policy_dates_in_the_firms_calendar(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(
+            &h,
+            &[("Marie Martin", "marie@bakery.example", None)],
+            Some(json!({ "daysBefore": 2, "onDueDate": true, "everyDays": 3, "maxCount": 3 })),
+        )
+        .await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.reminder"]).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.run("2027-01-20T09:00:00Z").await;
+        // Every day at 00:30 in Paris (23:30 UTC the day before) and again at noon: reminders
+        // are enqueued on the firm's local date, and leave at its sending hour.
+        let mut reminded_on = Vec::new();
+        let mut date = day("2027-01-21");
+        while date <= day("2027-02-15") {
+            let previous = date.pred_opt().expect("a day before");
+            let night = h.remind(&format!("{previous}T23:30:00Z")).await;
+            let noon = h.remind(&format!("{date}T11:00:00Z")).await;
+            assert_eq!(noon.deliveries_enqueued, 0, "{date}: enqueued twice");
+            if night.deliveries_enqueued > 0 {
+                assert_eq!(
+                    night.deliveries_enqueued, 2,
+                    "{date}: an email and a webhook"
+                );
+                reminded_on.push(date.to_string());
+                assert_eq!(h.run(&format!("{previous}T23:30:00Z")).await.delivered, 1);
+                assert_eq!(h.run(&format!("{date}T07:00:00Z")).await.delivered, 1);
+            }
+            date = date.succ_opt().expect("a day after");
+        }
+        assert_eq!(reminded_on, ["2027-01-28", "2027-01-30", "2027-02-02"]);
+        let mails = h.sink.wait_for(4, WAIT).await;
+        assert_eq!(mails.len(), 4, "the request, then three reminders");
+        for mail in &mails[1..] {
+            let subject = parse(&mail.data).subject.unwrap_or_default();
+            assert!(subject.starts_with("Relance : Cabinet Dupont"), "{subject}");
+        }
+        let hooks = receiver.wait_for(3, WAIT).await;
+        let numbers: Vec<Value> = hooks
+            .iter()
+            .map(|hook| {
+                let body: Value = serde_json::from_str(&hook.body).expect("JSON");
+                assert_eq!(body["type"], "information_request.reminder");
+                body["data"]["reminderNumber"].clone()
+            })
+            .collect();
+        assert_eq!(numbers, [json!(1), json!(2), json!(3)]);
+        assert!(hooks.iter().all(|hook| hook.signature_valid));
+    }
+);
+
+backend_test!(
+    async fn an_answer_stops_the_next_reminder_even_one_already_enqueued(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        let (receiver, _) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.reminder"]).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.run("2027-01-20T09:00:00Z").await;
+        // Default policy: 3 days before the due date (01-27) is the first reminder.
+        assert_eq!(
+            h.remind("2027-01-27T01:00:00Z").await.deliveries_enqueued,
+            2
+        );
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { createContactAccessToken(contactId: $id) }",
+                json!({ "id": firm.contacts[0] }),
+            )
+            .await;
+        let contact = h
+            .caller(data["createContactAccessToken"].as_str().expect("token"))
+            .await;
+        let requests = h
+            .ok(&contact, "{ client { requests { id } } }", json!({}))
+            .await;
+        let request_id = requests["client"]["requests"][0]["id"].clone();
+        // The client answers before the 08:00 sending hour.
+        h.ok(
+            &contact,
+            "mutation($id: ID!) { answerRequest(id: $id, message: \"Envoyé par courrier\") { status } }",
+            json!({ "id": request_id }),
+        )
+        .await;
+        let run = h.run("2027-01-27T07:00:00Z").await;
+        assert_eq!(run.skipped, 2, "{run:?}");
+        assert_eq!(h.sink.messages().len(), 1, "only the request itself");
+        assert!(receiver.received().is_empty());
+        for reminder in h
+            .deliveries(firm.id)
+            .await
+            .into_iter()
+            .filter(|row| row.event == DeliveryEvent::RequestReminder)
+        {
+            assert_eq!(reminder.status, DeliveryStatus::Failed);
+            assert_eq!(
+                reminder.last_error.as_deref(),
+                Some("not sent: the request was answered before sending")
+            );
+        }
+        for date in ["2027-01-30", "2027-02-06", "2027-02-13"] {
+            let report = h.remind(&format!("{date}T09:00:00Z")).await;
+            assert_eq!(report.deliveries_enqueued, 0, "{date}");
+        }
+    }
+);
+
+backend_test!(
+    async fn a_contact_who_unsubscribed_with_one_click_gets_no_more_reminders(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(
+            &h,
+            &[
+                ("Marie Martin", "marie@bakery.example", None),
+                ("Paul Martin", "paul@bakery.example", None),
+            ],
+            None,
+        )
+        .await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        h.run("2027-01-20T09:00:00Z").await;
+        let mails = h.sink.wait_for(2, WAIT).await;
+        let marie = mails
+            .iter()
+            .find(|mail| mail.rcpt_to == ["marie@bakery.example"])
+            .map(|mail| parse(&mail.data))
+            .expect("Marie's email");
+        let link = marie
+            .list_unsubscribe
+            .as_deref()
+            .expect("List-Unsubscribe")
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string();
+        assert!(link.starts_with(&h.config.public_base_url), "{link}");
+        assert!(
+            marie.text_body.as_deref().expect("text").contains(&link),
+            "the body carries the same link"
+        );
+        // A reminder enqueued before the click is not sent after it.
+        assert_eq!(
+            h.remind("2027-01-27T01:00:00Z").await.deliveries_enqueued,
+            2
+        );
+
+        let http = reqwest::Client::new();
+        let page = http.get(&link).send().await.expect("GET");
+        assert_eq!(page.status(), 200);
+        let page = page.text().await.expect("page");
+        assert!(page.contains("method=\"post\""), "{page}");
+        let clicked = http
+            .post(&link)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(clicked.status(), 200);
+        let again = http
+            .post(&link)
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(again.status(), 200, "a second click is harmless");
+        let forged = http
+            .post(format!(
+                "{}/unsubscribe?token=rpl_forged",
+                h.config.public_base_url
+            ))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(forged.status(), 404);
+        let marie_id: i64 = firm.contacts[0].parse().expect("id");
+        {
+            let mut conn = h.pool().get().await.expect("connection");
+            let row = clients::find_contact(&mut conn.as_db(), firm.id, marie_id)
+                .await
+                .expect("contact");
+            assert!(!row.notifications_enabled);
+        }
+
+        let run = h.run("2027-01-27T07:00:00Z").await;
+        assert_eq!((run.delivered, run.skipped), (1, 1), "{run:?}");
+        let skipped = h
+            .deliveries(firm.id)
+            .await
+            .into_iter()
+            .find(|row| {
+                row.contact_id == Some(marie_id) && row.event == DeliveryEvent::RequestReminder
+            })
+            .expect("Marie's first reminder");
+        assert_eq!(
+            skipped.last_error.as_deref(),
+            Some("not sent: the contact unsubscribed before sending")
+        );
+        // The next reminder is not even enqueued for her.
+        let report = h.remind("2027-01-30T09:00:00Z").await;
+        assert_eq!(report.deliveries_enqueued, 1);
+        let reminders_to_marie = h
+            .deliveries(firm.id)
+            .await
+            .into_iter()
+            .filter(|row| {
+                row.contact_id == Some(marie_id) && row.event == DeliveryEvent::RequestReminder
+            })
+            .count();
+        assert_eq!(reminders_to_marie, 1);
+        h.run("2027-01-30T09:00:00Z").await;
+        let to_marie = h
+            .sink
+            .messages()
+            .iter()
+            .filter(|mail| mail.rcpt_to == ["marie@bakery.example"])
+            .count();
+        assert_eq!(
+            to_marie, 1,
+            "only the request itself, before she unsubscribed"
+        );
+    }
+);
