@@ -155,7 +155,7 @@ pub async fn find_delivery(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResu
         .await)?)
 }
 
-/// Puts a FAILED or DEAD delivery back in the queue for `next_attempt_at`, with a fresh
+/// Puts a FAILED, DEAD or SKIPPED delivery back in the queue for `next_attempt_at`, with a fresh
 /// attempt budget (its attempt log keeps the history). None when the delivery is in another
 /// status.
 pub async fn requeue_failed(
@@ -164,7 +164,11 @@ pub async fn requeue_failed(
     id: i64,
     next_attempt_at: NaiveDateTime,
 ) -> DbResult<Option<Delivery>> {
-    let failed = [DeliveryStatus::Failed, DeliveryStatus::Dead];
+    let failed = [
+        DeliveryStatus::Failed,
+        DeliveryStatus::Dead,
+        DeliveryStatus::Skipped,
+    ];
     Ok(with_conn!(db, |c| diesel::update(
         deliveries::table
             .filter(deliveries::firm_id.eq(firm_id))

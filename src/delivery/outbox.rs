@@ -5,7 +5,7 @@
 //! attempts is dead. Client emails never leave at night: a retry falls in the firm's daytime.
 //! Before sending, the worker checks again that the delivery still makes sense (the request
 //! still open, the contact still subscribed, the endpoint still enabled); if not, it is
-//! skipped and shown as FAILED with a `not sent: ...` reason.
+//! SKIPPED, with a `not sent: ...` reason.
 //!
 //! Delivery is at least once, never "exactly once": the send happens before the record, so a
 //! worker that dies in between leaves a lease that expires and the row is sent again, with
@@ -160,7 +160,7 @@ pub fn next_state(
             DeliveryState {
                 attempts: delivery.attempts,
                 ..settled(
-                    DeliveryStatus::Failed,
+                    DeliveryStatus::Skipped,
                     Some(clip(&format!("not sent: {reason}"))),
                     None,
                 )
@@ -1165,13 +1165,13 @@ mod tests {
     }
 
     #[test]
-    fn a_skipped_delivery_fails_with_its_reason_and_records_no_attempt() {
+    fn a_skipped_delivery_is_marked_skipped_with_its_reason_and_records_no_attempt() {
         let now = delivery(0).next_attempt_at;
         let skipped = Attempt::Skipped {
             reason: "the request was answered before sending".into(),
         };
         let (state, outcome) = next_state(&delivery(1), &skipped, now, &rule(), 0.5);
-        assert_eq!(state.status, DeliveryStatus::Failed);
+        assert_eq!(state.status, DeliveryStatus::Skipped);
         assert_eq!(state.attempts, 1);
         assert_eq!(
             state.last_error.as_deref(),

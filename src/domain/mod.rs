@@ -98,7 +98,7 @@ text_enum!(
 
 text_enum!(
     /// Where a delivery stands in the outbox.
-    DeliveryStatus { Pending => "PENDING", Delivered => "DELIVERED", Failed => "FAILED", Dead => "DEAD" }
+    DeliveryStatus { Pending => "PENDING", Delivered => "DELIVERED", Failed => "FAILED", Dead => "DEAD", Skipped => "SKIPPED" }
 );
 
 text_enum!(

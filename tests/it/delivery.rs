@@ -1447,7 +1447,7 @@ backend_test!(
             .into_iter()
             .filter(|row| row.event == DeliveryEvent::RequestReminder)
         {
-            assert_eq!(reminder.status, DeliveryStatus::Failed);
+            assert_eq!(reminder.status, DeliveryStatus::Skipped);
             assert_eq!(
                 reminder.last_error.as_deref(),
                 Some("not sent: the request was answered before sending")
@@ -1546,6 +1546,7 @@ backend_test!(
                 row.contact_id == Some(marie_id) && row.event == DeliveryEvent::RequestReminder
             })
             .expect("Marie's first reminder");
+        assert_eq!(skipped.status, DeliveryStatus::Skipped);
         assert_eq!(
             skipped.last_error.as_deref(),
             Some("not sent: the contact unsubscribed before sending")

@@ -219,7 +219,7 @@ CREATE TABLE deliveries (
     webhook_endpoint_id INTEGER REFERENCES webhook_endpoints (id) ON DELETE SET NULL,
     target TEXT NOT NULL,
     payload TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED', 'DEAD')),
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED', 'DEAD', 'SKIPPED')),
     attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     next_attempt_at TEXT NOT NULL,
     lease_until TEXT,

@@ -278,7 +278,7 @@ impl WebhookMutation {
         Ok(true)
     }
 
-    /// Sends a FAILED or DEAD delivery again, now (a client email: at the firm's next sending
+    /// Sends a FAILED, DEAD or SKIPPED delivery again, now (a client email: at the firm's next sending
     /// hour), with the same Message-ID or webhook-id and a fresh attempt budget.
     async fn redeliver(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Delivery> {
         let staff = staff(ctx)?.clone();
@@ -302,7 +302,7 @@ impl WebhookMutation {
         .map_err(AppError::from)?
         .ok_or_else(|| {
             AppError::Conflict(format!(
-                "only a FAILED or DEAD delivery can be sent again; this one is {}",
+                "only a FAILED, DEAD or SKIPPED delivery can be sent again; this one is {}",
                 delivery.status
             ))
         })?;
