@@ -92,7 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None
     };
     let reminders = config.scheduler.enabled.then(|| {
-        crate::delivery::reminders::start(
+        crate::scheduler::start_reminders(
             pool.clone(),
             crate::delivery::reminders::ReminderSettings::from_config(&config),
             std::time::Duration::from_secs(

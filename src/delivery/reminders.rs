@@ -8,19 +8,17 @@
 //! again at send time).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio::task::JoinHandle;
 
-use super::{DeliveryWaker, client_email_time};
+use super::client_email_time;
 use crate::announce::{Recipients, deliveries_for_event};
 use crate::config::Config;
 use crate::db::claims::{self, ReminderCandidate};
 use crate::db::clients::{self, Contact};
 use crate::db::firms::{self, Firm};
 use crate::db::outbox::{self, NewDelivery};
-use crate::db::{DbError, Pool, runs};
+use crate::db::{DbError, Pool};
 use crate::domain::DeliveryEvent;
 use crate::domain::calendar::parse_time_zone;
 use crate::generation::firm_today;
@@ -288,78 +286,6 @@ async fn remind_firm(
         );
     }
     Ok(report)
-}
-
-/// Runs a reminder pass every `interval` in the background (the first one at once when
-/// `run_at_start`), journaled in `scheduler_runs` as REMINDERS; wakes the worker when it
-/// enqueued something. Abort the handle to stop it.
-pub fn start(
-    pool: Pool,
-    settings: ReminderSettings,
-    interval: Duration,
-    waker: DeliveryWaker,
-    run_at_start: bool,
-) -> JoinHandle<()> {
-    let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-    tokio::spawn(async move {
-        let start = if run_at_start {
-            tokio::time::Instant::now()
-        } else {
-            tokio::time::Instant::now() + interval
-        };
-        let mut ticks = tokio::time::interval_at(start, interval.max(Duration::from_secs(1)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            reminder_tick(&pool, &settings, &waker, &instance).await;
-        }
-    })
-}
-
-/// One journaled reminder pass at the current time.
-pub async fn reminder_tick(
-    pool: &Pool,
-    settings: &ReminderSettings,
-    waker: &DeliveryWaker,
-    instance: &str,
-) {
-    let started = Utc::now();
-    let run_id = match pool.get().await {
-        Ok(mut conn) => runs::start_run(
-            &mut conn.as_db(),
-            "REMINDERS",
-            instance,
-            None,
-            started.naive_utc(),
-        )
-        .await
-        .ok(),
-        Err(_) => None,
-    };
-    let outcome = run_pass(pool, settings, started, None).await;
-    let (created, error) = match &outcome {
-        Ok(report) => (
-            i64::try_from(report.deliveries_enqueued).unwrap_or(i64::MAX),
-            None,
-        ),
-        Err(error) => {
-            tracing::error!(%error, "reminder pass failed; the next tick will try again");
-            (0, Some(error.to_string()))
-        }
-    };
-    if created > 0 {
-        waker.wake();
-    }
-    if let (Some(run_id), Ok(mut conn)) = (run_id, pool.get().await) {
-        let _ = runs::finish_run(
-            &mut conn.as_db(),
-            run_id,
-            created,
-            error.as_deref(),
-            Utc::now().naive_utc(),
-        )
-        .await;
-    }
 }
 
 #[cfg(test)]
