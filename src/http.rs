@@ -10,7 +10,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::HeaderMap;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -41,6 +41,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe_now))
+        .route("/sign-in", get(sign_in_page).post(sign_in_now))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -225,4 +226,112 @@ async fn unsubscribe_now(
             (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
         }
     }
+}
+
+/// The `token` of an emailed sign-in link.
+#[derive(serde::Deserialize)]
+struct SignInLink {
+    token: Option<String>,
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head>\
+         <body style=\"font-family: sans-serif; max-width: 40em; margin: 2em auto\">{body}</body></html>",
+        title = crate::delivery::email::escape_html(title),
+    )
+}
+
+/// `GET /sign-in?token=...`, the link of a request email: a page with a button. Opening the
+/// link spends nothing (mail scanners open links); the button does.
+async fn sign_in_page(Query(link): Query<SignInLink>) -> Response {
+    let token = crate::delivery::email::escape_html(link.token.as_deref().unwrap_or_default());
+    Html(page(
+        "Rappel",
+        &format!(
+            "<h1>Vos demandes / Your requests</h1>\
+             <form method=\"post\" action=\"/sign-in\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <button type=\"submit\">Voir mes demandes / See my requests</button></form>"
+        ),
+    ))
+    .into_response()
+}
+
+/// `POST /sign-in`: spends the single-use link through `redeemSignInLink`, then shows the
+/// client view's requests and the contact token for the client view's API. Only what the
+/// client view may show.
+async fn sign_in_now(State(state): State<AppState>, Form(link): Form<SignInLink>) -> Response {
+    let redeem = async_graphql::Request::new(
+        "mutation($token: String!) { redeemSignInLink(token: $token) { token } }",
+    )
+    .variables(async_graphql::Variables::from_json(serde_json::json!({
+        "token": link.token.unwrap_or_default()
+    })))
+    .data(Caller::Anonymous);
+    let response = state.schema.execute(redeem).await;
+    let token = response.data.into_json().ok().and_then(|data| {
+        data["redeemSignInLink"]["token"]
+            .as_str()
+            .map(str::to_string)
+    });
+    let Some(token) = token else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(page(
+                "Rappel",
+                "<h1>Lien expiré / Link expired</h1><p>Ce lien a déjà servi ou a expiré. \
+                 This link was already used or has expired.</p>",
+            )),
+        )
+            .into_response();
+    };
+    let caller = match resolve_caller(&state.pool, Some(&token)).await {
+        Ok(caller) => caller,
+        Err(error) => {
+            tracing::error!(%error, "cannot resolve a redeemed sign-in token");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response();
+        }
+    };
+    let view = state
+        .schema
+        .execute(
+            async_graphql::Request::new(
+                "{ client { firmName clientName requests { text dueDate status } } }",
+            )
+            .data(caller),
+        )
+        .await;
+    let data = view.data.into_json().unwrap_or_default();
+    let escape = crate::delivery::email::escape_html;
+    let text = |value: &serde_json::Value| escape(value.as_str().unwrap_or_default());
+    let rows: String = data["client"]["requests"]
+        .as_array()
+        .map(|requests| {
+            requests
+                .iter()
+                .map(|request| {
+                    format!(
+                        "<li><strong>{}</strong> ({}, {})</li>",
+                        text(&request["text"]),
+                        text(&request["dueDate"]),
+                        text(&request["status"])
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Html(page(
+        "Rappel",
+        &format!(
+            "<h1>{} - {}</h1><ul>{rows}</ul>\
+             <p>Jeton d'accès au service (gardez-le secret) / API access token (keep it secret):\
+             <br><code>{}</code></p>",
+            text(&data["client"]["firmName"]),
+            text(&data["client"]["clientName"]),
+            escape(&token),
+        ),
+    ))
+    .into_response()
 }

@@ -288,7 +288,7 @@ fn substitute(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 /// Escapes text for use in HTML element content and quoted attributes.
-fn escape_html(value: &str) -> String {
+pub(crate) fn escape_html(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 16);
     for c in value.chars() {
         match c {

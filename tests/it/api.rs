@@ -1409,3 +1409,98 @@ async fn production_settings_turn_introspection_suggestions_and_graphiql_off() {
         "the development default suggests: {message}"
     );
 }
+
+backend_test!(
+    async fn an_emailed_sign_in_link_opens_the_client_view_once_and_only_through_its_button(
+        db: TestDb,
+    ) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let Caller::Contact(contact) = &world.contact_a else {
+            panic!("contact A is a contact");
+        };
+        // A link as the delivery worker puts in an email.
+        let link = rappel::auth::new_token();
+        let mut conn = app.db.pool.get().await.expect("connection");
+        let now = chrono::Utc::now().naive_utc();
+        rappel::db::tokens::insert(
+            &mut conn.as_db(),
+            &rappel::db::tokens::NewAccessToken {
+                firm_id: contact.firm_id,
+                token_hash: &rappel::auth::token_hash(&link),
+                kind: rappel::domain::TokenKind::SignInLink,
+                user_id: None,
+                contact_id: Some(contact.contact_id),
+                expires_at: Some(now + chrono::Duration::hours(72)),
+                created_at: now,
+            },
+        )
+        .await
+        .expect("link stored");
+        drop(conn);
+        let server = ServerProcess::start(&app.db.url, &[]);
+        let url = format!("{}/sign-in", server.base_url);
+
+        for _ in 0..2 {
+            let page = reqwest::get(format!("{url}?token={link}"))
+                .await
+                .expect("GET");
+            assert_eq!(page.status().as_u16(), 200);
+            let body = page.text().await.expect("body");
+            assert!(
+                body.contains("method=\"post\"") && body.contains(&link),
+                "{body}"
+            );
+        }
+        let client = reqwest::Client::new();
+        let opened = client
+            .post(&url)
+            .form(&[("token", &link)])
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(
+            opened.status().as_u16(),
+            200,
+            "opening the link twice spent nothing"
+        );
+        let body = opened.text().await.expect("body");
+        assert!(
+            body.contains("Merci de déposer vos éléments du mois"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Cabinet A") && body.contains("Boulangerie a"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("Préparer la déclaration"),
+            "no internal task on the client's page"
+        );
+        assert!(
+            !body.contains("TVA mensuelle"),
+            "no mission name on the client's page"
+        );
+        let token = body
+            .split("<code>")
+            .nth(1)
+            .and_then(|rest| rest.split("</code>").next())
+            .expect("the page gives the client view's token");
+        let data = post_graphql(
+            &server.base_url,
+            Some(token),
+            "{ viewer { kind } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(data["data"]["viewer"]["kind"], "CONTACT");
+
+        let again = client
+            .post(&url)
+            .form(&[("token", &link)])
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(again.status().as_u16(), 401, "a sign-in link works once");
+    }
+);
