@@ -50,7 +50,14 @@ pub fn generation_settings(config: &Config) -> GenerationSettings {
 /// `rappel serve`: migrate, then answer HTTP until told to stop.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = open_and_migrate(&config).await?;
-    let events = EventBus::new();
+    let mut events = EventBus::new();
+    if let crate::db::DatabaseUrl::Postgres(url) =
+        crate::db::DatabaseUrl::parse(&config.database.url)
+            .map_err(|reason| anyhow::anyhow!(reason))?
+    {
+        // Several instances may share this database: subscribers hear every instance's events.
+        events.bridge_postgres(&url);
+    }
     let waker = crate::delivery::DeliveryWaker::default();
     let schema = build_schema_with_delivery(
         Some(SchemaData {

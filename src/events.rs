@@ -1,11 +1,23 @@
-//! In-process request events for GraphQL subscriptions: generation and mutations publish,
+//! Request events for GraphQL subscriptions: generation and mutations publish,
 //! `requestEvents` subscribers receive those of their own scope. Events carry ids only; the
 //! subscriber reads what its view may show.
+//!
+//! Within a process a broadcast channel carries them. On PostgreSQL, where several instances
+//! share one database, [`EventBus::bridge_postgres`] also relays them through LISTEN/NOTIFY, so
+//! a subscriber connected to one instance hears what another instance did. Delivery of events
+//! is best effort (a subscriber that falls behind or an instance that restarts misses some);
+//! the data itself is always in the database.
 
-use tokio::sync::broadcast;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+
+/// The PostgreSQL channel events travel on between instances.
+const CHANNEL: &str = "rappel_request_events";
 
 /// What happened to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
 pub enum RequestEventKind {
     Created,
     Answered,
@@ -13,7 +25,7 @@ pub enum RequestEventKind {
 }
 
 /// One event: which request, of which firm and client.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestEvent {
     pub kind: RequestEventKind,
     pub firm_id: i64,
@@ -21,11 +33,19 @@ pub struct RequestEvent {
     pub request_id: i64,
 }
 
+/// An event on the wire between instances, with the instance it comes from.
+#[derive(Serialize, Deserialize)]
+struct Relayed {
+    origin: String,
+    event: RequestEvent,
+}
+
 /// A broadcast channel shared by the process; slow subscribers miss old events rather than
 /// holding memory.
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<RequestEvent>,
+    relay: Option<mpsc::UnboundedSender<RequestEvent>>,
 }
 
 impl Default for EventBus {
@@ -37,15 +57,100 @@ impl Default for EventBus {
 impl EventBus {
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(1024);
-        Self { sender }
+        Self {
+            sender,
+            relay: None,
+        }
     }
 
-    /// Publishes an event; nobody listening is fine.
+    /// Publishes an event to this process's subscribers, and to the other instances when
+    /// bridged; nobody listening is fine.
     pub fn publish(&self, event: RequestEvent) {
+        if let Some(relay) = &self.relay {
+            let _ = relay.send(event.clone());
+        }
         let _ = self.sender.send(event);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<RequestEvent> {
         self.sender.subscribe()
+    }
+
+    /// Relays events between the instances sharing the PostgreSQL database at `url`: this
+    /// bus's events are NOTIFYed, and the other instances' are published here. Two dedicated
+    /// connections (one listening, one notifying) that reconnect after a failure.
+    pub fn bridge_postgres(&mut self, url: &str) {
+        let origin = uuid::Uuid::new_v4().simple().to_string();
+        let (relay, outgoing) = mpsc::unbounded_channel();
+        self.relay = Some(relay);
+        tokio::spawn(notify_loop(url.to_string(), origin.clone(), outgoing));
+        tokio::spawn(listen_loop(url.to_string(), origin, self.sender.clone()));
+    }
+}
+
+async fn notify_loop(
+    url: String,
+    origin: String,
+    mut outgoing: mpsc::UnboundedReceiver<RequestEvent>,
+) {
+    let mut conn: Option<AsyncPgConnection> = None;
+    while let Some(event) = outgoing.recv().await {
+        let payload = match serde_json::to_string(&Relayed {
+            origin: origin.clone(),
+            event,
+        }) {
+            Ok(payload) => payload,
+            Err(_) => continue,
+        };
+        for _ in 0..2 {
+            if conn.is_none() {
+                conn = AsyncPgConnection::establish(&url).await.ok();
+            }
+            let Some(connection) = conn.as_mut() else {
+                break;
+            };
+            let sent = diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(CHANNEL)
+                .bind::<diesel::sql_types::Text, _>(&payload)
+                .execute(connection)
+                .await;
+            match sent {
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot relay a request event; reconnecting");
+                    conn = None;
+                }
+            }
+        }
+    }
+}
+
+async fn listen_loop(url: String, origin: String, local: broadcast::Sender<RequestEvent>) {
+    loop {
+        match AsyncPgConnection::establish(&url).await {
+            Ok(mut conn) => {
+                let listening = diesel::sql_query(format!("LISTEN {CHANNEL}"))
+                    .execute(&mut conn)
+                    .await;
+                if let Err(error) = listening {
+                    tracing::warn!(%error, "cannot listen for other instances' events");
+                } else {
+                    let mut notifications = std::pin::pin!(conn.notifications_stream());
+                    while let Some(notification) = notifications.next().await {
+                        let Ok(notification) = notification else {
+                            break;
+                        };
+                        if let Ok(relayed) = serde_json::from_str::<Relayed>(&notification.payload)
+                        {
+                            if relayed.origin != origin {
+                                let _ = local.send(relayed.event);
+                            }
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot connect to listen for events"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }

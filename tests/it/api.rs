@@ -1538,3 +1538,48 @@ backend_test!(
         assert_eq!(again.status().as_u16(), 401, "a sign-in link works once");
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_one_instance_hears_what_another_instance_did_on_postgres() {
+    if !crate::support::db::postgres_configured(
+        "a_subscriber_on_one_instance_hears_what_another_instance_did_on_postgres",
+    ) {
+        return;
+    }
+    let app = TestApp::new(TestDb::create(crate::support::Backend::Postgres).await);
+    let world = World::build(&app).await;
+    let listening = ServerProcess::start(&app.db.url, &[]);
+    let acting = ServerProcess::start(&app.db.url, &[]);
+    let mut socket = subscribe(&listening.base_url, Some(&world.contact_a_token))
+        .await
+        .expect("subscribed on the first instance");
+    let answer = "mutation($id: ID!) { answerRequest(id: $id, nothingToReport: true) { status } }";
+    let mut event = None;
+    // Bounded: the instances' listeners connect a moment after start.
+    for _ in 0..20 {
+        let response = post_graphql(
+            &acting.base_url,
+            Some(&world.contact_a_token),
+            answer,
+            json!({ "id": world.firm_a.request }),
+        )
+        .await;
+        assert_eq!(
+            response["data"]["answerRequest"]["status"], "ANSWERED",
+            "{response}"
+        );
+        event = next_event_within(&mut socket, Duration::from_millis(500)).await;
+        if event.is_some() {
+            break;
+        }
+    }
+    let event = event.expect("the answer given on the second instance reached the first");
+    assert_eq!(
+        event["payload"]["data"]["requestEvents"]["kind"],
+        "ANSWERED"
+    );
+    assert_eq!(
+        event["payload"]["data"]["requestEvents"]["request"]["id"],
+        world.firm_a.request.as_str()
+    );
+}
