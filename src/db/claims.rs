@@ -125,24 +125,36 @@ pub async fn claim_due(
 }
 
 /// Records an attempt (when there was one) and the delivery's new state. Call it inside the
-/// caller's `transaction!`, with whatever else the outcome changes.
+/// caller's `transaction!`, with whatever else the outcome changes. The state is written only
+/// while the row is still under the lease this worker claimed it with (`claimed`): a worker
+/// that outlived its lease must not overwrite what the worker that took the row over
+/// recorded. The attempt itself, which did happen, is always logged. Returns whether the
+/// state was written.
 pub async fn record_attempt(
     tx: &mut DbConn<'_>,
-    delivery_id: i64,
+    claimed: &Delivery,
     attempt: Option<&NewAttempt>,
     state: &DeliveryState,
-) -> DbResult<()> {
+) -> DbResult<bool> {
     if let Some(attempt) = attempt {
         with_conn!(tx, |c| diesel::insert_into(delivery_attempts::table)
             .values(attempt)
             .execute(c)
             .await)?;
     }
-    with_conn!(tx, |c| diesel::update(deliveries::table.find(delivery_id))
-        .set(state)
-        .execute(c)
-        .await)?;
-    Ok(())
+    let (Some(leased_by), Some(lease_until)) = (&claimed.leased_by, claimed.lease_until) else {
+        return Ok(false);
+    };
+    let written = with_conn!(tx, |c| diesel::update(
+        deliveries::table
+            .find(claimed.id)
+            .filter(deliveries::leased_by.eq(leased_by))
+            .filter(deliveries::lease_until.eq(lease_until))
+    )
+    .set(state)
+    .execute(c)
+    .await)?;
+    Ok(written == 1)
 }
 
 /// One delivery of a firm.

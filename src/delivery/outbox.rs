@@ -670,7 +670,12 @@ impl Worker {
             .filter(|_| delivery.kind == DeliveryKind::Webhook);
         let disable_after = settings.disable_endpoint_after;
         let disabled = transaction!(conn, |tx| {
-            claims::record_attempt(&mut tx, delivery.id, new_attempt.as_ref(), &state).await?;
+            if !claims::record_attempt(&mut tx, delivery, new_attempt.as_ref(), &state).await? {
+                tracing::warn!(
+                    delivery_id = delivery.id,
+                    "a delivery's lease ran out before its attempt was recorded; another worker owns it now"
+                );
+            }
             let mut disabled = None;
             if let Some(endpoint_id) = endpoint_id {
                 match attempt {
@@ -878,9 +883,19 @@ async fn prepare_webhook(db: &mut DbConn<'_>, delivery: &Delivery) -> DbResult<P
     if !endpoint.enabled {
         return Ok(skip("the webhook endpoint is disabled"));
     }
-    if delivery.event == DeliveryEvent::RequestReminder {
-        if let Some(request_id) = delivery.request_id {
-            let request = work::find_request(db, delivery.firm_id, request_id).await?;
+    if let Some(request_id) = delivery.request_id {
+        let request = work::find_request(db, delivery.firm_id, request_id).await?;
+        // The endpoint may have been moved to another client, or unsubscribed from this event,
+        // since the delivery was enqueued: what it covers now decides.
+        let covers_client = endpoint
+            .client_id
+            .is_none_or(|client_id| client_id == request.client_id);
+        if !covers_client || !endpoint.wants(delivery.event) {
+            return Ok(skip(
+                "the webhook endpoint no longer covers this request or event",
+            ));
+        }
+        if delivery.event == DeliveryEvent::RequestReminder {
             if let Some(reason) = stale_request(request.status) {
                 return Ok(skip(reason));
             }

@@ -1003,6 +1003,78 @@ backend_test!(
 );
 
 backend_test!(
+    async fn a_worker_that_outlived_its_lease_cannot_overwrite_the_next_workers_result(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+
+        // A slow worker claims the email; its lease runs out before it records anything.
+        let slow = h.another_worker();
+        let claimed = slow
+            .claim(at("2027-01-20T09:00:00Z"), 10)
+            .await
+            .expect("claims");
+        assert_eq!(claimed.len(), 1);
+        // Another worker takes the row over after the lease and delivers it.
+        assert_eq!(h.run("2027-01-20T09:02:01Z").await.delivered, 1);
+        // The slow worker's late failure must not put the delivered row back in the queue.
+        let late_failure = rappel::delivery::outbox::Attempt::Failed {
+            transient: true,
+            response_code: Some(451),
+            retry_after: None,
+            error: "451 too late".into(),
+        };
+        slow.record(&claimed[0], &late_failure, at("2027-01-20T09:03:00Z"))
+            .await
+            .expect("records");
+        let rows = h.deliveries(firm.id).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, DeliveryStatus::Delivered);
+        assert_eq!(
+            h.run("2027-01-20T12:00:00Z").await.total(),
+            0,
+            "nothing is sent a third time"
+        );
+        assert_eq!(h.sink.wait_for(1, WAIT).await.len(), 1);
+    }
+);
+
+backend_test!(
+    async fn a_webhook_moved_to_another_client_before_sending_gets_nothing_of_the_first(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        let (receiver, endpoint) =
+            receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        // Before the worker runs, the admin points the endpoint at another client's system.
+        let other = h
+            .ok(
+                &firm.admin,
+                "mutation { createClient(input: { name: \"Garage\" }) { id } }",
+                json!({}),
+            )
+            .await;
+        h.ok(
+            &firm.admin,
+            "mutation($id: ID!, $client: ID!) { updateWebhookEndpoint(id: $id, clientId: $client) { id } }",
+            json!({ "id": endpoint, "client": other["createClient"]["id"] }),
+        )
+        .await;
+        let run = h.run("2027-01-20T09:00:00Z").await;
+        assert_eq!((run.delivered, run.skipped), (0, 1), "{run:?}");
+        assert!(
+            receiver.received().is_empty(),
+            "the first client's request did not leave"
+        );
+        let rows = h.deliveries(firm.id).await;
+        assert_eq!(rows[0].status, DeliveryStatus::Skipped);
+    }
+);
+
+backend_test!(
     async fn two_workers_on_the_same_outbox_never_send_a_delivery_twice(db: TestDb) {
         let h = Harness::start(db).await;
         let contacts: Vec<(String, String)> = (0..12)
