@@ -151,6 +151,10 @@ pub async fn generate_for_firm(
         report.lines_in_error += plan.lines_in_error;
 
         let (tasks_created, created, deliveries_enqueued) = transaction!(conn, |tx| {
+            // A mission cancelled or ended while this batch was being planned gets nothing.
+            let still_signed =
+                missions::lock_still_signed(&mut tx, firm.id, &plan.mission_ids()).await?;
+            let plan = plan.keep_missions(&still_signed);
             let tasks_created = work::insert_tasks_if_new(&mut tx, &plan.tasks).await?;
             let created = work::insert_requests_if_new(&mut tx, &plan.requests).await?;
             let deliveries: Vec<_> = created
@@ -174,7 +178,8 @@ pub async fn generate_for_firm(
                 })
                 .collect();
             let deliveries_enqueued = outbox::enqueue_many(&mut tx, &deliveries).await?;
-            missions::set_generated_through(&mut tx, &plan.completed_line_ids, today).await?;
+            let completed: Vec<i64> = plan.completed_lines.iter().map(|(line, _)| *line).collect();
+            missions::set_generated_through(&mut tx, &completed, today).await?;
             Ok::<_, DbError>((tasks_created, created, deliveries_enqueued))
         })?;
 
@@ -270,8 +275,49 @@ impl BatchContext {
 struct BatchPlan {
     tasks: Vec<NewTask>,
     requests: Vec<NewInformationRequest>,
-    completed_line_ids: Vec<i64>,
+    /// (line id, mission id) of the lines whose every due occurrence is in the plan.
+    completed_lines: Vec<(i64, i64)>,
     lines_in_error: usize,
+}
+
+impl BatchPlan {
+    /// The missions the plan writes for.
+    fn mission_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .completed_lines
+            .iter()
+            .map(|(_, mission)| *mission)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The plan without what belongs to missions not in `missions`.
+    fn keep_missions(&self, missions: &[i64]) -> BatchPlan {
+        let missions: std::collections::HashSet<i64> = missions.iter().copied().collect();
+        BatchPlan {
+            tasks: self
+                .tasks
+                .iter()
+                .filter(|task| missions.contains(&task.mission_id))
+                .cloned()
+                .collect(),
+            requests: self
+                .requests
+                .iter()
+                .filter(|request| missions.contains(&request.mission_id))
+                .cloned()
+                .collect(),
+            completed_lines: self
+                .completed_lines
+                .iter()
+                .filter(|(_, mission)| missions.contains(mission))
+                .copied()
+                .collect(),
+            lines_in_error: self.lines_in_error,
+        }
+    }
 }
 
 fn plan_batch(
@@ -284,7 +330,7 @@ fn plan_batch(
     let mut plan = BatchPlan {
         tasks: Vec::new(),
         requests: Vec::new(),
-        completed_line_ids: Vec::with_capacity(lines.len()),
+        completed_lines: Vec::with_capacity(lines.len()),
         lines_in_error: 0,
     };
     for signed in lines {
@@ -358,7 +404,7 @@ fn plan_batch(
                 }
             }
         }
-        plan.completed_line_ids.push(line.id);
+        plan.completed_lines.push((line.id, line.mission_id));
     }
     plan
 }

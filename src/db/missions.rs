@@ -292,19 +292,67 @@ pub async fn set_generated_through(
     .await)?)
 }
 
-/// Forgets a mission's watermarks, so the next pass re-examines every period (after its
-/// window grew). Existing occurrences stay; the generation key prevents duplicates.
-pub async fn reset_generated_through(
+/// Which of `mission_ids` are still SIGNED, read inside the caller's transaction. On
+/// PostgreSQL the rows are locked FOR SHARE until it commits, so a concurrent cancel or end
+/// waits for the generation writing under them (and then cancels what it wrote); SQLite's
+/// write transactions are already serialized.
+pub async fn lock_still_signed(
     db: &mut DbConn<'_>,
     firm_id: i64,
-    mission_id: i64,
+    mission_ids: &[i64],
+) -> DbResult<Vec<i64>> {
+    let ids = mission_ids.to_vec();
+    Ok(match db {
+        DbConn::Postgres(c) => {
+            missions::table
+                .filter(missions::firm_id.eq(firm_id))
+                .filter(missions::id.eq_any(&ids))
+                .filter(missions::status.eq(MissionStatus::Signed))
+                .select(missions::id)
+                .for_share()
+                .load(c)
+                .await?
+        }
+        DbConn::Sqlite(c) => {
+            missions::table
+                .filter(missions::firm_id.eq(firm_id))
+                .filter(missions::id.eq_any(&ids))
+                .filter(missions::status.eq(MissionStatus::Signed))
+                .select(missions::id)
+                .load(c)
+                .await?
+        }
+    })
+}
+
+/// The lines of a firm's missions that use `service_id`.
+pub async fn lines_of_service(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    service_id: i64,
+) -> DbResult<Vec<MissionLine>> {
+    Ok(with_conn!(db, |c| mission_lines::table
+        .filter(mission_lines::firm_id.eq(firm_id))
+        .filter(mission_lines::service_id.eq(service_id))
+        .order(mission_lines::id)
+        .select(MissionLine::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// Moves a line's watermark back to `through` when it is later (never forward): the next pass
+/// then re-examines the periods created after `through`.
+pub async fn lower_generated_through(
+    db: &mut DbConn<'_>,
+    line_id: i64,
+    through: NaiveDate,
 ) -> DbResult<usize> {
     Ok(with_conn!(db, |c| diesel::update(
         mission_lines::table
-            .filter(mission_lines::firm_id.eq(firm_id))
-            .filter(mission_lines::mission_id.eq(mission_id))
+            .find(line_id)
+            .filter(mission_lines::generated_through.gt(through))
     )
-    .set(mission_lines::generated_through.eq(None::<NaiveDate>))
+    .set(mission_lines::generated_through.eq(through))
     .execute(c)
     .await)?)
 }

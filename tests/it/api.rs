@@ -740,6 +740,12 @@ backend_test!(
                 json!({ "input": { "clientId": a.client, "name": "Vide", "startDate": "2031-01-01", "lines": [] } }),
             )
             .await;
+        app.ok(
+            &world.admin_a,
+            "mutation($id: ID!, $service: ID!) { addMissionLine(missionId: $id, line: { serviceId: $service, frequency: ANNUAL, firstDueDate: \"2099-01-31\" }) { id } }",
+            json!({ "id": a.mission, "service": a.service }),
+        )
+        .await;
         let empty_mission = empty["createMission"]["id"]
             .as_str()
             .expect("id")
@@ -866,6 +872,18 @@ backend_test!(
                 "adding a past line to a signed mission",
                 "mutation($id: ID!, $line: MissionLineInput!) { addMissionLine(missionId: $id, line: $line) { id } }",
                 json!({ "id": a.mission, "line": { "serviceId": a.service, "frequency": "MONTHLY", "firstDueDate": months_ago_28th(1) } }),
+                "lines.2.firstDueDate",
+            ),
+            (
+                "ending a mission at a future date",
+                "mutation($id: ID!) { endMission(id: $id, endDate: \"2099-01-01\") { id } }",
+                json!({ "id": a.mission }),
+                "endDate",
+            ),
+            (
+                "ending a signed mission before one of its lines starts",
+                "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2098-12-31\" }) { id } }",
+                json!({ "id": a.mission }),
                 "lines.1.firstDueDate",
             ),
             (

@@ -415,7 +415,13 @@ backend_test!(
             "two months for each mission"
         );
 
-        let data = app.ok(&admin, "mutation($id: ID!) { endMission(id: $id, endDate: \"2027-02-28\") { status endDate } }", json!({ "id": ended })).await;
+        let data = app
+            .ok(
+                &admin,
+                "mutation($id: ID!) { endMission(id: $id) { status endDate } }",
+                json!({ "id": ended }),
+            )
+            .await;
         assert_eq!(data["endMission"]["status"], "ENDED");
         let data = app
             .ok(
@@ -726,3 +732,141 @@ async fn the_server_runs_a_pass_at_start_so_downtime_is_caught_up() {
         "the start-up pass caught up"
     );
 }
+
+backend_test!(
+    async fn a_longer_lead_time_still_creates_the_occurrences_it_moves_into_the_past(db: TestDb) {
+        let app = TestApp::new(db);
+        let (admin, client, service) = firm_with_service(&app, "delai", "Europe/Paris", 10).await;
+        signed_mission(
+            &app,
+            &admin,
+            json!({ "clientId": client, "name": "TVA", "startDate": "2027-01-01", "endDate": "2027-12-31",
+                "lines": [{ "serviceId": service, "frequency": "MONTHLY", "firstDueDate": "2027-01-30" }] }),
+        )
+        .await;
+        let pool = &app.db.pool;
+        run_pass(
+            pool,
+            &SETTINGS(),
+            Utc::now(),
+            Some(date("2027-03-15")),
+            None,
+        )
+        .await
+        .expect("pass");
+        assert_eq!(
+            requests(&app, &admin).await.len(),
+            2,
+            "January and February; March is due on the 20th"
+        );
+        // Twenty days of lead: March's request should have been created on 03-10.
+        let items = app
+            .ok(
+                &admin,
+                "query($id: ID!) { firm { service(id: $id) { items { id kind title } } } }",
+                json!({ "id": service }),
+            )
+            .await;
+        let items: Vec<Value> = items["firm"]["service"]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|item| json!({ "id": item["id"], "kind": item["kind"], "title": item["title"] }))
+            .collect();
+        app.ok(
+            &admin,
+            "mutation($id: ID!, $input: ServiceInput!) { updateService(id: $id, input: $input) { leadDays } }",
+            json!({ "id": service, "input": { "title": "Rappel TVA", "leadDays": 20, "items": items } }),
+        )
+        .await;
+        run_pass(
+            pool,
+            &SETTINGS(),
+            Utc::now(),
+            Some(date("2027-03-15")),
+            None,
+        )
+        .await
+        .expect("pass");
+        let created = requests(&app, &admin).await;
+        assert_eq!(created.len(), 3, "{created:?}");
+        assert_eq!(created[2].0, "2027-03-30");
+    }
+);
+
+backend_test!(
+    async fn extending_a_signed_missions_end_generates_the_new_periods_only(db: TestDb) {
+        let app = TestApp::new(db);
+        let (admin, client, service) =
+            firm_with_service(&app, "prolonge", "Europe/Paris", 10).await;
+        let mission = signed_mission(
+            &app,
+            &admin,
+            json!({ "clientId": client, "name": "TVA", "startDate": "2027-01-01", "endDate": "2027-02-28",
+                "lines": [{ "serviceId": service, "frequency": "MONTHLY", "firstDueDate": "2027-01-30" }] }),
+        )
+        .await;
+        let pool = &app.db.pool;
+        run_pass(
+            pool,
+            &SETTINGS(),
+            Utc::now(),
+            Some(date("2027-06-30")),
+            None,
+        )
+        .await
+        .expect("pass");
+        assert_eq!(
+            requests(&app, &admin).await.len(),
+            2,
+            "January and February, then the end"
+        );
+        // The service gains a second request; then the mission is extended to the year's end.
+        let items = app
+            .ok(
+                &admin,
+                "query($id: ID!) { firm { service(id: $id) { items { id kind title } } } }",
+                json!({ "id": service }),
+            )
+            .await;
+        let mut items: Vec<Value> = items["firm"]["service"]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|item| json!({ "id": item["id"], "kind": item["kind"], "title": item["title"] }))
+            .collect();
+        items.push(json!({ "kind": "INFORMATION_REQUEST", "title": "Merci de joindre les relevés bancaires" }));
+        app.ok(
+            &admin,
+            "mutation($id: ID!, $input: ServiceInput!) { updateService(id: $id, input: $input) { id } }",
+            json!({ "id": service, "input": { "title": "Rappel TVA", "leadDays": 10, "items": items } }),
+        )
+        .await;
+        app.ok(
+            &admin,
+            "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2027-12-31\" }) { endDate } }",
+            json!({ "id": mission }),
+        )
+        .await;
+        run_pass(
+            pool,
+            &SETTINGS(),
+            Utc::now(),
+            Some(date("2027-06-30")),
+            None,
+        )
+        .await
+        .expect("pass");
+        let created = requests(&app, &admin).await;
+        // March to June, two requests each; January and February keep their one.
+        assert_eq!(created.len(), 2 + 4 * 2, "{created:?}");
+        let old_periods = created
+            .iter()
+            .filter(|(due, _, _)| due.as_str() <= "2027-02-28")
+            .count();
+        assert_eq!(
+            old_periods, 2,
+            "no back-fill of the new item into the old periods"
+        );
+    }
+);

@@ -469,11 +469,19 @@ impl FirmMutation {
         let firm_id = staff.firm_id;
         let mut conn = connect(ctx).await?;
         let mut db = conn.as_db();
-        found(
+        let previous = found(
             catalog::find_service(&mut db, firm_id, service_id).await,
             "service",
         )?;
         let (fields, items) = validate_service_input(&mut db, firm_id, &input).await?;
+        // A longer lead moves creation dates earlier, possibly before a line's watermark:
+        // move the watermarks back by as much, so no occurrence is skipped.
+        let lead_growth = i64::from(fields.lead_days - previous.lead_days).max(0);
+        let lines = if lead_growth > 0 {
+            missions::lines_of_service(&mut db, firm_id, service_id).await?
+        } else {
+            Vec::new()
+        };
         let existing: Vec<i64> = catalog::list_items(&mut db, firm_id, service_id)
             .await?
             .into_iter()
@@ -491,6 +499,12 @@ impl FirmMutation {
         let now = Utc::now().naive_utc();
         let service = transaction!(conn, |tx| {
             let service = catalog::update_service(&mut tx, firm_id, service_id, &fields).await?;
+            for line in &lines {
+                if let Some(through) = line.generated_through {
+                    let earlier = through - Duration::days(lead_growth);
+                    missions::lower_generated_through(&mut tx, line.id, earlier).await?;
+                }
+            }
             let keep: Vec<i64> = items.iter().filter_map(|(id, _, _)| *id).collect();
             catalog::archive_items_except(&mut tx, firm_id, service_id, &keep, now).await?;
             for (position, (item_id, kind, text)) in items.iter().enumerate() {
@@ -850,8 +864,9 @@ impl FirmMutation {
         }
         let lines = match &input.lines {
             Some(lines) => Some(validate_lines(&mut db, firm_id, &window, lines, 0).await?),
-            None if mission.status == MissionStatus::Draft => {
-                // The window may have moved: the kept lines must still fit in it.
+            None => {
+                // The window may have moved: the kept lines must still fit in it (a signed
+                // mission's lines keep generating, so an end before one of them would break it).
                 for (index, line) in missions::list_lines(&mut db, firm_id, mission_id)
                     .await?
                     .iter()
@@ -869,11 +884,27 @@ impl FirmMutation {
                 }
                 None
             }
-            None => None,
         };
         let now = Utc::now().naive_utc();
         let extended =
             mission.end_date.is_some() && end_date.is_none_or(|end| Some(end) > mission.end_date);
+        // Periods after the old end come back into the window. Each line's watermark moves back
+        // to just before the first of them could be created (old end - lead), not further, so
+        // items added to a service since are not back-filled into the old periods.
+        let mut watermarks = Vec::new();
+        if let (true, Some(old_end)) = (extended, mission.end_date) {
+            let lines = missions::list_lines(&mut db, firm_id, mission_id).await?;
+            let mut service_ids: Vec<i64> = lines.iter().map(|line| line.service_id).collect();
+            service_ids.dedup();
+            let services = catalog::find_services(&mut db, firm_id, &service_ids).await?;
+            for line in &lines {
+                let lead = services
+                    .iter()
+                    .find(|service| service.id == line.service_id)
+                    .map_or(0, |service| i64::from(service.lead_days));
+                watermarks.push((line.id, old_end - Duration::days(lead)));
+            }
+        }
         let mission = transaction!(conn, |tx| {
             let updated = missions::update_mission_fields(
                 &mut tx, firm_id, mission_id, &name, start_date, end_date,
@@ -884,9 +915,8 @@ impl FirmMutation {
                 missions::insert_lines(&mut tx, &new_lines(firm_id, mission_id, lines, now))
                     .await?;
             }
-            if extended {
-                // A later end brings periods back into the window: let generation look again.
-                missions::reset_generated_through(&mut tx, firm_id, mission_id).await?;
+            for (line_id, through) in &watermarks {
+                missions::lower_generated_through(&mut tx, *line_id, *through).await?;
             }
             Ok::<_, AppError>(updated)
         })?;
@@ -1013,8 +1043,10 @@ impl FirmMutation {
         Ok(Mission(signed))
     }
 
-    /// Ends a SIGNED mission: nothing more is generated after `endDate` (default: today).
-    /// Open requests stay open for the client to answer.
+    /// Ends a SIGNED mission now: nothing more is generated. `endDate` (default: today, or the
+    /// start date of a mission not started yet) records when it ended and cannot be later; to
+    /// stop at a future date, set `endDate` with `updateMission` instead. Open requests stay
+    /// open for the client to answer.
     #[graphql(visible = "visible_to_staff")]
     async fn end_mission(
         &self,
@@ -1042,7 +1074,19 @@ impl FirmMutation {
             .into());
         }
         let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
-        let end_date = end_date.map_or_else(|| firm_today(&firm, Utc::now()), |date| date.0);
+        // A mission that has not started yet ends on its first day.
+        let latest = firm_today(&firm, Utc::now()).max(mission.start_date);
+        let end_date = end_date.map_or(latest, |date| date.0);
+        if end_date > latest {
+            return Err(AppError::bad_input(
+                "endDate",
+                format!(
+                    "ending stops generation now, so the end date cannot be after {latest}; \
+                     to stop at a later date, set it with updateMission"
+                ),
+            )
+            .into());
+        }
         if end_date < mission.start_date {
             return Err(AppError::bad_input(
                 "endDate",
