@@ -2,7 +2,7 @@
 //! notified contact, a webhook per endpoint that subscribed). Written by the caller in the same
 //! transaction as the change it announces; sent later by the delivery worker.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::db::clients::Contact;
 use crate::db::outbox::{NewDelivery, WebhookEndpoint};
@@ -17,6 +17,35 @@ pub struct Recipients<'a> {
     pub endpoints: &'a [WebhookEndpoint],
 }
 
+/// Which occurrence of an event a delivery announces, beyond the request and the recipient.
+#[derive(Debug, Clone, Copy)]
+pub enum Occurrence {
+    /// The event happens once per request (created).
+    Once,
+    /// A follow-up reminder: its number (shown to receivers) and its date (what makes it
+    /// unique, so renumbering after a policy change does not send the same day's twice).
+    Reminder { number: u32, date: NaiveDate },
+    /// An event that may repeat (answered, closed): each happening is its own delivery.
+    At(DateTime<Utc>),
+}
+
+impl Occurrence {
+    fn key_suffix(self) -> Option<String> {
+        match self {
+            Occurrence::Once => None,
+            Occurrence::Reminder { date, .. } => Some(date.to_string()),
+            Occurrence::At(instant) => Some(instant.timestamp_micros().to_string()),
+        }
+    }
+
+    fn reminder_number(self) -> Option<u32> {
+        match self {
+            Occurrence::Reminder { number, .. } => Some(number),
+            _ => None,
+        }
+    }
+}
+
 /// The deliveries of `event` about `request`: one email per contact, one webhook per enabled
 /// endpoint that wants the event and covers the request's client.
 pub fn deliveries_for_event(
@@ -25,8 +54,9 @@ pub fn deliveries_for_event(
     recipients: &Recipients<'_>,
     now: DateTime<Utc>,
     email_time: NaiveDateTime,
-    reminder_number: Option<u32>,
+    occurrence: Occurrence,
 ) -> Vec<NewDelivery> {
+    let reminder_number = occurrence.reminder_number();
     let snapshot = RequestSnapshot::new(
         request.id,
         request.firm_id,
@@ -50,7 +80,7 @@ pub fn deliveries_for_event(
             contact.email.clone(),
             body.clone(),
             (email_time, now.naive_utc()),
-            reminder_number,
+            occurrence,
         ));
     }
     for endpoint in recipients.endpoints {
@@ -66,7 +96,7 @@ pub fn deliveries_for_event(
                 endpoint.url.clone(),
                 body.clone(),
                 (now.naive_utc(), now.naive_utc()),
-                reminder_number,
+                occurrence,
             ));
         }
     }
@@ -84,15 +114,15 @@ fn new_delivery(
     target: String,
     payload: String,
     (next_attempt_at, now): (NaiveDateTime, NaiveDateTime),
-    reminder_number: Option<u32>,
+    occurrence: Occurrence,
 ) -> NewDelivery {
     let recipient = match (contact_id, webhook_endpoint_id) {
         (Some(contact_id), _) => format!("contact:{contact_id}"),
         (None, Some(endpoint_id)) => format!("endpoint:{endpoint_id}"),
         (None, None) => "none".to_string(),
     };
-    let dedupe_key = match reminder_number {
-        Some(number) => format!("{}:{}:{recipient}:{number}", event.as_str(), request.id),
+    let dedupe_key = match occurrence.key_suffix() {
+        Some(suffix) => format!("{}:{}:{recipient}:{suffix}", event.as_str(), request.id),
         None => format!("{}:{}:{recipient}", event.as_str(), request.id),
     };
     NewDelivery {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::announce::{Recipients, deliveries_for_event};
+use crate::announce::{Occurrence, Recipients, deliveries_for_event};
 use crate::db::catalog::{self, Service, ServiceItem};
 use crate::db::clients::{self, Contact};
 use crate::db::firms::{self, Firm};
@@ -173,7 +173,7 @@ pub async fn generate_for_firm(
                         &recipients,
                         now,
                         email_time,
-                        None,
+                        Occurrence::Once,
                     )
                 })
                 .collect();

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::client_email_time;
-use crate::announce::{Recipients, deliveries_for_event};
+use crate::announce::{Occurrence, Recipients, deliveries_for_event};
 use crate::config::Config;
 use crate::db::claims::{self, ReminderCandidate};
 use crate::db::clients::{self, Contact};
@@ -204,7 +204,7 @@ async fn remind_firm(
         let Some(last) = candidates.last() else { break };
         after_id = last.request.id;
         report.requests_examined += candidates.len();
-        let due: Vec<(&ReminderCandidate, u32)> = candidates
+        let due: Vec<(&ReminderCandidate, u32, NaiveDate)> = candidates
             .iter()
             .filter_map(|candidate| {
                 let request = &candidate.request;
@@ -221,11 +221,15 @@ async fn remind_firm(
                     .date_naive();
                 let first_sent_on = request.created_on.max(created_locally);
                 let dates = reminder_dates(request.due_date, &policy, first_sent_on);
-                reminder_due(&dates, today).map(|number| (candidate, number))
+                reminder_due(&dates, today).and_then(|number| {
+                    let date = *dates.get(usize::try_from(number).ok()?.checked_sub(1)?)?;
+                    Some((candidate, number, date))
+                })
             })
             .collect();
         if !due.is_empty() {
-            let mut client_ids: Vec<i64> = due.iter().map(|(c, _)| c.request.client_id).collect();
+            let mut client_ids: Vec<i64> =
+                due.iter().map(|(c, _, _)| c.request.client_id).collect();
             client_ids.sort_unstable();
             client_ids.dedup();
             let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
@@ -237,7 +241,7 @@ async fn remind_firm(
             }
             let rows: Vec<NewDelivery> = due
                 .iter()
-                .flat_map(|(candidate, number)| {
+                .flat_map(|(candidate, number, date)| {
                     let recipients = Recipients {
                         contacts: contacts
                             .get(&candidate.request.client_id)
@@ -250,7 +254,10 @@ async fn remind_firm(
                         &recipients,
                         now,
                         email_time,
-                        Some(*number),
+                        Occurrence::Reminder {
+                            number: *number,
+                            date: *date,
+                        },
                     )
                 })
                 .collect();

@@ -1075,6 +1075,75 @@ backend_test!(
 );
 
 backend_test!(
+    async fn every_answer_and_every_closure_reaches_the_webhook_not_only_the_first(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        let (receiver, _) = receiver_endpoint(
+            &h,
+            &firm.admin,
+            &["information_request.answered", "information_request.closed"],
+        )
+        .await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        let data = h
+            .ok(
+                &firm.admin,
+                "mutation($id: ID!) { createContactAccessToken(contactId: $id) }",
+                json!({ "id": firm.contacts[0] }),
+            )
+            .await;
+        let contact = h
+            .caller(data["createContactAccessToken"].as_str().expect("token"))
+            .await;
+        let requests = h
+            .ok(&contact, "{ client { requests { id } } }", json!({}))
+            .await;
+        let id = requests["client"]["requests"][0]["id"].clone();
+        for message in ["Premier envoi", "Il manquait une facture"] {
+            h.ok(
+                &contact,
+                "mutation($id: ID!, $m: String!) { answerRequest(id: $id, message: $m) { status } }",
+                json!({ "id": id, "m": message }),
+            )
+            .await;
+        }
+        for mutation in [
+            "mutation($id: ID!) { closeRequest(id: $id) { status } }",
+            "mutation($id: ID!) { reopenRequest(id: $id) { status } }",
+            "mutation($id: ID!) { closeRequest(id: $id) { status } }",
+        ] {
+            h.ok(&firm.admin, mutation, json!({ "id": id })).await;
+        }
+        h.run("2027-01-20T09:00:00Z").await;
+        let hooks = receiver.wait_for(4, WAIT).await;
+        let mut types: Vec<String> = hooks
+            .iter()
+            .map(|hook| {
+                serde_json::from_str::<Value>(&hook.body).expect("JSON")["type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        types.sort();
+        assert_eq!(
+            types,
+            [
+                "information_request.answered",
+                "information_request.answered",
+                "information_request.closed",
+                "information_request.closed"
+            ]
+        );
+        let mut ids: Vec<&str> = hooks.iter().map(|hook| hook.webhook_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "each announcement has its own webhook-id");
+    }
+);
+
+backend_test!(
     async fn two_workers_on_the_same_outbox_never_send_a_delivery_twice(db: TestDb) {
         let h = Harness::start(db).await;
         let contacts: Vec<(String, String)> = (0..12)

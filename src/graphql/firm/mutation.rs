@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{Duration, Utc};
 
 use super::types::*;
-use crate::announce::{Recipients, deliveries_for_event};
+use crate::announce::{Occurrence, Recipients, deliveries_for_event};
 use crate::auth::{generate_password, hash_password, new_token, token_hash};
 use crate::config::AuthConfig;
 use crate::db::catalog::{NewServiceItem, ServiceFields};
@@ -369,7 +369,8 @@ pub async fn enqueue_webhooks(
         },
         now,
         now.naive_utc(),
-        None,
+        // Answers and closures may repeat; each is announced.
+        Occurrence::At(now),
     );
     outbox::enqueue_many(db, &deliveries).await
 }
