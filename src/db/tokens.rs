@@ -110,3 +110,20 @@ pub async fn revoke_all_for_user(
     .execute(c)
     .await)?)
 }
+
+/// Whether the token with this id is still usable at `now` (not revoked, not expired).
+pub async fn is_active(db: &mut DbConn<'_>, token_id: i64, now: NaiveDateTime) -> DbResult<bool> {
+    let found: Option<i64> = with_conn!(db, |c| access_tokens::table
+        .filter(access_tokens::id.eq(token_id))
+        .filter(access_tokens::revoked_at.is_null())
+        .filter(
+            access_tokens::expires_at
+                .is_null()
+                .or(access_tokens::expires_at.gt(now))
+        )
+        .select(access_tokens::id)
+        .first(c)
+        .await
+        .optional())?;
+    Ok(found.is_some())
+}

@@ -6,7 +6,7 @@ use async_graphql::{Context, SimpleObject, Subscription};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::db::{Pool, work};
+use crate::db::{Pool, clients, tokens, work};
 use crate::error::AppError;
 use crate::events::{EventBus, RequestEvent, RequestEventKind};
 use crate::graphql::client::ClientRequest;
@@ -26,16 +26,20 @@ pub struct RequestEventPayload {
 #[derive(Clone, Copy)]
 enum Scope {
     Firm(i64),
-    Client { firm_id: i64, client_id: i64 },
+    Client {
+        firm_id: i64,
+        client_id: i64,
+        contact_id: i64,
+    },
 }
 
 impl Scope {
     fn covers(self, event: &RequestEvent) -> bool {
         match self {
             Scope::Firm(firm_id) => event.firm_id == firm_id,
-            Scope::Client { firm_id, client_id } => {
-                event.firm_id == firm_id && event.client_id == client_id
-            }
+            Scope::Client {
+                firm_id, client_id, ..
+            } => event.firm_id == firm_id && event.client_id == client_id,
         }
     }
 }
@@ -47,12 +51,16 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = RequestEventPayload> + use<>> {
-        let scope = match caller(ctx) {
-            Caller::Staff(staff) => Scope::Firm(staff.firm_id),
-            Caller::Contact(contact) => Scope::Client {
-                firm_id: contact.firm_id,
-                client_id: contact.client_id,
-            },
+        let (scope, token_id) = match caller(ctx) {
+            Caller::Staff(staff) => (Scope::Firm(staff.firm_id), staff.token_id),
+            Caller::Contact(contact) => (
+                Scope::Client {
+                    firm_id: contact.firm_id,
+                    client_id: contact.client_id,
+                    contact_id: contact.contact_id,
+                },
+                contact.token_id,
+            ),
             Caller::Anonymous => return Err(AppError::Unauthenticated.into()),
         };
         let pool = ctx
@@ -81,20 +89,25 @@ impl SubscriptionRoot {
                     let Ok(mut conn) = pool.get().await else {
                         continue;
                     };
+                    // The caller was checked at connection init; a token revoked or expired
+                    // since (logout, a removed member), or an archived contact, ends the stream.
+                    if !still_allowed(&mut conn.as_db(), scope, token_id).await {
+                        return None;
+                    }
                     let request = match scope {
                         Scope::Firm(firm_id) => {
                             work::find_request(&mut conn.as_db(), firm_id, event.request_id).await
                         }
-                        Scope::Client { firm_id, client_id } => {
-                            work::find_request(&mut conn.as_db(), firm_id, event.request_id)
-                                .await
-                                .and_then(|request| {
-                                    if request.client_id == client_id {
-                                        Ok(request)
-                                    } else {
-                                        Err(diesel::result::Error::NotFound.into())
-                                    }
-                                })
+                        Scope::Client {
+                            firm_id, client_id, ..
+                        } => {
+                            work::find_client_request(
+                                &mut conn.as_db(),
+                                firm_id,
+                                client_id,
+                                event.request_id,
+                            )
+                            .await
                         }
                     };
                     drop(conn);
@@ -108,5 +121,19 @@ impl SubscriptionRoot {
                 }
             },
         ))
+    }
+}
+
+/// Whether the subscriber's token still works and, for a contact, the contact is not archived.
+async fn still_allowed(db: &mut crate::db::DbConn<'_>, scope: Scope, token_id: i64) -> bool {
+    let now = chrono::Utc::now().naive_utc();
+    if !tokens::is_active(db, token_id, now).await.unwrap_or(false) {
+        return false;
+    }
+    match scope {
+        Scope::Firm(_) => true,
+        Scope::Client { contact_id, .. } => clients::find_contact_by_id(db, contact_id)
+            .await
+            .is_ok_and(|contact| contact.archived_at.is_none()),
     }
 }

@@ -1601,3 +1601,68 @@ async fn a_subscriber_on_one_instance_hears_what_another_instance_did_on_postgre
         world.firm_a.request.as_str()
     );
 }
+
+backend_test!(
+    async fn a_subscription_ends_when_its_token_is_revoked(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let server = ServerProcess::start(&app.db.url, &[]);
+        let Caller::Contact(contact) = &world.contact_a else {
+            panic!("contact A is a contact");
+        };
+        // A second token of the same contact, to keep answering after the first is revoked.
+        let second = app
+            .ok(
+                &world.admin_a,
+                "mutation($c: ID!) { createContactAccessToken(contactId: $c) }",
+                json!({ "c": contact.contact_id.to_string() }),
+            )
+            .await["createContactAccessToken"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        let mut socket = subscribe(&server.base_url, Some(&world.contact_a_token))
+            .await
+            .expect("subscribed");
+        let answer =
+            "mutation($id: ID!) { answerRequest(id: $id, nothingToReport: true) { status } }";
+        let mut heard = None;
+        for _ in 0..20 {
+            post_graphql(
+                &server.base_url,
+                Some(&second),
+                answer,
+                json!({ "id": world.firm_a.request }),
+            )
+            .await;
+            heard = next_event_within(&mut socket, Duration::from_millis(500)).await;
+            if heard.is_some() {
+                break;
+            }
+        }
+        assert_eq!(heard.expect("live before logout")["type"], "next");
+
+        let response = post_graphql(
+            &server.base_url,
+            Some(&world.contact_a_token),
+            "mutation { logout }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(response["data"]["logout"], true);
+        post_graphql(
+            &server.base_url,
+            Some(&second),
+            answer,
+            json!({ "id": world.firm_a.request }),
+        )
+        .await;
+        let after = next_event_within(&mut socket, Duration::from_secs(5)).await;
+        assert!(
+            after
+                .as_ref()
+                .is_none_or(|message| message["type"] != "next"),
+            "no event after the token was revoked: {after:?}"
+        );
+    }
+);
