@@ -141,12 +141,30 @@ pub async fn archive_user(
     .await)?)
 }
 
+/// How many active admins the firm has. Inside a transaction on PostgreSQL their rows stay
+/// locked until it ends, so two removals at once cannot both see a second admin and leave the
+/// firm with none (SQLite's write transactions are serialized already).
 pub async fn count_active_admins(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<i64> {
-    Ok(with_conn!(db, |c| users::table
-        .filter(users::firm_id.eq(firm_id))
-        .filter(users::role.eq(Role::Admin))
-        .filter(users::archived_at.is_null())
-        .count()
-        .get_result(c)
-        .await)?)
+    let admins: Vec<i64> = match db {
+        DbConn::Postgres(c) => {
+            users::table
+                .filter(users::firm_id.eq(firm_id))
+                .filter(users::role.eq(Role::Admin))
+                .filter(users::archived_at.is_null())
+                .select(users::id)
+                .for_update()
+                .load(c)
+                .await?
+        }
+        DbConn::Sqlite(c) => {
+            users::table
+                .filter(users::firm_id.eq(firm_id))
+                .filter(users::role.eq(Role::Admin))
+                .filter(users::archived_at.is_null())
+                .select(users::id)
+                .load(c)
+                .await?
+        }
+    };
+    Ok(i64::try_from(admins.len()).unwrap_or(i64::MAX))
 }

@@ -746,6 +746,8 @@ backend_test!(
             json!({ "id": a.mission, "service": a.service }),
         )
         .await;
+        let admin_id =
+            app.ok(&world.admin_a, "{ viewer { id } }", json!({})).await["viewer"]["id"].clone();
         let empty_mission = empty["createMission"]["id"]
             .as_str()
             .expect("id")
@@ -885,6 +887,12 @@ backend_test!(
                 "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2098-12-31\" }) { id } }",
                 json!({ "id": a.mission }),
                 "lines.1.firstDueDate",
+            ),
+            (
+                "removing the firm's last admin",
+                "mutation($id: ID!) { removeStaffMember(id: $id) }",
+                json!({ "id": admin_id }),
+                "id",
             ),
             (
                 "a page size out of range",
