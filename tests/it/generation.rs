@@ -146,6 +146,23 @@ async fn count(db: &TestDb, table: &str) -> i64 {
 
 const SETTINGS: fn() -> GenerationSettings = GenerationSettings::default;
 
+/// A service's items as `ServiceInput` items (with their ids, so an update keeps them).
+async fn service_items(app: &TestApp, admin: &Caller, service: &str) -> Vec<Value> {
+    let data = app
+        .ok(
+            admin,
+            "query($id: ID!) { firm { service(id: $id) { items { id kind title } } } }",
+            json!({ "id": service }),
+        )
+        .await;
+    data["firm"]["service"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| json!({ "id": item["id"], "kind": item["kind"], "title": item["title"] }))
+        .collect()
+}
+
 backend_test!(
     async fn the_firms_example_due_on_the_30th_is_created_ten_days_before_each_month(db: TestDb) {
         let app = TestApp::new(db);
@@ -760,19 +777,7 @@ backend_test!(
             "January and February; March is due on the 20th"
         );
         // Twenty days of lead: March's request should have been created on 03-10.
-        let items = app
-            .ok(
-                &admin,
-                "query($id: ID!) { firm { service(id: $id) { items { id kind title } } } }",
-                json!({ "id": service }),
-            )
-            .await;
-        let items: Vec<Value> = items["firm"]["service"]["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|item| json!({ "id": item["id"], "kind": item["kind"], "title": item["title"] }))
-            .collect();
+        let items = service_items(&app, &admin, &service).await;
         app.ok(
             &admin,
             "mutation($id: ID!, $input: ServiceInput!) { updateService(id: $id, input: $input) { leadDays } }",
@@ -822,19 +827,7 @@ backend_test!(
             "January and February, then the end"
         );
         // The service gains a second request; then the mission is extended to the year's end.
-        let items = app
-            .ok(
-                &admin,
-                "query($id: ID!) { firm { service(id: $id) { items { id kind title } } } }",
-                json!({ "id": service }),
-            )
-            .await;
-        let mut items: Vec<Value> = items["firm"]["service"]["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|item| json!({ "id": item["id"], "kind": item["kind"], "title": item["title"] }))
-            .collect();
+        let mut items = service_items(&app, &admin, &service).await;
         items.push(json!({ "kind": "INFORMATION_REQUEST", "title": "Merci de joindre les relevés bancaires" }));
         app.ok(
             &admin,
