@@ -63,6 +63,9 @@ pub enum Attempt {
     /// Not sent because it no longer makes sense (request answered, contact unsubscribed,
     /// endpoint disabled or deleted).
     Skipped { reason: String },
+    /// Not sent yet: a client email whose turn came outside the firm's daytime (a backlog, a
+    /// worker that was down) waits for the next local sending hour. Not an attempt.
+    Deferred { until: DateTime<Utc> },
 }
 
 /// When retries happen and when they stop.
@@ -156,6 +159,14 @@ pub fn next_state(
                 Some(AttemptOutcome::TransientFailure),
             )
         }
+        Attempt::Deferred { until } => (
+            DeliveryState {
+                attempts: delivery.attempts,
+                next_attempt_at: until.naive_utc(),
+                ..settled(DeliveryStatus::Pending, delivery.last_error.clone(), None)
+            },
+            None,
+        ),
         Attempt::Skipped { reason } => (
             DeliveryState {
                 attempts: delivery.attempts,
@@ -379,7 +390,7 @@ impl Worker {
 
     /// Tries one claimed delivery and records the outcome.
     pub async fn deliver(&self, delivery: &Delivery, now: DateTime<Utc>) -> DbResult<Settled> {
-        let attempt = self.attempt(delivery).await;
+        let attempt = self.attempt(delivery, now).await;
         self.record(delivery, &attempt, now).await.inspect_err(|error| {
             tracing::error!(
                 delivery_id = delivery.id,
@@ -391,8 +402,9 @@ impl Worker {
 
     /// Prepares and sends one claimed delivery, without recording anything about the
     /// outcome (that is [`Worker::record`]). Emails get fresh sign-in and unsubscribe tokens.
-    pub async fn attempt(&self, delivery: &Delivery) -> Attempt {
-        let prepared = match self.prepare(delivery).await {
+    /// `now` decides whether a client email may leave yet (the firm's daytime).
+    pub async fn attempt(&self, delivery: &Delivery, now: DateTime<Utc>) -> Attempt {
+        let prepared = match self.prepare(delivery, now).await {
             Ok(prepared) => prepared,
             Err(DbError::Query(diesel::result::Error::NotFound)) => {
                 Prepared::Done(Attempt::Failed {
@@ -452,14 +464,14 @@ impl Worker {
         }
     }
 
-    async fn prepare(&self, delivery: &Delivery) -> DbResult<Prepared> {
+    async fn prepare(&self, delivery: &Delivery, now: DateTime<Utc>) -> DbResult<Prepared> {
         let mut conn = self.inner.pool.get().await?;
         let mut db = conn.as_db();
         match (delivery.kind, delivery.event) {
             (DeliveryKind::Email, DeliveryEvent::EndpointDisabled) => {
                 self.prepare_notice(&mut db, delivery).await
             }
-            (DeliveryKind::Email, _) => self.prepare_client_email(&mut db, delivery).await,
+            (DeliveryKind::Email, _) => self.prepare_client_email(&mut db, delivery, now).await,
             (DeliveryKind::Webhook, _) => prepare_webhook(&mut db, delivery).await,
         }
     }
@@ -468,6 +480,7 @@ impl Worker {
         &self,
         db: &mut DbConn<'_>,
         delivery: &Delivery,
+        now: DateTime<Utc>,
     ) -> DbResult<Prepared> {
         let (Some(request_id), Some(contact_id)) = (delivery.request_id, delivery.contact_id)
         else {
@@ -484,6 +497,12 @@ impl Worker {
         }
         if !contact.notifications_enabled {
             return Ok(skip("the contact unsubscribed before sending"));
+        }
+        // Enqueuing and retries already aim at daytime; this catches a row whose turn comes
+        // late (a backlog, a worker down all evening): never at night.
+        let leaves_at = client_email_time(&firm, now, self.inner.settings.default_sending_hour);
+        if leaves_at > now {
+            return Ok(Prepared::Done(Attempt::Deferred { until: leaves_at }));
         }
         let client = clients::find_client(db, firm.id, request.client_id).await?;
         let reply_to = first_admin(db, firm.id).await?.map(|admin| admin.email);
@@ -656,7 +675,7 @@ impl Worker {
                 error,
                 ..
             } => (*response_code, Some(clip(error))),
-            Attempt::Skipped { .. } => (None, None),
+            Attempt::Skipped { .. } | Attempt::Deferred { .. } => (None, None),
         };
         let new_attempt = outcome.map(|outcome| NewAttempt {
             delivery_id: delivery.id,
@@ -686,7 +705,7 @@ impl Worker {
                         disabled =
                             note_failure(&mut tx, endpoint_id, error, now, disable_after).await?;
                     }
-                    Attempt::Skipped { .. } => {}
+                    Attempt::Skipped { .. } | Attempt::Deferred { .. } => {}
                 }
             }
             Ok::<_, DbError>(disabled)

@@ -976,7 +976,7 @@ backend_test!(
             .expect("claims");
         assert_eq!(claimed.len(), 2);
         for delivery in &claimed {
-            let attempt = crashed.attempt(delivery).await;
+            let attempt = crashed.attempt(delivery, at("2027-01-20T09:00:00Z")).await;
             assert!(
                 matches!(attempt, rappel::delivery::outbox::Attempt::Sent { .. }),
                 "{attempt:?}"
@@ -1140,6 +1140,30 @@ backend_test!(
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 4, "each announcement has its own webhook-id");
+    }
+);
+
+backend_test!(
+    async fn a_client_email_whose_turn_comes_at_night_waits_for_the_morning(db: TestDb) {
+        let h = Harness::start(db).await;
+        let firm =
+            firm_with_mission(&h, &[("Marie Martin", "marie@bakery.example", None)], None).await;
+        // Enqueued at 10:00 in Paris, due at once; but the worker only gets to it at 22:30.
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        let run = h.run("2027-01-20T21:30:00Z").await;
+        assert_eq!(run.delivered, 0, "{run:?}");
+        assert!(h.sink.messages().is_empty(), "nothing leaves at night");
+        let rows = h.deliveries(firm.id).await;
+        assert_eq!(rows[0].status, DeliveryStatus::Pending);
+        assert_eq!(rows[0].attempts, 0, "waiting is not an attempt");
+        assert_eq!(
+            rows[0].next_attempt_at.and_utc(),
+            at("2027-01-21T07:00:00Z"),
+            "08:00 the next morning in Paris"
+        );
+        assert_eq!(h.run("2027-01-21T06:59:00Z").await.total(), 0);
+        assert_eq!(h.run("2027-01-21T07:00:00Z").await.delivered, 1);
+        assert_eq!(h.sink.wait_for(1, WAIT).await.len(), 1);
     }
 );
 
