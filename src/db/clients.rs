@@ -205,23 +205,6 @@ pub async fn list_contacts(
     })?)
 }
 
-/// The contacts of a client who receive emails: active, with notifications on.
-pub async fn list_notified_contacts(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    client_id: i64,
-) -> DbResult<Vec<Contact>> {
-    Ok(with_conn!(db, |c| contacts::table
-        .filter(contacts::firm_id.eq(firm_id))
-        .filter(contacts::client_id.eq(client_id))
-        .filter(contacts::archived_at.is_null())
-        .filter(contacts::notifications_enabled.eq(true))
-        .order(contacts::id)
-        .select(Contact::as_select())
-        .load(c)
-        .await)?)
-}
-
 /// The notified contacts of several clients of one firm (generation reads them per batch).
 pub async fn list_notified_contacts_of_clients(
     db: &mut DbConn<'_>,

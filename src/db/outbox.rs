@@ -90,17 +90,6 @@ pub struct NewDelivery {
     pub created_at: NaiveDateTime,
 }
 
-/// Enqueues a delivery unless one with the same dedupe key exists; true when inserted.
-pub async fn enqueue(db: &mut DbConn<'_>, new: &NewDelivery) -> DbResult<bool> {
-    let inserted = with_conn!(db, |c| diesel::insert_into(deliveries::table)
-        .values(new)
-        .on_conflict(deliveries::dedupe_key)
-        .do_nothing()
-        .execute(c)
-        .await)?;
-    Ok(inserted == 1)
-}
-
 /// Enabled endpoints of a firm that receive events about `client_id` (all-client endpoints
 /// and that client's own).
 pub async fn endpoints_for_client(
@@ -184,15 +173,6 @@ pub async fn list_deliveries(
         }
         query.load(c).await
     })?)
-}
-
-/// Counts deliveries of a firm (tests and the firm view).
-pub async fn count_deliveries(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<i64> {
-    Ok(with_conn!(db, |c| deliveries::table
-        .filter(deliveries::firm_id.eq(firm_id))
-        .count()
-        .get_result(c)
-        .await)?)
 }
 
 /// Every attempt of a delivery, oldest first.

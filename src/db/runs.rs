@@ -47,12 +47,3 @@ pub async fn finish_run(
     .execute(c)
     .await)?)
 }
-
-pub async fn count_runs(db: &mut DbConn<'_>, kind: &str) -> DbResult<i64> {
-    Ok(with_conn!(db, |c| scheduler_runs::table
-        .filter(scheduler_runs::kind.eq(kind))
-        .filter(scheduler_runs::finished_at.is_not_null())
-        .count()
-        .get_result(c)
-        .await)?)
-}

@@ -116,45 +116,6 @@ pub struct WorkFilter {
     pub limit: i64,
 }
 
-/// Inserts a task unless its generation key exists; returns the new row's id, if any.
-pub async fn insert_task_if_new(db: &mut DbConn<'_>, new: &NewTask) -> DbResult<Option<i64>> {
-    Ok(with_conn!(db, |c| diesel::insert_into(tasks::table)
-        .values(new)
-        .on_conflict((
-            tasks::mission_line_id,
-            tasks::service_item_id,
-            tasks::due_date,
-            tasks::copy_number,
-        ))
-        .do_nothing()
-        .returning(tasks::id)
-        .get_result::<i64>(c)
-        .await
-        .optional())?)
-}
-
-/// Inserts a request unless its generation key exists; returns the new row, if any.
-pub async fn insert_request_if_new(
-    db: &mut DbConn<'_>,
-    new: &NewInformationRequest,
-) -> DbResult<Option<InformationRequest>> {
-    Ok(with_conn!(db, |c| diesel::insert_into(
-        information_requests::table
-    )
-    .values(new)
-    .on_conflict((
-        information_requests::mission_line_id,
-        information_requests::service_item_id,
-        information_requests::due_date,
-        information_requests::copy_number,
-    ))
-    .do_nothing()
-    .returning(InformationRequest::as_returning())
-    .get_result(c)
-    .await
-    .optional())?)
-}
-
 pub async fn list_tasks(
     db: &mut DbConn<'_>,
     firm_id: i64,
