@@ -187,6 +187,7 @@ async fn bench(backend: &str, url: &str, lines: u32) -> anyhow::Result<()> {
     let settings = GenerationSettings {
         batch_size: BATCH,
         default_sending_hour: 8,
+        ..GenerationSettings::default()
     };
 
     // The ceiling first, then generation, each from the same clean state.

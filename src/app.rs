@@ -44,6 +44,17 @@ pub fn generation_settings(config: &Config) -> GenerationSettings {
     GenerationSettings {
         batch_size: i64::from(config.scheduler.batch_size),
         default_sending_hour: config.delivery.sending_hour,
+        occurrences_per_transaction: usize::try_from(config.scheduler.occurrences_per_transaction)
+            .unwrap_or(usize::MAX),
+        limits: crate::domain::schedule::ScheduleLimits {
+            max_quantity: config.scheduler.max_line_quantity,
+            max_service_items: usize::try_from(config.scheduler.max_service_items)
+                .unwrap_or(usize::MAX),
+            max_mission_lines: usize::try_from(config.scheduler.max_mission_lines)
+                .unwrap_or(usize::MAX),
+            max_occurrences: usize::try_from(config.scheduler.max_occurrences_at_once)
+                .unwrap_or(usize::MAX),
+        },
     }
 }
 

@@ -72,6 +72,11 @@ pub struct SchedulerConfig {
     pub generation_cron: String,
     pub run_at_start: bool,
     pub batch_size: u32,
+    pub occurrences_per_transaction: u32,
+    pub max_line_quantity: u32,
+    pub max_service_items: u32,
+    pub max_mission_lines: u32,
+    pub max_occurrences_at_once: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +177,11 @@ impl Default for SchedulerConfig {
             generation_cron: "0 0 * * * *".into(),
             run_at_start: true,
             batch_size: 500,
+            occurrences_per_transaction: 200,
+            max_line_quantity: 500,
+            max_service_items: 100,
+            max_mission_lines: 100,
+            max_occurrences_at_once: 5_000,
         }
     }
 }
@@ -287,6 +297,32 @@ impl Config {
         }
         if self.scheduler.batch_size == 0 {
             return Err(invalid("scheduler.batch_size", "0", "at least 1"));
+        }
+        for (setting, value) in [
+            (
+                "scheduler.occurrences_per_transaction",
+                self.scheduler.occurrences_per_transaction,
+            ),
+            (
+                "scheduler.max_line_quantity",
+                self.scheduler.max_line_quantity,
+            ),
+            (
+                "scheduler.max_service_items",
+                self.scheduler.max_service_items,
+            ),
+            (
+                "scheduler.max_mission_lines",
+                self.scheduler.max_mission_lines,
+            ),
+            (
+                "scheduler.max_occurrences_at_once",
+                self.scheduler.max_occurrences_at_once,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "0", "at least 1"));
+            }
         }
         if self.scheduler.generation_cron.split_whitespace().count() != 6 {
             return Err(invalid(

@@ -17,7 +17,7 @@ use crate::db::outbox::{self, WebhookEndpoint};
 use crate::db::work::{self, NewInformationRequest, NewTask};
 use crate::db::{DbError, Pool};
 use crate::domain::calendar::{local_today, next_sending_time, parse_time_zone};
-use crate::domain::schedule::{self, LineSchedule, MissionWindow};
+use crate::domain::schedule::{self, LineSchedule, MissionWindow, ScheduleLimits};
 use crate::domain::{DeliveryEvent, ItemKind, RequestStatus, TaskStatus};
 use crate::events::{EventBus, RequestEvent, RequestEventKind};
 use crate::transaction;
@@ -29,6 +29,11 @@ pub struct GenerationSettings {
     pub batch_size: i64,
     /// Local hour at which client emails leave when the firm sets none.
     pub default_sending_hour: u32,
+    /// Most tasks and requests written per transaction: long generation work commits in
+    /// batches, so other writers (on SQLite, every other firm) wait milliseconds, not seconds.
+    pub occurrences_per_transaction: usize,
+    /// Bounds on quantities, items, lines and occurrences per preview or signing.
+    pub limits: ScheduleLimits,
 }
 
 impl Default for GenerationSettings {
@@ -36,6 +41,8 @@ impl Default for GenerationSettings {
         Self {
             batch_size: 500,
             default_sending_hour: 8,
+            occurrences_per_transaction: 200,
+            limits: ScheduleLimits::default(),
         }
     }
 }
@@ -53,6 +60,9 @@ pub struct GenerationReport {
     /// Lines skipped because their schedule could not be computed (logged).
     pub lines_in_error: usize,
 }
+
+/// Longest pause between two write transactions of one batch on SQLite.
+const MAX_PAUSE_BETWEEN_CHUNKS: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How many created requests a report lists.
 pub const REPORT_SAMPLE: usize = 50;
@@ -150,42 +160,62 @@ pub async fn generate_for_firm(
         let plan = plan_batch(firm.id, &lines, &context, today, now_naive);
         report.lines_in_error += plan.lines_in_error;
 
-        let (tasks_created, created, deliveries_enqueued) = transaction!(conn, |tx| {
-            // A mission cancelled or ended while this batch was being planned gets nothing.
-            let still_signed =
-                missions::lock_still_signed(&mut tx, firm.id, &plan.mission_ids()).await?;
-            let plan = plan.keep_missions(&still_signed);
-            let tasks_created = work::insert_tasks_if_new(&mut tx, &plan.tasks).await?;
-            let created = work::insert_requests_if_new(&mut tx, &plan.requests).await?;
-            let deliveries: Vec<_> = created
-                .iter()
-                .flat_map(|request| {
-                    let recipients = Recipients {
-                        contacts: context
-                            .contacts
-                            .get(&request.client_id)
-                            .map_or(&[][..], Vec::as_slice),
-                        endpoints: &context.endpoints,
-                    };
-                    deliveries_for_event(
-                        request,
-                        DeliveryEvent::RequestCreated,
-                        &recipients,
-                        now,
-                        email_time,
-                        Occurrence::Once,
-                    )
-                })
-                .collect();
-            let deliveries_enqueued = outbox::enqueue_many(&mut tx, &deliveries).await?;
-            let completed: Vec<i64> = plan.completed_lines.iter().map(|(line, _)| *line).collect();
-            missions::set_generated_through(&mut tx, &completed, today).await?;
-            Ok::<_, DbError>((tasks_created, created, deliveries_enqueued))
-        })?;
+        let chunks = plan.into_chunks(settings.occurrences_per_transaction.max(1));
+        let last_chunk = chunks.len().saturating_sub(1);
+        let mut created = Vec::new();
+        for (position, chunk) in chunks.into_iter().enumerate() {
+            let started = std::time::Instant::now();
+            let (tasks_created, created_now, deliveries_enqueued) = transaction!(conn, |tx| {
+                // A mission cancelled or ended while this batch was being planned gets nothing.
+                let still_signed =
+                    missions::lock_still_signed(&mut tx, firm.id, &chunk.mission_ids()).await?;
+                let chunk = chunk.keep_missions(&still_signed);
+                let tasks_created = work::insert_tasks_if_new(&mut tx, &chunk.tasks).await?;
+                let created = work::insert_requests_if_new(&mut tx, &chunk.requests).await?;
+                let deliveries: Vec<_> = created
+                    .iter()
+                    .flat_map(|request| {
+                        let recipients = Recipients {
+                            contacts: context
+                                .contacts
+                                .get(&request.client_id)
+                                .map_or(&[][..], Vec::as_slice),
+                            endpoints: &context.endpoints,
+                        };
+                        deliveries_for_event(
+                            request,
+                            DeliveryEvent::RequestCreated,
+                            &recipients,
+                            now,
+                            email_time,
+                            Occurrence::Once,
+                        )
+                    })
+                    .collect();
+                let deliveries_enqueued = outbox::enqueue_many(&mut tx, &deliveries).await?;
+                // The watermark moves only with the last chunk, once every row of the lines
+                // is in: a pass stopped halfway is completed by the next one (keys dedupe).
+                if position == last_chunk {
+                    let completed: Vec<i64> = chunk
+                        .completed_lines
+                        .iter()
+                        .map(|(line, _)| *line)
+                        .collect();
+                    missions::set_generated_through(&mut tx, &completed, today).await?;
+                }
+                Ok::<_, DbError>((tasks_created, created, deliveries_enqueued))
+            })?;
+            report.tasks_created += tasks_created;
+            report.deliveries_enqueued += deliveries_enqueued;
+            created.extend(created_now);
+            if position < last_chunk && conn.as_db().is_sqlite() {
+                // SQLite has one writer: leave it free about as long as this chunk held it,
+                // so writers sleeping in their busy handler find it free when they retry.
+                tokio::time::sleep(started.elapsed().min(MAX_PAUSE_BETWEEN_CHUNKS)).await;
+            }
+        }
 
-        report.tasks_created += tasks_created;
         report.requests_created += created.len();
-        report.deliveries_enqueued += deliveries_enqueued;
         for request in &created {
             if report.sample.len() < REPORT_SAMPLE {
                 report.sample.push(CreatedRequest {
@@ -221,6 +251,97 @@ pub async fn generate_for_firm(
         );
     }
     Ok(report)
+}
+
+/// One line as [`count_occurrences_to_create`] weighs it.
+#[derive(Debug, Clone)]
+pub struct PendingLine {
+    pub service_id: i64,
+    pub schedule: LineSchedule,
+    /// Everything created on or before this day exists already (not counted).
+    pub generated_through: Option<NaiveDate>,
+}
+
+/// How many tasks and requests a pass on `today` would create for each line (same order), as
+/// generation computes them: one per item of the line's service per occurrence created after
+/// the line's watermark. A line whose schedule cannot be computed counts 0 (generation skips
+/// it too). Counts saturate instead of overflowing.
+pub async fn count_occurrences_to_create(
+    db: &mut crate::db::DbConn<'_>,
+    firm_id: i64,
+    window: &MissionWindow,
+    lines: &[PendingLine],
+    today: NaiveDate,
+) -> Result<Vec<usize>, DbError> {
+    let mut service_ids: Vec<i64> = lines.iter().map(|line| line.service_id).collect();
+    service_ids.sort_unstable();
+    service_ids.dedup();
+    let lead_days: HashMap<i64, u32> = catalog::find_services(db, firm_id, &service_ids)
+        .await?
+        .into_iter()
+        .map(|service| (service.id, u32::try_from(service.lead_days).unwrap_or(0)))
+        .collect();
+    let mut item_counts: HashMap<i64, usize> = HashMap::new();
+    for item in catalog::list_items_of_services(db, &service_ids).await? {
+        *item_counts.entry(item.service_id).or_default() += 1;
+    }
+    Ok(lines
+        .iter()
+        .map(|line| {
+            let Some(lead_days) = lead_days.get(&line.service_id) else {
+                return 0;
+            };
+            let items = item_counts.get(&line.service_id).copied().unwrap_or(0);
+            schedule::occurrences_created_by(&line.schedule, window, *lead_days, today).map_or(
+                0,
+                |occurrences| {
+                    occurrences
+                        .iter()
+                        .filter(|occurrence| {
+                            line.generated_through
+                                .is_none_or(|through| occurrence.creation_date > through)
+                        })
+                        .count()
+                        .saturating_mul(items)
+                },
+            )
+        })
+        .collect())
+}
+
+/// Refuses work past `limits.max_occurrences`: `counts` are per line (from
+/// [`count_occurrences_to_create`]); the refusal is on `field` and names the heaviest line.
+///
+/// # Errors
+///
+/// The refusal, as an input error on `field`.
+pub fn check_occurrence_budget(
+    field: &str,
+    doing: &str,
+    counts: &[usize],
+    limits: &ScheduleLimits,
+) -> Result<(), crate::domain::validation::InvalidInput> {
+    let total = counts
+        .iter()
+        .fold(0usize, |sum, count| sum.saturating_add(*count));
+    if total <= limits.max_occurrences {
+        return Ok(());
+    }
+    let heaviest = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, count)| **count)
+        .map_or(0, |(index, _)| index);
+    Err(crate::domain::validation::InvalidInput::new(
+        field,
+        format!(
+            "{doing} would create {total} tasks and requests at once (line {heaviest} alone: {}); \
+             at most {} are accepted: move first due dates later, lower quantities or split the \
+             mission",
+            counts.get(heaviest).copied().unwrap_or(0),
+            limits.max_occurrences
+        ),
+    ))
 }
 
 /// What a batch of lines needs besides the lines: their services, items, notified contacts
@@ -291,6 +412,44 @@ impl BatchPlan {
         ids.sort_unstable();
         ids.dedup();
         ids
+    }
+
+    /// The plan cut into pieces of at most `rows` tasks and requests each, in order (tasks
+    /// first), the last piece carrying the completed lines. Always at least one piece.
+    fn into_chunks(self, rows: usize) -> Vec<BatchPlan> {
+        let mut chunks = Vec::new();
+        let mut tasks = self.tasks.into_iter().peekable();
+        let mut requests = self.requests.into_iter().peekable();
+        loop {
+            let chunk_tasks: Vec<NewTask> = tasks.by_ref().take(rows).collect();
+            let room = rows - chunk_tasks.len();
+            let chunk_requests: Vec<NewInformationRequest> = requests.by_ref().take(room).collect();
+            let done = tasks.peek().is_none() && requests.peek().is_none();
+            let touched: Vec<(i64, i64)> = chunk_tasks
+                .iter()
+                .map(|task| (task.mission_line_id, task.mission_id))
+                .chain(
+                    chunk_requests
+                        .iter()
+                        .map(|request| (request.mission_line_id, request.mission_id)),
+                )
+                .collect();
+            chunks.push(BatchPlan {
+                tasks: chunk_tasks,
+                requests: chunk_requests,
+                // Earlier pieces list the lines they write for, so `mission_ids` locks the
+                // right missions; only the last piece's lines get their watermark moved.
+                completed_lines: if done {
+                    self.completed_lines.clone()
+                } else {
+                    touched
+                },
+                lines_in_error: self.lines_in_error,
+            });
+            if done {
+                return chunks;
+            }
+        }
     }
 
     /// The plan without what belongs to missions not in `missions`.

@@ -63,8 +63,7 @@ enum FirmCommand {
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("{text:?} is not a date written YYYY-MM-DD"))
+    rappel::domain::validation::parse_calendar_date(text)
 }
 
 fn main() -> ExitCode {

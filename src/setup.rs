@@ -17,7 +17,7 @@ use crate::domain::schedule::{Frequency, WorkingDayAdjustment};
 use crate::domain::validation::{check_email, check_name};
 use crate::domain::{DeliverableType, ItemKind, MissionStatus, Role, TokenKind};
 use crate::events::EventBus;
-use crate::generation::{GenerationSettings, firm_today, generate_for_firm};
+use crate::generation::{firm_today, generate_for_firm};
 
 /// A firm just created, with its admin and the admin's password (generated when none given).
 pub struct CreatedFirm {
@@ -258,10 +258,7 @@ pub async fn seed_demo_if_empty(
     })?;
     drop(conn);
     // Signed like any mission: whatever is already due to be created is created now.
-    let settings = GenerationSettings {
-        batch_size: i64::from(config.scheduler.batch_size),
-        default_sending_hour: config.delivery.sending_hour,
-    };
+    let settings = crate::app::generation_settings(config);
     let today = firm_today(&created.firm, now);
     generate_for_firm(pool, &settings, &created.firm, today, now, None, events).await?;
     Ok(Some(DemoInfo {

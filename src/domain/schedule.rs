@@ -23,6 +23,32 @@ pub const MAX_LEAD_DAYS: u32 = 366;
 /// reaching it means the caller asked for an effectively unbounded horizon.
 pub const MAX_OCCURRENCES: usize = 100_000;
 
+/// How much work one mission may ask for. The API refuses input past these bounds, naming the
+/// field, so that no single request can exhaust memory or hold the database for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleLimits {
+    /// Most copies of a one-off (NONE) line.
+    pub max_quantity: u32,
+    /// Most items (tasks and information requests) in one service.
+    pub max_service_items: usize,
+    /// Most lines in one mission.
+    pub max_mission_lines: usize,
+    /// Most tasks and requests one `schedulePreview` may list, or one signing, extension or
+    /// added line may create at once.
+    pub max_occurrences: usize,
+}
+
+impl Default for ScheduleLimits {
+    fn default() -> Self {
+        Self {
+            max_quantity: 500,
+            max_service_items: 100,
+            max_mission_lines: 100,
+            max_occurrences: 5_000,
+        }
+    }
+}
+
 /// How often a line falls due.
 #[derive(
     Debug,
@@ -293,6 +319,13 @@ pub enum ScheduleError {
     },
     /// A quantity of zero.
     QuantityMustBePositive,
+    /// More copies than [`ScheduleLimits::max_quantity`].
+    QuantityTooLarge {
+        /// The rejected quantity.
+        quantity: u32,
+        /// The largest accepted quantity.
+        limit: u32,
+    },
     /// More than one copy was asked of a recurring line.
     QuantityRequiresFrequencyNone {
         /// The rejected quantity.
@@ -333,6 +366,7 @@ impl ScheduleError {
             }
             ScheduleError::FirstDueDateOutsideWindow { .. } => "firstDueDate",
             ScheduleError::QuantityMustBePositive
+            | ScheduleError::QuantityTooLarge { .. }
             | ScheduleError::QuantityRequiresFrequencyNone { .. } => "quantity",
             ScheduleError::RruleRequired
             | ScheduleError::RruleNotAllowed { .. }
@@ -369,6 +403,10 @@ impl fmt::Display for ScheduleError {
             ScheduleError::QuantityMustBePositive => {
                 formatter.write_str("the quantity must be at least 1")
             }
+            ScheduleError::QuantityTooLarge { quantity, limit } => write!(
+                formatter,
+                "a quantity of {quantity} is too large; at most {limit} copies are accepted"
+            ),
             ScheduleError::QuantityRequiresFrequencyNone {
                 quantity,
                 frequency,
@@ -412,6 +450,22 @@ pub fn validate_lead_days(lead_days: i64) -> Result<u32, ScheduleError> {
         .ok()
         .filter(|days| *days <= MAX_LEAD_DAYS)
         .ok_or(ScheduleError::LeadDaysOutOfRange { lead_days })
+}
+
+/// Accepts a quantity of 1 to `limit` copies.
+///
+/// # Errors
+///
+/// [`ScheduleError::QuantityMustBePositive`] for 0, [`ScheduleError::QuantityTooLarge`] above
+/// `limit`.
+pub fn check_quantity(quantity: u32, limit: u32) -> Result<(), ScheduleError> {
+    if quantity == 0 {
+        return Err(ScheduleError::QuantityMustBePositive);
+    }
+    if quantity > limit {
+        return Err(ScheduleError::QuantityTooLarge { quantity, limit });
+    }
+    Ok(())
 }
 
 /// Checks a line against its mission, reporting the first problem in form
@@ -546,6 +600,53 @@ pub fn occurrences_created_by(
         })
         .collect();
     Ok(occurrences)
+}
+
+/// Where a line's generation watermark must move back to when its mission's end date moves
+/// from `old_end` to `new_window.end_date` (later, or removed): the day before the creation
+/// date of the first occurrence the extension adds. The first period whose unadjusted date is
+/// after `old_end` decides, after working-day adjustment: a PREVIOUS adjustment can move its due
+/// date (and so its creation date) back before the old end. `None` when the extension adds no
+/// period to this line (a NONE line, a custom rule that has ended, or a first new period past
+/// the new end).
+///
+/// # Errors
+///
+/// Whatever [`validate_line`] reports against the new window,
+/// [`ScheduleError::LeadDaysOutOfRange`], or [`ScheduleError::TooManyOccurrences`] when the
+/// old end lies more than [`MAX_OCCURRENCES`] periods after the first due date.
+pub fn extension_watermark(
+    line: &LineSchedule,
+    old_end: NaiveDate,
+    new_window: &MissionWindow,
+    lead_days: u32,
+) -> Result<Option<NaiveDate>, ScheduleError> {
+    if lead_days > MAX_LEAD_DAYS {
+        return Err(ScheduleError::LeadDaysOutOfRange {
+            lead_days: i64::from(lead_days),
+        });
+    }
+    validate_line(line, new_window)?;
+    for (walked, period_date) in period_dates(line)?.enumerate() {
+        if walked >= MAX_OCCURRENCES {
+            return Err(ScheduleError::TooManyOccurrences {
+                limit: MAX_OCCURRENCES,
+            });
+        }
+        if period_date <= old_end {
+            continue;
+        }
+        if new_window
+            .end_date
+            .is_some_and(|end_date| period_date > end_date)
+        {
+            return Ok(None);
+        }
+        let due_date = adjust_to_working_day(period_date, line.adjustment);
+        let created = creation_date(due_date, lead_days).unwrap_or(NaiveDate::MIN);
+        return Ok(Some(created.pred_opt().unwrap_or(NaiveDate::MIN)));
+    }
+    Ok(None)
 }
 
 /// The day a reminder must be created: `lead_days` before its due date.
@@ -1445,6 +1546,57 @@ mod tests {
     }
 
     #[test]
+    fn extending_past_a_saturday_holiday_moved_back_resumes_before_the_old_end() {
+        // Issue 9 finding 7: monthly from 2027-02-01, PREVIOUS, lead 10, end 2027-12-31 moved
+        // to 2028-12-31. The 2028-01-01 period (a Saturday and a holiday) is due 2027-12-31,
+        // created 2027-12-21: the watermark must move back to 2027-12-20.
+        let monthly = LineSchedule {
+            adjustment: WorkingDayAdjustment::Previous,
+            ..line(Frequency::Monthly, ymd(2027, 2, 1))
+        };
+        let extended = window(ymd(2027, 1, 1), ymd(2028, 12, 31));
+        assert_eq!(
+            extension_watermark(&monthly, ymd(2027, 12, 31), &extended, 10).unwrap(),
+            Some(ymd(2027, 12, 20))
+        );
+        let fresh = occurrences_created_by(&monthly, &extended, 10, ymd(2028, 2, 29)).unwrap();
+        assert!(fresh.contains(&Occurrence {
+            due_date: ymd(2027, 12, 31),
+            copy_number: 1,
+            creation_date: ymd(2027, 12, 21),
+        }));
+    }
+
+    #[test]
+    fn an_extension_that_adds_no_period_moves_no_watermark() {
+        let one_off = line(Frequency::None, ymd(2027, 3, 1));
+        let extended = window(ymd(2027, 1, 1), ymd(2028, 12, 31));
+        assert_eq!(
+            extension_watermark(&one_off, ymd(2027, 12, 31), &extended, 10).unwrap(),
+            None
+        );
+        let annual = line(Frequency::Annual, ymd(2027, 3, 1));
+        let short = window(ymd(2027, 1, 1), ymd(2028, 2, 1));
+        assert_eq!(
+            extension_watermark(&annual, ymd(2027, 12, 31), &short, 10).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn quantities_are_bounded_on_the_quantity_field() {
+        assert!(check_quantity(1, 500).is_ok());
+        assert!(check_quantity(500, 500).is_ok());
+        assert_eq!(
+            check_quantity(0, 500),
+            Err(ScheduleError::QuantityMustBePositive)
+        );
+        let too_many = check_quantity(1_000_000, 500).unwrap_err();
+        assert_eq!(too_many.field(), "quantity");
+        assert!(too_many.to_string().contains("at most 500"));
+    }
+
+    #[test]
     fn creation_date_subtracts_the_lead_days() {
         assert_eq!(creation_date(ymd(2027, 3, 1), 1), Some(ymd(2027, 2, 28)));
         assert_eq!(creation_date(ymd(2027, 3, 1), 0), Some(ymd(2027, 3, 1)));
@@ -1598,6 +1750,66 @@ mod tests {
             let dates = due_dates(&schedule, &open_window(first), first + Days::new(days_to_until)).unwrap();
             prop_assert!(dates.iter().all(|date| is_working_day(*date)));
             prop_assert!(dates.windows(2).all(|pair| pair[0] < pair[1]));
+        }
+
+        /// Extending the end never loses an occurrence that a fresh mission with the new end
+        /// would generate, whatever the frequency and adjustment: generate the old mission up
+        /// to `first_as_of`, move the watermark back as `updateMission` does, generate again.
+        #[test]
+        fn extending_the_end_never_loses_an_occurrence_a_fresh_mission_would_generate(
+            frequency in recurring_frequency(),
+            first in date_in_2000s(),
+            adjustment in adjustment(),
+            lead_days in 0u32..=40,
+            days_to_old_end in 0u64..800,
+            days_added in prop::option::of(1u64..800),
+            days_old_end_to_first_as_of in -60i64..400,
+            days_more in 0u64..900,
+            quantity in 1u32..3,
+        ) {
+            let schedule = LineSchedule {
+                adjustment,
+                quantity: if frequency == Frequency::None { quantity } else { 1 },
+                ..line(frequency, first)
+            };
+            let start_date = first;
+            let old_end = first + Days::new(days_to_old_end);
+            let old_window = window(start_date, old_end);
+            let new_window = MissionWindow {
+                start_date,
+                end_date: days_added.map(|days| old_end + Days::new(days)),
+            };
+            let first_as_of = old_end + chrono::TimeDelta::days(days_old_end_to_first_as_of);
+            let second_as_of = first_as_of + Days::new(days_more);
+
+            // First pass, old mission: everything created by `first_as_of`.
+            let mut generated: std::collections::HashSet<(NaiveDate, u32)> =
+                occurrences_created_by(&schedule, &old_window, lead_days, first_as_of)
+                    .unwrap()
+                    .into_iter()
+                    .map(|occurrence| (occurrence.due_date, occurrence.copy_number))
+                    .collect();
+            let mut watermark = first_as_of;
+            if let Some(through) =
+                extension_watermark(&schedule, old_end, &new_window, lead_days).unwrap()
+            {
+                watermark = watermark.min(through);
+            }
+            // Second pass, extended mission: what lies after the watermark.
+            for occurrence in
+                occurrences_created_by(&schedule, &new_window, lead_days, second_as_of).unwrap()
+            {
+                if occurrence.creation_date > watermark {
+                    generated.insert((occurrence.due_date, occurrence.copy_number));
+                }
+            }
+            let fresh: std::collections::HashSet<(NaiveDate, u32)> =
+                occurrences_created_by(&schedule, &new_window, lead_days, second_as_of)
+                    .unwrap()
+                    .into_iter()
+                    .map(|occurrence| (occurrence.due_date, occurrence.copy_number))
+                    .collect();
+            prop_assert_eq!(generated, fresh);
         }
 
         #[test]

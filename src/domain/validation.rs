@@ -95,6 +95,63 @@ pub fn check_email(field: &str, value: &str) -> Result<String, InvalidInput> {
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
 
+/// Earliest year a date may have.
+pub const MIN_DATE_YEAR: i32 = 1900;
+/// Latest year a date may have.
+pub const MAX_DATE_YEAR: i32 = 9999;
+
+/// A calendar date written exactly `YYYY-MM-DD` (four-digit year in 1900–9999, two-digit month
+/// and day, no sign, no spaces), as the API's `Date` scalar and the CLI's `--as-of` accept it.
+///
+/// # Errors
+///
+/// A sentence saying what was expected, for any other text or a day the calendar lacks.
+pub fn parse_calendar_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    let bytes = text.as_bytes();
+    let shape_ok = bytes.len() == 10
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(position, byte)| match position {
+                4 | 7 => *byte == b'-',
+                _ => byte.is_ascii_digit(),
+            });
+    let shown: String = text.chars().take(40).collect();
+    if !shape_ok {
+        return Err(format!(
+            "{shown:?} is not a date: write it as YYYY-MM-DD, e.g. 2027-01-31"
+        ));
+    }
+    let number = |range: std::ops::Range<usize>| {
+        text.get(range)
+            .and_then(|digits| digits.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let year = i32::try_from(number(0..4)).unwrap_or(0);
+    if !(MIN_DATE_YEAR..=MAX_DATE_YEAR).contains(&year) {
+        return Err(format!(
+            "{shown:?} is out of range: the year must be between {MIN_DATE_YEAR} and {MAX_DATE_YEAR}"
+        ));
+    }
+    chrono::NaiveDate::from_ymd_opt(year, number(5..7), number(8..10))
+        .ok_or_else(|| format!("{shown:?} is not a day of the calendar"))
+}
+
+/// Accepts a count of at most `max` things of one kind (`what`, plural) in `field`.
+///
+/// # Errors
+///
+/// An [`InvalidInput`] on `field` saying how many were given and how many are accepted.
+pub fn check_count(field: &str, what: &str, count: usize, max: usize) -> Result<(), InvalidInput> {
+    if count > max {
+        return Err(InvalidInput::new(
+            field,
+            format!("{count} {what} were given; at most {max} are accepted"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +170,49 @@ mod tests {
         );
         assert!(check_text("title", "a\u{0}b", 10).is_err());
         assert!(check_name("name", "a\nb").is_err());
+    }
+
+    #[test]
+    fn dates_are_exactly_yyyy_mm_dd_with_a_year_in_1900_to_9999() {
+        assert_eq!(
+            parse_calendar_date("2027-01-31").expect("ok"),
+            chrono::NaiveDate::from_ymd_opt(2027, 1, 31).expect("date")
+        );
+        assert!(parse_calendar_date("1900-01-01").is_ok());
+        assert!(parse_calendar_date("9999-12-31").is_ok());
+        assert!(parse_calendar_date("2028-02-29").is_ok());
+        for bad in [
+            "+10000-01-01",
+            "-0001-01-01",
+            "2026-1-1",
+            "1899-12-31",
+            "0000-01-01",
+            "2027-02-29",
+            "2027-13-01",
+            "2027-00-10",
+            " 2027-01-01",
+            "2027-01-01 ",
+            "2027/01/01",
+            "27-01-01",
+            "2027-01-011",
+            "２０２７-01-01",
+            "",
+        ] {
+            assert!(parse_calendar_date(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(
+            parse_calendar_date("1899-12-31")
+                .expect_err("too early")
+                .contains("between 1900 and 9999")
+        );
+    }
+
+    #[test]
+    fn counts_above_the_bound_are_refused_on_their_field() {
+        assert!(check_count("items", "items", 100, 100).is_ok());
+        let refused = check_count("items", "items", 101, 100).expect_err("too many");
+        assert_eq!(refused.field, "items");
+        assert!(refused.message.contains("at most 100"));
     }
 
     #[test]

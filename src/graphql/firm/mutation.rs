@@ -15,16 +15,20 @@ use crate::db::missions::{NewMission, NewMissionLine};
 use crate::db::tokens::NewAccessToken;
 use crate::db::{DbConn, DbError, Pool, catalog, clients, firms, missions, outbox, tokens, work};
 use crate::domain::schedule::{
-    self, Frequency, LineSchedule, MissionWindow, ScheduleError, WorkingDayAdjustment,
+    self, Frequency, LineSchedule, MissionWindow, ScheduleError, ScheduleLimits,
+    WorkingDayAdjustment,
 };
-use crate::domain::validation::{MAX_TEXT_CHARS, check_email, check_name, check_text};
+use crate::domain::validation::{MAX_TEXT_CHARS, check_count, check_email, check_name, check_text};
 use crate::domain::{
     DeliverableType, DeliveryEvent, ItemKind, Language, MissionStatus, RequestStatus, Role,
     TaskStatus, TokenKind,
 };
 use crate::error::AppError;
 use crate::events::{EventBus, RequestEvent, RequestEventKind};
-use crate::generation::{GenerationSettings, firm_today, generate_for_firm};
+use crate::generation::{
+    GenerationSettings, PendingLine, check_occurrence_budget, count_occurrences_to_create,
+    firm_today, generate_for_firm,
+};
 use crate::graphql::context::{
     AdminGuard, StaffGuard, connect, found, parse_id, staff, visible_to_staff,
 };
@@ -103,6 +107,9 @@ pub struct MissionInput {
     pub client_id: ID,
     pub name: String,
     pub start_date: Date,
+    /// Last day of the mission (inclusive); null for an open-ended mission. It bounds each
+    /// period's date before working-day adjustment: a period on or before it belongs to the
+    /// mission even when adjustment (NEXT) moves its due date past it.
     pub end_date: Option<Date>,
     pub lines: Vec<MissionLineInput>,
 }
@@ -114,6 +121,10 @@ pub struct MissionInput {
 pub struct MissionUpdateInput {
     pub name: Option<String>,
     pub start_date: Option<Date>,
+    /// New last day (inclusive), bounding each period's date before working-day adjustment.
+    /// Extending a signed mission generates every period after the old end that a mission
+    /// signed with the new end would have, including one whose adjusted due date (PREVIOUS)
+    /// falls on or before the old end.
     pub end_date: Option<Date>,
     /// Set to true to remove the end date.
     #[graphql(default = false)]
@@ -155,6 +166,7 @@ pub async fn validate_mission_input(
     db: &mut DbConn<'_>,
     firm_id: i64,
     input: &MissionInput,
+    limits: &ScheduleLimits,
 ) -> Result<ValidatedMission, AppError> {
     let client_id = parse_id(&input.client_id, "client")?;
     found(clients::find_client(db, firm_id, client_id).await, "client")?;
@@ -164,7 +176,7 @@ pub async fn validate_mission_input(
         end_date: input.end_date.map(|date| date.0),
     };
     check_window(&window)?;
-    let lines = validate_lines(db, firm_id, &window, &input.lines, 0).await?;
+    let lines = validate_lines(db, firm_id, &window, &input.lines, 0, limits).await?;
     Ok(ValidatedMission {
         client_id,
         name,
@@ -195,7 +207,14 @@ async fn validate_lines(
     window: &MissionWindow,
     inputs: &[MissionLineInput],
     first_index: usize,
+    limits: &ScheduleLimits,
 ) -> Result<Vec<ValidatedLine>, AppError> {
+    check_count(
+        if first_index == 0 { "lines" } else { "line" },
+        "mission lines",
+        first_index.saturating_add(inputs.len()),
+        limits.max_mission_lines,
+    )?;
     let mut lines = Vec::with_capacity(inputs.len());
     for (offset, input) in inputs.iter().enumerate() {
         let index = first_index + offset;
@@ -213,6 +232,8 @@ async fn validate_lines(
         let quantity = input.quantity.unwrap_or(1);
         let quantity = u32::try_from(quantity)
             .map_err(|_| line_error(index, ScheduleError::QuantityMustBePositive))?;
+        schedule::check_quantity(quantity, limits.max_quantity)
+            .map_err(|error| line_error(index, error))?;
         let schedule = LineSchedule {
             frequency: input.frequency,
             first_due_date: input
@@ -236,6 +257,21 @@ async fn validate_lines(
         });
     }
     Ok(lines)
+}
+
+/// A saved line as generation sees it.
+fn pending_line(line: &missions::MissionLine) -> PendingLine {
+    PendingLine {
+        service_id: line.service_id,
+        schedule: LineSchedule {
+            frequency: line.frequency,
+            first_due_date: line.first_due_date,
+            quantity: u32::try_from(line.quantity).unwrap_or(1),
+            rrule: line.rrule.clone(),
+            adjustment: line.working_day_adjustment,
+        },
+        generated_through: line.generated_through,
+    }
 }
 
 fn new_lines(
@@ -265,6 +301,7 @@ async fn validate_service_input(
     db: &mut DbConn<'_>,
     firm_id: i64,
     input: &ServiceInput,
+    limits: &ScheduleLimits,
 ) -> Result<(ServiceFields, Vec<(Option<i64>, ItemKind, String)>), AppError> {
     let category_id = match &input.category_id {
         Some(id) => {
@@ -282,6 +319,12 @@ async fn validate_service_input(
             "a service needs at least one task or information request",
         ));
     }
+    check_count(
+        "items",
+        "items",
+        input.items.len(),
+        limits.max_service_items,
+    )?;
     let mut items = Vec::with_capacity(input.items.len());
     for (index, item) in input.items.iter().enumerate() {
         let field = format!("items.{index}.title");
@@ -328,6 +371,13 @@ fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, App
         .filter(|text| !text.trim().is_empty())
         .map(|text| check_name(field, text))
         .transpose()?)
+}
+
+/// The configured bounds on quantities, items, lines and occurrences.
+pub(crate) fn limits(ctx: &Context<'_>) -> ScheduleLimits {
+    ctx.data::<GenerationSettings>()
+        .map(|settings| settings.limits)
+        .unwrap_or_default()
 }
 
 fn pool<'a>(ctx: &'a Context<'_>) -> Result<&'a Pool, AppError> {
@@ -428,7 +478,7 @@ impl FirmMutation {
         let staff = staff(ctx)?;
         let mut conn = connect(ctx).await?;
         let (fields, items) =
-            validate_service_input(&mut conn.as_db(), staff.firm_id, &input).await?;
+            validate_service_input(&mut conn.as_db(), staff.firm_id, &input, &limits(ctx)).await?;
         if items.iter().any(|(id, _, _)| id.is_some()) {
             return Err(
                 AppError::bad_input("items", "a new service's items have no id yet").into(),
@@ -474,7 +524,8 @@ impl FirmMutation {
             catalog::find_service(&mut db, firm_id, service_id).await,
             "service",
         )?;
-        let (fields, items) = validate_service_input(&mut db, firm_id, &input).await?;
+        let (fields, items) =
+            validate_service_input(&mut db, firm_id, &input, &limits(ctx)).await?;
         // A longer lead moves creation dates earlier, possibly before a line's watermark:
         // move the watermarks back by as much, so no occurrence is skipped.
         let lead_growth = i64::from(fields.lead_days - previous.lead_days).max(0);
@@ -762,7 +813,8 @@ impl FirmMutation {
         let staff = staff(ctx)?;
         let firm_id = staff.firm_id;
         let mut conn = connect(ctx).await?;
-        let validated = validate_mission_input(&mut conn.as_db(), firm_id, &input).await?;
+        let validated =
+            validate_mission_input(&mut conn.as_db(), firm_id, &input, &limits(ctx)).await?;
         let now = Utc::now().naive_utc();
         let mission = transaction!(conn, |tx| {
             let mission = missions::insert_mission(
@@ -864,7 +916,9 @@ impl FirmMutation {
             }
         }
         let lines = match &input.lines {
-            Some(lines) => Some(validate_lines(&mut db, firm_id, &window, lines, 0).await?),
+            Some(lines) => {
+                Some(validate_lines(&mut db, firm_id, &window, lines, 0, &limits(ctx)).await?)
+            }
             None => {
                 // The window may have moved: the kept lines must still fit in it (a signed
                 // mission's lines keep generating, so an end before one of them would break it).
@@ -890,20 +944,55 @@ impl FirmMutation {
         let extended =
             mission.end_date.is_some() && end_date.is_none_or(|end| Some(end) > mission.end_date);
         // Periods after the old end come back into the window. Each line's watermark moves back
-        // to just before the first of them could be created (old end - lead), not further, so
-        // items added to a service since are not back-filled into the old periods.
+        // to just before the first of them could be created, not further, so items added to a
+        // service since are not back-filled into the old periods. The first period after the
+        // old end decides after working-day adjustment: PREVIOUS can move its due date, and so
+        // its creation date, before the old end.
         let mut watermarks = Vec::new();
         if let (true, Some(old_end)) = (extended, mission.end_date) {
             let lines = missions::list_lines(&mut db, firm_id, mission_id).await?;
             let mut service_ids: Vec<i64> = lines.iter().map(|line| line.service_id).collect();
+            service_ids.sort_unstable();
             service_ids.dedup();
             let services = catalog::find_services(&mut db, firm_id, &service_ids).await?;
-            for line in &lines {
-                let lead = services
+            let mut pending = Vec::with_capacity(lines.len());
+            for (index, line) in lines.iter().enumerate() {
+                let lead_days = services
                     .iter()
                     .find(|service| service.id == line.service_id)
-                    .map_or(0, |service| i64::from(service.lead_days));
-                watermarks.push((line.id, old_end - Duration::days(lead)));
+                    .map_or(0, |service| u32::try_from(service.lead_days).unwrap_or(0));
+                let mut pending_line = pending_line(line);
+                let through = schedule::extension_watermark(
+                    &pending_line.schedule,
+                    old_end,
+                    &window,
+                    lead_days,
+                )
+                .map_err(|error| line_error(index, error))?;
+                if let Some(through) = through {
+                    watermarks.push((line.id, through));
+                    pending_line.generated_through = pending_line
+                        .generated_through
+                        .map(|current| current.min(through));
+                }
+                pending.push(pending_line);
+            }
+            if mission.status == MissionStatus::Signed {
+                let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
+                let counts = count_occurrences_to_create(
+                    &mut db,
+                    firm_id,
+                    &window,
+                    &pending,
+                    firm_today(&firm, Utc::now()),
+                )
+                .await?;
+                check_occurrence_budget(
+                    "endDate",
+                    "extending this mission",
+                    &counts,
+                    &limits(ctx),
+                )?;
             }
         }
         let mission = transaction!(conn, |tx| {
@@ -958,6 +1047,7 @@ impl FirmMutation {
             &window,
             std::slice::from_ref(&line),
             index,
+            &limits(ctx),
         )
         .await?;
         match mission.status {
@@ -977,6 +1067,22 @@ impl FirmMutation {
                     )
                     .into());
                 }
+                let pending: Vec<PendingLine> = lines
+                    .iter()
+                    .map(|line| PendingLine {
+                        service_id: line.service_id,
+                        schedule: line.schedule.clone(),
+                        generated_through: None,
+                    })
+                    .collect();
+                let counts =
+                    count_occurrences_to_create(&mut db, firm_id, &window, &pending, today).await?;
+                check_occurrence_budget(
+                    &format!("lines.{index}.firstDueDate"),
+                    "adding this line",
+                    &counts,
+                    &limits(ctx),
+                )?;
             }
             MissionStatus::Ended | MissionStatus::Cancelled => {
                 return Err(AppError::bad_input(
@@ -1019,14 +1125,28 @@ impl FirmMutation {
             )
             .into());
         }
-        if missions::list_lines(&mut db, firm_id, mission_id)
-            .await?
-            .is_empty()
-        {
+        let lines = missions::list_lines(&mut db, firm_id, mission_id).await?;
+        if lines.is_empty() {
             return Err(
                 AppError::bad_input("id", "a mission with no lines cannot be signed").into(),
             );
         }
+        // Everything already due is created at once: that catch-up must stay within bounds.
+        let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
+        let window = MissionWindow {
+            start_date: mission.start_date,
+            end_date: mission.end_date,
+        };
+        let pending: Vec<PendingLine> = lines.iter().map(pending_line).collect();
+        let counts = count_occurrences_to_create(
+            &mut db,
+            firm_id,
+            &window,
+            &pending,
+            firm_today(&firm, Utc::now()),
+        )
+        .await?;
+        check_occurrence_budget("id", "signing this mission", &counts, &limits(ctx))?;
         let signed = missions::transition(
             &mut db,
             firm_id,

@@ -7,7 +7,7 @@ use chrono::{NaiveDate, Utc};
 use crate::db::firms::Firm;
 use crate::db::{DbConn, catalog, missions};
 use crate::domain::ItemKind;
-use crate::domain::schedule::{self, LineSchedule, MissionWindow};
+use crate::domain::schedule::{self, LineSchedule, MissionWindow, ScheduleLimits};
 use crate::error::AppError;
 use crate::generation::firm_today;
 use crate::graphql::context::{StaffGuard, found, visible_to_staff};
@@ -37,6 +37,7 @@ pub async fn preview_for_mission(
     firm: &Firm,
     mission_id: i64,
     until: NaiveDate,
+    limits: &ScheduleLimits,
 ) -> Result<Vec<PreviewOccurrence>, AppError> {
     let mission = found(
         missions::find_mission(db, firm.id, mission_id).await,
@@ -62,7 +63,7 @@ pub async fn preview_for_mission(
             )
         })
         .collect();
-    preview(db, firm, &window, &schedules, until).await
+    preview(db, firm, &window, &schedules, until, limits).await
 }
 
 /// Occurrences of a draft mission input, validated like `createMission`.
@@ -71,14 +72,15 @@ pub async fn preview_for_input(
     firm: &Firm,
     input: &MissionInput,
     until: NaiveDate,
+    limits: &ScheduleLimits,
 ) -> Result<Vec<PreviewOccurrence>, AppError> {
-    let validated = validate_mission_input(db, firm.id, input).await?;
+    let validated = validate_mission_input(db, firm.id, input, limits).await?;
     let schedules: Vec<(i64, LineSchedule)> = validated
         .lines
         .iter()
         .map(|line| (line.service_id, line.schedule.clone()))
         .collect();
-    preview(db, firm, &validated.window, &schedules, until).await
+    preview(db, firm, &validated.window, &schedules, until, limits).await
 }
 
 async fn preview(
@@ -87,16 +89,19 @@ async fn preview(
     window: &MissionWindow,
     schedules: &[(i64, LineSchedule)],
     until: NaiveDate,
+    limits: &ScheduleLimits,
 ) -> Result<Vec<PreviewOccurrence>, AppError> {
     let today = firm_today(firm, Utc::now());
-    let mut occurrences = Vec::new();
-    for (index, (service_id, line)) in schedules.iter().enumerate() {
+    // Every line's dates and items first, so the size of the answer is known before any of it
+    // is built: a preview past the bound is refused, not truncated.
+    let mut planned = Vec::with_capacity(schedules.len());
+    let mut total: usize = 0;
+    for (service_id, line) in schedules {
         let service = found(
             catalog::find_service(db, firm.id, *service_id).await,
             "service",
         )?;
         let items = catalog::list_items(db, firm.id, *service_id).await?;
-        let lead_days = u32::try_from(service.lead_days).unwrap_or(0);
         let due_dates = schedule::due_dates(line, window, until)
             .map_err(|error| AppError::bad_input(error.field(), error.to_string()))?;
         let copies = if line.frequency == schedule::Frequency::None {
@@ -104,6 +109,27 @@ async fn preview(
         } else {
             1
         };
+        total = total.saturating_add(
+            due_dates
+                .len()
+                .saturating_mul(usize::try_from(copies).unwrap_or(usize::MAX))
+                .saturating_mul(items.len()),
+        );
+        if total > limits.max_occurrences {
+            return Err(AppError::bad_input(
+                "until",
+                format!(
+                    "the preview up to {until} holds more than {} tasks and requests; \
+                     choose an earlier date for until",
+                    limits.max_occurrences
+                ),
+            ));
+        }
+        planned.push((service, items, due_dates, copies));
+    }
+    let mut occurrences = Vec::with_capacity(total);
+    for (index, (service, items, due_dates, copies)) in planned.into_iter().enumerate() {
+        let lead_days = u32::try_from(service.lead_days).unwrap_or(0);
         for due_date in due_dates {
             let creation_date = schedule::creation_date(due_date, lead_days).unwrap_or(due_date);
             for copy_number in 1..=copies {

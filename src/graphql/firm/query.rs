@@ -12,7 +12,7 @@ use crate::db::{catalog, clients, firms, missions, outbox, work};
 use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
-use crate::graphql::firm::mutation::MissionInput;
+use crate::graphql::firm::mutation::{MissionInput, limits};
 use crate::graphql::scalars::Date;
 
 /// Largest page a list returns.
@@ -337,6 +337,10 @@ impl FirmView {
         ctx: &Context<'_>,
         mission_id: Option<ID>,
         mission: Option<MissionInput>,
+        #[graphql(
+            desc = "Last due date listed, after working-day adjustment (inclusive). The mission's \
+                    end date, by contrast, bounds each period's date before adjustment."
+        )]
         until: Date,
     ) -> async_graphql::Result<Vec<PreviewOccurrence>> {
         let staff = staff(ctx)?;
@@ -346,9 +350,11 @@ impl FirmView {
         match (mission_id, mission) {
             (Some(id), None) => {
                 let id = parse_id(&id, "mission")?;
-                Ok(preview_for_mission(&mut db, &firm, id, until.0).await?)
+                Ok(preview_for_mission(&mut db, &firm, id, until.0, &limits(ctx)).await?)
             }
-            (None, Some(input)) => Ok(preview_for_input(&mut db, &firm, &input, until.0).await?),
+            (None, Some(input)) => {
+                Ok(preview_for_input(&mut db, &firm, &input, until.0, &limits(ctx)).await?)
+            }
             _ => Err(AppError::bad_input(
                 "missionId",
                 "give either missionId or mission, not both and not neither",
