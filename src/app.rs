@@ -60,6 +60,9 @@ pub fn generation_settings(config: &Config) -> GenerationSettings {
 
 /// `rappel serve`: migrate, then answer HTTP until told to stop.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.metrics.enabled {
+        crate::metrics::install();
+    }
     let pool = open_and_migrate(&config).await?;
     let mut events = EventBus::new();
     if let crate::db::DatabaseUrl::Postgres(url) =
@@ -129,13 +132,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let operations = watch_operations(&config, scheduler.as_ref(), &reminders, &worker).await?;
+    let metrics_listener = match config.metrics.listen.parse() {
+        Ok(address) if config.metrics.enabled => Some(
+            crate::http::spawn_metrics_listener(address, pool.clone(), operations.clone())
+                .await
+                .with_context(|| format!("cannot listen on {}", config.metrics.listen))?,
+        ),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     // Printed on stdout (not only logged) so scripts and tests can find the port.
     println!("Rappel listening on http://{address}/graphql");
-    axum::serve(listener, router(state, config.graphql.max_body_bytes))
+    let app = router(state, config.graphql.max_body_bytes).layer(axum::Extension(operations));
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
@@ -145,11 +158,37 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(reminders) = reminders {
         reminders.abort();
     }
+    if let Some(metrics_listener) = metrics_listener {
+        metrics_listener.abort();
+    }
     if let Some(worker) = worker {
         worker.shutdown().await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What `/readyz` watches in this process, and who may read `/metrics`.
+async fn watch_operations(
+    config: &Config,
+    scheduler: Option<&tokio_cron_scheduler::JobScheduler>,
+    reminders: &Option<tokio::task::JoinHandle<()>>,
+    worker: &Option<crate::delivery::WorkerHandle>,
+) -> anyhow::Result<crate::health::Operations> {
+    let mut operations = crate::health::Operations::from_config(config);
+    if let Some(scheduler) = scheduler {
+        operations
+            .watch_scheduler(scheduler)
+            .await
+            .context("cannot start the scheduler's heartbeat")?;
+    }
+    if let Some(reminders) = reminders {
+        operations.watch_task("reminders", reminders.abort_handle());
+    }
+    if let Some(worker) = worker {
+        operations.watch_task("delivery_worker", worker.abort_handle());
+    }
+    Ok(operations)
 }
 
 fn print_demo(config: &Config, demo: &crate::setup::DemoInfo) {

@@ -1,5 +1,8 @@
-//! Settings: one `Config`, loaded once at start from `config/default.toml` (or `--config FILE`)
-//! and `RAPPEL_*` environment variables, checked, then passed down. Never read globally.
+//! Settings: one `Config`, loaded once at start from `config/default.toml` (or `--config FILE`,
+//! or the file named by `RAPPEL_CONFIG`) and `RAPPEL_*` environment variables, checked, then
+//! passed down. Never read globally. A file refuses unknown keys; the environment is read only
+//! for known keys (orchestrators inject variables such as `RAPPEL_PORT=tcp://...` for a service
+//! named `rappel`), and the others are reported so that the caller can warn about them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Sections of the file; `RAPPEL_<SECTION>_<KEY>` sets `<key>` in `[section]`.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 9] = [
     "database",
     "graphql",
     "auth",
@@ -17,6 +20,8 @@ const SECTIONS: [&str; 7] = [
     "delivery",
     "smtp",
     "webhooks",
+    "log",
+    "metrics",
 ];
 
 /// The file read when no `--config` is given, relative to the working directory.
@@ -35,6 +40,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub smtp: SmtpConfig,
     pub webhooks: WebhooksConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +126,40 @@ pub struct WebhooksConfig {
     pub disable_after_days: u32,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: String,
+    pub color: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub listen: String,
+    pub bearer_token: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            color: "auto".into(),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: String::new(),
+            bearer_token: String::new(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -132,6 +173,8 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             smtp: SmtpConfig::default(),
             webhooks: WebhooksConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -249,6 +292,12 @@ impl Config {
     /// Loads the defaults, then `file` (when it exists, or always when `required`), then the
     /// `RAPPEL_*` environment, and checks every value.
     pub fn load(file: &Path, required: bool) -> Result<Self, ConfigError> {
+        Self::load_reporting(file, required).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], also telling which `RAPPEL_*` variables were ignored and where each
+    /// setting came from (for `rappel config check` and the start-up warnings).
+    pub fn load_reporting(file: &Path, required: bool) -> Result<(Self, LoadReport), ConfigError> {
         if required && !file.exists() {
             return Err(ConfigError::Load(format!(
                 "config file {} does not exist",
@@ -262,7 +311,49 @@ impl Config {
             .extract()
             .map_err(|error| ConfigError::Load(describe_figment_error(error)))?;
         config.check()?;
-        Ok(config)
+        config.validate()?;
+        let ignored_variables = std::env::vars_os()
+            .filter_map(|(key, _)| key.into_string().ok())
+            .filter(|key| is_rappel_variable(key) && setting_of_variable(key).is_none())
+            .collect();
+        let sources = known_settings()
+            .into_iter()
+            .map(|setting| {
+                let source = figment
+                    .find_value(&setting)
+                    .ok()
+                    .and_then(|value| figment.get_metadata(value.tag()).cloned())
+                    .map(|metadata| describe_source(&metadata))
+                    .unwrap_or_else(|| "built-in default".into());
+                (setting, source)
+            })
+            .collect();
+        Ok((
+            config,
+            LoadReport {
+                ignored_variables,
+                sources,
+            },
+        ))
+    }
+
+    /// Every setting as `(dotted name, value as written in TOML, source)`, sorted, with
+    /// secrets masked: what `rappel config check` prints.
+    pub fn describe(&self, report: &LoadReport) -> Vec<(String, String, String)> {
+        let values = flatten(&serde_json::to_value(self).unwrap_or_default());
+        values
+            .into_iter()
+            .map(|(setting, value)| {
+                let shown = mask_secret(&setting, &value);
+                let source = report
+                    .sources
+                    .iter()
+                    .find(|(name, _)| *name == setting)
+                    .map(|(_, source)| source.clone())
+                    .unwrap_or_else(|| "built-in default".into());
+                (setting, shown, source)
+            })
+            .collect()
     }
 
     /// The listen address, already checked by [`Config::check`].
@@ -400,27 +491,162 @@ impl Config {
     }
 }
 
-/// `RAPPEL_DATABASE_URL` -> `database.url`, `RAPPEL_LISTEN` -> `listen`. Variables under
-/// `RAPPEL_TEST_` belong to the test suite, not to the server.
-fn environment() -> Env {
-    Env::prefixed("RAPPEL_")
-        .filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            !key.starts_with("test_") && key != "config"
-        })
-        .map(|key| {
-            // Keys arrive as written (upper case); figment lowercases them only afterwards.
-            let key = key.as_str().to_ascii_lowercase();
-            for section in SECTIONS {
-                if let Some(rest) = key
-                    .strip_prefix(section)
-                    .and_then(|rest| rest.strip_prefix('_'))
-                {
-                    return format!("{section}.{rest}").into();
-                }
+/// What loading found beside the values: the `RAPPEL_*` variables that name no setting (to
+/// warn about once, then ignore) and where each setting came from.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub ignored_variables: Vec<String>,
+    pub sources: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Refuses values that parse but make no sense (a lifetime of zero, an empty limit), each
+    /// naming its setting. [`Config::check`] holds the older checks; new ones go here.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = |setting: &'static str, value: u64| {
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    setting,
+                    value: "0".into(),
+                    reason: "at least 1".into(),
+                })
+            } else {
+                Ok(())
             }
-            key.into()
+        };
+        at_least_one("auth.session_hours", self.auth.session_hours.into())?;
+        at_least_one(
+            "auth.contact_token_days",
+            self.auth.contact_token_days.into(),
+        )?;
+        at_least_one(
+            "auth.sign_in_link_hours",
+            self.auth.sign_in_link_hours.into(),
+        )?;
+        at_least_one("graphql.max_depth", self.graphql.max_depth as u64)?;
+        at_least_one("graphql.max_complexity", self.graphql.max_complexity as u64)?;
+        at_least_one("graphql.max_batch", self.graphql.max_batch as u64)?;
+        at_least_one("graphql.max_body_bytes", self.graphql.max_body_bytes as u64)?;
+        at_least_one(
+            "delivery.reminder_every_days",
+            self.delivery.reminder_every_days.into(),
+        )?;
+        at_least_one("smtp.pool_size", self.smtp.pool_size.into())?;
+        if self.smtp.transport == "smtp" {
+            at_least_one("smtp.port", self.smtp.port.into())?;
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid {
+                setting: "log.format",
+                value: self.log.format.clone(),
+                reason: "expected \"text\" or \"json\"".into(),
+            });
+        }
+        if !matches!(self.log.color.as_str(), "auto" | "always" | "never") {
+            return Err(ConfigError::Invalid {
+                setting: "log.color",
+                value: self.log.color.clone(),
+                reason: "expected \"auto\", \"always\" or \"never\"".into(),
+            });
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid {
+                setting: "metrics.listen",
+                value: self.metrics.listen.clone(),
+                reason: "expected an address such as 127.0.0.1:9090, or \"\" to serve /metrics \
+                         on the main address"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether an environment variable is addressed to Rappel's settings at all. `RAPPEL_TEST_*`
+/// belongs to the test suite and `RAPPEL_CONFIG` names the file.
+fn is_rappel_variable(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix("RAPPEL_") else {
+        return false;
+    };
+    let rest = rest.to_ascii_lowercase();
+    !rest.starts_with("test_") && rest != "config"
+}
+
+/// The dotted setting a `RAPPEL_*` variable sets, when it names one:
+/// `RAPPEL_DATABASE_URL` -> `database.url`, `RAPPEL_LISTEN` -> `listen`.
+fn setting_of_variable(key: &str) -> Option<String> {
+    if !is_rappel_variable(key) {
+        return None;
+    }
+    let key = key.strip_prefix("RAPPEL_")?.to_ascii_lowercase();
+    let dotted = SECTIONS
+        .iter()
+        .find_map(|section| {
+            key.strip_prefix(section)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .map(|rest| format!("{section}.{rest}"))
         })
+        .unwrap_or(key);
+    known_settings().contains(&dotted).then_some(dotted)
+}
+
+/// Every setting's dotted name (`listen`, `database.url`, ...).
+fn known_settings() -> Vec<String> {
+    flatten(&serde_json::to_value(Config::default()).unwrap_or_default())
+        .into_iter()
+        .map(|(setting, _)| setting)
+        .collect()
+}
+
+/// `{"database": {"url": "x"}}` -> `[("database.url", "\"x\"")]`, values written as in TOML.
+fn flatten(value: &serde_json::Value) -> Vec<(String, String)> {
+    let mut settings = Vec::new();
+    if let serde_json::Value::Object(top) = value {
+        for (key, value) in top {
+            match value {
+                serde_json::Value::Object(section) => {
+                    for (name, value) in section {
+                        settings.push((format!("{key}.{name}"), value.to_string()));
+                    }
+                }
+                other => settings.push((key.clone(), other.to_string())),
+            }
+        }
+    }
+    settings.sort();
+    settings
+}
+
+/// Secrets are shown as `"***"` when set; a database URL keeps everything but its password.
+fn mask_secret(setting: &str, value: &str) -> String {
+    let secret = ["password", "token", "secret"]
+        .iter()
+        .any(|word| setting.contains(word));
+    if secret && value != "\"\"" {
+        "\"***\"".into()
+    } else if setting == "database.url" {
+        crate::app::redact(value)
+    } else {
+        value.to_string()
+    }
+}
+
+/// A figment source in words: the file's path, the variable's name, or the default.
+fn describe_source(metadata: &figment::Metadata) -> String {
+    match &metadata.source {
+        Some(figment::Source::File(path)) => format!("file {}", path.display()),
+        _ if metadata.name.contains("environment") => "environment".into(),
+        _ => "built-in default".into(),
+    }
+}
+
+/// `RAPPEL_DATABASE_URL` -> `database.url`, `RAPPEL_LISTEN` -> `listen`. Only variables that
+/// name a known setting are read; the others are reported by [`Config::load_reporting`].
+fn environment() -> Env {
+    Env::prefixed("RAPPEL_").filter_map(|key| {
+        // Keys arrive without the prefix, as written (upper case).
+        setting_of_variable(&format!("RAPPEL_{}", key.as_str())).map(Into::into)
+    })
 }
 
 /// Figment's messages name the key but bury it in profile and source details; keep both
@@ -469,5 +695,113 @@ mod tests {
             .extract::<Config>()
             .expect_err("typo must fail");
         assert!(describe_figment_error(error).contains("urll"));
+    }
+
+    #[test]
+    fn only_variables_naming_a_setting_are_read_from_the_environment() {
+        assert_eq!(
+            setting_of_variable("RAPPEL_DATABASE_URL").as_deref(),
+            Some("database.url")
+        );
+        assert_eq!(
+            setting_of_variable("RAPPEL_LISTEN").as_deref(),
+            Some("listen")
+        );
+        assert_eq!(
+            setting_of_variable("RAPPEL_LOG_FORMAT").as_deref(),
+            Some("log.format")
+        );
+        // What Kubernetes injects for a Service named `rappel`, and typos.
+        for ignored in [
+            "RAPPEL_PORT",
+            "RAPPEL_SERVICE_HOST",
+            "RAPPEL_SERVICE_PORT",
+            "RAPPEL_PORT_8080_TCP_ADDR",
+            "RAPPEL_DATABASE_URLL",
+            "RAPPEL_TEST_POSTGRES_URL",
+            "RAPPEL_CONFIG",
+        ] {
+            assert_eq!(setting_of_variable(ignored), None, "{ignored}");
+        }
+        assert!(is_rappel_variable("RAPPEL_PORT"));
+        assert!(!is_rappel_variable("RAPPEL_TEST_POSTGRES_URL"));
+        assert!(!is_rappel_variable("RAPPEL_CONFIG"));
+    }
+
+    fn refused_setting(change: impl FnOnce(&mut Config)) -> String {
+        let mut config = Config::default();
+        change(&mut config);
+        match config.check().and_then(|()| config.validate()) {
+            Err(ConfigError::Invalid { setting, .. }) => setting.to_string(),
+            other => panic!("expected a refused setting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn settings_that_make_no_sense_are_refused_by_name() {
+        assert_eq!(
+            refused_setting(|c| c.auth.session_hours = 0),
+            "auth.session_hours"
+        );
+        assert_eq!(
+            refused_setting(|c| c.auth.sign_in_link_hours = 0),
+            "auth.sign_in_link_hours"
+        );
+        assert_eq!(
+            refused_setting(|c| c.auth.contact_token_days = 0),
+            "auth.contact_token_days"
+        );
+        assert_eq!(
+            refused_setting(|c| c.graphql.max_body_bytes = 0),
+            "graphql.max_body_bytes"
+        );
+        assert_eq!(
+            refused_setting(|c| c.graphql.max_depth = 0),
+            "graphql.max_depth"
+        );
+        assert_eq!(
+            refused_setting(|c| c.graphql.max_batch = 0),
+            "graphql.max_batch"
+        );
+        assert_eq!(
+            refused_setting(|c| c.delivery.reminder_every_days = 0),
+            "delivery.reminder_every_days"
+        );
+        assert_eq!(refused_setting(|c| c.smtp.pool_size = 0), "smtp.pool_size");
+        assert_eq!(
+            refused_setting(|c| c.delivery.sending_hour = 24),
+            "delivery.sending_hour"
+        );
+        assert_eq!(
+            refused_setting(|c| c.database.pool_size = 0),
+            "database.pool_size"
+        );
+        assert_eq!(
+            refused_setting(|c| c.log.format = "xml".into()),
+            "log.format"
+        );
+        assert_eq!(refused_setting(|c| c.log.color = "yes".into()), "log.color");
+        assert_eq!(
+            refused_setting(|c| c.metrics.listen = "nowhere".into()),
+            "metrics.listen"
+        );
+        Config::default()
+            .validate()
+            .expect("the defaults are valid");
+    }
+
+    #[test]
+    fn secrets_are_masked_and_database_passwords_hidden() {
+        assert_eq!(mask_secret("smtp.password", "\"hunter2\""), "\"***\"");
+        assert_eq!(mask_secret("metrics.bearer_token", "\"abc\""), "\"***\"");
+        assert_eq!(mask_secret("smtp.password", "\"\""), "\"\"");
+        assert_eq!(
+            mask_secret("database.url", "\"postgres://app:pw@db/rappel\""),
+            "\"postgres://app:***@db/rappel\""
+        );
+        assert_eq!(
+            mask_secret("listen", "\"0.0.0.0:8080\""),
+            "\"0.0.0.0:8080\""
+        );
     }
 }

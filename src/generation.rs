@@ -100,16 +100,33 @@ pub async fn run_pass(
     as_of: Option<NaiveDate>,
     events: Option<&EventBus>,
 ) -> Result<GenerationReport, DbError> {
-    let firm_list = {
-        let mut conn = pool.get().await?;
-        firms::list_firms(&mut conn.as_db()).await?
+    let started = std::time::Instant::now();
+    let pass = async {
+        let firm_list = {
+            let mut conn = pool.get().await?;
+            firms::list_firms(&mut conn.as_db()).await?
+        };
+        let mut report = GenerationReport::default();
+        for firm in &firm_list {
+            let today = as_of.unwrap_or_else(|| firm_today(firm, now));
+            report.absorb(generate_for_firm(pool, settings, firm, today, now, None, events).await?);
+        }
+        Ok(report)
     };
-    let mut report = GenerationReport::default();
-    for firm in &firm_list {
-        let today = as_of.unwrap_or_else(|| firm_today(firm, now));
-        report.absorb(generate_for_firm(pool, settings, firm, today, now, None, events).await?);
-    }
-    Ok(report)
+    let span = tracing::info_span!("generation_pass", as_of = ?as_of);
+    let result = tracing::Instrument::instrument(pass, span).await;
+    crate::metrics::record_generation_pass(
+        result.as_ref().ok().map(
+            |report: &GenerationReport| crate::metrics::GenerationFigures {
+                lines_scanned: report.lines_examined,
+                tasks_created: report.tasks_created,
+                requests_created: report.requests_created,
+                deliveries_enqueued: report.deliveries_enqueued,
+            },
+        ),
+        started.elapsed(),
+    );
+    result
 }
 
 /// The firm's local date at `now` (Europe/Paris if its stored zone is unreadable).

@@ -1,5 +1,5 @@
 //! The web layer: axum routes for GraphQL (POST, GraphiQL on GET, WebSocket subscriptions),
-//! `/healthz`, and the request-id and tracing layers. It only turns HTTP into schema calls;
+//! `/healthz`, `/readyz`, `/metrics`, and the request-id, access-log and tracing layers. It only turns HTTP into schema calls;
 //! no business rule lives here.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::WebSocketUpgrade;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Extension, Form, Query, State};
 use axum::http::HeaderMap;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::db::Pool;
 use crate::graphql::{Caller, RappelSchema, resolve_caller};
+use crate::health::Operations;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -42,6 +43,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(healthz))
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe_now))
         .route("/sign-in", get(sign_in_page).post(sign_in_now))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        // Routes added above this line are named by their template in the access log.
+        .route_layer(axum::middleware::from_fn(crate::metrics::note_route))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -60,7 +65,93 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 )
             }),
         )
+        .layer(axum::middleware::from_fn(crate::metrics::access_log))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// `GET /readyz`: 200 when the database, its migrations and this process's background parts
+/// are fine, else 503; the JSON answer lists every check and what failed.
+async fn readyz(
+    State(state): State<AppState>,
+    operations: Option<Extension<Operations>>,
+) -> Response {
+    let checks = crate::health::readiness(&state.pool, operations.as_ref().map(|ops| &ops.0)).await;
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|check| !check.ok)
+        .map(|check| check.name)
+        .collect();
+    let status = if failed.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if failed.is_empty() { "ready" } else { "not ready" },
+        "failed": failed,
+        "checks": checks,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// `GET /metrics` on the main listener: the Prometheus text format, behind the bearer token
+/// of `[metrics] bearer_token` when one is set. Absent when metrics are off or served on
+/// their own address.
+async fn metrics(
+    State(state): State<AppState>,
+    operations: Option<Extension<Operations>>,
+    headers: HeaderMap,
+) -> Response {
+    let operations = operations.map(|ops| ops.0).unwrap_or_default();
+    if !operations.metrics_on_main_listener {
+        return (StatusCode::NOT_FOUND, "metrics are not served here\n").into_response();
+    }
+    metrics_answer(&state.pool, &operations, &headers).await
+}
+
+async fn metrics_answer(pool: &Pool, operations: &Operations, headers: &HeaderMap) -> Response {
+    if !operations.may_read_metrics(bearer_token(headers)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is required\n",
+        )
+            .into_response();
+    }
+    if crate::metrics::install().is_none() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "metrics are unavailable\n").into_response();
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(pool).await,
+    )
+        .into_response()
+}
+
+/// Serves `/metrics` alone on `[metrics] listen` (a private port for the scraper), until the
+/// returned task is aborted.
+pub async fn spawn_metrics_listener(
+    address: std::net::SocketAddr,
+    pool: Pool,
+    operations: Operations,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!(address = %listener.local_addr()?, "metrics listening");
+    let app = Router::new().route(
+        "/metrics",
+        get(move |headers: HeaderMap| {
+            let (pool, operations) = (pool.clone(), operations.clone());
+            async move { metrics_answer(&pool, &operations, &headers).await }
+        }),
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    }))
 }
 
 async fn graphiql(State(state): State<AppState>) -> Response {

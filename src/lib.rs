@@ -11,6 +11,8 @@ pub mod error;
 pub mod events;
 pub mod generation;
 pub mod graphql;
+pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod scheduler;
 pub mod setup;

@@ -5,17 +5,25 @@ use std::process::ExitCode;
 
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
-use rappel::config::{Config, DEFAULT_CONFIG_PATH};
+use rappel::config::{Config, DEFAULT_CONFIG_PATH, LogConfig};
+
+/// `rappel --version`: the crate's version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RAPPEL_GIT_COMMIT"),
+    ")"
+);
 
 #[derive(Parser)]
 #[command(
     name = "rappel",
-    version,
+    version = VERSION,
     about = "Reminder engine for accounting firms"
 )]
 struct Cli {
     /// Settings file to read instead of config/default.toml.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "RAPPEL_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -40,6 +48,24 @@ enum Command {
         #[command(subcommand)]
         command: FirmCommand,
     },
+    /// Inspect the settings.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Copy a live SQLite database to FILE, consistently, while the server keeps serving
+    /// (PostgreSQL: use pg_dump).
+    Backup {
+        /// The copy to write; must not exist yet.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the settings and print each one (secrets masked) with where it came from.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -68,19 +94,41 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rappel: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr, as text or as one JSON object per line; colours only on a terminal
+/// (or when asked). `RUST_LOG` overrides the levels.
+fn init_logging(log: &LogConfig) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if log.format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        let color = match log.color.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        builder.with_ansi(color).try_init()
+    };
+    if let Err(error) = result {
+        eprintln!("rappel: cannot set up logging: {error}");
     }
 }
 
@@ -94,7 +142,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(path) => (path, true),
         None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
     };
-    let config = Config::load(&path, required)?;
+    let (config, report) = match Config::load_reporting(&path, required) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            init_logging(&LogConfig::default());
+            return Err(error.into());
+        }
+    };
+    init_logging(&config.log);
+    for variable in &report.ignored_variables {
+        tracing::warn!(
+            variable = %variable,
+            "ignoring an environment variable that names no Rappel setting"
+        );
+    }
+    if let Command::Config {
+        command: ConfigCommand::Check,
+    } = command
+    {
+        println!("settings are valid (file: {})", path.display());
+        for (setting, value, source) in config.describe(&report) {
+            println!("{setting} = {value}    # {source}");
+        }
+        return Ok(());
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match command {
@@ -104,7 +175,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("migrations applied");
                 Ok(())
             }
-            Command::ExportSchema => Ok(()),
+            Command::ExportSchema | Command::Config { .. } => Ok(()),
+            Command::Backup { file } => {
+                let pool = rappel::app::open_database(&config).await?;
+                pool.backup_sqlite(&file).await?;
+                println!("backup written to {}", file.display());
+                Ok(())
+            }
             Command::Generate { as_of } => {
                 let pool = rappel::app::open_and_migrate(&config).await?;
                 let settings = rappel::app::generation_settings(&config);

@@ -278,7 +278,25 @@ pub struct WorkerHandle {
     task: JoinHandle<()>,
 }
 
+impl Settled {
+    /// The metric label of this outcome.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retrying => "retrying",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Dead => "dead",
+        }
+    }
+}
+
 impl WorkerHandle {
+    /// Lets `/readyz` see whether the worker's task still runs.
+    pub fn abort_handle(&self) -> tokio::task::AbortHandle {
+        self.task.abort_handle()
+    }
+
     /// Stops claiming, lets in-flight deliveries finish (at most one lease), and returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -389,6 +407,7 @@ impl Worker {
     }
 
     /// Tries one claimed delivery and records the outcome.
+    #[tracing::instrument(name = "delivery_attempt", skip_all, fields(delivery_id = delivery.id, kind = delivery.kind.as_str()))]
     pub async fn deliver(&self, delivery: &Delivery, now: DateTime<Utc>) -> DbResult<Settled> {
         let attempt = self.attempt(delivery, now).await;
         self.record(delivery, &attempt, now).await.inspect_err(|error| {
@@ -1021,6 +1040,7 @@ fn log_settled(delivery: &Delivery, state: &DeliveryState, settled: Settled) {
         .map(redact_addresses)
         .unwrap_or_default();
     let (id, kind, event) = (delivery.id, delivery.kind.as_str(), delivery.event.as_str());
+    crate::metrics::record_delivery(kind, event, settled.label());
     match settled {
         Settled::Delivered => tracing::debug!(delivery_id = id, kind, event, "delivered"),
         Settled::Retrying => tracing::info!(

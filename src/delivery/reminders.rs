@@ -283,6 +283,8 @@ async fn remind_firm(
             break;
         }
     }
+    ::metrics::counter!("rappel_reminders_enqueued_total")
+        .increment(report.deliveries_enqueued as u64);
     if report.deliveries_enqueued > 0 {
         tracing::info!(
             firm_id = firm.id,

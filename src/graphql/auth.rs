@@ -58,8 +58,12 @@ impl AuthMutation {
                 .await
                 .unwrap_or(false);
         let Some(user) = user.filter(|_| password_ok) else {
+            ::metrics::counter!("rappel_sign_ins_total", "kind" => "staff", "result" => "failed")
+                .increment(1);
             return Err(AppError::AuthFailed("wrong email or password".into()).into());
         };
+        ::metrics::counter!("rappel_sign_ins_total", "kind" => "staff", "result" => "succeeded")
+            .increment(1);
         let token = new_token();
         let now = Utc::now();
         let expires_at = now + Duration::hours(i64::from(config.session_hours));
@@ -144,7 +148,13 @@ impl AuthMutation {
             )
             .await?;
             Ok::<_, AppError>(())
+        })
+        .inspect_err(|_| {
+            ::metrics::counter!("rappel_sign_ins_total", "kind" => "link", "result" => "failed")
+                .increment(1);
         })?;
+        ::metrics::counter!("rappel_sign_ins_total", "kind" => "link", "result" => "succeeded")
+            .increment(1);
         Ok(Session {
             token: contact_token,
             expires_at,

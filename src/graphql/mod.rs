@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod context;
 pub mod firm;
+mod observe;
 pub mod scalars;
 pub mod subscription;
 
@@ -137,6 +138,7 @@ pub fn build_schema_with_delivery(
     )
     .limit_depth(config.max_depth)
     .limit_complexity(config.max_complexity)
+    .extension(observe::Observer)
     .extension(ErrorCodes);
     if !config.introspection {
         builder = builder.disable_introspection();
