@@ -12,5 +12,7 @@ pub mod events;
 pub mod generation;
 pub mod graphql;
 pub mod http;
+pub mod listener;
 pub mod scheduler;
 pub mod setup;
+pub mod throttle;
