@@ -92,9 +92,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         graphiql: config.graphql.graphiql,
         max_batch: config.graphql.max_batch,
     };
+    let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
     if config.demo {
         if let Some(demo) = crate::setup::seed_demo_if_empty(&pool, &config, Some(&events)).await? {
-            print_demo(&config, &demo);
+            print_demo(address, &demo);
         }
     }
     let mut scheduler = if config.scheduler.enabled {
@@ -141,17 +145,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
     // Printed on stdout (not only logged) so scripts and tests can find the port.
-    println!("Rappel listening on http://{address}/graphql");
-    let app = router(state, config.graphql.max_body_bytes).layer(axum::Extension(operations));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    println!("Rappel listening on http://{}/graphql", reachable(address));
+    let app = router(state, config.graphql.max_body_bytes)
+        .layer(axum::Extension(operations))
+        .layer(axum::Extension(crate::http::WsInitTimeout(
+            std::time::Duration::from_secs(config.http.ws_init_timeout_seconds),
+        )));
+    crate::listener::serve(listener, app, &config.http, shutdown_signal()).await;
     if let Some(scheduler) = scheduler.as_mut() {
         let _ = scheduler.shutdown().await;
     }
@@ -191,7 +192,19 @@ async fn watch_operations(
     Ok(operations)
 }
 
-fn print_demo(config: &Config, demo: &crate::setup::DemoInfo) {
+/// The listening address as a browser on this machine reaches it (0.0.0.0 -> 127.0.0.1).
+fn reachable(address: std::net::SocketAddr) -> std::net::SocketAddr {
+    let ip = match address.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    std::net::SocketAddr::new(ip, address.port())
+}
+
+/// The demo's accounts and tokens, and GraphiQL at the address really listened on (which
+/// `public_base_url` need not be: it is where emailed links point).
+fn print_demo(address: std::net::SocketAddr, demo: &crate::setup::DemoInfo) {
     println!("Demo data created (turn off with demo = false / RAPPEL_DEMO=false):");
     println!(
         "  firm admin:  {} / password {}",
@@ -203,8 +216,8 @@ fn print_demo(config: &Config, demo: &crate::setup::DemoInfo) {
         demo.contact_email, demo.contact_token
     );
     println!(
-        "  GraphiQL: {}/graphql  (add the header {{\"Authorization\": \"Bearer <token>\"}})",
-        config.public_base_url
+        "  GraphiQL: http://{}/graphql  (add the header {{\"Authorization\": \"Bearer <token>\"}})",
+        reachable(address)
     );
     println!("  The demo mission's first request is created on 2027-01-20; try it now with");
     println!("  `cargo run -- generate --as-of 2027-01-20`.");

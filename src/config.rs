@@ -12,7 +12,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Sections of the file; `RAPPEL_<SECTION>_<KEY>` sets `<key>` in `[section]`.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
+    "http",
     "database",
     "graphql",
     "auth",
@@ -33,6 +34,7 @@ pub struct Config {
     pub listen: String,
     pub public_base_url: String,
     pub demo: bool,
+    pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub graphql: GraphqlConfig,
     pub auth: AuthConfig,
@@ -62,6 +64,20 @@ pub struct GraphqlConfig {
     pub max_complexity: usize,
     pub max_batch: usize,
     pub max_body_bytes: usize,
+    pub max_document_bytes: usize,
+    pub max_tokens: usize,
+    pub max_fields: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub header_read_timeout_seconds: u64,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub ws_init_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +86,10 @@ pub struct AuthConfig {
     pub session_hours: u32,
     pub contact_token_days: u32,
     pub sign_in_link_hours: u32,
+    pub sign_in_attempts_per_account: u32,
+    pub sign_in_attempts_per_ip: u32,
+    pub sign_in_window_seconds: u64,
+    pub max_concurrent_password_checks: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +186,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             public_base_url: "http://127.0.0.1:8080".into(),
             demo: true,
+            http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             graphql: GraphqlConfig::default(),
             auth: AuthConfig::default(),
@@ -199,6 +220,22 @@ impl Default for GraphqlConfig {
             max_complexity: 5000,
             max_batch: 10,
             max_body_bytes: 1024 * 1024,
+            max_document_bytes: 32 * 1024,
+            max_tokens: 5000,
+            max_fields: 2000,
+            max_aliases: 30,
+            max_root_fields: 20,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_seconds: 15,
+            max_connections: 512,
+            max_connections_per_ip: 64,
+            ws_init_timeout_seconds: 10,
         }
     }
 }
@@ -209,6 +246,10 @@ impl Default for AuthConfig {
             session_hours: 720,
             contact_token_days: 365,
             sign_in_link_hours: 72,
+            sign_in_attempts_per_account: 10,
+            sign_in_attempts_per_ip: 50,
+            sign_in_window_seconds: 300,
+            max_concurrent_password_checks: 2,
         }
     }
 }
@@ -385,6 +426,41 @@ impl Config {
             .map_err(|reason| invalid("database.url", &self.database.url, &reason))?;
         if self.database.pool_size == 0 {
             return Err(invalid("database.pool_size", "0", "at least 1"));
+        }
+        for (setting, value) in [
+            (
+                "http.header_read_timeout_seconds",
+                self.http.header_read_timeout_seconds,
+            ),
+            (
+                "http.ws_init_timeout_seconds",
+                self.http.ws_init_timeout_seconds,
+            ),
+            ("http.max_connections", self.http.max_connections as u64),
+            (
+                "http.max_connections_per_ip",
+                self.http.max_connections_per_ip as u64,
+            ),
+            (
+                "auth.sign_in_attempts_per_account",
+                u64::from(self.auth.sign_in_attempts_per_account),
+            ),
+            (
+                "auth.sign_in_attempts_per_ip",
+                u64::from(self.auth.sign_in_attempts_per_ip),
+            ),
+            (
+                "auth.sign_in_window_seconds",
+                self.auth.sign_in_window_seconds,
+            ),
+            (
+                "auth.max_concurrent_password_checks",
+                self.auth.max_concurrent_password_checks as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "0", "at least 1"));
+            }
         }
         if self.scheduler.batch_size == 0 {
             return Err(invalid("scheduler.batch_size", "0", "at least 1"));

@@ -2,26 +2,34 @@
 //! `/healthz`, `/readyz`, `/metrics`, and the request-id, access-log and tracing layers. It only turns HTTP into schema calls;
 //! no business rule lives here.
 
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::Router;
-use axum::extract::WebSocketUpgrade;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::{ConnectInfo, WebSocketUpgrade};
 use axum::extract::{Extension, Form, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap, HeaderValue};
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use futures_util::{SinkExt as _, StreamExt as _};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::db::Pool;
+use crate::graphql::limits::SignInBudget;
 use crate::graphql::{Caller, RappelSchema, resolve_caller};
 use crate::health::Operations;
+use crate::throttle::ClientIp;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -32,6 +40,50 @@ pub struct AppState {
     pub pool: Pool,
     pub graphiql: bool,
     pub max_batch: usize,
+}
+
+/// How long a WebSocket has to send `connection_init` (an extension of the router; 10 s when
+/// absent).
+#[derive(Debug, Clone, Copy)]
+pub struct WsInitTimeout(pub Duration);
+
+/// The client's address, set by the accept loop (absent when the router is called in process).
+fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// When every answer of a response is refused RATE_LIMITED, the longest `retryAfter`.
+fn throttled_everywhere(responses: &[&async_graphql::Response]) -> Option<u64> {
+    let mut longest = None;
+    for response in responses {
+        if response.errors.is_empty() || response.data != async_graphql::Value::Null {
+            return None;
+        }
+        for error in &response.errors {
+            let extensions = error.extensions.as_ref()?;
+            if extensions.get("code") != Some(&async_graphql::Value::from("RATE_LIMITED")) {
+                return None;
+            }
+            let seconds = match extensions.get("retryAfter") {
+                Some(async_graphql::Value::Number(number)) => number.as_u64().unwrap_or(1),
+                _ => 1,
+            };
+            longest = Some(longest.unwrap_or(0).max(seconds));
+        }
+    }
+    longest
+}
+
+/// 429 with `Retry-After` when the whole answer was throttled.
+fn too_many_requests(mut response: Response, retry_after: u64) -> Response {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from(retry_after),
+    );
+    response
 }
 
 /// The whole HTTP surface.
@@ -192,6 +244,7 @@ fn request_error(message: &str, code: &str) -> Response {
 async fn graphql(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: Extensions,
     request: GraphQLBatchRequest,
 ) -> Response {
     let caller = match resolve_caller(&state.pool, bearer_token(&headers)).await {
@@ -201,7 +254,14 @@ async fn graphql(
             return request_error("internal error", "INTERNAL");
         }
     };
-    let batch = request.into_inner().data(caller);
+    // One sign-in per batch: the operations of a batch share this budget.
+    let mut batch = request
+        .into_inner()
+        .data(caller)
+        .data(SignInBudget::per_batch());
+    if let Some(ip) = client_ip(&extensions) {
+        batch = batch.data(ClientIp(ip));
+    }
     if let async_graphql::BatchRequest::Batch(operations) = &batch {
         if operations.len() > state.max_batch {
             let message = format!(
@@ -212,47 +272,170 @@ async fn graphql(
             return request_error(&message, "BAD_USER_INPUT");
         }
     }
-    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+    let response = state.schema.execute_batch(batch).await;
+    let throttled = match &response {
+        async_graphql::BatchResponse::Single(response) => throttled_everywhere(&[response]),
+        async_graphql::BatchResponse::Batch(responses) => {
+            throttled_everywhere(&responses.iter().collect::<Vec<_>>())
+        }
+    };
+    let answer = GraphQLResponse::from(response).into_response();
+    match throttled {
+        Some(retry_after) => too_many_requests(answer, retry_after),
+        None => answer,
+    }
 }
 
-/// Subscriptions: the caller is authenticated once, from the connection payload's
-/// `Authorization` ("Bearer ...") or `token` field.
+/// The close code of graphql-transport-ws for a refused `connection_init`.
+const CLOSE_FORBIDDEN: u16 = 4403;
+/// The close code of graphql-transport-ws for a socket that never sent `connection_init`.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+
+/// Subscriptions (and any operation sent over the socket): the caller is authenticated once,
+/// from the connection payload's `Authorization` ("Bearer ...") or `token` field. A socket
+/// that does not send `connection_init` in time is closed.
 async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    extensions: Extensions,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let protocol = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .split(',')
+                .find_map(|protocol| WebSocketProtocols::from_str(protocol.trim()).ok())
+        });
+    let Some(protocol) = protocol else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "ask for the graphql-transport-ws (or graphql-ws) subprotocol\n",
+        )
+            .into_response();
+    };
+    let ip = client_ip(&extensions);
+    let init_timeout = extensions
+        .get::<WsInitTimeout>()
+        .map_or(Duration::from_secs(10), |timeout| timeout.0);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let pool = state.pool.clone();
-            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|value| value.as_str())
-                        .map(|value| {
-                            value
-                                .trim_start_matches("Bearer ")
-                                .trim_start_matches("bearer ")
-                        })
-                        .or_else(|| payload.get("token").and_then(|value| value.as_str()))
-                        .map(str::to_string);
-                    let caller = resolve_caller(&pool, token.as_deref())
-                        .await
-                        .map_err(|_| async_graphql::Error::new("internal error"))?;
-                    if matches!(caller, Caller::Anonymous) {
-                        return Err(async_graphql::Error::new(
-                            "sign in first: send a valid token in the connection payload",
-                        ));
-                    }
-                    let mut data = Data::default();
-                    data.insert(caller);
-                    Ok(data)
+        .on_upgrade(move |socket| serve_ws(state, socket, protocol, ip, init_timeout))
+}
+
+/// Why a `connection_init` was refused, as the error code the client reads.
+type Refusal = Arc<Mutex<Option<&'static str>>>;
+
+async fn serve_ws(
+    state: AppState,
+    socket: WebSocket,
+    protocol: WebSocketProtocols,
+    ip: Option<IpAddr>,
+    init_timeout: Duration,
+) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| futures_util::future::ready(message.is_ok()))
+        .filter_map(|message| {
+            futures_util::future::ready(match message {
+                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => Some(bytes),
+                _ => None,
+            })
+        });
+    let initialised = Arc::new(AtomicBool::new(false));
+    let refusal: Refusal = Arc::default();
+    let mut connection_data = Data::default();
+    if let Some(ip) = ip {
+        connection_data.insert(ClientIp(ip));
+    }
+    let pool = state.pool.clone();
+    let (init_seen, init_refusal) = (initialised.clone(), refusal.clone());
+    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+        .connection_data(connection_data)
+        .on_connection_init(move |payload| async move {
+            init_seen.store(true, Ordering::SeqCst);
+            let refuse = |code: &'static str, message: &str| {
+                if let Ok(mut refusal) = init_refusal.lock() {
+                    *refusal = Some(code);
+                }
+                async_graphql::Error::new(message)
+            };
+            let token = payload
+                .get("Authorization")
+                .or_else(|| payload.get("authorization"))
+                .and_then(|value| value.as_str())
+                .map(|value| {
+                    value
+                        .trim_start_matches("Bearer ")
+                        .trim_start_matches("bearer ")
                 })
-                .serve()
-        })
+                .or_else(|| payload.get("token").and_then(|value| value.as_str()))
+                .map(str::to_string);
+            let caller = resolve_caller(&pool, token.as_deref())
+                .await
+                .map_err(|_| refuse("INTERNAL", "internal error"))?;
+            if matches!(caller, Caller::Anonymous) {
+                return Err(refuse(
+                    "UNAUTHENTICATED",
+                    "sign in first: send a valid token in the connection payload",
+                ));
+            }
+            let mut data = Data::default();
+            data.insert(caller);
+            Ok(data)
+        });
+    futures_util::pin_mut!(messages);
+    let deadline = tokio::time::sleep(init_timeout);
+    tokio::pin!(deadline);
+    loop {
+        let outgoing = tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => ws_message(message, &refusal),
+                None => break,
+            },
+            () = &mut deadline, if !initialised.load(Ordering::SeqCst) => {
+                Message::Close(Some(CloseFrame {
+                    code: CLOSE_INIT_TIMEOUT,
+                    reason: "Connection initialisation timeout".into(),
+                }))
+            }
+        };
+        let closing = matches!(outgoing, Message::Close(_));
+        if sink.send(outgoing).await.is_err() || closing {
+            break;
+        }
+    }
+}
+
+/// An outgoing message, with the refusal of `connection_init` carrying its code: in the
+/// payload of `connection_error` (graphql-ws), or as a JSON close reason with code 4403
+/// (graphql-transport-ws, whose close frames carry no payload).
+fn ws_message(message: WsMessage, refusal: &Refusal) -> Message {
+    let code = refusal.lock().ok().and_then(|refusal| *refusal);
+    match (message, code) {
+        (WsMessage::Text(text), Some(code)) => {
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(mut value) if value["type"] == "connection_error" => {
+                    value["payload"]["extensions"] = serde_json::json!({ "code": code });
+                    Message::Text(value.to_string().into())
+                }
+                _ => Message::Text(text.into()),
+            }
+        }
+        (WsMessage::Text(text), None) => Message::Text(text.into()),
+        (WsMessage::Close(_, reason), Some(code)) => Message::Close(Some(CloseFrame {
+            code: CLOSE_FORBIDDEN,
+            reason: serde_json::json!({ "message": reason, "extensions": { "code": code } })
+                .to_string()
+                .into(),
+        })),
+        (WsMessage::Close(code, reason), None) => Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -353,15 +536,32 @@ async fn sign_in_page(Query(link): Query<SignInLink>) -> Response {
 /// `POST /sign-in`: spends the single-use link through `redeemSignInLink`, then shows the
 /// client view's requests and the contact token for the client view's API. Only what the
 /// client view may show.
-async fn sign_in_now(State(state): State<AppState>, Form(link): Form<SignInLink>) -> Response {
-    let redeem = async_graphql::Request::new(
+async fn sign_in_now(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    Form(link): Form<SignInLink>,
+) -> Response {
+    let mut redeem = async_graphql::Request::new(
         "mutation($token: String!) { redeemSignInLink(token: $token) { token } }",
     )
     .variables(async_graphql::Variables::from_json(serde_json::json!({
         "token": link.token.unwrap_or_default()
     })))
     .data(Caller::Anonymous);
+    if let Some(ip) = client_ip(&extensions) {
+        redeem = redeem.data(ClientIp(ip));
+    }
     let response = state.schema.execute(redeem).await;
+    if let Some(retry_after) = throttled_everywhere(&[&response]) {
+        let page = Html(page(
+            "Rappel",
+            &format!(
+                "<h1>Trop de tentatives / Too many attempts</h1><p>Réessayez dans {retry_after} s. \
+                 Try again in {retry_after} s.</p>"
+            ),
+        ));
+        return too_many_requests(page.into_response(), retry_after);
+    }
     let token = response.data.into_json().ok().and_then(|data| {
         data["redeemSignInLink"]["token"]
             .as_str()

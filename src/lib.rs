@@ -14,5 +14,7 @@ pub mod graphql;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod listener;
 pub mod scheduler;
 pub mod setup;
+pub mod throttle;

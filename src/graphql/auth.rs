@@ -1,16 +1,19 @@
 //! Signing in and out: staff `login`/`logout`, and `redeemSignInLink`, which turns the
-//! single-use token of an emailed link into a contact token. Open to every caller.
+//! single-use token of an emailed link into a contact token. Open to every caller, so each
+//! attempt is throttled (per account and per client IP) before it reads the database, and the
+//! password check runs on the bounded pool without holding a database connection.
 
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{Duration, Utc};
 
-use crate::auth::{decoy_password_hash, new_token, token_hash, verify_password};
+use crate::auth::{decoy_password_hash, new_token, token_hash};
 use crate::config::AuthConfig;
 use crate::db::tokens::{self, NewAccessToken};
 use crate::db::{clients, firms};
 use crate::domain::TokenKind;
 use crate::error::AppError;
 use crate::graphql::context::{Caller, caller, connect};
+use crate::throttle::{ClientIp, SignInGate};
 use crate::transaction;
 
 /// A bearer token and when it expires.
@@ -29,6 +32,22 @@ fn auth_config(ctx: &Context<'_>) -> AuthConfig {
     ctx.data::<AuthConfig>().cloned().unwrap_or_default()
 }
 
+/// Admits one sign-in attempt through the schema's gate, or answers RATE_LIMITED.
+fn admit(ctx: &Context<'_>, account: Option<&str>) -> async_graphql::Result<()> {
+    let ip = ctx.data_opt::<ClientIp>().map(|ip| ip.0);
+    match ctx.data_opt::<SignInGate>() {
+        Some(gate) => gate.admit(account, ip).map_err(|throttled| {
+            tracing::warn!(
+                client_ip = ?ip,
+                retry_after = throttled.retry_after_seconds(),
+                "sign-in attempt throttled"
+            );
+            throttled.into_error()
+        }),
+        None => Ok(()),
+    }
+}
+
 #[Object]
 impl AuthMutation {
     /// Signs a staff member in. A wrong email and a wrong password get the same answer.
@@ -39,24 +58,32 @@ impl AuthMutation {
         password: String,
     ) -> async_graphql::Result<Session> {
         let config = auth_config(ctx);
-        let mut conn = connect(ctx).await?;
         let email = email.trim().to_string();
         // Emails are stored with a lower-cased domain; accept any case from the user.
         let normalized = match email.rsplit_once('@') {
             Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
             None => email.clone(),
         };
-        let user = firms::find_active_user_by_email(&mut conn.as_db(), &normalized)
-            .await
-            .map_err(AppError::from)?;
+        admit(ctx, Some(&normalized))?;
+        let user = {
+            let mut conn = connect(ctx).await?;
+            firms::find_active_user_by_email(&mut conn.as_db(), &normalized)
+                .await
+                .map_err(AppError::from)?
+        };
         let stored_hash = user.as_ref().map_or_else(
             || decoy_password_hash().to_string(),
             |u| u.password_hash.clone(),
         );
-        let password_ok =
-            tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
-                .await
-                .unwrap_or(false);
+        // No connection is held while the password is checked.
+        let password_ok = match ctx.data_opt::<SignInGate>() {
+            Some(gate) => gate.verify_password(password, stored_hash).await,
+            None => tokio::task::spawn_blocking(move || {
+                crate::auth::verify_password(&password, &stored_hash)
+            })
+            .await
+            .unwrap_or(false),
+        };
         let Some(user) = user.filter(|_| password_ok) else {
             ::metrics::counter!("rappel_sign_ins_total", "kind" => "staff", "result" => "failed")
                 .increment(1);
@@ -64,6 +91,7 @@ impl AuthMutation {
         };
         ::metrics::counter!("rappel_sign_ins_total", "kind" => "staff", "result" => "succeeded")
             .increment(1);
+        let mut conn = connect(ctx).await?;
         let token = new_token();
         let now = Utc::now();
         let expires_at = now + Duration::hours(i64::from(config.session_hours));
@@ -106,6 +134,7 @@ impl AuthMutation {
         token: String,
     ) -> async_graphql::Result<Session> {
         let config = auth_config(ctx);
+        admit(ctx, None)?;
         let mut conn = connect(ctx).await?;
         let now = Utc::now();
         let link_hash = token_hash(token.trim());

@@ -6,14 +6,19 @@ pub mod auth;
 pub mod client;
 pub mod context;
 pub mod firm;
+pub mod limits;
 mod observe;
 pub mod scalars;
 pub mod subscription;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
 use async_graphql::{Context, Enum, ID, MergedObject, Object, Response, Schema, SimpleObject};
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
 
 use crate::config::{AuthConfig, GraphqlConfig};
 use crate::db::{Pool, clients, firms};
@@ -139,7 +144,10 @@ pub fn build_schema_with_delivery(
     .limit_depth(config.max_depth)
     .limit_complexity(config.max_complexity)
     .extension(observe::Observer)
-    .extension(ErrorCodes);
+    .extension(ErrorCodes)
+    .extension(limits::DocumentLimitsExtension(
+        limits::DocumentLimits::from_config(config),
+    ));
     if !config.introspection {
         builder = builder.disable_introspection();
     }
@@ -150,6 +158,7 @@ pub fn build_schema_with_delivery(
         builder = builder
             .data(data.pool)
             .data(data.events)
+            .data(crate::throttle::SignInGate::from_config(&data.auth))
             .data(data.auth)
             .data(data.generation);
     }
@@ -181,28 +190,47 @@ struct ErrorCodesExtension;
 impl Extension for ErrorCodesExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            let has_code = error
-                .extensions
-                .as_ref()
-                .is_some_and(|extensions| extensions.get("code").is_some());
-            if !has_code {
-                let caller_input = error.message.starts_with("Failed to parse")
-                    || error.message.starts_with("Invalid value for argument");
-                let code = if error.path.is_empty() || caller_input {
-                    AppError::bad_input("query", "").code()
-                } else {
-                    // A resolver error that did not come through AppError: never show its text.
-                    tracing::error!(message = %error.message, "uncoded resolver error");
-                    error.message = "internal error".into();
-                    AppError::Internal(String::new()).code()
-                };
-                error
-                    .extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", code);
-            }
-        }
+        add_error_codes(&mut response);
         response
+    }
+
+    /// Subscriptions and operations sent over /graphql/ws: every answer of the stream.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                add_error_codes(&mut response);
+                response
+            })
+            .boxed()
+    }
+}
+
+fn add_error_codes(response: &mut Response) {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|extensions| extensions.get("code").is_some());
+        if !has_code {
+            let caller_input = error.message.starts_with("Failed to parse")
+                || error.message.starts_with("Invalid value for argument");
+            let code = if error.path.is_empty() || caller_input {
+                AppError::bad_input("query", "").code()
+            } else {
+                // A resolver error that did not come through AppError: never show its text.
+                tracing::error!(message = %error.message, "uncoded resolver error");
+                error.message = "internal error".into();
+                AppError::Internal(String::new()).code()
+            };
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", code);
+        }
     }
 }

@@ -9,3 +9,4 @@ mod delivery;
 mod foundation;
 mod generation;
 mod schedule_limits;
+mod limits;
