@@ -711,6 +711,13 @@ backend_test!(
         );
         assert!(!again, "an existing file is never overwritten");
         assert!(stderr.contains("already exists"), "{stderr}");
+        let missing = folder.path().join("missing.db");
+        let (copied, _, stderr) = run_rappel(
+            &["backup", &folder.path().join("other.db").to_string_lossy()],
+            &[("RAPPEL_DATABASE_URL", &missing.to_string_lossy())],
+        );
+        assert!(!copied && stderr.contains("no database"), "{stderr}");
+        assert!(!missing.exists(), "a missing database is not created");
         drop(server);
     }
 );
