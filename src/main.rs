@@ -177,6 +177,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::ExportSchema | Command::Config { .. } => Ok(()),
             Command::Backup { file } => {
+                // Opening a missing SQLite file would create an empty database to copy.
+                if let Ok(rappel::db::DatabaseUrl::Sqlite(path)) =
+                    rappel::db::DatabaseUrl::parse(&config.database.url)
+                {
+                    anyhow::ensure!(path.exists(), "no database at {}", path.display());
+                }
                 let pool = rappel::app::open_database(&config).await?;
                 pool.backup_sqlite(&file).await?;
                 println!("backup written to {}", file.display());

@@ -25,13 +25,6 @@ struct ObserverExtension;
 #[async_graphql::async_trait::async_trait]
 impl Extension for ObserverExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        if let Some(caller) = ctx.data_opt::<Caller>() {
-            crate::metrics::note_caller(match caller {
-                Caller::Staff(_) => "staff",
-                Caller::Contact(_) => "contact",
-                Caller::Anonymous => "anonymous",
-            });
-        }
         let response = next.run(ctx).await;
         for error in &response.errors {
             let code = error
@@ -54,6 +47,14 @@ impl Extension for ObserverExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        // The request's data (the caller) is only reachable from here on.
+        if let Some(caller) = ctx.data_opt::<Caller>() {
+            crate::metrics::note_caller(match caller {
+                Caller::Staff(_) => "staff",
+                Caller::Contact(_) => "contact",
+                Caller::Anonymous => "anonymous",
+            });
+        }
         let name = operation_name.unwrap_or("-");
         crate::metrics::note_operation(name);
         let span = tracing::info_span!("graphql", operation = %name);

@@ -10,3 +10,4 @@ mod foundation;
 mod generation;
 mod schedule_limits;
 mod limits;
+mod operations;
