@@ -565,3 +565,111 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    async fn extending_past_the_occurrence_bound_is_refused_on_the_end_date(db: TestDb) {
+        let app = TestApp::new(db);
+        let (admin, client, service) = firm(&app, "a", 90).await;
+        // 2020 weekly with 90 items: 4,680 at signing, within the bound.
+        let data = app
+            .ok(
+                &admin,
+                CREATE_MISSION,
+                json!({ "input": { "clientId": client, "name": "Hebdo", "startDate": "2020-01-01",
+                    "endDate": "2020-12-31",
+                    "lines": [{ "serviceId": service, "frequency": "WEEKLY", "firstDueDate": "2020-01-06" }] } }),
+            )
+            .await;
+        let mission = data["createMission"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        app.ok(
+            &admin,
+            "mutation($id: ID!) { signMission(id: $id) { status } }",
+            json!({ "id": mission }),
+        )
+        .await;
+        assert_eq!(count(&app.db, "information_requests").await, 4_680);
+        // Six more years of catch-up at once is not.
+        let response = app
+            .exec(
+                &admin,
+                "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2099-12-31\" }) { id } }",
+                json!({ "id": mission }),
+            )
+            .await;
+        let (code, field, message) = refusal(&response);
+        assert_eq!(
+            (code.as_str(), field.as_str()),
+            ("BAD_USER_INPUT", "endDate")
+        );
+        assert!(message.contains("5000"), "{message}");
+        assert_eq!(count(&app.db, "information_requests").await, 4_680);
+        let data = app
+            .ok(
+                &admin,
+                "query($id: ID!) { firm { mission(id: $id) { endDate } } }",
+                json!({ "id": mission }),
+            )
+            .await;
+        assert_eq!(data["firm"]["mission"]["endDate"], "2020-12-31");
+    }
+);
+
+backend_test!(
+    async fn adding_a_line_past_the_occurrence_bound_is_refused_on_its_first_due_date(db: TestDb) {
+        let app = TestApp::new(db);
+        let (admin, client, service) = firm(&app, "a", 1).await;
+        let items: Vec<Value> = (0..100)
+            .map(|index| json!({ "kind": "TASK", "title": format!("Tâche {index}") }))
+            .collect();
+        let data = app
+            .ok(
+                &admin,
+                "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+                json!({ "input": { "title": "Long délai", "leadDays": 366, "items": items } }),
+            )
+            .await;
+        let heavy = data["createService"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let data = app
+            .ok(
+                &admin,
+                CREATE_MISSION,
+                json!({ "input": { "clientId": client, "name": "Suivi", "startDate": "2020-01-01",
+                    "lines": [{ "serviceId": service, "frequency": "ANNUAL" }] } }),
+            )
+            .await;
+        let mission = data["createMission"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        app.ok(
+            &admin,
+            "mutation($id: ID!) { signMission(id: $id) { status } }",
+            json!({ "id": mission }),
+        )
+        .await;
+        let before = count(&app.db, "tasks").await;
+        // Weekly from tomorrow, created 366 days ahead: 53 weeks x 100 tasks at once.
+        let tomorrow = (Utc::now().date_naive() + chrono::Days::new(2)).to_string();
+        let response = app
+            .exec(
+                &admin,
+                "mutation($m: ID!, $line: MissionLineInput!) { addMissionLine(missionId: $m, line: $line) { id } }",
+                json!({ "m": mission, "line": { "serviceId": heavy, "frequency": "WEEKLY", "firstDueDate": tomorrow } }),
+            )
+            .await;
+        let (code, field, message) = refusal(&response);
+        assert_eq!(
+            (code.as_str(), field.as_str()),
+            ("BAD_USER_INPUT", "lines.1.firstDueDate")
+        );
+        assert!(message.contains("5000"), "{message}");
+        assert_eq!(count(&app.db, "tasks").await, before);
+        assert_eq!(count(&app.db, "mission_lines").await, 1);
+    }
+);
