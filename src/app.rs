@@ -82,6 +82,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         if let Some(demo) = crate::setup::seed_demo_if_empty(&pool, &config, Some(&events)).await? {
             print_demo(&config, &demo);
         }
+    } else {
+        crate::setup::note_database_has_data(&pool).await?;
     }
     let mut scheduler = if config.scheduler.enabled {
         Some(
@@ -142,7 +144,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 fn print_demo(config: &Config, demo: &crate::setup::DemoInfo) {
-    println!("Demo data created (turn off with demo = false / RAPPEL_DEMO=false):");
+    println!(
+        "The database {} held no firm: demo data seeded into it (turn off with demo = false / RAPPEL_DEMO=false):",
+        redact(&config.database.url)
+    );
     println!(
         "  firm admin:  {} / password {}",
         demo.admin_email, demo.admin_password

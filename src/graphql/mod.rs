@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod context;
 pub mod firm;
+pub mod input_check;
 pub mod scalars;
 pub mod subscription;
 
@@ -137,7 +138,8 @@ pub fn build_schema_with_delivery(
     )
     .limit_depth(config.max_depth)
     .limit_complexity(config.max_complexity)
-    .extension(ErrorCodes);
+    .extension(ErrorCodes)
+    .extension(input_check::InputCheck);
     if !config.introspection {
         builder = builder.disable_introspection();
     }

@@ -8,3 +8,4 @@ mod api;
 mod delivery;
 mod foundation;
 mod generation;
+mod truth;
