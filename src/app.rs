@@ -98,8 +98,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     if config.demo {
         if let Some(demo) = crate::setup::seed_demo_if_empty(&pool, &config, Some(&events)).await? {
-            print_demo(address, &demo);
+            print_demo(&config, address, &demo);
         }
+    } else {
+        crate::setup::note_database_has_data(&pool).await?;
     }
     let mut scheduler = if config.scheduler.enabled {
         Some(
@@ -204,8 +206,11 @@ fn reachable(address: std::net::SocketAddr) -> std::net::SocketAddr {
 
 /// The demo's accounts and tokens, and GraphiQL at the address really listened on (which
 /// `public_base_url` need not be: it is where emailed links point).
-fn print_demo(address: std::net::SocketAddr, demo: &crate::setup::DemoInfo) {
-    println!("Demo data created (turn off with demo = false / RAPPEL_DEMO=false):");
+fn print_demo(config: &Config, address: std::net::SocketAddr, demo: &crate::setup::DemoInfo) {
+    println!(
+        "The database {} held no firm: demo data seeded into it (turn off with demo = false / RAPPEL_DEMO=false):",
+        redact(&config.database.url)
+    );
     println!(
         "  firm admin:  {} / password {}",
         demo.admin_email, demo.admin_password

@@ -1,6 +1,8 @@
 //! Bootstrapping: `rappel firm create` (a firm and its first admin), and the demo data seeded
 //! on the first start against an empty database when `demo = true`.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context as _, bail};
 use chrono::{Duration, NaiveDate, Utc};
 
@@ -96,7 +98,46 @@ pub struct DemoInfo {
     pub contact_token: String,
 }
 
-/// Seeds the demo firm when the database holds no firm yet; returns what to print.
+/// The marker file kept beside a SQLite database once it holds data: `rappel.db.had-data`
+/// for `rappel.db`. It lives outside the database so that it survives the file's loss.
+pub fn had_data_marker(database_path: &Path) -> PathBuf {
+    let mut name = database_path
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_default();
+    name.push(".had-data");
+    database_path.with_file_name(name)
+}
+
+/// Records, beside a SQLite database that holds firms, that it did: a later start that finds
+/// the file empty then knows data was lost and does not seed a demo over the loss.
+pub async fn note_database_has_data(pool: &Pool) -> anyhow::Result<()> {
+    let Some(path) = pool.sqlite_path() else {
+        return Ok(());
+    };
+    let marker = had_data_marker(path);
+    if marker.exists() {
+        return Ok(());
+    }
+    let mut conn = pool.get().await?;
+    if firms::count_firms(&mut conn.as_db()).await? > 0 {
+        std::fs::write(
+            &marker,
+            format!(
+                "Rappel: the database {} held data on {}. If the database file is lost, \
+                 Rappel will not seed demo data over it; delete this file to start afresh.\n",
+                path.display(),
+                Utc::now().to_rfc3339()
+            ),
+        )
+        .with_context(|| format!("cannot write {}", marker.display()))?;
+    }
+    Ok(())
+}
+
+/// Seeds the demo firm when the database holds no firm yet; returns what to print. Refuses
+/// (an error) when the database is empty but a SQLite marker shows it held data before: the
+/// file was lost or replaced, and a fresh demo firm with a new admin password would hide it.
 pub async fn seed_demo_if_empty(
     pool: &Pool,
     config: &Config,
@@ -105,9 +146,28 @@ pub async fn seed_demo_if_empty(
     {
         let mut conn = pool.get().await?;
         if firms::count_firms(&mut conn.as_db()).await? > 0 {
+            drop(conn);
+            note_database_has_data(pool).await?;
             return Ok(None);
         }
     }
+    if let Some(path) = pool.sqlite_path() {
+        let marker = had_data_marker(path);
+        if marker.exists() {
+            bail!(
+                "the database {} is empty but held data before ({} says so): the file was \
+                 deleted or replaced. Restore it from a backup; to start afresh on purpose, \
+                 delete {} (demo data is not seeded over lost data)",
+                path.display(),
+                marker.display(),
+                marker.display()
+            );
+        }
+    }
+    tracing::warn!(
+        backend = pool.backend_name(),
+        "the database holds no firm: seeding the demo firm"
+    );
     let created = create_firm(
         pool,
         "Cabinet Démo",
@@ -261,6 +321,7 @@ pub async fn seed_demo_if_empty(
     let settings = crate::app::generation_settings(config);
     let today = firm_today(&created.firm, now);
     generate_for_firm(pool, &settings, &created.firm, today, now, None, events).await?;
+    note_database_has_data(pool).await?;
     Ok(Some(DemoInfo {
         admin_email: created.admin.email,
         admin_password: created.password,

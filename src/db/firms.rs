@@ -9,6 +9,12 @@ use super::{DbConn, DbResult};
 use crate::domain::Role;
 use crate::with_conn;
 
+diesel::define_sql_function! {
+    /// SQL `lower(text)`: emails compare case-insensitively (a unique index on
+    /// `lower(email)` backs it on both backends).
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = firms)]
 pub struct Firm {
@@ -93,10 +99,11 @@ pub async fn insert_user(db: &mut DbConn<'_>, new: &NewUser<'_>) -> DbResult<Use
         .await)?)
 }
 
-/// A signed-in user by email, across firms (emails are unique): only for `login`.
+/// A signed-in user by email, across firms (emails are unique whatever their case): only
+/// for `login`.
 pub async fn find_active_user_by_email(db: &mut DbConn<'_>, email: &str) -> DbResult<Option<User>> {
     Ok(with_conn!(db, |c| users::table
-        .filter(users::email.eq(email))
+        .filter(lower(users::email).eq(lower(email)))
         .filter(users::archived_at.is_null())
         .select(User::as_select())
         .first(c)

@@ -84,8 +84,62 @@ impl DatabaseUrl {
 /// A pool of connections to one backend.
 #[derive(Clone)]
 pub enum Pool {
-    Sqlite { pool: SqlitePool, path: PathBuf },
-    Postgres(PgPool),
+    /// `identity` is the file's device and inode when the pool opened it: a file deleted or
+    /// replaced while serving is detected by comparing it, since SQLite keeps writing to an
+    /// unlinked file (and new connections would create a fresh empty one at the same path).
+    Sqlite {
+        pool: SqlitePool,
+        path: PathBuf,
+        identity: Option<FileIdentity>,
+        busy_timeout_ms: u32,
+    },
+    /// `database_oid` identifies the database the pool opened: a database dropped and
+    /// recreated under the same name has another one.
+    Postgres { pool: PgPool, database_oid: i64 },
+}
+
+/// Which file a path names: its device and inode (unix), compared to notice a replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub device: u64,
+    pub inode: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now; `None` when it does not exist, or on
+    /// platforms without inodes.
+    pub fn of(path: &Path) -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata(path).ok().map(|metadata| Self {
+                device: metadata.dev(),
+                inode: metadata.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+}
+
+/// What a health check found wrong, in words for logs.
+fn unhealthy(reason: String) -> DbError {
+    DbError::Pool(reason)
+}
+
+#[derive(diesel::QueryableByName)]
+struct DatabaseOid {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    oid: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    value: bool,
 }
 
 /// One pooled connection, owned; borrow it as a [`DbConn`] with [`Conn::as_db`].
@@ -206,7 +260,19 @@ impl Pool {
                     .build(manager)
                     .await
                     .map_err(|error| DbError::Pool(error.to_string()))?;
-                Ok(Self::Sqlite { pool, path })
+                // The first connection creates the file when it is new; then it has an identity.
+                drop(
+                    pool.get()
+                        .await
+                        .map_err(|error| DbError::Pool(error.to_string()))?,
+                );
+                let identity = FileIdentity::of(&path);
+                Ok(Self::Sqlite {
+                    pool,
+                    path,
+                    identity,
+                    busy_timeout_ms,
+                })
             }
             DatabaseUrl::Postgres(url) => {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
@@ -216,7 +282,14 @@ impl Pool {
                     .build(manager)
                     .await
                     .map_err(|error| DbError::Pool(error.to_string()))?;
-                Ok(Self::Postgres(pool))
+                let database_oid = {
+                    let mut conn = pool
+                        .get()
+                        .await
+                        .map_err(|error| DbError::Pool(error.to_string()))?;
+                    current_database_oid_of(&mut conn).await?
+                };
+                Ok(Self::Postgres { pool, database_oid })
             }
         }
     }
@@ -224,12 +297,16 @@ impl Pool {
     /// Takes a connection from the pool.
     pub async fn get(&self) -> DbResult<Conn> {
         match self {
-            Self::Sqlite { pool, .. } => pool
-                .get_owned()
-                .await
-                .map(Conn::Sqlite)
-                .map_err(|error| DbError::Pool(error.to_string())),
-            Self::Postgres(pool) => pool
+            Self::Sqlite { pool, .. } => {
+                // Checked before every use: a deleted or replaced file must not take writes
+                // that vanish (or land in a fresh empty database) while answering success.
+                self.check_file_identity()?;
+                pool.get_owned()
+                    .await
+                    .map(Conn::Sqlite)
+                    .map_err(|error| DbError::Pool(error.to_string()))
+            }
+            Self::Postgres { pool, .. } => pool
                 .get_owned()
                 .await
                 .map(Conn::Postgres)
@@ -237,11 +314,19 @@ impl Pool {
         }
     }
 
+    /// The SQLite file of this pool; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite { path, .. } => Some(path),
+            Self::Postgres { .. } => None,
+        }
+    }
+
     /// Which backend this pool talks to, for logs and tests.
     pub fn backend_name(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",
-            Self::Postgres(_) => "postgres",
+            Self::Postgres { .. } => "postgres",
         }
     }
 
@@ -283,17 +368,129 @@ impl Pool {
             .map_err(|error| DbError::Migration(error.to_string()))?
     }
 
-    /// Answers whether the database can serve queries: the SQLite file must still be where it
-    /// was opened (an open handle keeps answering after the file is deleted), and a `SELECT 1`
-    /// must succeed.
-    pub async fn check_health(&self) -> DbResult<()> {
-        if let Self::Sqlite { path, .. } = self {
-            if !Path::new(path).exists() {
-                return Err(DbError::Pool(format!("{} is gone", path.display())));
+    /// Fails when the SQLite file is no longer the one this pool opened (deleted, or replaced
+    /// by another file at the same path).
+    pub fn check_file_identity(&self) -> DbResult<()> {
+        if let Self::Sqlite { path, identity, .. } = self {
+            let now = FileIdentity::of(path);
+            let same = match (identity, now) {
+                (Some(opened), Some(now)) => *opened == now,
+                (Some(_), None) => false,
+                // No identity on this platform: only the file's presence can be checked.
+                (None, _) => path.exists(),
+            };
+            if !same {
+                return Err(unhealthy(format!(
+                    "the database file {} was deleted or replaced after Rappel opened it; \
+                     reads and writes are refused until the file is restored and Rappel restarts",
+                    path.display()
+                )));
             }
         }
-        let mut conn = self.get().await?;
-        with_conn!(conn, |c| c.batch_execute("SELECT 1").await)?;
         Ok(())
     }
+
+    /// Answers whether the database can serve the application, cheaply (a few indexed reads,
+    /// no write): the SQLite file is still the one opened; the PostgreSQL database is still
+    /// the one opened (not dropped and recreated); the latest migration of this build is
+    /// recorded (an empty or foreign database answers `SELECT 1` too); and the database takes
+    /// writes (a read-only SQLite file, a read-only PostgreSQL server or standby does not).
+    pub async fn check_health(&self) -> DbResult<()> {
+        let mut conn = self.get().await?;
+        let latest = match self {
+            Self::Sqlite { .. } => latest_migration_version(&SQLITE_MIGRATIONS),
+            Self::Postgres { .. } => latest_migration_version(&POSTGRES_MIGRATIONS),
+        };
+        // Versions are digits from this build (checked), so inlining them is safe.
+        let latest: String = latest.chars().filter(char::is_ascii_digit).collect();
+        let probe = format!(
+            "SELECT TRUE AS value FROM __diesel_schema_migrations WHERE version = '{latest}'"
+        );
+        let migrated: Vec<Flag> = with_conn!(conn, |c| {
+            use diesel_async::RunQueryDsl as _;
+            diesel::sql_query(probe.as_str()).load(c).await
+        })
+        .map_err(|error| {
+            unhealthy(format!(
+                "the database has no migrations table ({error}); is it the right database?"
+            ))
+        })?;
+        if migrated.is_empty() {
+            return Err(unhealthy(format!(
+                "the database lacks migration {latest}; is it the right database?"
+            )));
+        }
+        match (self, conn.as_db()) {
+            (
+                Self::Sqlite {
+                    busy_timeout_ms, ..
+                },
+                DbConn::Sqlite(c),
+            ) => sqlite_check_writable(c, *busy_timeout_ms).await,
+            (Self::Postgres { database_oid, .. }, DbConn::Postgres(c)) => {
+                use diesel_async::RunQueryDsl as _;
+                let now = current_database_oid_of(c).await?;
+                if now != *database_oid {
+                    return Err(unhealthy(
+                        "the PostgreSQL database was dropped and recreated after Rappel opened it"
+                            .into(),
+                    ));
+                }
+                let read_only: Flag = diesel::sql_query(
+                    "SELECT (pg_is_in_recovery() \
+                       OR current_setting('transaction_read_only') = 'on') AS value",
+                )
+                .get_result(c)
+                .await?;
+                if read_only.value {
+                    return Err(unhealthy("the PostgreSQL database is read-only".into()));
+                }
+                Ok(())
+            }
+            _ => Err(unhealthy("connection of the wrong backend".into())),
+        }
+    }
+}
+
+/// The newest migration version embedded in this build, as diesel records it.
+fn latest_migration_version(migrations: &EmbeddedMigrations) -> String {
+    let versions: Vec<String> =
+        diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(migrations)
+            .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+            .unwrap_or_default();
+    versions.into_iter().max().unwrap_or_default()
+}
+
+/// Whether SQLite would let this connection write, without writing: `BEGIN IMMEDIATE` takes
+/// the write lock or fails at once on a read-only file. The busy timeout is lowered for the
+/// probe so a long write elsewhere (which proves the file writable) does not stall `/healthz`.
+async fn sqlite_check_writable(conn: &mut SqliteConn, busy_timeout_ms: u32) -> DbResult<()> {
+    conn.batch_execute("PRAGMA busy_timeout = 0").await?;
+    let probe = conn.batch_execute("BEGIN IMMEDIATE").await;
+    if probe.is_ok() {
+        conn.batch_execute("ROLLBACK").await?;
+    }
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {busy_timeout_ms}"))
+        .await?;
+    match probe {
+        Ok(()) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("locked") || info.message().contains("busy") =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(unhealthy(format!(
+            "the SQLite database is not writable: {error}"
+        ))),
+    }
+}
+
+async fn current_database_oid_of(conn: &mut AsyncPgConnection) -> DbResult<i64> {
+    use diesel_async::RunQueryDsl as _;
+    let row: DatabaseOid = diesel::sql_query(
+        "SELECT oid::bigint AS oid FROM pg_database WHERE datname = current_database()",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(row.oid)
 }

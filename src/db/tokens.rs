@@ -127,3 +127,54 @@ pub async fn is_active(db: &mut DbConn<'_>, token_id: i64, now: NaiveDateTime) -
         .optional())?;
     Ok(found.is_some())
 }
+
+/// Ends the access of every contact of a client (when the client is archived): their bearer
+/// tokens and unused sign-in links are revoked, so they stay ended if the client comes back.
+/// Unsubscribe links stay valid: opting out of mail must keep working.
+pub async fn revoke_client_contacts_access(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+    now: NaiveDateTime,
+) -> DbResult<usize> {
+    use super::schema::contacts;
+    let kinds = [TokenKind::Contact, TokenKind::SignInLink];
+    Ok(with_conn!(db, |c| diesel::update(
+        access_tokens::table
+            .filter(access_tokens::firm_id.eq(firm_id))
+            .filter(
+                access_tokens::contact_id.eq_any(
+                    contacts::table
+                        .filter(contacts::firm_id.eq(firm_id))
+                        .filter(contacts::client_id.eq(client_id))
+                        .select(contacts::id.nullable())
+                )
+            )
+            .filter(access_tokens::kind.eq_any(kinds))
+            .filter(access_tokens::revoked_at.is_null())
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(c)
+    .await)?)
+}
+
+/// Ends one contact's access (when the contact is archived), like
+/// [`revoke_client_contacts_access`].
+pub async fn revoke_contact_access(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    contact_id: i64,
+    now: NaiveDateTime,
+) -> DbResult<usize> {
+    let kinds = [TokenKind::Contact, TokenKind::SignInLink];
+    Ok(with_conn!(db, |c| diesel::update(
+        access_tokens::table
+            .filter(access_tokens::firm_id.eq(firm_id))
+            .filter(access_tokens::contact_id.eq(contact_id))
+            .filter(access_tokens::kind.eq_any(kinds))
+            .filter(access_tokens::revoked_at.is_null())
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(c)
+    .await)?)
+}

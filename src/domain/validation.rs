@@ -50,16 +50,62 @@ pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<String, 
     Ok(trimmed.to_string())
 }
 
-/// A single-line name: like [`check_text`] but no line breaks either.
+/// A single-line name: like [`check_text`] but no line breaks either, and no invisible
+/// formatting characters (names reach mail headers and lists, where a bidi override or a
+/// zero-width character disguises what a person reads).
 pub fn check_name(field: &str, value: &str) -> Result<String, InvalidInput> {
     let text = check_text(field, value, MAX_TITLE_CHARS)?;
-    if text.contains(['\n', '\r']) {
+    if text.contains(['\n', '\r', '\t']) {
         return Err(InvalidInput::new(
             field,
             format!("{field} must fit on one line"),
         ));
     }
+    if let Some(found) = text.chars().find(|c| is_disguising_format_character(*c)) {
+        return Err(InvalidInput::new(
+            field,
+            format!(
+                "{field} contains an invisible formatting character (U+{:04X}, such as a \
+                 direction override or a zero-width space); type the name without it",
+                u32::from(found)
+            ),
+        ));
+    }
+    if text
+        .chars()
+        .all(|c| c.is_whitespace() || is_joiner(c) || is_disguising_format_character(c))
+    {
+        return Err(InvalidInput::new(
+            field,
+            format!("{field} must contain visible characters"),
+        ));
+    }
     Ok(text)
+}
+
+/// Zero-width joiner and non-joiner: needed inside words of some scripts (Persian, Indic)
+/// and emoji sequences, so accepted next to visible characters.
+fn is_joiner(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}')
+}
+
+/// Unicode format characters (category Cf) that change how a name displays without being
+/// seen: bidi marks, embeddings, overrides and isolates, zero-width spaces, invisible
+/// operators, the byte-order mark, soft hyphen, interlinear annotations.
+fn is_disguising_format_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// An email address in its plain form (`name@example.fr`), lower-cased domain. Deliberately
@@ -204,6 +250,34 @@ mod tests {
             parse_calendar_date("1899-12-31")
                 .expect_err("too early")
                 .contains("between 1900 and 9999")
+        );
+    }
+
+    #[test]
+    fn names_refuse_invisible_formatting_characters() {
+        for bad in [
+            "Martin\u{202E}gpj.exe",
+            "Mar\u{200B}tin",
+            "\u{2066}Martin\u{2069}",
+            "\u{FEFF}Martin",
+            "\u{200D}\u{200C}",
+            "a\tb",
+        ] {
+            let refused = check_name("name", bad).expect_err(bad);
+            assert_eq!(refused.field, "name");
+        }
+        assert!(check_name("name", "\u{200D}").is_err(), "only a joiner");
+        assert_eq!(
+            check_name("name", "Boulangerie Martin").expect("plain"),
+            "Boulangerie Martin"
+        );
+        assert!(
+            check_name("name", "می\u{200C}خواهم").is_ok(),
+            "Persian ZWNJ"
+        );
+        assert!(
+            check_name("name", "שלום עולם").is_ok(),
+            "right-to-left script"
         );
     }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod context;
 pub mod firm;
+pub mod input_check;
 pub mod limits;
 mod observe;
 pub mod scalars;
@@ -147,7 +148,8 @@ pub fn build_schema_with_delivery(
     .extension(ErrorCodes)
     .extension(limits::DocumentLimitsExtension(
         limits::DocumentLimits::from_config(config),
-    ));
+    ))
+    .extension(input_check::InputCheck);
     if !config.introspection {
         builder = builder.disable_introspection();
     }

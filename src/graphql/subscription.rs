@@ -47,6 +47,14 @@ impl Scope {
 #[Subscription]
 impl SubscriptionRoot {
     /// Requests created, answered or closed in the caller's scope, as they happen.
+    ///
+    /// Live notifications, not a log: events are not replayed. Some can be missed: those
+    /// another server instance publishes while this one reconnects to PostgreSQL's LISTEN
+    /// channel (about one second after a lost connection), those sent while the subscriber
+    /// is disconnected, and the oldest ones when a slow subscriber falls more than the
+    /// buffer behind. After (re)subscribing, read `client.requests` or
+    /// `firm.informationRequests` to catch up; the stream ends when the caller's token is
+    /// revoked or expires, or the contact or its client is archived.
     async fn request_events(
         &self,
         ctx: &Context<'_>,

@@ -11,3 +11,4 @@ mod generation;
 mod schedule_limits;
 mod limits;
 mod operations;
+mod truth;

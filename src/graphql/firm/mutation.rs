@@ -703,21 +703,25 @@ impl FirmMutation {
         )?))
     }
 
+    /// Archives a client: its contacts' tokens and sign-in links end at once (and stay
+    /// ended if the client is brought back), so they lose the client view.
     #[graphql(visible = "visible_to_staff")]
     async fn archive_client(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Client> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "client")?;
+        let now = Utc::now().naive_utc();
         let mut conn = connect(ctx).await?;
-        Ok(Client(found(
-            clients::set_client_archived(
-                &mut conn.as_db(),
-                staff.firm_id,
-                id,
-                Some(Utc::now().naive_utc()),
-            )
-            .await,
-            "client",
-        )?))
+        let row = transaction!(conn, |tx| {
+            let row = found(
+                clients::set_client_archived(&mut tx, staff.firm_id, id, Some(now)).await,
+                "client",
+            )?;
+            tokens::revoke_client_contacts_access(&mut tx, staff.firm_id, id, now)
+                .await
+                .map_err(AppError::from)?;
+            Ok::<_, AppError>(row)
+        })?;
+        Ok(Client(row))
     }
 
     #[graphql(visible = "visible_to_staff")]
@@ -790,17 +794,19 @@ impl FirmMutation {
     async fn archive_contact(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Contact> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "contact")?;
+        let now = Utc::now().naive_utc();
         let mut conn = connect(ctx).await?;
-        Ok(Contact(found(
-            clients::set_contact_archived(
-                &mut conn.as_db(),
-                staff.firm_id,
-                id,
-                Some(Utc::now().naive_utc()),
-            )
-            .await,
-            "contact",
-        )?))
+        let row = transaction!(conn, |tx| {
+            let row = found(
+                clients::set_contact_archived(&mut tx, staff.firm_id, id, Some(now)).await,
+                "contact",
+            )?;
+            tokens::revoke_contact_access(&mut tx, staff.firm_id, id, now)
+                .await
+                .map_err(AppError::from)?;
+            Ok::<_, AppError>(row)
+        })?;
+        Ok(Contact(row))
     }
 
     /// Creates a DRAFT mission with its lines; nothing is generated until it is signed.
@@ -1431,7 +1437,13 @@ impl FirmMutation {
         )
         .await
         .map_err(|error| match AppError::from(error) {
-            AppError::Conflict(_) => AppError::Conflict("a user with this email exists".into()),
+            // The same answer whoever holds the address (this firm or another, in any case):
+            // it names no firm and no person.
+            AppError::Conflict(_) => AppError::Conflict(
+                "this email address cannot be used for a new staff account; \
+                 use another address"
+                    .into(),
+            ),
             other => other,
         })?;
         Ok(StaffInvitation {

@@ -439,8 +439,14 @@ impl WebhookEndpoint {
     async fn id(&self) -> ID {
         self.0.id.into()
     }
-    async fn url(&self) -> &str {
-        &self.0.url
+    /// Where events are posted. Admins read the whole URL; members read it with query values
+    /// and user-info masked as `***` (they often hold the consumer's access token).
+    async fn url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let role = staff(ctx)?.role;
+        Ok(crate::graphql::firm::webhooks::url_for_role(
+            &self.0.url,
+            role,
+        ))
     }
     async fn events(&self) -> Vec<String> {
         self.0.events.split(',').map(str::to_string).collect()
@@ -480,9 +486,15 @@ impl Delivery {
     async fn status(&self) -> DeliveryStatus {
         self.0.status
     }
-    /// The email address or the webhook URL.
-    async fn target(&self) -> &str {
-        &self.0.target
+    /// The email address or the webhook URL; members read webhook URLs with query values and
+    /// user-info masked as `***`, like `WebhookEndpoint.url`.
+    async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(match self.0.kind {
+            DeliveryKind::Webhook => {
+                crate::graphql::firm::webhooks::url_for_role(&self.0.target, staff(ctx)?.role)
+            }
+            _ => self.0.target.clone(),
+        })
     }
     async fn attempts(&self) -> i32 {
         self.0.attempts

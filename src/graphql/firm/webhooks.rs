@@ -31,6 +31,44 @@ pub struct WebhookEndpointWithSecret {
     pub secret: String,
 }
 
+/// An endpoint URL as a staff member with `role` may read it: admins see it whole; members
+/// see it with its query values and any user-info password replaced by `***` (query strings
+/// and user-info often carry the consumer's access token), keys and path kept so they can
+/// still tell endpoints apart.
+pub fn url_for_role(url: &str, role: crate::domain::Role) -> String {
+    if role == crate::domain::Role::Admin {
+        return url.to_string();
+    }
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "***".into();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    if !parsed.username().is_empty() {
+        let _ = parsed.set_username("***");
+    }
+    parsed.set_fragment(None);
+    if parsed.query().is_some() {
+        let keys: Vec<String> = parsed
+            .query_pairs()
+            .map(|(key, _)| key.into_owned())
+            .collect();
+        let masked = keys
+            .iter()
+            .map(|key| {
+                format!(
+                    "{}=***",
+                    url::form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        parsed.set_query(Some(&masked));
+    }
+    parsed.to_string()
+}
+
 /// Webhook endpoint management and redelivery.
 #[derive(Default)]
 pub struct WebhookMutation;
@@ -308,5 +346,27 @@ impl WebhookMutation {
         })?;
         control.waker.wake();
         Ok(Delivery(requeued))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_read_endpoint_urls_without_query_values_or_credentials() {
+        use crate::domain::Role;
+        let url = "https://user:pw@hooks.example.com/in/abc?token=s3cret&team=42#frag";
+        assert_eq!(url_for_role(url, Role::Admin), url);
+        let masked = url_for_role(url, Role::Member);
+        assert_eq!(
+            masked,
+            "https://***:***@hooks.example.com/in/abc?token=***&team=***"
+        );
+        assert!(!masked.contains("s3cret") && !masked.contains("pw"));
+        assert_eq!(
+            url_for_role("https://hooks.example.com/in", Role::Member),
+            "https://hooks.example.com/in"
+        );
     }
 }
