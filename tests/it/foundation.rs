@@ -57,7 +57,17 @@ backend_test!(
             .run_migrations()
             .await
             .expect("migrations apply from empty");
-        assert_eq!(applied.len(), 1);
+        let folder = match db.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let embedded = std::fs::read_dir(format!(
+            "{}/migrations/{folder}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("migrations folder")
+        .count();
+        assert_eq!(applied.len(), embedded, "every migration applies");
         let first = schema_dump(&empty).await;
         for table in [
             "firms",
