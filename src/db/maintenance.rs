@@ -53,7 +53,7 @@ impl Pool {
     pub fn connection_usage(&self) -> (u32, u32) {
         let state = match self {
             Self::Sqlite { pool, .. } => pool.state(),
-            Self::Postgres(pool) => pool.state(),
+            Self::Postgres { pool, .. } => pool.state(),
         };
         (
             state.connections,

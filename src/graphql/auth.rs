@@ -34,6 +34,8 @@ fn auth_config(ctx: &Context<'_>) -> AuthConfig {
 
 /// Admits one sign-in attempt through the schema's gate, or answers RATE_LIMITED.
 fn admit(ctx: &Context<'_>, account: Option<&str>) -> async_graphql::Result<()> {
+    // Only `login` names an account; a sign-in link's attempt does not.
+    let kind = if account.is_some() { "staff" } else { "link" };
     let ip = ctx.data_opt::<ClientIp>().map(|ip| ip.0);
     match ctx.data_opt::<SignInGate>() {
         Some(gate) => gate.admit(account, ip).map_err(|throttled| {
@@ -42,6 +44,8 @@ fn admit(ctx: &Context<'_>, account: Option<&str>) -> async_graphql::Result<()> 
                 retry_after = throttled.retry_after_seconds(),
                 "sign-in attempt throttled"
             );
+            ::metrics::counter!("rappel_sign_ins_total", "kind" => kind, "result" => "throttled")
+                .increment(1);
             throttled.into_error()
         }),
         None => Ok(()),

@@ -8,7 +8,7 @@ mod api;
 mod delivery;
 mod foundation;
 mod generation;
-mod schedule_limits;
 mod limits;
 mod operations;
+mod schedule_limits;
 mod truth;
