@@ -736,7 +736,13 @@ async fn the_server_runs_a_pass_at_start_so_downtime_is_caught_up() {
         &[("RAPPEL_SCHEDULER_ENABLED", "true")],
     );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while count(&app.db, "scheduler_runs WHERE finished_at IS NOT NULL").await == 0 {
+    while count(
+        &app.db,
+        "scheduler_runs WHERE kind = 'GENERATION' AND finished_at IS NOT NULL",
+    )
+    .await
+        == 0
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no pass ran within 30 s of the start"
