@@ -533,50 +533,60 @@ async fn sign_in_page(Query(link): Query<SignInLink>) -> Response {
     .into_response()
 }
 
-/// `POST /sign-in`: spends the single-use link through `redeemSignInLink`, then shows the
-/// client view's requests and the contact token for the client view's API. Only what the
-/// client view may show.
+/// `POST /sign-in`: spends the single-use link through the same operation as
+/// `redeemSignInLink` (`ops::access`), throttled by the same gate, then shows the client
+/// view's requests and the contact token for the client view's API. Only what the client
+/// view may show.
 async fn sign_in_now(
     State(state): State<AppState>,
     extensions: Extensions,
     Form(link): Form<SignInLink>,
 ) -> Response {
-    let mut redeem = async_graphql::Request::new(
-        "mutation($token: String!) { redeemSignInLink(token: $token) { token } }",
-    )
-    .variables(async_graphql::Variables::from_json(serde_json::json!({
-        "token": link.token.unwrap_or_default()
-    })))
-    .data(Caller::Anonymous);
-    if let Some(ip) = client_ip(&extensions) {
-        redeem = redeem.data(ClientIp(ip));
-    }
-    let response = state.schema.execute(redeem).await;
-    if let Some(retry_after) = throttled_everywhere(&[&response]) {
-        let page = Html(page(
-            "Rappel",
-            &format!(
-                "<h1>Trop de tentatives / Too many attempts</h1><p>Réessayez dans {retry_after} s. \
-                 Try again in {retry_after} s.</p>"
-            ),
-        ));
-        return too_many_requests(page.into_response(), retry_after);
-    }
-    let token = response.data.into_json().ok().and_then(|data| {
-        data["redeemSignInLink"]["token"]
-            .as_str()
-            .map(str::to_string)
-    });
-    let Some(token) = token else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Html(page(
+    let ip = client_ip(&extensions);
+    if let Some(gate) = state.schema.data::<crate::throttle::SignInGate>() {
+        if let Err(throttled) = gate.admit_counted("link", None, ip) {
+            let retry_after = throttled.retry_after_seconds();
+            let page = Html(page(
                 "Rappel",
-                "<h1>Lien expiré / Link expired</h1><p>Ce lien a déjà servi ou a expiré. \
-                 This link was already used or has expired.</p>",
-            )),
-        )
-            .into_response();
+                &format!(
+                    "<h1>Trop de tentatives / Too many attempts</h1><p>Réessayez dans {retry_after} s. \
+                     Try again in {retry_after} s.</p>"
+                ),
+            ));
+            return too_many_requests(page.into_response(), retry_after);
+        }
+    }
+    let contact_token_days = state
+        .schema
+        .data::<crate::config::AuthConfig>()
+        .map_or_else(
+            || crate::config::AuthConfig::default().contact_token_days,
+            |auth| auth.contact_token_days,
+        );
+    let generation = crate::generation::GenerationSettings::default();
+    let redeemed = crate::ops::access::redeem_sign_in_link(
+        crate::ops::Env::new(&state.pool, &generation),
+        &link.token.unwrap_or_default(),
+        contact_token_days,
+    )
+    .await;
+    let token = match redeemed {
+        Ok(session) => session.token,
+        Err(crate::ops::OpError::AuthFailed(_)) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Html(page(
+                    "Rappel",
+                    "<h1>Lien expiré / Link expired</h1><p>Ce lien a déjà servi ou a expiré. \
+                     This link was already used or has expired.</p>",
+                )),
+            )
+                .into_response();
+        }
+        Err(error) => {
+            tracing::error!(error = ?error, "cannot redeem a sign-in link");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response();
+        }
     };
     let caller = match resolve_caller(&state.pool, Some(&token)).await {
         Ok(caller) => caller,

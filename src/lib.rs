@@ -15,6 +15,7 @@ pub mod health;
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod ops;
 pub mod scheduler;
 pub mod setup;
 pub mod throttle;

@@ -1,35 +1,28 @@
 //! Bootstrapping: `rappel firm create` (a firm and its first admin), and the demo data seeded
-//! on the first start against an empty database when `demo = true`.
+//! on the first start against an empty database when `demo = true`. Both are doors over the
+//! operations (`crate::ops`), acting as the system: the demo obeys every rule a firm does.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 
-use crate::auth::{generate_password, hash_password, new_token, token_hash};
 use crate::config::Config;
-use crate::db::catalog::{NewServiceItem, ServiceFields};
-use crate::db::clients::{NewClient, NewContact};
-use crate::db::firms::{Firm, NewFirm, NewUser, User};
-use crate::db::missions::{NewMission, NewMissionLine};
-use crate::db::tokens::NewAccessToken;
-use crate::db::{Pool, catalog, clients, firms, missions, tokens};
-use crate::domain::calendar::parse_time_zone;
-use crate::domain::schedule::{Frequency, WorkingDayAdjustment};
-use crate::domain::validation::{check_email, check_name};
-use crate::domain::{DeliverableType, ItemKind, MissionStatus, Role, TokenKind};
+use crate::db::{Pool, firms};
+use crate::domain::schedule::Frequency;
+use crate::domain::{DeliverableType, ItemKind, Language};
 use crate::events::EventBus;
-use crate::generation::{firm_today, generate_for_firm};
+use crate::generation::GenerationSettings;
+use crate::ops::catalog::{ServiceInput, ServiceItemInput};
+use crate::ops::clients::{ClientInput, ContactInput};
+use crate::ops::missions::{MissionInput, MissionLineInput};
+use crate::ops::staff::FirmInput;
+use crate::ops::{self, Actor, Env, OpError};
 
-/// A firm just created, with its admin and the admin's password (generated when none given).
-pub struct CreatedFirm {
-    pub firm: Firm,
-    pub admin: User,
-    pub password: String,
-    pub password_was_generated: bool,
-}
+pub use crate::ops::staff::CreatedFirm;
 
-/// Creates a firm and its first admin.
+/// Creates a firm and its first admin (`rappel firm create`), through the operation every
+/// door shares; a refusal is an error with the operation's message.
 pub async fn create_firm(
     pool: &Pool,
     name: &str,
@@ -38,55 +31,28 @@ pub async fn create_firm(
     time_zone: &str,
     locale: &str,
 ) -> anyhow::Result<CreatedFirm> {
-    let name = check_name("name", name).map_err(|invalid| anyhow::anyhow!(invalid.message))?;
-    let email = check_email("admin-email", admin_email)
-        .map_err(|invalid| anyhow::anyhow!(invalid.message))?;
-    if parse_time_zone(time_zone).is_none() {
-        bail!("{time_zone:?} is not an IANA time zone such as Europe/Paris");
+    let settings = GenerationSettings::default();
+    ops::staff::create_firm(
+        Env::new(pool, &settings),
+        &FirmInput {
+            name,
+            admin_email,
+            admin_password,
+            time_zone,
+            locale,
+        },
+    )
+    .await
+    .map_err(operator_error)
+}
+
+/// An operation's refusal as the operator reads it (an internal error keeps its detail: the
+/// operator runs the server).
+fn operator_error(error: OpError) -> anyhow::Error {
+    match error {
+        OpError::Internal(detail) => anyhow::anyhow!(detail),
+        other => anyhow::anyhow!(other.message()),
     }
-    if !matches!(locale, "fr" | "en") {
-        bail!("{locale:?} is not a supported locale (fr or en)");
-    }
-    let (password, password_was_generated) = match admin_password {
-        Some(password) if password.chars().count() >= 12 => (password.to_string(), false),
-        Some(_) => bail!("the admin password must be at least 12 characters long"),
-        None => (generate_password(), true),
-    };
-    let password_hash = hash_password(&password).map_err(|error| anyhow::anyhow!(error))?;
-    let now = Utc::now().naive_utc();
-    let mut conn = pool.get().await?;
-    let (firm, admin) = crate::transaction!(conn, |tx| {
-        let firm = firms::insert_firm(
-            &mut tx,
-            &NewFirm {
-                name: &name,
-                time_zone,
-                locale,
-                created_at: now,
-            },
-        )
-        .await?;
-        let admin = firms::insert_user(
-            &mut tx,
-            &NewUser {
-                firm_id: firm.id,
-                email: &email,
-                name: "Admin",
-                password_hash: &password_hash,
-                role: Role::Admin,
-                created_at: now,
-            },
-        )
-        .await?;
-        Ok::<_, crate::db::DbError>((firm, admin))
-    })
-    .with_context(|| format!("cannot create the firm (is {email} already a user?)"))?;
-    Ok(CreatedFirm {
-        firm,
-        admin,
-        password,
-        password_was_generated,
-    })
 }
 
 /// What the demo seed prints for a new user.
@@ -168,6 +134,7 @@ pub async fn seed_demo_if_empty(
         backend = pool.backend_name(),
         "the database holds no firm: seeding the demo firm"
     );
+    // Through the operations, like a firm's own staff: every rule applies to the demo too.
     let created = create_firm(
         pool,
         "Cabinet Démo",
@@ -177,156 +144,110 @@ pub async fn seed_demo_if_empty(
         "fr",
     )
     .await?;
-    let firm_id = created.firm.id;
-    let now = Utc::now();
-    let naive_now = now.naive_utc();
+    let settings = crate::app::generation_settings(config);
+    let env = Env {
+        pool,
+        generation: &settings,
+        events,
+    };
+    let system = Actor::System {
+        firm_id: created.firm.id,
+    };
     let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).context("demo date");
     let (start, first_due, end) = (date(2027, 1, 1)?, date(2027, 1, 30)?, date(2027, 12, 31)?);
-    let admin_token = new_token();
-    let contact_token = new_token();
-    let mut conn = pool.get().await?;
-    let contact_email = crate::transaction!(conn, |tx| {
-        let category = catalog::insert_category(&mut tx, firm_id, "Fiscal", naive_now).await?;
-        let service = catalog::insert_service(
-            &mut tx,
-            firm_id,
-            &ServiceFields {
-                category_id: Some(category.id),
-                title: "Rappel TVA".into(),
-                deliverable_type: DeliverableType::Documents,
-                lead_days: 10,
-                reminder_days_before: None,
-                reminder_on_due_date: None,
-                reminder_every_days: None,
-                reminder_max_count: None,
-            },
-            naive_now,
-        )
-        .await?;
-        let items = [
-            (
-                ItemKind::InformationRequest,
-                "Merci de déposer vos éléments du mois sur le portail du cabinet",
-            ),
-            (ItemKind::Task, "Préparer la déclaration de TVA"),
-        ];
-        let rows: Vec<NewServiceItem> = items
-            .iter()
-            .enumerate()
-            .map(|(position, (kind, text))| NewServiceItem {
-                firm_id,
-                service_id: service.id,
-                kind: *kind,
-                text: (*text).to_string(),
-                position: i32::try_from(position).unwrap_or(0),
-                created_at: naive_now,
-            })
-            .collect();
-        catalog::insert_items(&mut tx, &rows).await?;
-        let client = clients::insert_client(
-            &mut tx,
-            &NewClient {
-                firm_id,
-                name: "Boulangerie Martin",
-                reference: Some("BM-001"),
-                created_at: naive_now,
-            },
-        )
-        .await?;
-        let contact = clients::insert_contact(
-            &mut tx,
-            &NewContact {
-                firm_id,
-                client_id: client.id,
-                name: "Marie Martin",
-                email: "marie.martin@example.fr",
-                language: Some("fr"),
-                notifications_enabled: true,
-                created_at: naive_now,
-            },
-        )
-        .await?;
-        let mission = missions::insert_mission(
-            &mut tx,
-            &NewMission {
-                firm_id,
-                client_id: client.id,
-                name: "TVA mensuelle 2027",
-                start_date: start,
-                end_date: Some(end),
-                status: MissionStatus::Draft,
-                created_at: naive_now,
-            },
-        )
-        .await?;
-        missions::insert_lines(
-            &mut tx,
-            &[NewMissionLine {
-                firm_id,
-                mission_id: mission.id,
+    let category = ops::catalog::create_category(env, &system, "Fiscal")
+        .await
+        .map_err(operator_error)?;
+    let service = ops::catalog::create_service(
+        env,
+        &system,
+        &ServiceInput {
+            category_id: Some(category.id),
+            title: "Rappel TVA".into(),
+            deliverable_type: DeliverableType::Documents,
+            lead_days: 10,
+            items: vec![
+                ServiceItemInput {
+                    id: None,
+                    kind: ItemKind::InformationRequest,
+                    title: "Merci de déposer vos éléments du mois sur le portail du cabinet".into(),
+                },
+                ServiceItemInput {
+                    id: None,
+                    kind: ItemKind::Task,
+                    title: "Préparer la déclaration de TVA".into(),
+                },
+            ],
+            reminder_policy: None,
+        },
+    )
+    .await
+    .map_err(operator_error)?;
+    let client = ops::clients::create_client(
+        env,
+        &system,
+        &ClientInput {
+            name: "Boulangerie Martin".into(),
+            reference: Some("BM-001".into()),
+        },
+    )
+    .await
+    .map_err(operator_error)?;
+    let contact = ops::clients::add_contact(
+        env,
+        &system,
+        client.id,
+        &ContactInput {
+            name: "Marie Martin".into(),
+            email: "marie.martin@example.fr".into(),
+            language: Some(Language::French),
+            notifications_enabled: true,
+        },
+    )
+    .await
+    .map_err(operator_error)?;
+    let mission = ops::missions::create_mission(
+        env,
+        &system,
+        &MissionInput {
+            client_id: client.id,
+            name: "TVA mensuelle 2027".into(),
+            start_date: start,
+            end_date: Some(end),
+            lines: vec![MissionLineInput {
                 service_id: service.id,
                 frequency: Frequency::Monthly,
-                first_due_date: first_due,
-                quantity: 1,
+                first_due_date: Some(first_due),
+                quantity: None,
                 rrule: None,
-                working_day_adjustment: WorkingDayAdjustment::None,
-                created_at: naive_now,
+                working_day_adjustment: None,
             }],
-        )
-        .await?;
-        missions::transition(
-            &mut tx,
-            firm_id,
-            mission.id,
-            &[MissionStatus::Draft],
-            MissionStatus::Signed,
-            naive_now,
-            None,
-        )
-        .await?;
-        for (hash, kind, user_id, contact_id, lifetime) in [
-            (
-                token_hash(&admin_token),
-                TokenKind::StaffSession,
-                Some(created.admin.id),
-                None,
-                Duration::hours(i64::from(config.auth.session_hours)),
-            ),
-            (
-                token_hash(&contact_token),
-                TokenKind::Contact,
-                None,
-                Some(contact.id),
-                Duration::days(i64::from(config.auth.contact_token_days)),
-            ),
-        ] {
-            tokens::insert(
-                &mut tx,
-                &NewAccessToken {
-                    firm_id,
-                    token_hash: &hash,
-                    kind,
-                    user_id,
-                    contact_id,
-                    expires_at: Some(naive_now + lifetime),
-                    created_at: naive_now,
-                },
-            )
-            .await?;
-        }
-        Ok::<_, crate::db::DbError>(contact.email)
-    })?;
-    drop(conn);
+        },
+    )
+    .await
+    .map_err(operator_error)?;
     // Signed like any mission: whatever is already due to be created is created now.
-    let settings = crate::app::generation_settings(config);
-    let today = firm_today(&created.firm, now);
-    generate_for_firm(pool, &settings, &created.firm, today, now, None, events).await?;
+    ops::missions::sign_mission(env, &system, mission.id)
+        .await
+        .map_err(operator_error)?;
+    let admin_session =
+        ops::access::open_staff_session(env, &system, created.admin.id, config.auth.session_hours)
+            .await
+            .map_err(operator_error)?;
+    let contact_session = ops::access::create_contact_access_token(
+        env,
+        &system,
+        contact.id,
+        config.auth.contact_token_days,
+    )
+    .await
+    .map_err(operator_error)?;
     note_database_has_data(pool).await?;
     Ok(Some(DemoInfo {
         admin_email: created.admin.email,
         admin_password: created.password,
-        admin_token,
-        contact_email,
-        contact_token,
+        admin_token: admin_session.token,
+        contact_email: contact.email,
+        contact_token: contact_session.token,
     }))
 }

@@ -160,6 +160,25 @@ impl SignInGate {
         Ok(())
     }
 
+    /// [`SignInGate::admit`], logging and counting a refusal (`kind`: "staff" for a
+    /// password sign-in, "link" for a sign-in link): what every sign-in door does.
+    pub fn admit_counted(
+        &self,
+        kind: &'static str,
+        account: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<(), Throttled> {
+        self.admit(account, ip).inspect_err(|throttled| {
+            tracing::warn!(
+                client_ip = ?ip,
+                retry_after = throttled.retry_after_seconds(),
+                "sign-in attempt throttled"
+            );
+            ::metrics::counter!("rappel_sign_ins_total", "kind" => kind, "result" => "throttled")
+                .increment(1);
+        })
+    }
+
     /// Verifies a password against a stored hash on the blocking pool, at most
     /// `max_concurrent_password_checks` at once. Holds no database connection.
     pub async fn verify_password(&self, password: String, stored_hash: String) -> bool {

@@ -128,6 +128,11 @@ pub async fn is_active(db: &mut DbConn<'_>, token_id: i64, now: NaiveDateTime) -
     Ok(found.is_some())
 }
 
+/// The tokens that give a contact access (bearer tokens and unused sign-in links): what
+/// archiving a client or a contact revokes. Unsubscribe links are not among them: opting
+/// out of mail must keep working.
+pub const CONTACT_ACCESS_KINDS: [TokenKind; 2] = [TokenKind::Contact, TokenKind::SignInLink];
+
 /// Ends the access of every contact of a client (when the client is archived): their bearer
 /// tokens and unused sign-in links are revoked, so they stay ended if the client comes back.
 /// Unsubscribe links stay valid: opting out of mail must keep working.
@@ -138,7 +143,6 @@ pub async fn revoke_client_contacts_access(
     now: NaiveDateTime,
 ) -> DbResult<usize> {
     use super::schema::contacts;
-    let kinds = [TokenKind::Contact, TokenKind::SignInLink];
     Ok(with_conn!(db, |c| diesel::update(
         access_tokens::table
             .filter(access_tokens::firm_id.eq(firm_id))
@@ -150,7 +154,7 @@ pub async fn revoke_client_contacts_access(
                         .select(contacts::id.nullable())
                 )
             )
-            .filter(access_tokens::kind.eq_any(kinds))
+            .filter(access_tokens::kind.eq_any(CONTACT_ACCESS_KINDS))
             .filter(access_tokens::revoked_at.is_null())
     )
     .set(access_tokens::revoked_at.eq(now))
@@ -166,12 +170,11 @@ pub async fn revoke_contact_access(
     contact_id: i64,
     now: NaiveDateTime,
 ) -> DbResult<usize> {
-    let kinds = [TokenKind::Contact, TokenKind::SignInLink];
     Ok(with_conn!(db, |c| diesel::update(
         access_tokens::table
             .filter(access_tokens::firm_id.eq(firm_id))
             .filter(access_tokens::contact_id.eq(contact_id))
-            .filter(access_tokens::kind.eq_any(kinds))
+            .filter(access_tokens::kind.eq_any(CONTACT_ACCESS_KINDS))
             .filter(access_tokens::revoked_at.is_null())
     )
     .set(access_tokens::revoked_at.eq(now))

@@ -6,17 +6,15 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::db::{clients, firms, work};
-use crate::domain::validation::{MAX_TEXT_CHARS, check_text};
-use crate::domain::{DeliveryEvent, RequestStatus};
+use crate::domain::RequestStatus;
 use crate::error::AppError;
-use crate::events::RequestEventKind;
 use crate::graphql::context::{
     ContactGuard, connect, contact, found, parse_id, visible_to_contacts,
 };
-use crate::graphql::firm::mutation::{enqueue_webhooks, publish};
+use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::utc;
 use crate::graphql::scalars::Date;
-use crate::transaction;
+use crate::ops;
 
 /// The client view, for a client's contacts only.
 pub struct ClientView;
@@ -139,64 +137,14 @@ impl ClientMutation {
         message: Option<String>,
         #[graphql(default = false)] nothing_to_report: bool,
     ) -> async_graphql::Result<ClientRequest> {
-        let contact = contact(ctx)?.clone();
+        let actor = actor(ctx)?;
         let id = parse_id(&id, "request")?;
-        let message = message
-            .as_deref()
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| check_text("message", text, MAX_TEXT_CHARS))
-            .transpose()?;
-        if message.is_none() && !nothing_to_report {
-            return Err(AppError::bad_input(
-                "message",
-                "write a message, or set nothingToReport to true",
-            )
-            .into());
-        }
-        let mut conn = connect(ctx).await?;
-        let current = found(
-            work::find_client_request(&mut conn.as_db(), contact.firm_id, contact.client_id, id)
-                .await,
-            "request",
-        )?;
-        if !matches!(
-            current.status,
-            RequestStatus::Open | RequestStatus::Answered
-        ) {
-            return Err(AppError::bad_input(
-                "id",
-                "this request is closed; contact the firm if something is missing",
-            )
-            .into());
-        }
-        let now = Utc::now().naive_utc();
-        let answered = transaction!(conn, |tx| {
-            work::insert_answer(
-                &mut tx,
-                &work::NewRequestAnswer {
-                    firm_id: contact.firm_id,
-                    request_id: id,
-                    contact_id: Some(contact.contact_id),
-                    message: message.as_deref(),
-                    nothing_to_report,
-                    created_at: now,
-                },
-            )
-            .await?;
-            let answered = work::transition_request(
-                &mut tx,
-                contact.firm_id,
-                id,
-                &[RequestStatus::Open, RequestStatus::Answered],
-                RequestStatus::Answered,
-                now,
-            )
-            .await?
-            .ok_or_else(|| AppError::Conflict("the request changed meanwhile; reload it".into()))?;
-            enqueue_webhooks(&mut tx, &answered, DeliveryEvent::RequestAnswered).await?;
-            Ok::<_, AppError>(answered)
-        })?;
-        publish(ctx, RequestEventKind::Answered, &answered);
-        Ok(ClientRequest(answered))
+        let input = ops::answers::AnswerInput {
+            message,
+            nothing_to_report,
+        };
+        Ok(ClientRequest(
+            ops::answers::answer_request(env(ctx)?, &actor, id, &input).await?,
+        ))
     }
 }

@@ -1,26 +1,15 @@
 //! The firm view's delivery mutations: admins manage webhook endpoints (create, update,
 //! disable, enable, rotate the secret, delete) and any staff member sends a failed delivery
 //! again with `redeliver`. A secret is shown once, when created or rotated; it is never a
-//! field of `WebhookEndpoint`. URLs are checked here on save (https, public addresses) and
-//! again by the worker at send time. No diesel here: data comes from `crate::db`.
+//! field of `WebhookEndpoint`. Each resolver calls one operation of `crate::ops::webhooks`,
+//! which checks URLs on save (https, public addresses; the worker checks again at send time).
 
 use async_graphql::{Context, ID, MaybeUndefined, Object, SimpleObject};
-use chrono::Utc;
 
-use crate::db::outbox::{self, EndpointChanges, NewWebhookEndpoint};
-use crate::db::{claims, clients, firms};
-use crate::delivery::webhook::generate_secret;
-use crate::delivery::{
-    DeliveryControl, check_endpoint_url, outbox::redeliver, parse_webhook_events,
-};
-use crate::error::AppError;
-use crate::graphql::context::{
-    AdminGuard, StaffGuard, connect, found, parse_id, staff, visible_to_staff,
-};
+use crate::graphql::context::{AdminGuard, StaffGuard, parse_id, visible_to_staff};
+use crate::graphql::door::{actor, delivery_control, env};
 use crate::graphql::firm::types::{Delivery, WebhookEndpoint};
-
-/// Longest reason an admin may give when disabling an endpoint.
-const MAX_REASON_CHARS: usize = 500;
+use crate::ops;
 
 /// An endpoint with its signing secret (`whsec_...`), shown this once: store it now to verify
 /// the `webhook-signature` of every delivery (Standard Webhooks).
@@ -73,31 +62,11 @@ pub fn url_for_role(url: &str, role: crate::domain::Role) -> String {
 #[derive(Default)]
 pub struct WebhookMutation;
 
-fn control(ctx: &Context<'_>) -> DeliveryControl {
-    ctx.data_opt::<DeliveryControl>()
-        .cloned()
-        .unwrap_or_default()
-}
-
-async fn checked_url(ctx: &Context<'_>, url: &str) -> Result<String, AppError> {
-    check_endpoint_url(url, control(ctx).allow_private_addresses)
-        .await
-        .map_err(|reason| AppError::bad_input("url", reason))
-}
-
-fn checked_events(events: &[String]) -> Result<String, AppError> {
-    parse_webhook_events(events).map_err(|reason| AppError::bad_input("events", reason))
-}
-
-/// A client of the caller's firm, by id (NOT_FOUND for another firm's).
-async fn checked_client(ctx: &Context<'_>, firm_id: i64, id: &ID) -> Result<i64, AppError> {
-    let client_id = parse_id(id, "client")?;
-    let mut conn = connect(ctx).await?;
-    found(
-        clients::find_client(&mut conn.as_db(), firm_id, client_id).await,
-        "client",
-    )?;
-    Ok(client_id)
+fn with_secret(created: ops::webhooks::EndpointWithSecret) -> WebhookEndpointWithSecret {
+    WebhookEndpointWithSecret {
+        endpoint: WebhookEndpoint(created.endpoint),
+        secret: created.secret,
+    }
 }
 
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
@@ -113,40 +82,21 @@ impl WebhookMutation {
         events: Vec<String>,
         client_id: Option<ID>,
     ) -> async_graphql::Result<WebhookEndpointWithSecret> {
-        let staff = staff(ctx)?.clone();
-        let events = checked_events(&events)?;
-        let client_id = match client_id {
-            Some(id) => Some(checked_client(ctx, staff.firm_id, &id).await?),
-            None => None,
-        };
-        let url = checked_url(ctx, &url).await?;
-        let secret = generate_secret();
-        let now = Utc::now().naive_utc();
-        let mut conn = connect(ctx).await?;
-        let endpoint = outbox::insert_endpoint(
-            &mut conn.as_db(),
-            &NewWebhookEndpoint {
-                firm_id: staff.firm_id,
-                client_id,
-                url: &url,
-                events: &events,
-                secret: &secret,
-                enabled: true,
-                created_at: now,
-                updated_at: now,
-            },
+        let actor = actor(ctx)?;
+        let client_id = client_id
+            .as_ref()
+            .map(|id| parse_id(id, "client"))
+            .transpose()?;
+        let created = ops::webhooks::create_endpoint(
+            env(ctx)?,
+            &delivery_control(ctx),
+            &actor,
+            &url,
+            &events,
+            client_id,
         )
-        .await
-        .map_err(AppError::from)?;
-        tracing::info!(
-            firm_id = staff.firm_id,
-            endpoint_id = endpoint.id,
-            "webhook endpoint created"
-        );
-        Ok(WebhookEndpointWithSecret {
-            endpoint: WebhookEndpoint(endpoint),
-            secret,
-        })
+        .await?;
+        Ok(with_secret(created))
     }
 
     /// Changes an endpoint's URL, events or client (`clientId: null`: every client). Admins
@@ -160,36 +110,21 @@ impl WebhookMutation {
         events: Option<Vec<String>>,
         client_id: MaybeUndefined<ID>,
     ) -> async_graphql::Result<WebhookEndpoint> {
-        let staff = staff(ctx)?.clone();
+        let actor = actor(ctx)?;
         let id = parse_id(&id, "webhook endpoint")?;
-        let events = events.as_deref().map(checked_events).transpose()?;
         let client_id = match client_id {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(client) => {
-                Some(Some(checked_client(ctx, staff.firm_id, &client).await?))
-            }
+            MaybeUndefined::Value(client) => Some(Some(parse_id(&client, "client")?)),
         };
-        let url = match url {
-            Some(url) => Some(checked_url(ctx, &url).await?),
-            None => None,
+        let update = ops::webhooks::EndpointUpdate {
+            url,
+            events,
+            client_id,
         };
-        let mut conn = connect(ctx).await?;
-        let endpoint = found(
-            outbox::update_endpoint(
-                &mut conn.as_db(),
-                staff.firm_id,
-                id,
-                &EndpointChanges {
-                    url: url.as_deref(),
-                    events: events.as_deref(),
-                    client_id,
-                    updated_at: Utc::now().naive_utc(),
-                },
-            )
-            .await,
-            "webhook endpoint",
-        )?;
+        let endpoint =
+            ops::webhooks::update_endpoint(env(ctx)?, &delivery_control(ctx), &actor, id, &update)
+                .await?;
         Ok(WebhookEndpoint(endpoint))
     }
 
@@ -201,31 +136,10 @@ impl WebhookMutation {
         id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<WebhookEndpoint> {
-        let staff = staff(ctx)?.clone();
+        let actor = actor(ctx)?;
         let id = parse_id(&id, "webhook endpoint")?;
-        let reason = reason
-            .map(|reason| {
-                reason
-                    .trim()
-                    .chars()
-                    .take(MAX_REASON_CHARS)
-                    .collect::<String>()
-            })
-            .filter(|reason| !reason.is_empty())
-            .unwrap_or_else(|| "disabled by an admin".to_string());
-        let mut conn = connect(ctx).await?;
-        let endpoint = found(
-            outbox::set_endpoint_enabled(
-                &mut conn.as_db(),
-                staff.firm_id,
-                id,
-                false,
-                Some(&reason),
-                Utc::now().naive_utc(),
-            )
-            .await,
-            "webhook endpoint",
-        )?;
+        let endpoint =
+            ops::webhooks::disable_endpoint(env(ctx)?, &actor, id, reason.as_deref()).await?;
         Ok(WebhookEndpoint(endpoint))
     }
 
@@ -237,29 +151,10 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<WebhookEndpoint> {
-        let staff = staff(ctx)?.clone();
+        let actor = actor(ctx)?;
         let id = parse_id(&id, "webhook endpoint")?;
-        let current = {
-            let mut conn = connect(ctx).await?;
-            found(
-                outbox::find_endpoint(&mut conn.as_db(), staff.firm_id, id).await,
-                "webhook endpoint",
-            )?
-        };
-        checked_url(ctx, &current.url).await?;
-        let mut conn = connect(ctx).await?;
-        let endpoint = found(
-            outbox::set_endpoint_enabled(
-                &mut conn.as_db(),
-                staff.firm_id,
-                id,
-                true,
-                None,
-                Utc::now().naive_utc(),
-            )
-            .await,
-            "webhook endpoint",
-        )?;
+        let endpoint =
+            ops::webhooks::enable_endpoint(env(ctx)?, &delivery_control(ctx), &actor, id).await?;
         Ok(WebhookEndpoint(endpoint))
     }
 
@@ -271,30 +166,11 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<WebhookEndpointWithSecret> {
-        let staff = staff(ctx)?.clone();
+        let actor = actor(ctx)?;
         let id = parse_id(&id, "webhook endpoint")?;
-        let secret = generate_secret();
-        let mut conn = connect(ctx).await?;
-        let endpoint = found(
-            outbox::set_endpoint_secret(
-                &mut conn.as_db(),
-                staff.firm_id,
-                id,
-                &secret,
-                Utc::now().naive_utc(),
-            )
-            .await,
-            "webhook endpoint",
-        )?;
-        tracing::info!(
-            firm_id = staff.firm_id,
-            endpoint_id = endpoint.id,
-            "webhook secret rotated"
-        );
-        Ok(WebhookEndpointWithSecret {
-            endpoint: WebhookEndpoint(endpoint),
-            secret,
-        })
+        Ok(with_secret(
+            ops::webhooks::rotate_secret(env(ctx)?, &actor, id).await?,
+        ))
     }
 
     /// Deletes an endpoint; its past deliveries stay in the outbox. Admins only.
@@ -304,47 +180,20 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<bool> {
-        let staff = staff(ctx)?.clone();
+        let actor = actor(ctx)?;
         let id = parse_id(&id, "webhook endpoint")?;
-        let mut conn = connect(ctx).await?;
-        let deleted = outbox::delete_endpoint(&mut conn.as_db(), staff.firm_id, id)
-            .await
-            .map_err(AppError::from)?;
-        if !deleted {
-            return Err(AppError::NotFound("webhook endpoint").into());
-        }
+        ops::webhooks::delete_endpoint(env(ctx)?, &actor, id).await?;
         Ok(true)
     }
 
     /// Sends a FAILED, DEAD or SKIPPED delivery again, now (a client email: at the firm's next sending
     /// hour), with the same Message-ID or webhook-id and a fresh attempt budget.
     async fn redeliver(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Delivery> {
-        let staff = staff(ctx)?.clone();
+        let actor = actor(ctx)?;
         let id = parse_id(&id, "delivery")?;
-        let control = control(ctx);
-        let mut conn = connect(ctx).await?;
-        let mut db = conn.as_db();
-        let delivery = found(
-            claims::find_delivery(&mut db, staff.firm_id, id).await,
-            "delivery",
-        )?;
-        let firm = found(firms::find_firm(&mut db, staff.firm_id).await, "firm")?;
-        let requeued = redeliver(
-            &mut db,
-            &firm,
-            &delivery,
-            Utc::now(),
-            control.default_sending_hour,
-        )
-        .await
-        .map_err(AppError::from)?
-        .ok_or_else(|| {
-            AppError::Conflict(format!(
-                "only a FAILED, DEAD or SKIPPED delivery can be sent again; this one is {}",
-                delivery.status
-            ))
-        })?;
-        control.waker.wake();
+        let requeued =
+            ops::webhooks::redeliver_delivery(env(ctx)?, &delivery_control(ctx), &actor, id)
+                .await?;
         Ok(Delivery(requeued))
     }
 }

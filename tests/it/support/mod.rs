@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod db;
+pub mod fixture;
 pub mod server;
 pub mod smtp;
 pub mod webhooks;
