@@ -515,13 +515,7 @@ fn plan_batch(
             plan.lines_in_error += 1;
             continue;
         };
-        let schedule_line = LineSchedule {
-            frequency: line.frequency,
-            first_due_date: line.first_due_date,
-            quantity: u32::try_from(line.quantity).unwrap_or(1),
-            rrule: line.rrule.clone(),
-            adjustment: line.working_day_adjustment,
-        };
+        let schedule_line = line.schedule();
         let window = MissionWindow {
             start_date: signed.start_date,
             end_date: signed.end_date,

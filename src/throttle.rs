@@ -1,5 +1,5 @@
 //! Throttling of sign-in: `login` per account and per client IP, sign-in link redemption
-//! (GraphQL `redeemSignInLink` and the /sign-in page, which goes through it) per client IP,
+//! (GraphQL `redeemSignInLink` and the /sign-in page, one gate for both) per client IP,
 //! and the bounded pool that runs password checks. A throttled attempt is answered
 //! RATE_LIMITED with a retry-after value before any database read or password hash.
 //! Holds counters in memory only (one instance's view); never logs an email or a token.

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use super::schema::{mission_lines, missions};
 use super::{DbConn, DbResult};
 use crate::domain::MissionStatus;
-use crate::domain::schedule::{Frequency, WorkingDayAdjustment};
+use crate::domain::schedule::{Frequency, LineSchedule, WorkingDayAdjustment};
 use crate::with_conn;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -52,6 +52,19 @@ pub struct MissionLine {
     pub working_day_adjustment: WorkingDayAdjustment,
     pub generated_through: Option<NaiveDate>,
     pub created_at: NaiveDateTime,
+}
+
+impl MissionLine {
+    /// The line's schedule as the schedule rules read it (generation, preview, operations).
+    pub fn schedule(&self) -> LineSchedule {
+        LineSchedule {
+            frequency: self.frequency,
+            first_due_date: self.first_due_date,
+            quantity: u32::try_from(self.quantity).unwrap_or(1),
+            rrule: self.rrule.clone(),
+            adjustment: self.working_day_adjustment,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]

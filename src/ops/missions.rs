@@ -177,22 +177,30 @@ async fn validate_lines(
     Ok(lines)
 }
 
-/// A saved line's schedule.
-fn saved_schedule(line: &missions::MissionLine) -> LineSchedule {
-    LineSchedule {
-        frequency: line.frequency,
-        first_due_date: line.first_due_date,
-        quantity: u32::try_from(line.quantity).unwrap_or(1),
-        rrule: line.rrule.clone(),
-        adjustment: line.working_day_adjustment,
+/// A mission of the firm (NOT_FOUND for another firm's).
+async fn mission_of(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> Result<Mission, OpError> {
+    found(missions::find_mission(db, firm_id, id).await, "mission")
+}
+
+/// The mission's dates as the schedule rules read them.
+fn window_of(mission: &Mission) -> MissionWindow {
+    MissionWindow {
+        start_date: mission.start_date,
+        end_date: mission.end_date,
     }
+}
+
+/// The firm's local today.
+async fn today_of(db: &mut DbConn<'_>, firm_id: i64) -> Result<NaiveDate, OpError> {
+    let firm = found(firms::find_firm(db, firm_id).await, "firm")?;
+    Ok(firm_today(&firm, Utc::now()))
 }
 
 /// A saved line as generation sees it.
 fn pending_line(line: &missions::MissionLine) -> PendingLine {
     PendingLine {
         service_id: line.service_id,
-        schedule: saved_schedule(line),
+        schedule: line.schedule(),
         generated_through: line.generated_through,
     }
 }
@@ -266,10 +274,7 @@ pub async fn update_mission(
     let limits = env.limits();
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
-    let mission = found(
-        missions::find_mission(&mut db, firm_id, mission_id).await,
-        "mission",
-    )?;
+    let mission = mission_of(&mut db, firm_id, mission_id).await?;
     let name = match &input.name {
         Some(name) => check_name("name", name)?,
         None => mission.name.clone(),
@@ -288,8 +293,7 @@ pub async fn update_mission(
     match mission.status {
         MissionStatus::Draft => {}
         MissionStatus::Signed => {
-            let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
-            let today = firm_today(&firm, Utc::now());
+            let today = today_of(&mut db, firm_id).await?;
             if start_date != mission.start_date {
                 return Err(OpError::bad_input(
                     "startDate",
@@ -335,7 +339,7 @@ pub async fn update_mission(
                 .iter()
                 .enumerate()
             {
-                schedule::validate_line(&saved_schedule(line), &window)
+                schedule::validate_line(&line.schedule(), &window)
                     .map_err(|error| line_error(index, error))?;
             }
             None
@@ -375,15 +379,9 @@ pub async fn update_mission(
             pending.push(pending_line);
         }
         if mission.status == MissionStatus::Signed {
-            let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
-            let counts = count_occurrences_to_create(
-                &mut db,
-                firm_id,
-                &window,
-                &pending,
-                firm_today(&firm, Utc::now()),
-            )
-            .await?;
+            let today = today_of(&mut db, firm_id).await?;
+            let counts =
+                count_occurrences_to_create(&mut db, firm_id, &window, &pending, today).await?;
             check_occurrence_budget("endDate", "extending this mission", &counts, &limits)?;
         }
     }
@@ -420,14 +418,8 @@ pub async fn add_mission_line(
     let limits = env.limits();
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
-    let mission = found(
-        missions::find_mission(&mut db, firm_id, mission_id).await,
-        "mission",
-    )?;
-    let window = MissionWindow {
-        start_date: mission.start_date,
-        end_date: mission.end_date,
-    };
+    let mission = mission_of(&mut db, firm_id, mission_id).await?;
+    let window = window_of(&mission);
     let index = missions::list_lines(&mut db, firm_id, mission_id)
         .await?
         .len();
@@ -443,8 +435,7 @@ pub async fn add_mission_line(
     match mission.status {
         MissionStatus::Draft => {}
         MissionStatus::Signed => {
-            let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
-            let today = firm_today(&firm, Utc::now());
+            let today = today_of(&mut db, firm_id).await?;
             if lines
                 .iter()
                 .any(|line| line.schedule.first_due_date < today)
@@ -499,10 +490,7 @@ pub async fn sign_mission(
     let firm_id = actor.firm_side()?.firm_id;
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
-    let mission = found(
-        missions::find_mission(&mut db, firm_id, mission_id).await,
-        "mission",
-    )?;
+    let mission = mission_of(&mut db, firm_id, mission_id).await?;
     if mission.status != MissionStatus::Draft {
         return Err(OpError::bad_input(
             "id",
@@ -520,20 +508,11 @@ pub async fn sign_mission(
         ));
     }
     // Everything already due is created at once: that catch-up must stay within bounds.
-    let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
-    let window = MissionWindow {
-        start_date: mission.start_date,
-        end_date: mission.end_date,
-    };
+    let today = today_of(&mut db, firm_id).await?;
     let pending: Vec<PendingLine> = lines.iter().map(pending_line).collect();
-    let counts = count_occurrences_to_create(
-        &mut db,
-        firm_id,
-        &window,
-        &pending,
-        firm_today(&firm, Utc::now()),
-    )
-    .await?;
+    let counts =
+        count_occurrences_to_create(&mut db, firm_id, &window_of(&mission), &pending, today)
+            .await?;
     check_occurrence_budget("id", "signing this mission", &counts, &env.limits())?;
     let signed = missions::transition(
         &mut db,
@@ -562,10 +541,7 @@ pub async fn end_mission(
     let firm_id = actor.firm_side()?.firm_id;
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
-    let mission = found(
-        missions::find_mission(&mut db, firm_id, mission_id).await,
-        "mission",
-    )?;
+    let mission = mission_of(&mut db, firm_id, mission_id).await?;
     if mission.status != MissionStatus::Signed {
         return Err(OpError::bad_input(
             "id",
@@ -575,9 +551,8 @@ pub async fn end_mission(
             ),
         ));
     }
-    let firm = found(firms::find_firm(&mut db, firm_id).await, "firm")?;
     // A mission that has not started yet ends on its first day.
-    let latest = firm_today(&firm, Utc::now()).max(mission.start_date);
+    let latest = today_of(&mut db, firm_id).await?.max(mission.start_date);
     let end_date = end_date.unwrap_or(latest);
     if end_date > latest {
         return Err(OpError::bad_input(
@@ -619,10 +594,7 @@ pub async fn cancel_mission(
 ) -> Result<Mission, OpError> {
     let firm_id = actor.firm_side()?.firm_id;
     let mut conn = env.pool.get().await?;
-    let mission = found(
-        missions::find_mission(&mut conn.as_db(), firm_id, mission_id).await,
-        "mission",
-    )?;
+    let mission = mission_of(&mut conn.as_db(), firm_id, mission_id).await?;
     if !matches!(mission.status, MissionStatus::Draft | MissionStatus::Signed) {
         return Err(OpError::bad_input(
             "id",

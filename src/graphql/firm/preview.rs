@@ -50,18 +50,7 @@ pub async fn preview_for_mission(
     };
     let schedules: Vec<(i64, LineSchedule)> = lines
         .iter()
-        .map(|line| {
-            (
-                line.service_id,
-                LineSchedule {
-                    frequency: line.frequency,
-                    first_due_date: line.first_due_date,
-                    quantity: u32::try_from(line.quantity).unwrap_or(1),
-                    rrule: line.rrule.clone(),
-                    adjustment: line.working_day_adjustment,
-                },
-            )
-        })
+        .map(|line| (line.service_id, line.schedule()))
         .collect();
     preview(db, firm, &window, &schedules, until, limits).await
 }
