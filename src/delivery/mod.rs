@@ -1,8 +1,9 @@
 //! Delivery: what makes the outbox leave. The worker (`outbox`) claims due deliveries with a
-//! lease, sends each one as an email (`email`) or a signed webhook (`webhook`), records every
-//! attempt and retries with backoff; the follow-up pass (`reminders`) enqueues reminders on
-//! each service's policy dates. This module also holds the small rules the web and GraphQL
-//! layers call: webhook endpoint checks, `redeliver`, and the one-click unsubscribe.
+//! lease, sends each one as an email (rendered by `email`, sent by `mailer`) or a signed
+//! webhook (`webhook`), and records every attempt as `outcome` decides (next state, retry with
+//! backoff, dead); the follow-up pass (`reminders`) enqueues reminders on each service's policy
+//! dates. This module also holds the small rules the operations and the web layer call:
+//! webhook endpoint checks, `redeliver`, and the one-click unsubscribe.
 //!
 //! Delivery is at least once: a worker that dies between sending and recording leaves its
 //! lease to expire, and the row is sent again with the same Message-ID / `webhook-id`, which
@@ -11,7 +12,9 @@
 //! email address.
 
 pub mod email;
+pub mod mailer;
 pub mod outbox;
+pub mod outcome;
 pub mod reminders;
 pub mod webhook;
 
