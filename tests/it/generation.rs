@@ -11,7 +11,7 @@ use rappel::with_conn;
 use serde_json::{Value, json};
 
 use crate::backend_test;
-use crate::support::app::{PASSWORD, TestApp};
+use crate::support::app::TestApp;
 use crate::support::{Backend, TestDb};
 
 fn date(text: &str) -> NaiveDate {
@@ -32,47 +32,11 @@ async fn firm_with_service(
     time_zone: &str,
     lead_days: i64,
 ) -> (Caller, String, String) {
-    let email = format!("admin@{tag}.example.fr");
-    rappel::setup::create_firm(
-        &app.db.pool,
-        &format!("Cabinet {tag}"),
-        &email,
-        Some(PASSWORD),
-        time_zone,
-        "fr",
-    )
-    .await
-    .expect("firm");
-    let (_, admin) = app.login(&email, PASSWORD).await;
-    let data = app
-        .ok(
-            &admin,
-            "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
-            json!({ "input": { "title": "Rappel TVA", "leadDays": lead_days, "items": [
-                { "kind": "INFORMATION_REQUEST", "title": "Merci de déposer vos éléments du mois sur le portail du cabinet" },
-                { "kind": "TASK", "title": "Préparer la déclaration de TVA" }
-            ]}}),
-        )
-        .await;
-    let service = data["createService"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let data = app
-        .ok(
-            &admin,
-            "mutation { createClient(input: { name: \"Boulangerie\" }) { id } }",
-            json!({}),
-        )
-        .await;
-    let client = data["createClient"]["id"].as_str().expect("id").to_string();
-    app.ok(
-        &admin,
-        "mutation($c: ID!, $e: String!) { addContact(clientId: $c, input: { name: \"Marie\", email: $e }) { id } }",
-        json!({ "c": client, "e": format!("marie@{tag}.example.fr") }),
-    )
-    .await;
-    (admin, client, service)
+    let service = json!({ "title": "Rappel TVA", "leadDays": lead_days, "items": [
+        { "kind": "INFORMATION_REQUEST", "title": "Merci de déposer vos éléments du mois sur le portail du cabinet" },
+        { "kind": "TASK", "title": "Préparer la déclaration de TVA" }
+    ]});
+    app.firm_with_service(tag, time_zone, service).await
 }
 
 /// Creates and signs a mission; returns its id.

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::backend_test;
 use crate::support::TestDb;
-use crate::support::app::{PASSWORD, TestApp, error_codes};
+use crate::support::app::{TestApp, error_codes};
 
 /// A test app whose schema uses `settings` instead of the defaults.
 fn app_with(db: TestDb, settings: GenerationSettings) -> TestApp {
@@ -38,47 +38,11 @@ fn app_with(db: TestDb, settings: GenerationSettings) -> TestApp {
 /// A firm with a service of `items` information requests (lead 10 days) and a client with one
 /// contact; returns the admin, the client and the service.
 async fn firm(app: &TestApp, tag: &str, items: usize) -> (Caller, String, String) {
-    let email = format!("admin@{tag}.example.fr");
-    rappel::setup::create_firm(
-        &app.db.pool,
-        &format!("Cabinet {tag}"),
-        &email,
-        Some(PASSWORD),
-        "Europe/Paris",
-        "fr",
-    )
-    .await
-    .expect("firm");
-    let (_, admin) = app.login(&email, PASSWORD).await;
     let items: Vec<Value> = (0..items)
         .map(|index| json!({ "kind": "INFORMATION_REQUEST", "title": format!("Pièce {index}") }))
         .collect();
-    let data = app
-        .ok(
-            &admin,
-            "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
-            json!({ "input": { "title": "Pièces", "leadDays": 10, "items": items } }),
-        )
-        .await;
-    let service = data["createService"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let data = app
-        .ok(
-            &admin,
-            "mutation { createClient(input: { name: \"Boulangerie\" }) { id } }",
-            json!({}),
-        )
-        .await;
-    let client = data["createClient"]["id"].as_str().expect("id").to_string();
-    app.ok(
-        &admin,
-        "mutation($c: ID!, $e: String!) { addContact(clientId: $c, input: { name: \"Marie\", email: $e }) { id } }",
-        json!({ "c": client, "e": format!("marie@{tag}.example.fr") }),
-    )
-    .await;
-    (admin, client, service)
+    let service = json!({ "title": "Pièces", "leadDays": 10, "items": items });
+    app.firm_with_service(tag, "Europe/Paris", service).await
 }
 
 #[derive(QueryableByName)]

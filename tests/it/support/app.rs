@@ -53,6 +53,56 @@ impl TestApp {
         response["data"].clone()
     }
 
+    /// A firm (in `time_zone`) created by `rappel firm create`'s code, its admin signed in,
+    /// a service (`service`: a `ServiceInput`) and a client "Boulangerie" with one contact
+    /// (`marie@{tag}.example.fr`), made through the GraphQL API; returns the admin and the
+    /// client's and service's ids.
+    pub async fn firm_with_service(
+        &self,
+        tag: &str,
+        time_zone: &str,
+        service: Value,
+    ) -> (Caller, String, String) {
+        let email = format!("admin@{tag}.example.fr");
+        rappel::setup::create_firm(
+            &self.db.pool,
+            &format!("Cabinet {tag}"),
+            &email,
+            Some(PASSWORD),
+            time_zone,
+            "fr",
+        )
+        .await
+        .expect("firm");
+        let (_, admin) = self.login(&email, PASSWORD).await;
+        let data = self
+            .ok(
+                &admin,
+                "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+                json!({ "input": service }),
+            )
+            .await;
+        let service = data["createService"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let data = self
+            .ok(
+                &admin,
+                "mutation { createClient(input: { name: \"Boulangerie\" }) { id } }",
+                json!({}),
+            )
+            .await;
+        let client = data["createClient"]["id"].as_str().expect("id").to_string();
+        self.ok(
+            &admin,
+            "mutation($c: ID!, $e: String!) { addContact(clientId: $c, input: { name: \"Marie\", email: $e }) { id } }",
+            json!({ "c": client, "e": format!("marie@{tag}.example.fr") }),
+        )
+        .await;
+        (admin, client, service)
+    }
+
     /// Signs a staff member in through `login` and returns the caller its token resolves to.
     pub async fn login(&self, email: &str, password: &str) -> (String, Caller) {
         let data = self
