@@ -7,7 +7,8 @@
 //! door may not call one (`catalog::insert_category(..)`, `db::tokens::revoke(..)`), import one
 //! (`use crate::db::tokens::{revoke}`), or open a transaction or run diesel itself
 //! (`transaction!`, `with_conn!`). Reads (`find_*`, `list_*`) stay allowed: the query side of
-//! GraphQL reads the data layer directly.
+//! GraphQL reads the data layer directly. And the operations know no door: no async-graphql,
+//! axum or HTML in `src/ops`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -343,4 +344,30 @@ fn the_rule_catches_a_resolver_that_writes_itself() {
                        // catalog::insert_category(...) in a comment is no call\n\
                    }";
     assert_eq!(door_violations(allowed, &writers), Vec::<String>::new());
+}
+
+#[test]
+fn operations_know_no_graphql_http_or_html() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src/ops"), &mut files);
+    assert!(files.len() >= 9, "the operations are found: {files:?}");
+    let mut report = Vec::new();
+    for file in &files {
+        let text = strip_comments(&std::fs::read_to_string(file).expect("ops source"));
+        for door_only in [
+            "async_graphql",
+            "axum",
+            "Html",
+            "crate::graphql",
+            "crate::http",
+        ] {
+            if text.contains(door_only) {
+                report.push(format!(
+                    "{}: uses {door_only}",
+                    file.strip_prefix(root()).unwrap_or(file).display()
+                ));
+            }
+        }
+    }
+    assert!(report.is_empty(), "{}", report.join("\n"));
 }

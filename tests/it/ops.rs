@@ -423,3 +423,67 @@ backend_test! {
         let _ = login;
     }
 }
+
+backend_test! {
+    async fn a_line_added_to_a_signed_mission_starts_today_or_later_and_is_generated_at_once(db: TestDb) {
+        let (firm, _, mission_id) = signed(&db).await;
+        let service = firm.service("Paie", 0).await;
+        let line = |first_due_date| ops::missions::MissionLineInput {
+            service_id: service.id,
+            frequency: rappel::domain::schedule::Frequency::None,
+            first_due_date: Some(first_due_date),
+            quantity: Some(2),
+            rrule: None,
+            working_day_adjustment: None,
+        };
+        let (code, field, _) = refusal(
+            ops::missions::add_mission_line(firm.env(), &firm.admin(), mission_id, &line(firm.today() - Duration::days(1))).await,
+        );
+        assert_eq!((code, field.as_deref()), ("BAD_USER_INPUT", Some("lines.1.firstDueDate")));
+        let count = || {
+            let pool = db.pool.clone();
+            let firm_id = firm.firm.id;
+            async move {
+                let mut conn = pool.get().await.expect("conn");
+                list_requests(&mut conn.as_db(), firm_id, None, &all()).await.expect("requests").len()
+            }
+        };
+        let before = count().await;
+        ops::missions::add_mission_line(firm.env(), &firm.admin(), mission_id, &line(firm.today()))
+            .await
+            .expect("added");
+        assert_eq!(count().await, before + 2, "two copies due today, lead 0: created at once");
+        ops::missions::end_mission(firm.env(), &firm.admin(), mission_id, None).await.expect("ended");
+        let (code, field, _) = refusal(
+            ops::missions::add_mission_line(firm.env(), &firm.admin(), mission_id, &line(firm.today())).await,
+        );
+        assert_eq!((code, field.as_deref()), ("BAD_USER_INPUT", Some("missionId")));
+    }
+}
+
+backend_test! {
+    async fn a_task_is_assigned_to_an_active_member_of_its_firm_only(db: TestDb) {
+        let (firm, _, _) = signed(&db).await;
+        let other = FirmFixture::create(&db.pool, "b").await;
+        let member = firm.member("paul").await;
+        let Actor::Staff { user_id: member_id, .. } = member else { unreachable!() };
+        let mut conn = db.pool.get().await.expect("conn");
+        let task = list_tasks(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("tasks")[0].id;
+        drop(conn);
+        let (code, _, message) = refusal(
+            ops::work::assign_task(firm.env(), &firm.admin(), task, Some(other.admin_id)).await,
+        );
+        assert_eq!((code, message.as_str()), ("NOT_FOUND", "staff member not found"));
+        let (code, _, _) = refusal(ops::work::assign_task(other.env(), &other.admin(), task, None).await);
+        assert_eq!(code, "NOT_FOUND", "another firm's task");
+        let assigned = ops::work::assign_task(firm.env(), &member, task, Some(member_id)).await.expect("assigned");
+        assert_eq!(assigned.assignee_id, Some(member_id));
+        ops::staff::remove_staff_member(firm.env(), &firm.admin(), member_id).await.expect("removed");
+        let (code, _, _) = refusal(
+            ops::work::assign_task(firm.env(), &firm.admin(), task, Some(member_id)).await,
+        );
+        assert_eq!(code, "NOT_FOUND", "a removed member takes no task");
+        let done = ops::work::set_task_status(firm.env(), &firm.admin(), task, TaskStatus::Done).await.expect("done");
+        assert!(done.completed_at.is_some());
+    }
+}
