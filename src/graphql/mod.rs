@@ -1,6 +1,7 @@
 //! The GraphQL schema: one root with `viewer`, `firm` (staff) and `client` (contacts), the
 //! mutations of each view, `requestEvents`, and the limits. Built apart from HTTP so tests can
-//! call `schema.execute(request)` directly. No diesel here: data comes from `crate::db`.
+//! call `schema.execute(request)` directly. No diesel here: reads come from `crate::db`, and every
+//! write goes through one operation of `crate::ops` (see `door`).
 
 pub mod auth;
 pub mod client;
