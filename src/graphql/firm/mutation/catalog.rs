@@ -1,0 +1,98 @@
+//! Firm mutations: the catalogue: categories, services and their items. Each resolver parses ids and inputs, calls one
+//! operation of `crate::ops::catalog` with the caller as actor, and maps its answer.
+
+use async_graphql::{Context, ID, Object};
+
+use super::ServiceInput;
+use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
+use crate::graphql::door::{actor, env};
+use crate::graphql::firm::types::{Category, Service};
+use crate::ops;
+
+/// The catalogue: categories, services and their items.
+#[derive(Default)]
+pub struct CatalogMutation;
+
+#[Object(guard = "StaffGuard", visible = "visible_to_staff")]
+impl CatalogMutation {
+    #[graphql(visible = "visible_to_staff")]
+    async fn create_category(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+    ) -> async_graphql::Result<Category> {
+        let row = ops::catalog::create_category(env(ctx)?, &actor(ctx)?, &name).await?;
+        Ok(Category(row))
+    }
+
+    #[graphql(visible = "visible_to_staff")]
+    async fn rename_category(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        name: String,
+    ) -> async_graphql::Result<Category> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "category")?;
+        let row = ops::catalog::rename_category(env(ctx)?, &actor, id, &name).await?;
+        Ok(Category(row))
+    }
+
+    #[graphql(visible = "visible_to_staff")]
+    async fn create_service(
+        &self,
+        ctx: &Context<'_>,
+        input: ServiceInput,
+    ) -> async_graphql::Result<Service> {
+        let actor = actor(ctx)?;
+        let input = input.to_op()?;
+        let row = ops::catalog::create_service(env(ctx)?, &actor, &input).await?;
+        Ok(Service(row))
+    }
+
+    /// Updates a service. Items with an `id` are kept (edited in place), items without are
+    /// added, items left out are archived. Occurrences already generated keep their text.
+    #[graphql(visible = "visible_to_staff")]
+    async fn update_service(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ServiceInput,
+    ) -> async_graphql::Result<Service> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "service")?;
+        let input = input.to_op()?;
+        let row = ops::catalog::update_service(env(ctx)?, &actor, id, &input).await?;
+        Ok(Service(row))
+    }
+
+    /// Puts a service's items in the given order (every live item, once).
+    #[graphql(visible = "visible_to_staff")]
+    async fn reorder_service_items(
+        &self,
+        ctx: &Context<'_>,
+        service_id: ID,
+        item_ids: Vec<ID>,
+    ) -> async_graphql::Result<Service> {
+        let actor = actor(ctx)?;
+        let service_id = parse_id(&service_id, "service")?;
+        let order = item_ids
+            .iter()
+            .map(|id| parse_id(id, "service item"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let row =
+            ops::catalog::reorder_service_items(env(ctx)?, &actor, service_id, &order).await?;
+        Ok(Service(row))
+    }
+
+    /// Archives a service: its lines stop being offered for new missions; signed missions keep
+    /// generating from it.
+    #[graphql(visible = "visible_to_staff")]
+    async fn archive_service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Service> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "service")?;
+        Ok(Service(
+            ops::catalog::archive_service(env(ctx)?, &actor, id).await?,
+        ))
+    }
+}

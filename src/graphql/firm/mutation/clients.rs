@@ -1,0 +1,86 @@
+//! Firm mutations: clients and their contacts. Each resolver parses ids and inputs, calls one
+//! operation of `crate::ops::clients` with the caller as actor, and maps its answer.
+
+use async_graphql::{Context, ID, Object};
+
+use super::{ClientInput, ContactInput};
+use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
+use crate::graphql::door::{actor, env};
+use crate::graphql::firm::types::{Client, Contact};
+use crate::ops;
+
+/// Clients and their contacts.
+#[derive(Default)]
+pub struct ClientsMutation;
+
+#[Object(guard = "StaffGuard", visible = "visible_to_staff")]
+impl ClientsMutation {
+    #[graphql(visible = "visible_to_staff")]
+    async fn create_client(
+        &self,
+        ctx: &Context<'_>,
+        input: ClientInput,
+    ) -> async_graphql::Result<Client> {
+        let row = ops::clients::create_client(env(ctx)?, &actor(ctx)?, &input.to_op()).await?;
+        Ok(Client(row))
+    }
+
+    #[graphql(visible = "visible_to_staff")]
+    async fn update_client(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ClientInput,
+    ) -> async_graphql::Result<Client> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "client")?;
+        let row = ops::clients::update_client(env(ctx)?, &actor, id, &input.to_op()).await?;
+        Ok(Client(row))
+    }
+
+    /// Archives a client: its contacts' tokens and sign-in links end at once (and stay
+    /// ended if the client is brought back), so they lose the client view.
+    #[graphql(visible = "visible_to_staff")]
+    async fn archive_client(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Client> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "client")?;
+        Ok(Client(
+            ops::clients::archive_client(env(ctx)?, &actor, id).await?,
+        ))
+    }
+
+    #[graphql(visible = "visible_to_staff")]
+    async fn add_contact(
+        &self,
+        ctx: &Context<'_>,
+        client_id: ID,
+        input: ContactInput,
+    ) -> async_graphql::Result<Contact> {
+        let actor = actor(ctx)?;
+        let client_id = parse_id(&client_id, "client")?;
+        let row = ops::clients::add_contact(env(ctx)?, &actor, client_id, &input.to_op()).await?;
+        Ok(Contact(row))
+    }
+
+    #[graphql(visible = "visible_to_staff")]
+    async fn update_contact(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ContactInput,
+    ) -> async_graphql::Result<Contact> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "contact")?;
+        let row = ops::clients::update_contact(env(ctx)?, &actor, id, &input.to_op()).await?;
+        Ok(Contact(row))
+    }
+
+    #[graphql(visible = "visible_to_staff")]
+    async fn archive_contact(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Contact> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "contact")?;
+        Ok(Contact(
+            ops::clients::archive_contact(env(ctx)?, &actor, id).await?,
+        ))
+    }
+}

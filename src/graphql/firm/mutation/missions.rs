@@ -1,0 +1,110 @@
+//! Firm mutations: missions and their life: create, edit, add a line, sign, end, cancel. Each resolver parses ids and inputs, calls one
+//! operation of `crate::ops::missions` with the caller as actor, and maps its answer.
+
+use async_graphql::{Context, ID, Object};
+
+use super::{MissionInput, MissionLineInput, MissionUpdateInput, lines_to_op};
+use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
+use crate::graphql::door::{actor, env};
+use crate::graphql::firm::types::Mission;
+use crate::graphql::scalars::Date;
+use crate::ops;
+
+/// Missions and their life: create, edit, add a line, sign, end, cancel.
+#[derive(Default)]
+pub struct MissionsMutation;
+
+#[Object(guard = "StaffGuard", visible = "visible_to_staff")]
+impl MissionsMutation {
+    /// Creates a DRAFT mission with its lines; nothing is generated until it is signed.
+    #[graphql(visible = "visible_to_staff")]
+    async fn create_mission(
+        &self,
+        ctx: &Context<'_>,
+        input: MissionInput,
+    ) -> async_graphql::Result<Mission> {
+        let actor = actor(ctx)?;
+        let input = input.to_op()?;
+        Ok(Mission(
+            ops::missions::create_mission(env(ctx)?, &actor, &input).await?,
+        ))
+    }
+
+    #[graphql(visible = "visible_to_staff")]
+    async fn update_mission(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: MissionUpdateInput,
+    ) -> async_graphql::Result<Mission> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "mission")?;
+        let input = ops::missions::MissionUpdateInput {
+            name: input.name,
+            start_date: input.start_date.map(|date| date.0),
+            end_date: input.end_date.map(|date| date.0),
+            clear_end_date: input.clear_end_date,
+            lines: input.lines.as_deref().map(lines_to_op).transpose()?,
+        };
+        Ok(Mission(
+            ops::missions::update_mission(env(ctx)?, &actor, id, &input).await?,
+        ))
+    }
+
+    /// Adds a line to a DRAFT mission, or to a SIGNED one from today on (its first due date
+    /// may not lie in the past); a signed mission generates the new line at once.
+    #[graphql(visible = "visible_to_staff")]
+    async fn add_mission_line(
+        &self,
+        ctx: &Context<'_>,
+        mission_id: ID,
+        line: MissionLineInput,
+    ) -> async_graphql::Result<Mission> {
+        let actor = actor(ctx)?;
+        let mission_id = parse_id(&mission_id, "mission")?;
+        let line = line.to_op()?;
+        Ok(Mission(
+            ops::missions::add_mission_line(env(ctx)?, &actor, mission_id, &line).await?,
+        ))
+    }
+
+    /// Signs a DRAFT mission: generation starts, and everything already due to be created
+    /// (past periods included) is created at once.
+    #[graphql(visible = "visible_to_staff")]
+    async fn sign_mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "mission")?;
+        Ok(Mission(
+            ops::missions::sign_mission(env(ctx)?, &actor, id).await?,
+        ))
+    }
+
+    /// Ends a SIGNED mission now: nothing more is generated. `endDate` (default: today, or the
+    /// start date of a mission not started yet) records when it ended and cannot be later; to
+    /// stop at a future date, set `endDate` with `updateMission` instead. Open requests stay
+    /// open for the client to answer.
+    #[graphql(visible = "visible_to_staff")]
+    async fn end_mission(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        end_date: Option<Date>,
+    ) -> async_graphql::Result<Mission> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "mission")?;
+        let end_date = end_date.map(|date| date.0);
+        Ok(Mission(
+            ops::missions::end_mission(env(ctx)?, &actor, id, end_date).await?,
+        ))
+    }
+
+    /// Cancels a DRAFT or SIGNED mission, and its open requests and tasks with it.
+    #[graphql(visible = "visible_to_staff")]
+    async fn cancel_mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id, "mission")?;
+        Ok(Mission(
+            ops::missions::cancel_mission(env(ctx)?, &actor, id).await?,
+        ))
+    }
+}
