@@ -96,16 +96,16 @@ async fn others_keep_answering(server: &ServerProcess, during: &str) {
         .json()
         .await
         .expect("JSON");
-    assert_eq!(answer["data"]["__typename"], "QueryRoot", "during {during}");
+    assert_eq!(answer["data"]["__typename"], "Query", "during {during}");
     assert!(started.elapsed() < 2 * OTHERS_BOUND, "during {during}");
 }
 
 /// `query { ...F<levels> }` where each fragment spreads the one below ten times.
 fn fragment_bomb(levels: usize) -> String {
-    let mut query = format!("query {{ ...F{levels} }} fragment F0 on QueryRoot {{ __typename }}");
+    let mut query = format!("query {{ ...F{levels} }} fragment F0 on Query {{ __typename }}");
     for level in 1..=levels {
         let spreads = format!("...F{} ", level - 1).repeat(10);
-        query.push_str(&format!(" fragment F{level} on QueryRoot {{ {spreads}}}"));
+        query.push_str(&format!(" fragment F{level} on Query {{ {spreads}}}"));
     }
     query
 }
@@ -229,7 +229,7 @@ backend_test!(
             .await;
         app.ok(
             &anonymous,
-            "{ ...F } fragment F on QueryRoot { __typename viewer { kind } }",
+            "{ ...F } fragment F on Query { __typename viewer { kind } }",
             json!({}),
         )
         .await;
