@@ -90,23 +90,17 @@ impl DemoToken {
 
 /// The query the editor opens with: how to authenticate, and the README's examples.
 const DEFAULT_QUERY: &str = "\
-# Rappel's GraphQL API. Authenticate with a bearer token in the Headers tab below:
+# Rappel's GraphQL API. Put a bearer token in the
+# Headers tab below:
 #   { \"Authorization\": \"Bearer rpl_...\" }
-# `rappel serve` prints a staff token and a contact token on the demo's first start; staff sign
-# in with `mutation { login(email: \"...\", password: \"...\") { token } }`.
-# Without a token you are anonymous: only `viewer`, `login` and `redeemSignInLink` answer.
-#
+# `rappel serve` prints a staff token and a contact
+# token when it seeds its demo; staff sign in with
+#   mutation { login(email: \"...\", password: \"...\") { token } }
+# Anonymous callers reach only `viewer`, `login` and
+# `redeemSignInLink`.
+
 # With a staff token (the firm view):
-{
-  firm {
-    name
-    clients {
-      nodes {
-        name
-      }
-    }
-  }
-}
+{ firm { name clients { nodes { name } } } }
 
 # With a contact token (the client view):
 # { client { requests { text dueDate status } } }
@@ -135,7 +129,7 @@ pub fn page(demo_token: &DemoToken) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Rappel GraphiQL</title>\
+         <title>Rappel GraphiQL</title><link rel=\"icon\" href=\"data:,\">\
          <link rel=\"stylesheet\" href=\"{ASSETS_PATH}/graphiql.min.css\">\
          <link rel=\"stylesheet\" href=\"{ASSETS_PATH}/plugin-explorer.css\">\
          <link rel=\"stylesheet\" href=\"{ASSETS_PATH}/page.css\">\
