@@ -287,8 +287,8 @@ fn one_line_syntax_error(error: &ServerError) -> String {
     let reason = error
         .message
         .lines()
-        .filter_map(|line| line.trim_start().strip_prefix("= "))
-        .last()
+        .rev()
+        .find_map(|line| line.trim_start().strip_prefix("= "))
         .unwrap_or_else(|| error.message.lines().last().unwrap_or_default().trim());
     match error.locations.first() {
         Some(at) => format!(

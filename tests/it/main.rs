@@ -8,6 +8,7 @@ mod api;
 mod delivery;
 mod foundation;
 mod generation;
+mod graphql_http;
 mod limits;
 mod operations;
 mod schedule_limits;
