@@ -1329,7 +1329,7 @@ backend_test!(
                 json!({}),
             )
             .await;
-        assert_eq!(codes(&response), ["BAD_USER_INPUT"]);
+        assert_eq!(codes(&response), ["GRAPHQL_VALIDATION_FAILED"]);
 
         let data = h
             .ok(

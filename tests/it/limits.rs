@@ -686,13 +686,12 @@ backend_test!(
             "connection_ack"
         );
         let queries = [
-            "subscription { requestEvents { nope } }".to_string(),
-            "{ __typename(a: [".to_string(),
-            fragment_bomb(7),
-            "mutation { a: login(email: \"x\", password: \"y\") { token } b: login(email: \"x\", password: \"z\") { token } }".to_string(),
+            ("subscription { requestEvents { nope } }".to_string(), "GRAPHQL_VALIDATION_FAILED"),
+            ("{ __typename(a: [".to_string(), "GRAPHQL_PARSE_FAILED"),
+            (fragment_bomb(7), "BAD_USER_INPUT"),
+            ("mutation { a: login(email: \"x\", password: \"y\") { token } b: login(email: \"x\", password: \"z\") { token } }".to_string(), "BAD_USER_INPUT"),
         ];
-        for (id, query) in queries.iter().enumerate() {
-            let expected = "BAD_USER_INPUT";
+        for (id, (query, expected)) in queries.iter().enumerate() {
             let id = (id + 1).to_string();
             socket
                 .send(Message::Text(
@@ -708,7 +707,7 @@ backend_test!(
             } else {
                 answer["payload"]["errors"].clone()
             };
-            assert_eq!(errors[0]["extensions"]["code"], expected, "{answer}");
+            assert_eq!(errors[0]["extensions"]["code"], *expected, "{answer}");
             // The stream completes after its error (graphql-transport-ws sends `complete` only
             // after `next`).
             if answer["type"] == "next" {
