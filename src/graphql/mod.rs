@@ -186,9 +186,9 @@ pub fn schema_sdl() -> String {
 
 /// Gives every error an `extensions.code`: errors raised by Rappel carry theirs; a document
 /// that does not parse is GRAPHQL_PARSE_FAILED (with a one-line message), one that does not
-/// validate against the schema GRAPHQL_VALIDATION_FAILED (the depth and complexity limits
-/// BAD_USER_INPUT naming their setting); the others come from limits or argument values, so
-/// they are the caller's (BAD_USER_INPUT). Anything else is answered INTERNAL with its text
+/// validate against the schema GRAPHQL_VALIDATION_FAILED (but a wrong argument value, and the
+/// depth and complexity limits naming their setting, are BAD_USER_INPUT); the others come from
+/// limits or argument values, so they are the caller's (BAD_USER_INPUT). Anything else is answered INTERNAL with its text
 /// hidden.
 struct ErrorCodes;
 
@@ -236,13 +236,18 @@ impl Extension for ErrorCodesExtension {
                     "Query is too complex." => Some("max_complexity"),
                     _ => None,
                 };
+                let bad_input = AppError::bad_input("query", "").code();
                 match limit {
                     Some(limit) => {
-                        set_code(error, AppError::bad_input("query", "").code());
+                        set_code(error, bad_input);
                         if let Some(extensions) = error.extensions.as_mut() {
                             extensions.set("field", "query");
                             extensions.set("limit", limit);
                         }
+                    }
+                    // The document is fine; a value in it (or in the variables) is not.
+                    None if error.message.starts_with("Invalid value for argument") => {
+                        set_code(error, bad_input);
                     }
                     None => set_code(error, "GRAPHQL_VALIDATION_FAILED"),
                 }

@@ -131,6 +131,17 @@ async fn answers_negotiate_their_media_type_and_request_errors_carry_no_data() {
         );
         assert!(answer.get("data").is_none(), "no data entry: {body}");
     }
+    // A well-formed document with a value of the wrong type: the caller's input.
+    let (status, _, body) = post(
+        &server,
+        Some(GRAPHQL_JSON),
+        Some(JSON),
+        r#"{"query": "{ __type(name: 7) { name } }"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_codes(&json_of(&body)), ["BAD_USER_INPUT"], "{body}");
+
     // A field error is no request error: 200 and data, whatever the media type.
     let (status, _, body) = post(
         &server,
