@@ -4,20 +4,10 @@
 (function () {
   'use strict';
   var settings = JSON.parse(document.getElementById('rappel-settings').textContent);
-  var httpFetcher = GraphiQL.createFetcher({ url: settings.endpoint });
   var wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + settings.subscriptionEndpoint;
-
-  // Subscriptions authenticate in the WebSocket's connection payload, not in HTTP headers: each
-  // subscription opens a socket whose payload is the Headers tab's content.
-  function fetcher(params, options) {
-    var headers = (options && options.headers) || {};
-    var isSubscription = /^\s*subscription\b/m.test(params.query || '') &&
-      (!params.operationName || new RegExp('subscription\\s+' + params.operationName + '\\b').test(params.query));
-    if (isSubscription) {
-      return GraphiQL.createFetcher({ url: settings.endpoint, subscriptionUrl: wsUrl, wsConnectionParams: headers })(params, options);
-    }
-    return httpFetcher(params, options);
-  }
+  // Queries and mutations go over HTTP; subscriptions over the WebSocket, whose connection
+  // payload GraphiQL fills with the Headers tab's content (that is how Rappel authenticates it).
+  var fetcher = GraphiQL.createFetcher({ url: settings.endpoint, subscriptionUrl: wsUrl });
 
   var plugins = [];
   if (window.GraphiQLPluginExplorer) {

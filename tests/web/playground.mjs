@@ -1,6 +1,7 @@
 // Opens the GraphiQL playground of a real `rappel serve` in headless Chromium with every request
 // to another host blocked, types the README's staff query with the demo staff token in the
-// Headers tab, runs it and expects the demo firm's clients.
+// Headers tab, runs it and expects the demo firm's clients; then opens a subscription, which
+// authenticates over the WebSocket with the same headers.
 //
 //   RAPPEL_URL=http://127.0.0.1:8080 STAFF_TOKEN=rpl_... node playground.mjs
 import assert from 'node:assert/strict';
@@ -68,11 +69,39 @@ export async function checkPlayground({ label, url, staffToken }) {
     assert.ok(text.includes('"clients"'), `the answer lists the firm's clients: ${text}`);
     assert.ok(!text.includes('"errors"'), `the answer has no error: ${text}`);
 
+    // A subscription goes over /graphql/ws, authenticated with the Headers tab's content.
+    const acknowledged = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no connection_ack on /graphql/ws')), 30_000);
+      page.on('websocket', (socket) => {
+        let sentToken = false;
+        socket.on('framesent', (frame) => {
+          if (String(frame.payload).includes(`Bearer ${staffToken}`)) sentToken = true;
+        });
+        socket.on('framereceived', (frame) => {
+          if (String(frame.payload).includes('connection_ack')) {
+            clearTimeout(timer);
+            resolve({ url: socket.url(), sentToken });
+          }
+        });
+      });
+    });
+    await page.click('.graphiql-query-editor .CodeMirror');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText('subscription { requestEvents { kind request { id } } }');
+    // GraphiQL parses the edited document after a short pause; running before that would send
+    // the previous query's document.
+    await page.waitForTimeout(1000);
+    await page.click('.graphiql-execute-button');
+    const socket = await acknowledged;
+    assert.equal(new URL(socket.url).pathname, '/graphql/ws');
+    assert.ok(socket.sentToken, 'the connection payload carries the Headers tab token');
+
     assert.deepEqual(blocked, [], 'the page asked for nothing from another host');
     assert.deepEqual(pageErrors, [], 'the page logged no error');
     assert.ok(served.some((address) => address.includes('/graphql/assets/graphiql.min.js')),
       'GraphiQL came from Rappel itself');
-    console.log(`ok - ${label}: the offline playground ran the staff query and listed ${DEMO_CLIENT} (${served.length} requests, all to Rappel)`);
+    console.log(`ok - ${label}: the offline playground ran the staff query, listed ${DEMO_CLIENT} and opened a subscription (${served.length} requests, all to Rappel)`);
   } finally {
     await browser.close();
   }
