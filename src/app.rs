@@ -91,6 +91,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         pool: pool.clone(),
         graphiql: config.graphql.graphiql,
         max_batch: config.graphql.max_batch,
+        web: crate::http::WebOptions::from_config(&config),
     };
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
@@ -99,6 +100,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.demo {
         if let Some(demo) = crate::setup::seed_demo_if_empty(&pool, &config, Some(&events)).await? {
             print_demo(&config, address, &demo);
+            // Prefilled in the playground's Headers tab (the database keeps only its hash).
+            state.web.demo_token.set(&demo.admin_token);
         }
     } else {
         crate::setup::note_database_has_data(&pool).await?;
@@ -221,7 +224,7 @@ fn print_demo(config: &Config, address: std::net::SocketAddr, demo: &crate::setu
         demo.contact_email, demo.contact_token
     );
     println!(
-        "  GraphiQL: http://{}/graphql  (add the header {{\"Authorization\": \"Bearer <token>\"}})",
+        "  GraphiQL: http://{}/graphql  (the staff token is prefilled in its Headers tab)",
         reachable(address)
     );
     println!("  The demo mission's first request is created on 2027-01-20; try it now with");

@@ -78,6 +78,9 @@ pub struct HttpConfig {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub ws_init_timeout_seconds: u64,
+    /// Origins (`https://app.example`) whose browser pages may call the API (CORS); `"*"` for
+    /// any; empty for none.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -236,6 +239,7 @@ impl Default for HttpConfig {
             max_connections: 512,
             max_connections_per_ip: 64,
             ws_init_timeout_seconds: 10,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -625,6 +629,17 @@ impl Config {
                 reason: "expected \"auto\", \"always\" or \"never\"".into(),
             });
         }
+        for origin in &self.http.cors_origins {
+            if !is_cors_origin(origin) {
+                return Err(ConfigError::Invalid {
+                    setting: "http.cors_origins",
+                    value: origin.clone(),
+                    reason: "expected an origin such as https://app.example (scheme, host and \
+                             optional port, no path), or \"*\""
+                        .into(),
+                });
+            }
+        }
         if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
             return Err(ConfigError::Invalid {
                 setting: "metrics.listen",
@@ -636,6 +651,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `*`, or a browser origin: `http(s)://host[:port]`, nothing after it.
+fn is_cors_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.origin().ascii_serialization() == origin
 }
 
 /// Whether an environment variable is addressed to Rappel's settings at all. `RAPPEL_TEST_*`
@@ -834,6 +862,14 @@ mod tests {
         assert_eq!(
             refused_setting(|c| c.graphql.max_depth = 0),
             "graphql.max_depth"
+        );
+        assert_eq!(
+            refused_setting(|c| c.http.cors_origins = vec!["https://app.example/".into()]),
+            "http.cors_origins"
+        );
+        assert_eq!(
+            refused_setting(|c| c.http.cors_origins = vec!["app.example".into()]),
+            "http.cors_origins"
         );
         assert_eq!(
             refused_setting(|c| c.graphql.max_batch = 0),

@@ -1,6 +1,7 @@
-//! The web layer: axum routes for GraphQL (POST, GraphiQL on GET, WebSocket subscriptions),
-//! `/healthz`, `/readyz`, `/metrics`, and the request-id, access-log and tracing layers. It only turns HTTP into schema calls;
-//! no business rule lives here.
+//! The web layer: axum routes for GraphQL (POST and GET per the GraphQL-over-HTTP spec, the
+//! GraphiQL playground for browsers, WebSocket subscriptions), `/healthz`, `/readyz`,
+//! `/metrics`, and the request-id, access-log, tracing and CORS layers. It only turns HTTP into
+//! schema calls; no business rule lives here.
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr as _;
@@ -9,26 +10,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::Data;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{ConnectInfo, WebSocketUpgrade};
 use axum::extract::{Extension, Form, Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue};
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{HeaderName, Method, Request, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures_util::{SinkExt as _, StreamExt as _};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::db::Pool;
-use crate::graphql::limits::SignInBudget;
+use crate::graphql::limits::{DocumentLimits, SignInBudget};
 use crate::graphql::{Caller, RappelSchema, resolve_caller};
+use crate::graphql_over_http::{self as over_http, MediaType, Refusal, Wanted};
 use crate::health::Operations;
+use crate::playground::DemoToken;
 use crate::throttle::ClientIp;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -40,6 +43,34 @@ pub struct AppState {
     pub pool: Pool,
     pub graphiql: bool,
     pub max_batch: usize,
+    pub web: WebOptions,
+}
+
+/// The settings of the HTTP side of GraphQL beyond the schema.
+#[derive(Clone, Debug)]
+pub struct WebOptions {
+    /// The document limits, checked before a GET's operation is parsed to refuse mutations.
+    pub document_limits: DocumentLimits,
+    /// `[http] cors_origins`: empty for no CORS.
+    pub cors_origins: Vec<String>,
+    /// The demo staff token prefilled in the playground's Headers tab, once seeded.
+    pub demo_token: DemoToken,
+}
+
+impl WebOptions {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            document_limits: DocumentLimits::from_config(&config.graphql),
+            cors_origins: config.http.cors_origins.clone(),
+            demo_token: DemoToken::default(),
+        }
+    }
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        Self::from_config(&crate::config::Config::default())
+    }
 }
 
 /// How long a WebSocket has to send `connection_init` (an extension of the router; 10 s when
@@ -88,9 +119,14 @@ fn too_many_requests(mut response: Response, retry_after: u64) -> Response {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
+    let cors = cors_layer(&state.web.cors_origins);
+    let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            &format!("{}/{{name}}", crate::playground::ASSETS_PATH),
+            get(crate::playground::asset),
+        )
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe_now))
@@ -118,7 +154,42 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             }),
         )
         .layer(axum::middleware::from_fn(crate::metrics::access_log))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for `[http] cors_origins`: preflights answered for those origins (GET and POST, the
+/// `Authorization` and `Content-Type` headers); no CORS headers at all when the list is empty.
+/// Origins were checked when the settings were loaded; one that is not a header value is
+/// skipped.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::ACCEPT,
+            ])
+            .expose_headers([REQUEST_ID, axum::http::header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// `GET /readyz`: 200 when the database, its migrations and this process's background parts
@@ -206,20 +277,6 @@ pub async fn spawn_metrics_listener(
     }))
 }
 
-async fn graphiql(State(state): State<AppState>) -> Response {
-    if !state.graphiql {
-        return (StatusCode::NOT_FOUND, "GraphiQL is turned off").into_response();
-    }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Rappel")
-            .finish(),
-    )
-    .into_response()
-}
-
 /// The bearer token of an `Authorization` header, if any.
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers
@@ -232,45 +289,127 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// An error response for the whole request, with a code.
-fn request_error(message: &str, code: &str) -> Response {
-    let mut error = async_graphql::ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    GraphQLResponse::from(async_graphql::Response::from_errors(vec![error])).into_response()
-}
-
-async fn graphql(
+/// `GET /graphql`: a browser (`Accept: text/html`) gets the GraphiQL playground; a client that
+/// accepts JSON gets the query of the URL executed. Mutations are refused with 405: a GET must
+/// not change anything (a link or a prefetch could trigger it).
+async fn graphql_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: Extensions,
-    request: GraphQLBatchRequest,
+    uri: Uri,
 ) -> Response {
-    let caller = match resolve_caller(&state.pool, bearer_token(&headers)).await {
+    let media = match over_http::negotiate(&headers, true) {
+        Wanted::Html if state.graphiql => return crate::playground::page(&state.web.demo_token),
+        Wanted::Html => {
+            return (StatusCode::NOT_FOUND, "GraphiQL is turned off\n").into_response();
+        }
+        Wanted::Nothing => return not_acceptable(),
+        Wanted::Graphql(media) => media,
+    };
+    let request = match over_http::request_from_query_string(uri.query().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(refusal) => return over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media),
+    };
+    let limits = &state.web.document_limits;
+    let within_limits = request.query.len() <= limits.max_document_bytes
+        && crate::graphql::limits::count_tokens(&request.query, limits.max_tokens)
+            <= limits.max_tokens;
+    // A document past the limits is refused unparsed by the schema's limits.
+    if within_limits && over_http::is_state_changing(&request) {
+        let refusal = Refusal {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: "mutations and subscriptions cannot be sent with GET: use POST (or \
+                      /graphql/ws for subscriptions)"
+                .into(),
+        };
+        let mut answer = over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media);
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, HeaderValue::from_static("POST"));
+        return answer;
+    }
+    execute(
+        &state,
+        &headers,
+        &extensions,
+        async_graphql::BatchRequest::Single(request),
+        media,
+    )
+    .await
+}
+
+/// `POST /graphql`: a JSON body (`Content-Type: application/json`) holding one request or a
+/// batch (an array).
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
+    let media = match over_http::negotiate(&headers, false) {
+        Wanted::Graphql(media) => media,
+        Wanted::Html | Wanted::Nothing => return not_acceptable(),
+    };
+    if !over_http::is_json_body(&headers) {
+        let refusal = Refusal {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: "send the request as JSON with Content-Type: application/json".into(),
+        };
+        let mut answer = over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media);
+        answer.headers_mut().insert(
+            HeaderName::from_static("accept-post"),
+            HeaderValue::from_static("application/json"),
+        );
+        return answer;
+    }
+    match over_http::batch_from_body(&body) {
+        Ok(batch) => execute(&state, &headers, &extensions, batch, media).await,
+        Err(refusal) => over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media),
+    }
+}
+
+/// 406: the client accepts none of the media types GraphQL answers in.
+fn not_acceptable() -> Response {
+    let refusal = Refusal {
+        status: StatusCode::NOT_ACCEPTABLE,
+        message: "accept application/graphql-response+json or application/json".into(),
+    };
+    over_http::refusal_answer(&refusal, "BAD_USER_INPUT", MediaType::Json)
+}
+
+/// Runs a request or a batch as the bearer token's caller.
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    batch: async_graphql::BatchRequest,
+    media: MediaType,
+) -> Response {
+    let caller = match resolve_caller(&state.pool, bearer_token(headers)).await {
         Ok(caller) => caller,
         Err(error) => {
             tracing::error!(%error, "cannot check a bearer token");
-            return request_error("internal error", "INTERNAL");
+            let refusal = Refusal {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "internal error".into(),
+            };
+            return over_http::refusal_answer(&refusal, "INTERNAL", media);
         }
     };
-    // One sign-in per batch: the operations of a batch share this budget.
-    let mut batch = request
-        .into_inner()
-        .data(caller)
-        .data(SignInBudget::per_batch());
-    if let Some(ip) = client_ip(&extensions) {
-        batch = batch.data(ClientIp(ip));
-    }
     if let async_graphql::BatchRequest::Batch(operations) = &batch {
         if operations.len() > state.max_batch {
-            let message = format!(
+            let refusal = Refusal::bad_request(format!(
                 "a batch may hold at most {} operations, this one holds {}",
                 state.max_batch,
                 operations.len()
-            );
-            return request_error(&message, "BAD_USER_INPUT");
+            ));
+            return over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media);
         }
+    }
+    // One sign-in per batch: the operations of a batch share this budget.
+    let mut batch = batch.data(caller).data(SignInBudget::per_batch());
+    if let Some(ip) = client_ip(extensions) {
+        batch = batch.data(ClientIp(ip));
     }
     let response = state.schema.execute_batch(batch).await;
     let throttled = match &response {
@@ -279,7 +418,7 @@ async fn graphql(
             throttled_everywhere(&responses.iter().collect::<Vec<_>>())
         }
     };
-    let answer = GraphQLResponse::from(response).into_response();
+    let answer = over_http::answer(&response, media);
     match throttled {
         Some(retry_after) => too_many_requests(answer, retry_after),
         None => answer,
@@ -325,7 +464,7 @@ async fn graphql_ws(
 }
 
 /// Why a `connection_init` was refused, as the error code the client reads.
-type Refusal = Arc<Mutex<Option<&'static str>>>;
+type InitRefusal = Arc<Mutex<Option<&'static str>>>;
 
 async fn serve_ws(
     state: AppState,
@@ -345,7 +484,7 @@ async fn serve_ws(
             })
         });
     let initialised = Arc::new(AtomicBool::new(false));
-    let refusal: Refusal = Arc::default();
+    let refusal: InitRefusal = Arc::default();
     let mut connection_data = Data::default();
     if let Some(ip) = ip {
         connection_data.insert(ClientIp(ip));
@@ -412,7 +551,7 @@ async fn serve_ws(
 /// An outgoing message, with the refusal of `connection_init` carrying its code: in the
 /// payload of `connection_error` (graphql-ws), or as a JSON close reason with code 4403
 /// (graphql-transport-ws, whose close frames carry no payload).
-fn ws_message(message: WsMessage, refusal: &Refusal) -> Message {
+fn ws_message(message: WsMessage, refusal: &InitRefusal) -> Message {
     let code = refusal.lock().ok().and_then(|refusal| *refusal);
     match (message, code) {
         (WsMessage::Text(text), Some(code)) => {

@@ -379,11 +379,10 @@ mod tests {
     }
 
     fn fragment_bomb(levels: usize) -> String {
-        let mut query =
-            format!("query {{ ...F{levels} }} fragment F0 on QueryRoot {{ __typename }}");
+        let mut query = format!("query {{ ...F{levels} }} fragment F0 on Query {{ __typename }}");
         for level in 1..=levels {
             let spreads = format!("...F{} ", level - 1).repeat(10);
-            query.push_str(&format!(" fragment F{level} on QueryRoot {{ {spreads}}}"));
+            query.push_str(&format!(" fragment F{level} on Query {{ {spreads}}}"));
         }
         query
     }
@@ -416,7 +415,7 @@ mod tests {
         assert_eq!(tally.top_fields, 10_000_000);
         let tally = tally_of(&fragment_bomb(40));
         assert_eq!(tally.fields, u64::MAX, "saturates instead of overflowing");
-        let tally = tally_of("{ a: viewer { b: id name } ... on QueryRoot { c: __typename } }");
+        let tally = tally_of("{ a: viewer { b: id name } ... on Query { c: __typename } }");
         assert_eq!(
             tally,
             Tally {
@@ -431,7 +430,7 @@ mod tests {
     #[test]
     fn a_cyclic_fragment_does_not_loop_and_is_left_to_validation() {
         let tally = tally_of(
-            "{ ...A } fragment A on QueryRoot { __typename ...B } fragment B on QueryRoot { ...A }",
+            "{ ...A } fragment A on Query { __typename ...B } fragment B on Query { ...A }",
         );
         assert_eq!(tally.fields, 1);
     }
@@ -451,7 +450,9 @@ mod tests {
             .expect_err("1000 fields through the operation and 1111 through the fragments");
         assert!(error.message.contains("max_fields"));
         check_request(
-            Request::new("{ ...F } fragment F on QueryRoot { viewer { ...V } } fragment V on Viewer { id name }"),
+            Request::new(
+                "{ ...F } fragment F on Query { viewer { ...V } } fragment V on Viewer { id name }",
+            ),
             &limits(),
             None,
         )
@@ -483,7 +484,7 @@ mod tests {
             "{}",
             error.message
         );
-        let via_fragment = r#"mutation { login(email: "a", password: "b") { token } ...M } fragment M on MutationRoot { redeemSignInLink(token: "x") { token } }"#;
+        let via_fragment = r#"mutation { login(email: "a", password: "b") { token } ...M } fragment M on Mutation { redeemSignInLink(token: "x") { token } }"#;
         assert!(check_request(Request::new(via_fragment), &limits(), None).is_err());
         let one = r#"mutation { login(email: "a", password: "b") { token } }"#;
         let budget = SignInBudget::per_batch();

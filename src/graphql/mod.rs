@@ -10,6 +10,7 @@ pub mod door;
 pub mod firm;
 pub mod input_check;
 pub mod limits;
+mod nulls;
 mod observe;
 pub mod scalars;
 pub mod subscription;
@@ -17,9 +18,12 @@ pub mod subscription;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
+    NextValidation,
 };
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Context, Enum, ID, MergedObject, Object, Response, Schema, SimpleObject};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 
@@ -43,6 +47,7 @@ pub struct QueryRoot;
 
 /// Every mutation: sign-in, the firm view's, the client view's.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(
     auth::AuthMutation,
     firm::mutation::FirmMutation,
@@ -64,11 +69,12 @@ pub struct Viewer {
     pub id: ID,
     pub name: String,
     pub email: String,
-    /// The staff member's role; null for a contact.
+    /// The staff member's role; null for a contact. Hidden from contacts' introspection.
+    #[graphql(visible = "visible_to_staff")]
     pub role: Option<Role>,
 }
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in caller, or null when anonymous.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Viewer>> {
@@ -106,16 +112,18 @@ impl QueryRoot {
         }
     }
 
-    /// The firm view (staff only).
+    /// The firm view (staff only). Null, with an error, for anyone else, or when an error
+    /// inside it nulls a non-null field.
     #[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
-    async fn firm(&self) -> firm::query::FirmView {
-        firm::query::FirmView
+    async fn firm(&self) -> Option<firm::query::FirmView> {
+        Some(firm::query::FirmView)
     }
 
-    /// The client view (a client's contacts only).
+    /// The client view (a client's contacts only). Null, with an error, for anyone else, or
+    /// when an error inside it nulls a non-null field.
     #[graphql(guard = "ContactGuard", visible = "visible_to_contacts")]
-    async fn client(&self) -> client::ClientView {
-        client::ClientView
+    async fn client(&self) -> Option<client::ClientView> {
+        Some(client::ClientView)
     }
 }
 
@@ -148,6 +156,7 @@ pub fn build_schema_with_delivery(
     .limit_complexity(config.max_complexity)
     .extension(observe::Observer)
     .extension(ErrorCodes)
+    .extension(nulls::NullPropagation)
     .extension(limits::DocumentLimitsExtension(
         limits::DocumentLimits::from_config(config),
     ))
@@ -177,9 +186,12 @@ pub fn schema_sdl() -> String {
     build_schema(None, &GraphqlConfig::default()).sdl()
 }
 
-/// Gives every error an `extensions.code`: errors raised by Rappel carry theirs; the others
-/// come from parsing, validation, limits or argument values, so they are the caller's
-/// (BAD_USER_INPUT). Anything else is answered INTERNAL with its text hidden.
+/// Gives every error an `extensions.code`: errors raised by Rappel carry theirs; a document
+/// that does not parse is GRAPHQL_PARSE_FAILED (with a one-line message), one that does not
+/// validate against the schema GRAPHQL_VALIDATION_FAILED (but a wrong argument value, and the
+/// depth and complexity limits naming their setting, are BAD_USER_INPUT); the others come from
+/// limits or argument values, so they are the caller's (BAD_USER_INPUT). Anything else is answered INTERNAL with its text
+/// hidden.
 struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -198,6 +210,54 @@ impl Extension for ErrorCodesExtension {
         response
     }
 
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut error| {
+            if !has_code(&error) {
+                error.message = one_line_syntax_error(&error);
+                set_code(&mut error, "GRAPHQL_PARSE_FAILED");
+            }
+            error
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for error in errors.iter_mut().filter(|error| !has_code(error)) {
+                let limit = match error.message.as_str() {
+                    "Query is nested too deep." => Some("max_depth"),
+                    "Query is too complex." => Some("max_complexity"),
+                    _ => None,
+                };
+                let bad_input = AppError::bad_input("query", "").code();
+                match limit {
+                    Some(limit) => {
+                        set_code(error, bad_input);
+                        if let Some(extensions) = error.extensions.as_mut() {
+                            extensions.set("field", "query");
+                            extensions.set("limit", limit);
+                        }
+                    }
+                    // The document is fine; a value in it (or in the variables) is not.
+                    None if error.message.starts_with("Invalid value for argument") => {
+                        set_code(error, bad_input);
+                    }
+                    None => set_code(error, "GRAPHQL_VALIDATION_FAILED"),
+                }
+            }
+            errors
+        })
+    }
+
     /// Subscriptions and operations sent over /graphql/ws: every answer of the stream.
     fn subscribe<'s>(
         &self,
@@ -211,6 +271,38 @@ impl Extension for ErrorCodesExtension {
                 response
             })
             .boxed()
+    }
+}
+
+fn has_code(error: &ServerError) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .is_some_and(|extensions| extensions.get("code").is_some())
+}
+
+fn set_code(error: &mut ServerError, code: &str) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+}
+
+/// The parser's multi-line report (` --> 1:2 | ... ^--- | = expected selection`) as one line:
+/// "Syntax error at line 1, column 2: expected selection".
+fn one_line_syntax_error(error: &ServerError) -> String {
+    let reason = error
+        .message
+        .lines()
+        .rev()
+        .find_map(|line| line.trim_start().strip_prefix("= "))
+        .unwrap_or_else(|| error.message.lines().last().unwrap_or_default().trim());
+    match error.locations.first() {
+        Some(at) => format!(
+            "Syntax error at line {}, column {}: {reason}",
+            at.line, at.column
+        ),
+        None => format!("Syntax error: {reason}"),
     }
 }
 

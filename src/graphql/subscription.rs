@@ -44,7 +44,7 @@ impl Scope {
     }
 }
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Requests created, answered or closed in the caller's scope, as they happen.
     ///

@@ -1447,11 +1447,14 @@ async fn production_settings_turn_introspection_suggestions_and_graphiql_off() {
         !message.contains("Did you mean"),
         "no suggestions in production: {message}"
     );
-    let status = reqwest::get(format!("{}/graphql", server.base_url))
+    let status = reqwest::Client::new()
+        .get(format!("{}/graphql", server.base_url))
+        .header("accept", "text/html")
+        .send()
         .await
         .expect("GET")
         .status();
-    assert_eq!(status.as_u16(), 404);
+    assert_eq!(status.as_u16(), 404, "a browser finds no playground");
 
     let dev_folder = tempfile::tempdir().expect("folder");
     let dev_url = dev_folder

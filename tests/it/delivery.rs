@@ -107,6 +107,7 @@ impl Harness {
             pool: pool.clone(),
             graphiql: false,
             max_batch: 10,
+            web: rappel::http::WebOptions::default(),
         };
         let http = tokio::spawn(async move {
             let _ = axum::serve(listener, router(state, 1 << 20)).await;
@@ -1328,7 +1329,7 @@ backend_test!(
                 json!({}),
             )
             .await;
-        assert_eq!(codes(&response), ["BAD_USER_INPUT"]);
+        assert_eq!(codes(&response), ["GRAPHQL_VALIDATION_FAILED"]);
 
         let data = h
             .ok(

@@ -225,13 +225,16 @@ async fn the_server_process_answers_health_and_graphql_and_reports_a_lost_sqlite
         serde_json::json!({}),
     )
     .await;
-    assert_eq!(answer["data"]["__typename"], "QueryRoot");
+    assert_eq!(answer["data"]["__typename"], "Query");
     assert!(
         answer["data"]["viewer"].is_null(),
         "anonymous callers have no viewer"
     );
 
-    let graphiql = reqwest::get(format!("{}/graphql", server.base_url))
+    let graphiql = reqwest::Client::new()
+        .get(format!("{}/graphql", server.base_url))
+        .header("accept", "text/html")
+        .send()
         .await
         .expect("GET");
     assert_eq!(graphiql.status().as_u16(), 200);
@@ -293,7 +296,7 @@ async fn the_server_process_on_postgres_reports_a_dropped_database() {
         serde_json::json!({}),
     )
     .await;
-    assert_eq!(answer["data"]["__typename"], "QueryRoot");
+    assert_eq!(answer["data"]["__typename"], "Query");
     db.drop_postgres_database().await;
     assert_eq!(
         http_get_status(&format!("{}/healthz", server.base_url)).await,

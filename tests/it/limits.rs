@@ -96,16 +96,16 @@ async fn others_keep_answering(server: &ServerProcess, during: &str) {
         .json()
         .await
         .expect("JSON");
-    assert_eq!(answer["data"]["__typename"], "QueryRoot", "during {during}");
+    assert_eq!(answer["data"]["__typename"], "Query", "during {during}");
     assert!(started.elapsed() < 2 * OTHERS_BOUND, "during {during}");
 }
 
 /// `query { ...F<levels> }` where each fragment spreads the one below ten times.
 fn fragment_bomb(levels: usize) -> String {
-    let mut query = format!("query {{ ...F{levels} }} fragment F0 on QueryRoot {{ __typename }}");
+    let mut query = format!("query {{ ...F{levels} }} fragment F0 on Query {{ __typename }}");
     for level in 1..=levels {
         let spreads = format!("...F{} ", level - 1).repeat(10);
-        query.push_str(&format!(" fragment F{level} on QueryRoot {{ {spreads}}}"));
+        query.push_str(&format!(" fragment F{level} on Query {{ {spreads}}}"));
     }
     query
 }
@@ -229,7 +229,7 @@ backend_test!(
             .await;
         app.ok(
             &anonymous,
-            "{ ...F } fragment F on QueryRoot { __typename viewer { kind } }",
+            "{ ...F } fragment F on Query { __typename viewer { kind } }",
             json!({}),
         )
         .await;
@@ -686,13 +686,12 @@ backend_test!(
             "connection_ack"
         );
         let queries = [
-            "subscription { requestEvents { nope } }".to_string(),
-            "{ __typename(a: [".to_string(),
-            fragment_bomb(7),
-            "mutation { a: login(email: \"x\", password: \"y\") { token } b: login(email: \"x\", password: \"z\") { token } }".to_string(),
+            ("subscription { requestEvents { nope } }".to_string(), "GRAPHQL_VALIDATION_FAILED"),
+            ("{ __typename(a: [".to_string(), "GRAPHQL_PARSE_FAILED"),
+            (fragment_bomb(7), "BAD_USER_INPUT"),
+            ("mutation { a: login(email: \"x\", password: \"y\") { token } b: login(email: \"x\", password: \"z\") { token } }".to_string(), "BAD_USER_INPUT"),
         ];
-        for (id, query) in queries.iter().enumerate() {
-            let expected = "BAD_USER_INPUT";
+        for (id, (query, expected)) in queries.iter().enumerate() {
             let id = (id + 1).to_string();
             socket
                 .send(Message::Text(
@@ -708,7 +707,7 @@ backend_test!(
             } else {
                 answer["payload"]["errors"].clone()
             };
-            assert_eq!(errors[0]["extensions"]["code"], expected, "{answer}");
+            assert_eq!(errors[0]["extensions"]["code"], *expected, "{answer}");
             // The stream completes after its error (graphql-transport-ws sends `complete` only
             // after `next`).
             if answer["type"] == "next" {

@@ -9,6 +9,7 @@ mod delivery;
 mod foundation;
 mod generation;
 mod layers;
+mod graphql_http;
 mod limits;
 mod operations;
 mod ops;

@@ -74,7 +74,7 @@ impl WebhookMutation {
     /// Adds an endpoint that receives `events` (`information_request.created`, `.reminder`,
     /// `.answered`, `.closed`) for every client, or for `clientId` only. Admins only. The URL
     /// must be https and reach a public address.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn create_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
@@ -101,7 +101,7 @@ impl WebhookMutation {
 
     /// Changes an endpoint's URL, events or client (`clientId: null`: every client). Admins
     /// only.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn update_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
@@ -129,7 +129,7 @@ impl WebhookMutation {
     }
 
     /// Stops sending to an endpoint; its pending deliveries are not sent. Admins only.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn disable_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
@@ -145,7 +145,7 @@ impl WebhookMutation {
 
     /// Sends to an endpoint again (its URL is checked again; its failure streak starts
     /// over). Deliveries skipped meanwhile can be sent with `redeliver`. Admins only.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn enable_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
@@ -160,7 +160,7 @@ impl WebhookMutation {
 
     /// Replaces an endpoint's signing secret; the new one is shown this once and signs every
     /// delivery from now on, retries included. Admins only.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn rotate_webhook_secret(
         &self,
         ctx: &Context<'_>,
@@ -174,7 +174,7 @@ impl WebhookMutation {
     }
 
     /// Deletes an endpoint; its past deliveries stay in the outbox. Admins only.
-    #[graphql(guard = "AdminGuard")]
+    #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn delete_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
@@ -188,6 +188,7 @@ impl WebhookMutation {
 
     /// Sends a FAILED, DEAD or SKIPPED delivery again, now (a client email: at the firm's next sending
     /// hour), with the same Message-ID or webhook-id and a fresh attempt budget.
+    #[graphql(visible = "visible_to_staff")]
     async fn redeliver(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Delivery> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "delivery")?;
