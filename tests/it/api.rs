@@ -95,7 +95,7 @@ const POLICY: &[Entry] = &[
         field: "client",
         policy: Policy::Contact,
         names_firm_a_objects: false,
-        operation: "{ client { requests { id } } }",
+        operation: "{ client { requests { nodes { id } } } }",
     },
     Entry {
         kind: "mutation",
@@ -677,11 +677,11 @@ backend_test!(
         let own = app
             .ok(
                 &world.contact_a,
-                "{ client { requests { id } } }",
+                "{ client { requests { nodes { id } } } }",
                 json!({}),
             )
             .await;
-        let own_ids: Vec<&str> = own["client"]["requests"]
+        let own_ids: Vec<&str> = own["client"]["requests"]["nodes"]
             .as_array()
             .expect("list")
             .iter()
@@ -896,7 +896,7 @@ backend_test!(
             ),
             (
                 "a page size out of range",
-                "{ firm { tasks(first: 0) { nodes { id } } } }",
+                "{ firm { tasks(first: 101) { nodes { id } } } }",
                 json!({}),
                 "first",
             ),
@@ -1051,10 +1051,10 @@ backend_test!(
         )
         .await;
         assert_eq!(data["signMission"]["status"], "SIGNED");
-        let data = gql(staff.clone(), "{ firm { missions { name status client { name } lines { frequency service { title } } } informationRequests { nodes { id status } } tasks { nodes { title } } } }", json!({})).await;
-        assert_eq!(data["firm"]["missions"][0]["status"], "SIGNED");
+        let data = gql(staff.clone(), "{ firm { missions { nodes { name status client { name } lines { frequency service { title } } } } informationRequests { nodes { id status } } tasks { nodes { title } } } }", json!({})).await;
+        assert_eq!(data["firm"]["missions"]["nodes"][0]["status"], "SIGNED");
         assert_eq!(
-            data["firm"]["missions"][0]["lines"][0]["service"]["title"],
+            data["firm"]["missions"]["nodes"][0]["lines"][0]["service"]["title"],
             "Rappel TVA"
         );
         let requests = data["firm"]["informationRequests"]["nodes"]
@@ -1088,12 +1088,12 @@ backend_test!(
         );
         let data = gql(
             client_token.clone(),
-            "{ viewer { kind name } client { clientName requests { id text dueDate status } } }",
+            "{ viewer { kind name } client { clientName requests { nodes { id text dueDate status } } } }",
             json!({}),
         )
         .await;
         assert_eq!(data["viewer"]["kind"], "CONTACT");
-        let seen = data["client"]["requests"]
+        let seen = data["client"]["requests"]["nodes"]
             .as_array()
             .expect("requests")
             .clone();

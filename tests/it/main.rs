@@ -10,5 +10,6 @@ mod foundation;
 mod generation;
 mod limits;
 mod operations;
+mod pages;
 mod schedule_limits;
 mod truth;

@@ -1,0 +1,397 @@
+//! DataLoaders: nested objects and lists load in one query per level instead of one per row
+//! (a page of 50 tasks reads its clients in one query, not 50). Loaders are created per
+//! request (by [`LoadersExtension`]) and bound to the caller's tenant the first time they are
+//! used: the firm of a staff member, or the firm and client of a contact. Every batch query
+//! filters by that scope, so a loader can never return another tenant's row, whatever id it is
+//! given. They keep no cache: keys asked for in the same tick share one query, and a later
+//! read (after a mutation, or at the next event of a subscription) sees the database as it is.
+//! No diesel here: the batch queries live in `crate::db`.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, OnceLock};
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::{Context, Request, ServerResult};
+
+use crate::db::{DbResult, Pool, catalog, clients, firms, missions, outbox, work};
+use crate::error::AppError;
+use crate::graphql::context::{contact, staff};
+
+/// A firm-scoped loader of one request.
+pub type FirmLoaders = DataLoader<FirmLoader>;
+/// A client-scoped loader of one request (a contact's).
+pub type ClientLoaders = DataLoader<ClientLoader>;
+
+/// The loaders of one request, bound to its caller's tenant on first use.
+pub struct Loaders {
+    pool: Pool,
+    firm: OnceLock<(i64, FirmLoaders)>,
+    client: OnceLock<((i64, i64), ClientLoaders)>,
+}
+
+impl Loaders {
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            firm: OnceLock::new(),
+            client: OnceLock::new(),
+        }
+    }
+}
+
+fn request_loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders, AppError> {
+    ctx.data::<Loaders>()
+        .map_err(|_| AppError::Internal("no loaders in the request data".into()))
+}
+
+/// The signed-in staff member's firm loader.
+pub fn firm_loader<'a>(ctx: &'a Context<'_>) -> Result<&'a FirmLoaders, AppError> {
+    let firm_id = staff(ctx)?.firm_id;
+    let loaders = request_loaders(ctx)?;
+    let (scope, loader) = loaders.firm.get_or_init(|| {
+        let loader = FirmLoader {
+            pool: loaders.pool.clone(),
+            firm_id,
+        };
+        (firm_id, DataLoader::new(loader, tokio::spawn))
+    });
+    if *scope != firm_id {
+        return Err(AppError::Internal(
+            "a firm loader was asked for another firm".into(),
+        ));
+    }
+    Ok(loader)
+}
+
+/// The signed-in contact's client loader.
+pub fn client_loader<'a>(ctx: &'a Context<'_>) -> Result<&'a ClientLoaders, AppError> {
+    let contact = contact(ctx)?;
+    let wanted = (contact.firm_id, contact.client_id);
+    let loaders = request_loaders(ctx)?;
+    let (scope, loader) = loaders.client.get_or_init(|| {
+        let loader = ClientLoader {
+            pool: loaders.pool.clone(),
+            firm_id: wanted.0,
+            client_id: wanted.1,
+        };
+        (wanted, DataLoader::new(loader, tokio::spawn))
+    });
+    if *scope != wanted {
+        return Err(AppError::Internal(
+            "a client loader was asked for another client".into(),
+        ));
+    }
+    Ok(loader)
+}
+
+/// Puts fresh [`Loaders`] into every request's data (each operation of a batch, each
+/// operation over the WebSocket), so nothing loaded is shared between requests.
+pub struct LoadersExtension;
+
+impl ExtensionFactory for LoadersExtension {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(LoadersExtension)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for LoadersExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = match ctx.data_opt::<Pool>() {
+            Some(pool) => request.data(Loaders::new(pool.clone())),
+            None => request,
+        };
+        next.run(ctx, request).await
+    }
+}
+
+/// Loads by a key type; the value is what the firm's batch query returns for it.
+fn by_key<K, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V>
+where
+    K: Hash + Eq,
+{
+    rows.into_iter().map(|row| (key(&row), row)).collect()
+}
+
+/// Groups rows under their parent's key, every key present (empty lists too).
+fn grouped<K, V>(keys: &[K], rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>>
+where
+    K: Hash + Eq + Clone,
+{
+    let mut groups: HashMap<K, Vec<V>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
+}
+
+type LoadResult<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
+
+fn failed(error: crate::db::DbError) -> async_graphql::Error {
+    AppError::from(error).into()
+}
+
+async fn with_db<T>(
+    pool: &Pool,
+    run: impl AsyncFnOnce(&mut crate::db::DbConn<'_>) -> DbResult<T>,
+) -> Result<T, async_graphql::Error> {
+    let mut conn = pool.get().await.map_err(failed)?;
+    run(&mut conn.as_db()).await.map_err(failed)
+}
+
+/// Loads the rows of one firm.
+pub struct FirmLoader {
+    pool: Pool,
+    firm_id: i64,
+}
+
+macro_rules! id_keys {
+    ($($name:ident),* $(,)?) => {$(
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(pub i64);
+    )*};
+}
+
+id_keys!(
+    FirmKey,
+    ClientKey,
+    ContactKey,
+    MissionKey,
+    ServiceKey,
+    CategoryKey,
+    UserKey,
+    ServiceOfLine,
+    AnswersOf,
+    AttemptsOf,
+    ItemsOf,
+    LinesOf,
+    MissionsOf,
+    ServicesOf,
+);
+
+/// The contacts of a client, archived ones too when `include_archived`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContactsOf {
+    pub client_id: i64,
+    pub include_archived: bool,
+}
+
+fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
+    keys.iter().map(|key| id(*key)).collect()
+}
+
+impl Loader<FirmKey> for FirmLoader {
+    type Value = firms::Firm;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, _: &[FirmKey]) -> LoadResult<FirmKey, firms::Firm> {
+        let firm_id = self.firm_id;
+        let firm = with_db(&self.pool, async |db| firms::find_firm(db, firm_id).await).await?;
+        Ok(HashMap::from([(FirmKey(firm_id), firm)]))
+    }
+}
+
+macro_rules! firm_rows {
+    ($key:ident, $value:ty, $query:path) => {
+        impl Loader<$key> for FirmLoader {
+            type Value = $value;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, $value> {
+                let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+                let rows =
+                    with_db(&self.pool, async |db| $query(db, firm_id, &wanted).await).await?;
+                Ok(by_key(rows, |row| $key(row.id)))
+            }
+        }
+    };
+}
+
+firm_rows!(ClientKey, clients::Client, clients::find_clients);
+firm_rows!(ContactKey, clients::Contact, clients::find_contacts);
+firm_rows!(MissionKey, missions::Mission, missions::find_missions);
+firm_rows!(ServiceKey, catalog::Service, catalog::find_services);
+firm_rows!(CategoryKey, catalog::Category, catalog::find_categories);
+firm_rows!(UserKey, firms::User, firms::find_users);
+
+macro_rules! firm_lists {
+    ($key:ident, $value:ty, $query:path, |$row:ident| $parent:expr) => {
+        impl Loader<$key> for FirmLoader {
+            type Value = Vec<$value>;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, Vec<$value>> {
+                let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+                let rows =
+                    with_db(&self.pool, async |db| $query(db, firm_id, &wanted).await).await?;
+                Ok(grouped(keys, rows, |$row| $key($parent)))
+            }
+        }
+    };
+}
+
+firm_lists!(
+    AnswersOf,
+    work::RequestAnswer,
+    work::answers_of_requests,
+    |row| row.request_id
+);
+firm_lists!(
+    AttemptsOf,
+    outbox::DeliveryAttempt,
+    outbox::attempts_of_deliveries,
+    |row| row.delivery_id
+);
+firm_lists!(
+    ItemsOf,
+    catalog::ServiceItem,
+    catalog::items_of_services,
+    |row| row.service_id
+);
+firm_lists!(
+    LinesOf,
+    missions::MissionLine,
+    missions::lines_of_missions,
+    |row| row.mission_id
+);
+firm_lists!(
+    MissionsOf,
+    missions::Mission,
+    missions::missions_of_clients,
+    |row| row.client_id
+);
+firm_lists!(
+    ServicesOf,
+    catalog::Service,
+    catalog::services_of_categories,
+    |row| row.category_id.unwrap_or_default()
+);
+
+impl Loader<ServiceOfLine> for FirmLoader {
+    type Value = catalog::Service;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ServiceOfLine]) -> LoadResult<ServiceOfLine, catalog::Service> {
+        let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+        let rows = with_db(&self.pool, async |db| {
+            catalog::services_of_lines(db, firm_id, &wanted).await
+        })
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(line_id, service)| (ServiceOfLine(line_id), service))
+            .collect())
+    }
+}
+
+impl Loader<ContactsOf> for FirmLoader {
+    type Value = Vec<clients::Contact>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ContactsOf]) -> LoadResult<ContactsOf, Vec<clients::Contact>> {
+        let firm_id = self.firm_id;
+        let mut loaded = HashMap::new();
+        // One query per flag actually asked for: at most two per level.
+        for include_archived in [false, true] {
+            let wanted: Vec<ContactsOf> = keys
+                .iter()
+                .copied()
+                .filter(|key| key.include_archived == include_archived)
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let client_ids = ids(&wanted, |key| key.client_id);
+            let rows = with_db(&self.pool, async |db| {
+                clients::contacts_of_clients(db, firm_id, &client_ids, include_archived).await
+            })
+            .await?;
+            loaded.extend(grouped(&wanted, rows, |row| ContactsOf {
+                client_id: row.client_id,
+                include_archived,
+            }));
+        }
+        Ok(loaded)
+    }
+}
+
+/// Loads what one contact may read: its client's rows of its firm.
+pub struct ClientLoader {
+    pool: Pool,
+    firm_id: i64,
+    client_id: i64,
+}
+
+impl Loader<AnswersOf> for ClientLoader {
+    type Value = Vec<work::RequestAnswer>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswersOf]) -> LoadResult<AnswersOf, Vec<work::RequestAnswer>> {
+        let (firm_id, client_id, wanted) = (self.firm_id, self.client_id, ids(keys, |key| key.0));
+        let rows = with_db(&self.pool, async |db| {
+            work::answers_of_client_requests(db, firm_id, client_id, &wanted).await
+        })
+        .await?;
+        Ok(grouped(keys, rows, |row| AnswersOf(row.request_id)))
+    }
+}
+
+impl Loader<FirmKey> for ClientLoader {
+    type Value = firms::Firm;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, _: &[FirmKey]) -> LoadResult<FirmKey, firms::Firm> {
+        let firm_id = self.firm_id;
+        let firm = with_db(&self.pool, async |db| firms::find_firm(db, firm_id).await).await?;
+        Ok(HashMap::from([(FirmKey(firm_id), firm)]))
+    }
+}
+
+impl Loader<ClientKey> for ClientLoader {
+    type Value = clients::Client;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, _: &[ClientKey]) -> LoadResult<ClientKey, clients::Client> {
+        let (firm_id, client_id) = (self.firm_id, self.client_id);
+        let client = with_db(&self.pool, async |db| {
+            clients::find_client(db, firm_id, client_id).await
+        })
+        .await?;
+        Ok(HashMap::from([(ClientKey(client_id), client)]))
+    }
+}
+
+/// Loads one row by key; a key the scope does not hold is NOT_FOUND naming `what`.
+pub async fn one<L, K>(
+    loader: &DataLoader<L>,
+    key: K,
+    what: &'static str,
+) -> async_graphql::Result<L::Value>
+where
+    L: Loader<K, Error = async_graphql::Error>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+{
+    loader
+        .load_one(key)
+        .await?
+        .ok_or_else(|| AppError::NotFound(what).into())
+}
+
+/// Loads a list by its parent's key (empty when the parent has none).
+pub async fn list<L, K, V>(loader: &DataLoader<L>, key: K) -> async_graphql::Result<Vec<V>>
+where
+    L: Loader<K, Value = Vec<V>, Error = async_graphql::Error>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    Ok(loader.load_one(key).await?.unwrap_or_default())
+}
