@@ -19,6 +19,10 @@ use crate::support::{Backend, TestDb};
 static STATEMENTS: LazyLock<Mutex<HashMap<String, Statements>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+/// The data statements' texts per database URL, to show what ran when a bound is exceeded.
+static TEXTS: LazyLock<Mutex<HashMap<String, Vec<String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Statements {
     /// Statements that read or write data.
@@ -53,6 +57,12 @@ impl Instrumentation for StatementCounter {
                     counts.housekeeping += 1;
                 } else {
                     counts.data += 1;
+                    TEXTS
+                        .lock()
+                        .expect("texts lock")
+                        .entry(url.clone())
+                        .or_default()
+                        .push(text.to_string());
                 }
             }
             _ => {}
@@ -78,11 +88,25 @@ fn statements_of(url: &str) -> Statements {
         .unwrap_or_default()
 }
 
+fn texts_of(url: &str) -> Vec<String> {
+    TEXTS
+        .lock()
+        .expect("texts lock")
+        .get(url)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Runs `query` as `caller` and returns its data and the statements it ran.
 async fn measured(app: &TestApp, caller: &Caller, query: &str) -> (Value, Statements) {
     let before = statements_of(&app.db.url);
+    let texts_before = texts_of(&app.db.url).len();
     let data = app.ok(caller, query, json!({})).await;
     let after = statements_of(&app.db.url);
+    eprintln!(
+        "{query}:\n  {}",
+        texts_of(&app.db.url)[texts_before..].join("\n  ")
+    );
     (
         data,
         Statements {
