@@ -487,3 +487,86 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    async fn batch_reads_of_the_loaders_never_return_another_tenants_rows(db: TestDb) {
+        use rappel::db::{clients, firms, missions, work};
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        app.ok(
+            &world.contact_a,
+            "mutation($id: ID!) { answerRequest(id: $id, message: \"Voici\") { status } }",
+            json!({ "id": world.firm_a.request }),
+        )
+        .await;
+        let (Caller::Staff(admin_a), Caller::Staff(admin_b)) = (&world.admin_a, &world.admin_b)
+        else {
+            panic!("staff callers");
+        };
+        let id = |text: &str| text.parse::<i64>().expect("numeric id");
+        let (firm_a, firm_b) = (admin_a.firm_id, admin_b.firm_id);
+        let clients_of_a = [id(&world.firm_a.client), id(&world.firm_a.other_client)];
+        let mut conn = app.db.pool.get().await.expect("connection");
+        let mut db = conn.as_db();
+
+        let own = clients::find_clients(&mut db, firm_a, &clients_of_a)
+            .await
+            .expect("read");
+        assert_eq!(own.len(), 2);
+        let foreign = clients::find_clients(&mut db, firm_b, &clients_of_a)
+            .await
+            .expect("read");
+        assert!(foreign.is_empty(), "{foreign:?}");
+        let missions_of_a = [id(&world.firm_a.mission)];
+        assert!(
+            missions::find_missions(&mut db, firm_b, &missions_of_a)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        assert!(
+            missions::missions_of_clients(&mut db, firm_b, &clients_of_a)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        assert!(
+            firms::find_users(&mut db, firm_b, &[admin_a.user_id])
+                .await
+                .expect("read")
+                .is_empty()
+        );
+
+        let request = [id(&world.firm_a.request)];
+        assert_eq!(
+            work::answers_of_requests(&mut db, firm_a, &request)
+                .await
+                .expect("read")
+                .len(),
+            1
+        );
+        assert!(
+            work::answers_of_requests(&mut db, firm_b, &request)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        // A contact's loader is scoped by its client too: the other client of the same firm
+        // reads nothing of this request.
+        let own_client = id(&world.firm_a.client);
+        let other_client = id(&world.firm_a.other_client);
+        assert_eq!(
+            work::answers_of_client_requests(&mut db, firm_a, own_client, &request)
+                .await
+                .expect("read")
+                .len(),
+            1
+        );
+        assert!(
+            work::answers_of_client_requests(&mut db, firm_a, other_client, &request)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+    }
+);
