@@ -81,7 +81,7 @@ pub struct NewInformationRequest {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = request_answers)]
 pub struct RequestAnswer {
     pub id: i64,
@@ -470,40 +470,98 @@ pub async fn list_answers(
         .await)?)
 }
 
-/// The answers to any of `request_ids`, of the firm's requests only, oldest first.
-pub async fn answers_of_requests(
+/// One page of answers for each of `request_ids` (of the firm's requests; with `client_id`,
+/// only of that client's requests it may see), by id: the keyset applies to every request's
+/// answers separately, in one statement (a window function numbers each request's answers).
+/// Rows come by request, then by id (descending when reading backward).
+pub async fn answer_pages_of_requests(
     db: &mut DbConn<'_>,
     firm_id: i64,
+    client_id: Option<i64>,
     request_ids: &[i64],
+    page: &Keyset<i64>,
 ) -> DbResult<Vec<RequestAnswer>> {
-    Ok(with_conn!(db, |c| request_answers::table
-        .filter(request_answers::firm_id.eq(firm_id))
-        .filter(request_answers::request_id.eq_any(request_ids))
-        .order((request_answers::request_id, request_answers::id))
-        .select(RequestAnswer::as_select())
-        .load(c)
-        .await)?)
+    if request_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sqlite = db.is_sqlite();
+    let mut binds: Vec<i64> = Vec::new();
+    // Every value is bound; only placeholders and fixed words are written into the text.
+    let mut bind = |value: i64| {
+        binds.push(value);
+        if sqlite {
+            "?".to_string()
+        } else {
+            format!("${}", binds.len())
+        }
+    };
+    let direction = if page.backward { "DESC" } else { "ASC" };
+    let mut sql = format!(
+        "SELECT id, firm_id, request_id, contact_id, message, nothing_to_report, created_at \
+         FROM (SELECT a.id, a.firm_id, a.request_id, a.contact_id, a.message, \
+         a.nothing_to_report, a.created_at, ROW_NUMBER() OVER \
+         (PARTITION BY a.request_id ORDER BY a.id {direction}) AS position \
+         FROM request_answers a"
+    );
+    if let Some(client_id) = client_id {
+        sql += &format!(
+            " JOIN information_requests r ON r.id = a.request_id AND r.firm_id = a.firm_id \
+             AND r.client_id = {} AND r.status <> 'CANCELLED'",
+            bind(client_id)
+        );
+    }
+    sql += &format!(" WHERE a.firm_id = {}", bind(firm_id));
+    let ids: Vec<String> = request_ids.iter().map(|id| bind(*id)).collect();
+    sql += &format!(" AND a.request_id IN ({})", ids.join(", "));
+    if let Some(after) = page.after {
+        sql += &format!(" AND a.id > {}", bind(after));
+    }
+    if let Some(before) = page.before {
+        sql += &format!(" AND a.id < {}", bind(before));
+    }
+    sql += &format!(
+        ") numbered WHERE position <= {} ORDER BY request_id, id {direction}",
+        bind(page.limit)
+    );
+    Ok(with_conn!(db, |c| {
+        let mut query = diesel::sql_query(sql.as_str()).into_boxed();
+        for value in &binds {
+            query = query.bind::<diesel::sql_types::BigInt, _>(*value);
+        }
+        query.load::<RequestAnswer>(c).await
+    })?)
 }
 
-/// The answers to any of `request_ids` that belong to the client's own requests (not
-/// withdrawn), oldest first: what one contact may read.
-pub async fn answers_of_client_requests(
+/// How many answers each of `request_ids` has (of the firm's requests; with `client_id`, only
+/// of that client's requests it may see), as (request id, count); requests without answers are
+/// absent.
+pub async fn count_answers_of_requests(
     db: &mut DbConn<'_>,
     firm_id: i64,
-    client_id: i64,
+    client_id: Option<i64>,
     request_ids: &[i64],
-) -> DbResult<Vec<RequestAnswer>> {
-    Ok(with_conn!(db, |c| request_answers::table
-        .inner_join(information_requests::table)
-        .filter(request_answers::firm_id.eq(firm_id))
-        .filter(request_answers::request_id.eq_any(request_ids))
-        .filter(information_requests::firm_id.eq(firm_id))
-        .filter(information_requests::client_id.eq(client_id))
-        .filter(information_requests::status.ne(RequestStatus::Cancelled))
-        .order((request_answers::request_id, request_answers::id))
-        .select(RequestAnswer::as_select())
-        .load(c)
-        .await)?)
+) -> DbResult<Vec<(i64, i64)>> {
+    use diesel::dsl::count;
+    Ok(match client_id {
+        None => with_conn!(db, |c| request_answers::table
+            .filter(request_answers::firm_id.eq(firm_id))
+            .filter(request_answers::request_id.eq_any(request_ids))
+            .group_by(request_answers::request_id)
+            .select((request_answers::request_id, count(request_answers::id)))
+            .load(c)
+            .await)?,
+        Some(client_id) => with_conn!(db, |c| request_answers::table
+            .inner_join(information_requests::table)
+            .filter(request_answers::firm_id.eq(firm_id))
+            .filter(request_answers::request_id.eq_any(request_ids))
+            .filter(information_requests::firm_id.eq(firm_id))
+            .filter(information_requests::client_id.eq(client_id))
+            .filter(information_requests::status.ne(RequestStatus::Cancelled))
+            .group_by(request_answers::request_id)
+            .select((request_answers::request_id, count(request_answers::id)))
+            .load(c)
+            .await)?,
+    })
 }
 
 /// The latest due date already generated for a mission (tasks or requests), if any.

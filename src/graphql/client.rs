@@ -17,7 +17,7 @@ use crate::graphql::context::{
 use crate::graphql::firm::mutation::{enqueue_webhooks, publish};
 use crate::graphql::firm::types::utc;
 use crate::graphql::loaders::{
-    AnswersOf, ClientKey, FirmKey, client_loader, firm_loader, list, one,
+    AnswerPage, ClientKey, FirmKey, client_loader, firm_loader, list, one,
 };
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
@@ -56,23 +56,41 @@ impl ClientRequest {
     async fn created_on(&self) -> Date {
         self.0.created_on.into()
     }
-    /// The client's answers to this request, oldest first.
-    async fn answers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ClientAnswer>> {
+    /// The client's answers to this request, oldest first, paginated.
+    async fn answers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, ClientAnswer>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let key = AnswerPage::new(self.0.id, &page.keyset);
         // Contacts read through their client's loader; staff (a `requestEvents` subscriber
         // of the firm) through their firm's.
         let rows = match caller(ctx) {
-            Caller::Staff(_) => list(firm_loader(ctx)?, AnswersOf(self.0.id)).await?,
-            _ => list(client_loader(ctx)?, AnswersOf(self.0.id)).await?,
+            Caller::Staff(_) => list(firm_loader(ctx)?, key).await?,
+            _ => list(client_loader(ctx)?, key).await?,
         };
-        Ok(rows
-            .into_iter()
-            .map(|answer| ClientAnswer {
+        let total = TotalCount::answers_of(self.0.id);
+        Ok(page.connection(
+            rows,
+            total,
+            |row| row.id,
+            |answer| ClientAnswer {
                 id: answer.id.into(),
                 message: answer.message,
                 nothing_to_report: answer.nothing_to_report,
                 created_at: utc(answer.created_at),
-            })
-            .collect())
+            },
+        ))
     }
 }
 

@@ -29,6 +29,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
+use crate::db::page::Keyset;
 use crate::db::{DbResult, Pool, catalog, clients, firms, missions, outbox, work};
 use crate::error::AppError;
 use crate::graphql::context::{contact, staff};
@@ -286,13 +287,136 @@ id_keys!(
     CategoryKey,
     UserKey,
     ServiceOfLine,
-    AnswersOf,
     AttemptsOf,
     ItemsOf,
     LinesOf,
     MissionsOf,
     ServicesOf,
 );
+
+/// One page of a request's answers: the request and the page's keyset (the same for every
+/// request of a level, so they share one statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AnswerPage {
+    pub request_id: i64,
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub backward: bool,
+    pub limit: i64,
+}
+
+impl AnswerPage {
+    pub fn new(request_id: i64, page: &Keyset<i64>) -> Self {
+        Self {
+            request_id,
+            after: page.after,
+            before: page.before,
+            backward: page.backward,
+            limit: page.limit,
+        }
+    }
+
+    fn keyset(&self) -> Keyset<i64> {
+        Keyset {
+            after: self.after,
+            before: self.before,
+            backward: self.backward,
+            limit: self.limit,
+        }
+    }
+
+    fn same_page(&self, other: &Self) -> bool {
+        (self.after, self.before, self.backward, self.limit)
+            == (other.after, other.before, other.backward, other.limit)
+    }
+}
+
+/// How many answers a request has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AnswerCount(pub i64);
+
+/// Loads pages of answers: one statement per distinct keyset among `keys` (one, usually).
+async fn answer_pages(
+    pool: &Pool,
+    firm_id: i64,
+    client_id: Option<i64>,
+    keys: &[AnswerPage],
+) -> LoadResult<AnswerPage, Vec<work::RequestAnswer>> {
+    let mut loaded = HashMap::new();
+    let mut pages: Vec<AnswerPage> = keys.to_vec();
+    pages.sort_by_key(|key| (key.after, key.before, key.backward, key.limit));
+    for group in pages.chunk_by(AnswerPage::same_page) {
+        let template = group[0];
+        let keyset = template.keyset();
+        let request_ids = ids(group, |key| key.request_id);
+        let rows = with_db(pool, async |db| {
+            work::answer_pages_of_requests(db, firm_id, client_id, &request_ids, &keyset).await
+        })
+        .await?;
+        loaded.extend(grouped(group, rows, |row| AnswerPage {
+            request_id: row.request_id,
+            ..template
+        }));
+    }
+    Ok(loaded)
+}
+
+/// Counts the answers of requests in one statement.
+async fn answer_counts(
+    pool: &Pool,
+    firm_id: i64,
+    client_id: Option<i64>,
+    keys: &[AnswerCount],
+) -> LoadResult<AnswerCount, i64> {
+    let request_ids = ids(keys, |key| key.0);
+    let counts = with_db(pool, async |db| {
+        work::count_answers_of_requests(db, firm_id, client_id, &request_ids).await
+    })
+    .await?;
+    let mut loaded: HashMap<AnswerCount, i64> = keys.iter().map(|key| (*key, 0)).collect();
+    loaded.extend(
+        counts
+            .into_iter()
+            .map(|(id, count)| (AnswerCount(id), count)),
+    );
+    Ok(loaded)
+}
+
+impl Loader<AnswerPage> for FirmLoader {
+    type Value = Vec<work::RequestAnswer>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerPage]) -> LoadResult<AnswerPage, Vec<work::RequestAnswer>> {
+        answer_pages(&self.pool, self.firm_id, None, keys).await
+    }
+}
+
+impl Loader<AnswerCount> for FirmLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerCount]) -> LoadResult<AnswerCount, i64> {
+        answer_counts(&self.pool, self.firm_id, None, keys).await
+    }
+}
+
+impl Loader<AnswerPage> for ClientLoader {
+    type Value = Vec<work::RequestAnswer>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerPage]) -> LoadResult<AnswerPage, Vec<work::RequestAnswer>> {
+        answer_pages(&self.pool, self.firm_id, Some(self.client_id), keys).await
+    }
+}
+
+impl Loader<AnswerCount> for ClientLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerCount]) -> LoadResult<AnswerCount, i64> {
+        answer_counts(&self.pool, self.firm_id, Some(self.client_id), keys).await
+    }
+}
 
 /// The contacts of a client, archived ones too when `include_archived`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -355,12 +479,6 @@ macro_rules! firm_lists {
     };
 }
 
-firm_lists!(
-    AnswersOf,
-    work::RequestAnswer,
-    work::answers_of_requests,
-    |row| row.request_id
-);
 firm_lists!(
     AttemptsOf,
     outbox::DeliveryAttempt,
@@ -445,20 +563,6 @@ pub struct ClientLoader {
     pool: Pool,
     firm_id: i64,
     client_id: i64,
-}
-
-impl Loader<AnswersOf> for ClientLoader {
-    type Value = Vec<work::RequestAnswer>;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[AnswersOf]) -> LoadResult<AnswersOf, Vec<work::RequestAnswer>> {
-        let (firm_id, client_id, wanted) = (self.firm_id, self.client_id, ids(keys, |key| key.0));
-        let rows = with_db(&self.pool, async |db| {
-            work::answers_of_client_requests(db, firm_id, client_id, &wanted).await
-        })
-        .await?;
-        Ok(grouped(keys, rows, |row| AnswersOf(row.request_id)))
-    }
 }
 
 impl Loader<FirmKey> for ClientLoader {

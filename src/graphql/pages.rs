@@ -16,6 +16,8 @@ use crate::config::GraphqlConfig;
 use crate::db::page::Keyset;
 use crate::db::{DbResult, Pool};
 use crate::error::AppError;
+use crate::graphql::context::{Caller, caller};
+use crate::graphql::loaders::{AnswerCount, client_loader, firm_loader};
 
 /// The page sizes of the schema, from `[graphql]`.
 #[derive(Debug, Clone, Copy)]
@@ -154,14 +156,26 @@ impl<K> PageRequest<K> {
 type CountFn = dyn Fn(Pool) -> BoxFuture<'static, DbResult<i64>> + Send + Sync;
 
 /// `totalCount` of a connection: counted only when asked for, with the list's filters.
-pub struct TotalCount(Arc<CountFn>);
+pub struct TotalCount(Counter);
+
+enum Counter {
+    /// A count query of a top-level list.
+    Query(Arc<CountFn>),
+    /// The answers of a request: counted for every request of the level in one statement.
+    AnswersOf(i64),
+}
 
 impl TotalCount {
+    /// The number of answers of a request (as the caller may see them).
+    pub fn answers_of(request_id: i64) -> Self {
+        Self(Counter::AnswersOf(request_id))
+    }
+
     /// A count run by `count` on a connection of the schema's pool when the field is read.
     pub fn new(
         count: impl Fn(Pool) -> BoxFuture<'static, DbResult<i64>> + Send + Sync + 'static,
     ) -> Self {
-        Self(Arc::new(count))
+        Self(Counter::Query(Arc::new(count)))
     }
 }
 
@@ -169,11 +183,23 @@ impl TotalCount {
 impl TotalCount {
     /// How many items the list holds with these filters, across every page.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        let pool = ctx
-            .data::<Pool>()
-            .map_err(|_| AppError::Internal("no database in the schema data".into()))?
-            .clone();
-        let count = (self.0)(pool).await.map_err(AppError::from)?;
+        let count = match &self.0 {
+            Counter::Query(count) => {
+                let pool = ctx
+                    .data::<Pool>()
+                    .map_err(|_| AppError::Internal("no database in the schema data".into()))?
+                    .clone();
+                count(pool).await.map_err(AppError::from)?
+            }
+            Counter::AnswersOf(request_id) => {
+                let key = AnswerCount(*request_id);
+                let counted = match caller(ctx) {
+                    Caller::Staff(_) => firm_loader(ctx)?.load_one(key).await?,
+                    _ => client_loader(ctx)?.load_one(key).await?,
+                };
+                counted.unwrap_or_default()
+            }
+        };
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 }

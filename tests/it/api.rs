@@ -1103,13 +1103,17 @@ backend_test!(
             "Merci de déposer vos éléments du mois sur le portail du cabinet"
         );
         let request_id = seen[0]["id"].clone();
-        let data = gql(client_token.clone(), "mutation($id: ID!) { answerRequest(id: $id, message: \"Déposé sur le portail\") { status answers { message } } }", json!({ "id": request_id })).await;
+        let data = gql(client_token.clone(), "mutation($id: ID!) { answerRequest(id: $id, message: \"Déposé sur le portail\") { status answers { nodes { message } } } }", json!({ "id": request_id })).await;
         assert_eq!(data["answerRequest"]["status"], "ANSWERED");
-        let data = gql(staff.clone(), "query($id: ID!) { firm { informationRequest(id: $id) { status answers { message contact { name } } } } }", json!({ "id": request_id })).await;
+        let data = gql(staff.clone(), "query($id: ID!) { firm { informationRequest(id: $id) { status answers { totalCount nodes { message contact { name } } } } } }", json!({ "id": request_id })).await;
         assert_eq!(data["firm"]["informationRequest"]["status"], "ANSWERED");
         assert_eq!(
-            data["firm"]["informationRequest"]["answers"][0]["contact"]["name"],
+            data["firm"]["informationRequest"]["answers"]["nodes"][0]["contact"]["name"],
             "Marie Martin"
+        );
+        assert_eq!(
+            data["firm"]["informationRequest"]["answers"]["totalCount"],
+            1
         );
 
         let data = gql(staff.clone(), "mutation { logout }", json!({})).await;

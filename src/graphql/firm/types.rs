@@ -12,9 +12,10 @@ use crate::domain::{
 };
 use crate::graphql::context::{StaffGuard, staff, visible_to_staff};
 use crate::graphql::loaders::{
-    AnswersOf, AttemptsOf, CategoryKey, ClientKey, ContactKey, ContactsOf, ItemsOf, LinesOf,
+    AnswerPage, AttemptsOf, CategoryKey, ClientKey, ContactKey, ContactsOf, ItemsOf, LinesOf,
     MissionKey, MissionsOf, ServiceKey, ServiceOfLine, ServicesOf, UserKey, firm_loader, list, one,
 };
+use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
 pub(crate) fn utc(instant: NaiveDateTime) -> DateTime<Utc> {
@@ -340,10 +341,26 @@ impl InformationRequest {
         .await?;
         Ok(Service(row))
     }
-    /// The client's answers, oldest first.
-    async fn answers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RequestAnswer>> {
-        let rows = list(firm_loader(ctx)?, AnswersOf(self.0.id)).await?;
-        Ok(rows.into_iter().map(RequestAnswer).collect())
+    /// The client's answers, oldest first, paginated.
+    async fn answers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, RequestAnswer>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let key = AnswerPage::new(self.0.id, &page.keyset);
+        let rows = list(firm_loader(ctx)?, key).await?;
+        let total = TotalCount::answers_of(self.0.id);
+        Ok(page.connection(rows, total, |row| row.id, RequestAnswer))
     }
 }
 
