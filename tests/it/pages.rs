@@ -565,3 +565,96 @@ backend_test!(
         assert!(counts.is_empty(), "{counts:?}");
     }
 );
+
+backend_test!(
+    async fn answers_are_paged_per_request_in_both_views(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let data = app
+            .ok(
+                &world.contact_a,
+                "{ client { requests(first: 2) { nodes { id } } } }",
+                json!({}),
+            )
+            .await;
+        let ids: Vec<Value> = data["client"]["requests"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| node["id"].clone())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        let answer = async |id: &Value, message: &str| {
+            app.ok(
+                &world.contact_a,
+                "mutation($id: ID!, $message: String!) { answerRequest(id: $id, message: $message) { status } }",
+                json!({ "id": id, "message": message }),
+            )
+            .await;
+        };
+        for message in ["un", "deux", "trois"] {
+            answer(&ids[0], message).await;
+        }
+        answer(&ids[1], "seul").await;
+
+        let data = app
+            .ok(
+                &world.contact_a,
+                "{ client { requests(first: 2) { nodes { id answers(first: 2) { totalCount \
+                 pageInfo { hasNextPage endCursor } nodes { message } } } } } }",
+                json!({}),
+            )
+            .await;
+        let nodes = &data["client"]["requests"]["nodes"];
+        let messages = |answers: &Value| -> Vec<String> {
+            answers["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .map(|node| node["message"].as_str().expect("message").to_string())
+                .collect()
+        };
+        assert_eq!(messages(&nodes[0]["answers"]), ["un", "deux"]);
+        assert_eq!(nodes[0]["answers"]["totalCount"], 3);
+        assert_eq!(nodes[0]["answers"]["pageInfo"]["hasNextPage"], true);
+        assert_eq!(messages(&nodes[1]["answers"]), ["seul"]);
+        assert_eq!(nodes[1]["answers"]["totalCount"], 1);
+        assert_eq!(nodes[1]["answers"]["pageInfo"]["hasNextPage"], false);
+
+        let data = app
+            .ok(
+                &world.contact_a,
+                "query($id: ID!, $after: String) { client { request(id: $id) { \
+                 next: answers(first: 2, after: $after) { nodes { message } pageInfo { hasNextPage hasPreviousPage } } \
+                 newest: answers(last: 1) { nodes { message } pageInfo { hasPreviousPage } } } } }",
+                json!({ "id": ids[0], "after": nodes[0]["answers"]["pageInfo"]["endCursor"] }),
+            )
+            .await;
+        let request = &data["client"]["request"];
+        assert_eq!(messages(&request["next"]), ["trois"]);
+        assert_eq!(request["next"]["pageInfo"]["hasNextPage"], false);
+        assert_eq!(request["next"]["pageInfo"]["hasPreviousPage"], true);
+        assert_eq!(messages(&request["newest"]), ["trois"]);
+        assert_eq!(request["newest"]["pageInfo"]["hasPreviousPage"], true);
+
+        let data = app
+            .ok(
+                &world.admin_a,
+                "query($id: ID!) { firm { informationRequest(id: $id) { answers(last: 2) { totalCount nodes { message } } } } }",
+                json!({ "id": ids[0] }),
+            )
+            .await;
+        let answers = &data["firm"]["informationRequest"]["answers"];
+        assert_eq!(messages(answers), ["deux", "trois"]);
+        assert_eq!(answers["totalCount"], 3);
+
+        let response = app
+            .exec(
+                &world.contact_a,
+                "{ client { requests(first: 1) { nodes { answers(first: 101) { nodes { id } } } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    }
+);
