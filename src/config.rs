@@ -69,6 +69,10 @@ pub struct GraphqlConfig {
     pub max_fields: usize,
     pub max_aliases: usize,
     pub max_root_fields: usize,
+    /// Rows in a page of a list when the caller gives neither `first` nor `last`.
+    pub default_page_size: usize,
+    /// Most rows a caller may ask for in one page (`first` or `last`).
+    pub max_page_size: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,6 +232,8 @@ impl Default for GraphqlConfig {
             max_fields: 2000,
             max_aliases: 30,
             max_root_fields: 20,
+            default_page_size: 50,
+            max_page_size: 100,
         }
     }
 }
@@ -608,6 +614,23 @@ impl Config {
         at_least_one("graphql.max_batch", self.graphql.max_batch as u64)?;
         at_least_one("graphql.max_body_bytes", self.graphql.max_body_bytes as u64)?;
         at_least_one(
+            "graphql.default_page_size",
+            self.graphql.default_page_size as u64,
+        )?;
+        if self.graphql.max_page_size < self.graphql.default_page_size
+            || i32::try_from(self.graphql.max_page_size).is_err()
+        {
+            return Err(ConfigError::Invalid {
+                setting: "graphql.max_page_size",
+                value: self.graphql.max_page_size.to_string(),
+                reason: format!(
+                    "at least graphql.default_page_size ({}) and at most {}",
+                    self.graphql.default_page_size,
+                    i32::MAX
+                ),
+            });
+        }
+        at_least_one(
             "delivery.reminder_every_days",
             self.delivery.reminder_every_days.into(),
         )?;
@@ -874,6 +897,14 @@ mod tests {
         assert_eq!(
             refused_setting(|c| c.graphql.max_batch = 0),
             "graphql.max_batch"
+        );
+        assert_eq!(
+            refused_setting(|c| c.graphql.default_page_size = 0),
+            "graphql.default_page_size"
+        );
+        assert_eq!(
+            refused_setting(|c| c.graphql.max_page_size = 10),
+            "graphql.max_page_size"
         );
         assert_eq!(
             refused_setting(|c| c.delivery.reminder_every_days = 0),

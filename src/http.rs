@@ -738,7 +738,7 @@ async fn sign_in_now(
         .schema
         .execute(
             async_graphql::Request::new(
-                "{ client { firmName clientName requests { text dueDate status } } }",
+                "{ client { firmName clientName requests { nodes { text dueDate status } } } }",
             )
             .data(caller),
         )
@@ -746,7 +746,7 @@ async fn sign_in_now(
     let data = view.data.into_json().unwrap_or_default();
     let escape = crate::delivery::email::escape_html;
     let text = |value: &serde_json::Value| escape(value.as_str().unwrap_or_default());
-    let rows: String = data["client"]["requests"]
+    let rows: String = data["client"]["requests"]["nodes"]
         .as_array()
         .map(|requests| {
             requests

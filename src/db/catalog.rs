@@ -4,10 +4,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::page::Keyset;
 use super::schema::{categories, service_items, services};
 use super::{DbConn, DbResult};
 use crate::domain::{DeliverableType, ItemKind};
-use crate::with_conn;
+use crate::{seek_two, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = categories)]
@@ -99,11 +100,43 @@ pub async fn find_category(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResu
         .await)?)
 }
 
-pub async fn list_categories(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Vec<Category>> {
+/// One page of the firm's live categories by name then id.
+pub async fn list_categories(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    page: &Keyset<(String, i64)>,
+) -> DbResult<Vec<Category>> {
+    Ok(with_conn!(db, |c| {
+        let query = categories::table
+            .filter(categories::firm_id.eq(firm_id))
+            .filter(categories::archived_at.is_null())
+            .into_boxed();
+        seek_two!(query, page, categories::name, categories::id)
+            .select(Category::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
+/// How many live categories the firm has.
+pub async fn count_categories(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<i64> {
     Ok(with_conn!(db, |c| categories::table
         .filter(categories::firm_id.eq(firm_id))
         .filter(categories::archived_at.is_null())
-        .order((categories::name, categories::id))
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
+/// The firm's categories among `ids`.
+pub async fn find_categories(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<Category>> {
+    Ok(with_conn!(db, |c| categories::table
+        .filter(categories::firm_id.eq(firm_id))
+        .filter(categories::id.eq_any(ids))
         .select(Category::as_select())
         .load(c)
         .await)?)
@@ -201,27 +234,111 @@ pub async fn find_services(
         .await)?)
 }
 
+/// The firm's services matching the filters, as a boxed query (for a page or a count).
+macro_rules! filtered_services {
+    ($firm_id:expr, $category_ids:expr, $include_archived:expr) => {{
+        let mut query = services::table
+            .filter(services::firm_id.eq($firm_id))
+            .into_boxed();
+        if let Some(category_ids) = $category_ids {
+            query = query.filter(services::category_id.eq_any(category_ids));
+        }
+        if !$include_archived {
+            query = query.filter(services::archived_at.is_null());
+        }
+        query
+    }};
+}
+
+/// One page of the firm's services by title then id.
 pub async fn list_services(
     db: &mut DbConn<'_>,
     firm_id: i64,
     category_id: Option<i64>,
     include_archived: bool,
+    page: &Keyset<(String, i64)>,
 ) -> DbResult<Vec<Service>> {
+    let category_ids = category_id.map(|id| vec![id]);
     // Boxed queries are tied to one backend, so each arm of `with_conn!` builds its own.
     Ok(with_conn!(db, |c| {
-        let mut query = services::table
-            .filter(services::firm_id.eq(firm_id))
-            .order((services::title, services::id))
+        let query = filtered_services!(firm_id, category_ids.as_deref(), include_archived);
+        seek_two!(query, page, services::title, services::id)
             .select(Service::as_select())
-            .into_boxed();
-        if let Some(category_id) = category_id {
-            query = query.filter(services::category_id.eq(category_id));
-        }
-        if !include_archived {
-            query = query.filter(services::archived_at.is_null());
-        }
-        query.load(c).await
+            .load(c)
+            .await
     })?)
+}
+
+/// How many services match the filters of [`list_services`].
+pub async fn count_services(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    category_id: Option<i64>,
+    include_archived: bool,
+) -> DbResult<i64> {
+    let category_ids = category_id.map(|id| vec![id]);
+    Ok(with_conn!(db, |c| filtered_services!(
+        firm_id,
+        category_ids.as_deref(),
+        include_archived
+    )
+    .count()
+    .get_result(c)
+    .await)?)
+}
+
+/// The live services of several of the firm's categories, by title then id.
+pub async fn services_of_categories(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    category_ids: &[i64],
+) -> DbResult<Vec<Service>> {
+    Ok(with_conn!(db, |c| filtered_services!(
+        firm_id,
+        Some(category_ids),
+        false
+    )
+    .order((services::title, services::id))
+    .select(Service::as_select())
+    .load(c)
+    .await)?)
+}
+
+/// The live items of several of the firm's services, in their order.
+pub async fn items_of_services(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    service_ids: &[i64],
+) -> DbResult<Vec<ServiceItem>> {
+    Ok(with_conn!(db, |c| service_items::table
+        .filter(service_items::firm_id.eq(firm_id))
+        .filter(service_items::service_id.eq_any(service_ids))
+        .filter(service_items::archived_at.is_null())
+        .order((
+            service_items::service_id,
+            service_items::position,
+            service_items::id
+        ))
+        .select(ServiceItem::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The services of several of the firm's mission lines, as (line id, service) pairs.
+pub async fn services_of_lines(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    line_ids: &[i64],
+) -> DbResult<Vec<(i64, Service)>> {
+    use super::schema::mission_lines;
+    Ok(with_conn!(db, |c| mission_lines::table
+        .inner_join(services::table)
+        .filter(mission_lines::firm_id.eq(firm_id))
+        .filter(services::firm_id.eq(firm_id))
+        .filter(mission_lines::id.eq_any(line_ids))
+        .select((mission_lines::id, Service::as_select()))
+        .load(c)
+        .await)?)
 }
 
 pub async fn insert_items(db: &mut DbConn<'_>, items: &[NewServiceItem]) -> DbResult<usize> {

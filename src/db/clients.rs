@@ -4,9 +4,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::page::Keyset;
 use super::schema::{clients, contacts};
 use super::{DbConn, DbResult};
-use crate::with_conn;
+use crate::{seek_two, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = clients)]
@@ -87,39 +88,107 @@ pub async fn find_client(db: &mut DbConn<'_>, firm_id: i64, client_id: i64) -> D
         .await)?)
 }
 
-/// Clients by name then id, after the `(name, id)` cursor, at most `limit`.
+/// The firm's clients matching the filters, as a boxed query (for a page or a count).
+macro_rules! filtered_clients {
+    ($firm_id:expr, $include_archived:expr, $pattern:expr) => {{
+        let mut query = clients::table
+            .filter(clients::firm_id.eq($firm_id))
+            .into_boxed();
+        if !$include_archived {
+            query = query.filter(clients::archived_at.is_null());
+        }
+        if let Some(pattern) = $pattern {
+            query = query.filter(clients::name.like(pattern.clone()).escape('\\'));
+        }
+        query
+    }};
+}
+
+/// `%part%` for a LIKE on names, with LIKE's own characters escaped; None for no search.
+fn like_pattern(search: Option<&str>) -> Option<String> {
+    search
+        .map(str::trim)
+        .filter(|search| !search.is_empty())
+        .map(|search| format!("%{}%", search.replace('%', "\\%").replace('_', "\\_")))
+}
+
+/// One page of the firm's clients by name then id; `search` matches part of the name.
 pub async fn list_clients(
     db: &mut DbConn<'_>,
     firm_id: i64,
     include_archived: bool,
     search: Option<&str>,
-    after: Option<(String, i64)>,
-    limit: i64,
+    page: &Keyset<(String, i64)>,
 ) -> DbResult<Vec<Client>> {
-    let pattern = search
-        .map(str::trim)
-        .filter(|search| !search.is_empty())
-        .map(|search| format!("%{}%", search.replace('%', "\\%").replace('_', "\\_")));
+    let pattern = like_pattern(search);
     // Boxed queries are tied to one backend, so each arm of `with_conn!` builds its own.
     Ok(with_conn!(db, |c| {
-        let mut query = clients::table
-            .filter(clients::firm_id.eq(firm_id))
+        let query = filtered_clients!(firm_id, include_archived, &pattern);
+        seek_two!(query, page, clients::name, clients::id)
             .select(Client::as_select())
-            .order((clients::name, clients::id))
-            .limit(limit)
+            .load(c)
+            .await
+    })?)
+}
+
+/// How many clients match the filters of [`list_clients`].
+pub async fn count_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    include_archived: bool,
+    search: Option<&str>,
+) -> DbResult<i64> {
+    let pattern = like_pattern(search);
+    Ok(with_conn!(db, |c| filtered_clients!(
+        firm_id,
+        include_archived,
+        &pattern
+    )
+    .count()
+    .get_result(c)
+    .await)?)
+}
+
+/// The firm's clients among `ids` (another firm's ids are simply absent).
+pub async fn find_clients(db: &mut DbConn<'_>, firm_id: i64, ids: &[i64]) -> DbResult<Vec<Client>> {
+    Ok(with_conn!(db, |c| clients::table
+        .filter(clients::firm_id.eq(firm_id))
+        .filter(clients::id.eq_any(ids))
+        .select(Client::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The firm's contacts among `ids`.
+pub async fn find_contacts(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<Contact>> {
+    Ok(with_conn!(db, |c| contacts::table
+        .filter(contacts::firm_id.eq(firm_id))
+        .filter(contacts::id.eq_any(ids))
+        .select(Contact::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The contacts of several of the firm's clients, by id.
+pub async fn contacts_of_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_ids: &[i64],
+    include_archived: bool,
+) -> DbResult<Vec<Contact>> {
+    Ok(with_conn!(db, |c| {
+        let mut query = contacts::table
+            .filter(contacts::firm_id.eq(firm_id))
+            .filter(contacts::client_id.eq_any(client_ids))
+            .select(Contact::as_select())
+            .order(contacts::id)
             .into_boxed();
         if !include_archived {
-            query = query.filter(clients::archived_at.is_null());
-        }
-        if let Some(pattern) = &pattern {
-            query = query.filter(clients::name.like(pattern.clone()).escape('\\'));
-        }
-        if let Some((name, id)) = &after {
-            query = query.filter(
-                clients::name
-                    .gt(name.clone())
-                    .or(clients::name.eq(name.clone()).and(clients::id.gt(*id))),
-            );
+            query = query.filter(contacts::archived_at.is_null());
         }
         query.load(c).await
     })?)

@@ -4,10 +4,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::page::Keyset;
 use super::schema::{firms, users};
 use super::{DbConn, DbResult};
 use crate::domain::Role;
-use crate::with_conn;
+use crate::{seek_id, with_conn};
 
 diesel::define_sql_function! {
     /// SQL `lower(text)`: emails compare case-insensitively (a unique index on
@@ -131,6 +132,44 @@ pub async fn list_users(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Vec<User>
 }
 
 /// Removes a member from the firm (kept for history: tasks stay assigned to them).
+/// One page of the firm's active staff, by id.
+pub async fn page_users(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    page: &Keyset<i64>,
+) -> DbResult<Vec<User>> {
+    Ok(with_conn!(db, |c| {
+        let query = users::table
+            .filter(users::firm_id.eq(firm_id))
+            .filter(users::archived_at.is_null())
+            .into_boxed();
+        seek_id!(query, page, users::id, asc)
+            .select(User::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
+/// How many active staff members the firm has.
+pub async fn count_users(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| users::table
+        .filter(users::firm_id.eq(firm_id))
+        .filter(users::archived_at.is_null())
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
+/// The firm's users among `ids` (archived ones too: they may still be a task's assignee).
+pub async fn find_users(db: &mut DbConn<'_>, firm_id: i64, ids: &[i64]) -> DbResult<Vec<User>> {
+    Ok(with_conn!(db, |c| users::table
+        .filter(users::firm_id.eq(firm_id))
+        .filter(users::id.eq_any(ids))
+        .select(User::as_select())
+        .load(c)
+        .await)?)
+}
+
 pub async fn archive_user(
     db: &mut DbConn<'_>,
     firm_id: i64,

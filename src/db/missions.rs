@@ -4,11 +4,12 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::page::Keyset;
 use super::schema::{mission_lines, missions};
 use super::{DbConn, DbResult};
 use crate::domain::MissionStatus;
 use crate::domain::schedule::{Frequency, LineSchedule, WorkingDayAdjustment};
-use crate::with_conn;
+use crate::{seek_id, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = missions)]
@@ -98,26 +99,96 @@ pub async fn find_mission(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResul
         .await)?)
 }
 
+/// The firm's missions matching the filters, as a boxed query (for a page or a count).
+macro_rules! filtered_missions {
+    ($firm_id:expr, $status:expr, $client_id:expr) => {{
+        let mut query = missions::table
+            .filter(missions::firm_id.eq($firm_id))
+            .into_boxed();
+        if let Some(status) = $status {
+            query = query.filter(missions::status.eq(status));
+        }
+        if let Some(client_id) = $client_id {
+            query = query.filter(missions::client_id.eq(client_id));
+        }
+        query
+    }};
+}
+
+/// One page of the firm's missions, oldest first (by id).
 pub async fn list_missions(
     db: &mut DbConn<'_>,
     firm_id: i64,
     status: Option<MissionStatus>,
     client_id: Option<i64>,
+    page: &Keyset<i64>,
 ) -> DbResult<Vec<Mission>> {
     Ok(with_conn!(db, |c| {
-        let mut query = missions::table
-            .filter(missions::firm_id.eq(firm_id))
-            .order(missions::id)
+        let query = filtered_missions!(firm_id, status, client_id);
+        seek_id!(query, page, missions::id, asc)
             .select(Mission::as_select())
-            .into_boxed();
-        if let Some(status) = status {
-            query = query.filter(missions::status.eq(status));
-        }
-        if let Some(client_id) = client_id {
-            query = query.filter(missions::client_id.eq(client_id));
-        }
-        query.load(c).await
+            .load(c)
+            .await
     })?)
+}
+
+/// How many missions match the filters of [`list_missions`].
+pub async fn count_missions(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<MissionStatus>,
+    client_id: Option<i64>,
+) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| filtered_missions!(
+        firm_id, status, client_id
+    )
+    .count()
+    .get_result(c)
+    .await)?)
+}
+
+/// The firm's missions among `ids`.
+pub async fn find_missions(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<Mission>> {
+    Ok(with_conn!(db, |c| missions::table
+        .filter(missions::firm_id.eq(firm_id))
+        .filter(missions::id.eq_any(ids))
+        .select(Mission::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The missions of several of the firm's clients, oldest first.
+pub async fn missions_of_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_ids: &[i64],
+) -> DbResult<Vec<Mission>> {
+    Ok(with_conn!(db, |c| missions::table
+        .filter(missions::firm_id.eq(firm_id))
+        .filter(missions::client_id.eq_any(client_ids))
+        .order(missions::id)
+        .select(Mission::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The lines of several of the firm's missions, by id.
+pub async fn lines_of_missions(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    mission_ids: &[i64],
+) -> DbResult<Vec<MissionLine>> {
+    Ok(with_conn!(db, |c| mission_lines::table
+        .filter(mission_lines::firm_id.eq(firm_id))
+        .filter(mission_lines::mission_id.eq_any(mission_ids))
+        .order(mission_lines::id)
+        .select(MissionLine::as_select())
+        .load(c)
+        .await)?)
 }
 
 /// Updates name and dates of a mission of this firm.

@@ -9,6 +9,7 @@ pub mod firms;
 pub mod maintenance;
 pub mod missions;
 pub mod outbox;
+pub mod page;
 pub mod runs;
 pub mod schema;
 mod sql_enums;

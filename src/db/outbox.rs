@@ -6,10 +6,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::page::Keyset;
 use super::schema::{deliveries, delivery_attempts, webhook_endpoints};
 use super::{DbConn, DbResult};
 use crate::domain::{DeliveryEvent, DeliveryKind, DeliveryStatus};
-use crate::with_conn;
+use crate::{seek_id, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = webhook_endpoints)]
@@ -146,33 +147,78 @@ pub async fn find_endpoint(
         .await)?)
 }
 
-/// Lists a firm's deliveries, newest first, before the `before_id` cursor.
+/// One page of the firm's webhook endpoints, by id.
+pub async fn page_endpoints(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    page: &Keyset<i64>,
+) -> DbResult<Vec<WebhookEndpoint>> {
+    Ok(with_conn!(db, |c| {
+        let query = webhook_endpoints::table
+            .filter(webhook_endpoints::firm_id.eq(firm_id))
+            .into_boxed();
+        seek_id!(query, page, webhook_endpoints::id, asc)
+            .select(WebhookEndpoint::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
+/// How many webhook endpoints the firm has.
+pub async fn count_endpoints(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| webhook_endpoints::table
+        .filter(webhook_endpoints::firm_id.eq(firm_id))
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
+/// The firm's deliveries matching the filters, as a boxed query (for a page or a count).
+macro_rules! filtered_deliveries {
+    ($firm_id:expr, $status:expr, $request_id:expr) => {{
+        let mut query = deliveries::table
+            .filter(deliveries::firm_id.eq($firm_id))
+            .into_boxed();
+        if let Some(status) = $status {
+            query = query.filter(deliveries::status.eq(status));
+        }
+        if let Some(request_id) = $request_id {
+            query = query.filter(deliveries::request_id.eq(request_id));
+        }
+        query
+    }};
+}
+
+/// One page of the firm's deliveries, newest first (by id, descending).
 pub async fn list_deliveries(
     db: &mut DbConn<'_>,
     firm_id: i64,
     status: Option<DeliveryStatus>,
     request_id: Option<i64>,
-    before_id: Option<i64>,
-    limit: i64,
+    page: &Keyset<i64>,
 ) -> DbResult<Vec<Delivery>> {
     Ok(with_conn!(db, |c| {
-        let mut query = deliveries::table
-            .filter(deliveries::firm_id.eq(firm_id))
-            .order(deliveries::id.desc())
-            .limit(limit)
+        let query = filtered_deliveries!(firm_id, status, request_id);
+        seek_id!(query, page, deliveries::id, desc)
             .select(Delivery::as_select())
-            .into_boxed();
-        if let Some(status) = status {
-            query = query.filter(deliveries::status.eq(status));
-        }
-        if let Some(request_id) = request_id {
-            query = query.filter(deliveries::request_id.eq(request_id));
-        }
-        if let Some(before_id) = before_id {
-            query = query.filter(deliveries::id.lt(before_id));
-        }
-        query.load(c).await
+            .load(c)
+            .await
     })?)
+}
+
+/// How many deliveries match the filters of [`list_deliveries`].
+pub async fn count_deliveries(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<DeliveryStatus>,
+    request_id: Option<i64>,
+) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| filtered_deliveries!(
+        firm_id, status, request_id
+    )
+    .count()
+    .get_result(c)
+    .await)?)
 }
 
 /// Every attempt of a delivery, oldest first.
@@ -194,6 +240,22 @@ pub async fn list_attempts(
     Ok(with_conn!(db, |c| delivery_attempts::table
         .filter(delivery_attempts::delivery_id.eq(delivery_id))
         .order(delivery_attempts::id)
+        .select(DeliveryAttempt::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// The attempts of several of the firm's deliveries, oldest first.
+pub async fn attempts_of_deliveries(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    delivery_ids: &[i64],
+) -> DbResult<Vec<DeliveryAttempt>> {
+    Ok(with_conn!(db, |c| delivery_attempts::table
+        .inner_join(deliveries::table)
+        .filter(deliveries::firm_id.eq(firm_id))
+        .filter(delivery_attempts::delivery_id.eq_any(delivery_ids))
+        .order((delivery_attempts::delivery_id, delivery_attempts::id))
         .select(DeliveryAttempt::as_select())
         .load(c)
         .await)?)

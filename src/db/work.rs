@@ -5,10 +5,11 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::page::Keyset;
 use super::schema::{information_requests, request_answers, tasks};
 use super::{DbConn, DbResult};
 use crate::domain::{RequestStatus, TaskStatus};
-use crate::with_conn;
+use crate::{seek_two, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = tasks)]
@@ -80,7 +81,7 @@ pub struct NewInformationRequest {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = request_answers)]
 pub struct RequestAnswer {
     pub id: i64,
@@ -111,25 +112,19 @@ pub struct WorkFilter {
     pub due_from: Option<NaiveDate>,
     pub due_to: Option<NaiveDate>,
     pub assignee_id: Option<i64>,
-    /// Keyset cursor: the (due date, id) of the last row already seen.
-    pub after: Option<(NaiveDate, i64)>,
-    pub limit: i64,
 }
 
-pub async fn list_tasks(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    status: Option<TaskStatus>,
-    filter: &WorkFilter,
-) -> DbResult<Vec<Task>> {
-    Ok(with_conn!(db, |c| {
+/// The keyset of the work lists: (due date, id).
+pub type DuePage = Keyset<(NaiveDate, i64)>;
+
+/// The firm's tasks matching `status` and `filter`, as a boxed query (for a page or a count).
+macro_rules! filtered_tasks {
+    ($firm_id:expr, $status:expr, $filter:expr) => {{
+        let filter: &WorkFilter = $filter;
         let mut query = tasks::table
-            .filter(tasks::firm_id.eq(firm_id))
-            .order((tasks::due_date, tasks::id))
-            .limit(filter.limit)
-            .select(Task::as_select())
+            .filter(tasks::firm_id.eq($firm_id))
             .into_boxed();
-        if let Some(status) = status {
+        if let Some(status) = $status {
             query = query.filter(tasks::status.eq(status));
         }
         if let Some(client_id) = filter.client_id {
@@ -147,15 +142,81 @@ pub async fn list_tasks(
         if let Some(assignee_id) = filter.assignee_id {
             query = query.filter(tasks::assignee_id.eq(assignee_id));
         }
-        if let Some((due_date, id)) = filter.after {
-            query = query.filter(
-                tasks::due_date
-                    .gt(due_date)
-                    .or(tasks::due_date.eq(due_date).and(tasks::id.gt(id))),
-            );
+        query
+    }};
+}
+
+/// The firm's requests matching `status` and `filter`, as a boxed query.
+macro_rules! filtered_requests {
+    ($firm_id:expr, $status:expr, $filter:expr) => {{
+        let filter: &WorkFilter = $filter;
+        let mut query = information_requests::table
+            .filter(information_requests::firm_id.eq($firm_id))
+            .into_boxed();
+        if let Some(status) = $status {
+            query = query.filter(information_requests::status.eq(status));
         }
-        query.load(c).await
+        if let Some(client_id) = filter.client_id {
+            query = query.filter(information_requests::client_id.eq(client_id));
+        }
+        if let Some(mission_id) = filter.mission_id {
+            query = query.filter(information_requests::mission_id.eq(mission_id));
+        }
+        if let Some(from) = filter.due_from {
+            query = query.filter(information_requests::due_date.ge(from));
+        }
+        if let Some(to) = filter.due_to {
+            query = query.filter(information_requests::due_date.le(to));
+        }
+        query
+    }};
+}
+
+/// The requests a client sees (cancelled ones are withdrawn from its view), as a boxed query.
+macro_rules! client_visible_requests {
+    ($firm_id:expr, $client_id:expr, $status:expr) => {{
+        let mut query = information_requests::table
+            .filter(information_requests::firm_id.eq($firm_id))
+            .filter(information_requests::client_id.eq($client_id))
+            .filter(information_requests::status.ne(RequestStatus::Cancelled))
+            .into_boxed();
+        if let Some(status) = $status {
+            query = query.filter(information_requests::status.eq(status));
+        }
+        query
+    }};
+}
+
+/// One page of the firm's tasks by due date then id.
+pub async fn list_tasks(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<TaskStatus>,
+    filter: &WorkFilter,
+    page: &DuePage,
+) -> DbResult<Vec<Task>> {
+    Ok(with_conn!(db, |c| {
+        let query = filtered_tasks!(firm_id, status, filter);
+        seek_two!(query, page, tasks::due_date, tasks::id)
+            .select(Task::as_select())
+            .load(c)
+            .await
     })?)
+}
+
+/// How many tasks match `status` and `filter`.
+pub async fn count_tasks(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<TaskStatus>,
+    filter: &WorkFilter,
+) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| filtered_tasks!(
+        firm_id, status, filter
+    )
+    .count()
+    .get_result(c)
+    .await)?)
 }
 
 pub async fn find_task(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<Task> {
@@ -205,45 +266,41 @@ pub async fn assign_task(
     .await)?)
 }
 
+/// One page of the firm's requests by due date then id.
 pub async fn list_requests(
     db: &mut DbConn<'_>,
     firm_id: i64,
     status: Option<RequestStatus>,
     filter: &WorkFilter,
+    page: &DuePage,
 ) -> DbResult<Vec<InformationRequest>> {
     Ok(with_conn!(db, |c| {
-        let mut query = information_requests::table
-            .filter(information_requests::firm_id.eq(firm_id))
-            .order((information_requests::due_date, information_requests::id))
-            .limit(filter.limit)
-            .select(InformationRequest::as_select())
-            .into_boxed();
-        if let Some(status) = status {
-            query = query.filter(information_requests::status.eq(status));
-        }
-        if let Some(client_id) = filter.client_id {
-            query = query.filter(information_requests::client_id.eq(client_id));
-        }
-        if let Some(mission_id) = filter.mission_id {
-            query = query.filter(information_requests::mission_id.eq(mission_id));
-        }
-        if let Some(from) = filter.due_from {
-            query = query.filter(information_requests::due_date.ge(from));
-        }
-        if let Some(to) = filter.due_to {
-            query = query.filter(information_requests::due_date.le(to));
-        }
-        if let Some((due_date, id)) = filter.after {
-            query = query.filter(
-                information_requests::due_date
-                    .gt(due_date)
-                    .or(information_requests::due_date
-                        .eq(due_date)
-                        .and(information_requests::id.gt(id))),
-            );
-        }
-        query.load(c).await
+        let query = filtered_requests!(firm_id, status, filter);
+        seek_two!(
+            query,
+            page,
+            information_requests::due_date,
+            information_requests::id
+        )
+        .select(InformationRequest::as_select())
+        .load(c)
+        .await
     })?)
+}
+
+/// How many requests match `status` and `filter`.
+pub async fn count_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<RequestStatus>,
+    filter: &WorkFilter,
+) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| filtered_requests!(
+        firm_id, status, filter
+    )
+    .count()
+    .get_result(c)
+    .await)?)
 }
 
 pub async fn find_request(
@@ -276,26 +333,42 @@ pub async fn find_client_request(
         .await)?)
 }
 
-/// The client's own requests (cancelled ones are withdrawn from its view), by due date.
+/// One page of the client's own requests (cancelled ones are withdrawn from its view), by due
+/// date then id.
 pub async fn list_client_requests(
     db: &mut DbConn<'_>,
     firm_id: i64,
     client_id: i64,
     status: Option<RequestStatus>,
+    page: &DuePage,
 ) -> DbResult<Vec<InformationRequest>> {
     Ok(with_conn!(db, |c| {
-        let mut query = information_requests::table
-            .filter(information_requests::firm_id.eq(firm_id))
-            .filter(information_requests::client_id.eq(client_id))
-            .filter(information_requests::status.ne(RequestStatus::Cancelled))
-            .order((information_requests::due_date, information_requests::id))
-            .select(InformationRequest::as_select())
-            .into_boxed();
-        if let Some(status) = status {
-            query = query.filter(information_requests::status.eq(status));
-        }
-        query.load(c).await
+        let query = client_visible_requests!(firm_id, client_id, status);
+        seek_two!(
+            query,
+            page,
+            information_requests::due_date,
+            information_requests::id
+        )
+        .select(InformationRequest::as_select())
+        .load(c)
+        .await
     })?)
+}
+
+/// How many requests the client sees with `status`.
+pub async fn count_client_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: i64,
+    status: Option<RequestStatus>,
+) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| client_visible_requests!(
+        firm_id, client_id, status
+    )
+    .count()
+    .get_result(c)
+    .await)?)
 }
 
 /// Moves a request from one of `from` to `to`; None when it was in another status.
@@ -395,6 +468,100 @@ pub async fn list_answers(
         .select(RequestAnswer::as_select())
         .load(c)
         .await)?)
+}
+
+/// One page of answers for each of `request_ids` (of the firm's requests; with `client_id`,
+/// only of that client's requests it may see), by id: the keyset applies to every request's
+/// answers separately, in one statement (a window function numbers each request's answers).
+/// Rows come by request, then by id (descending when reading backward).
+pub async fn answer_pages_of_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: Option<i64>,
+    request_ids: &[i64],
+    page: &Keyset<i64>,
+) -> DbResult<Vec<RequestAnswer>> {
+    if request_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sqlite = db.is_sqlite();
+    let mut binds: Vec<i64> = Vec::new();
+    // Every value is bound; only placeholders and fixed words are written into the text.
+    let mut bind = |value: i64| {
+        binds.push(value);
+        if sqlite {
+            "?".to_string()
+        } else {
+            format!("${}", binds.len())
+        }
+    };
+    let direction = if page.backward { "DESC" } else { "ASC" };
+    let mut sql = format!(
+        "SELECT id, firm_id, request_id, contact_id, message, nothing_to_report, created_at \
+         FROM (SELECT a.id, a.firm_id, a.request_id, a.contact_id, a.message, \
+         a.nothing_to_report, a.created_at, ROW_NUMBER() OVER \
+         (PARTITION BY a.request_id ORDER BY a.id {direction}) AS position \
+         FROM request_answers a"
+    );
+    if let Some(client_id) = client_id {
+        sql += &format!(
+            " JOIN information_requests r ON r.id = a.request_id AND r.firm_id = a.firm_id \
+             AND r.client_id = {} AND r.status <> 'CANCELLED'",
+            bind(client_id)
+        );
+    }
+    sql += &format!(" WHERE a.firm_id = {}", bind(firm_id));
+    let ids: Vec<String> = request_ids.iter().map(|id| bind(*id)).collect();
+    sql += &format!(" AND a.request_id IN ({})", ids.join(", "));
+    if let Some(after) = page.after {
+        sql += &format!(" AND a.id > {}", bind(after));
+    }
+    if let Some(before) = page.before {
+        sql += &format!(" AND a.id < {}", bind(before));
+    }
+    sql += &format!(
+        ") numbered WHERE position <= {} ORDER BY request_id, id {direction}",
+        bind(page.limit)
+    );
+    Ok(with_conn!(db, |c| {
+        let mut query = diesel::sql_query(sql.as_str()).into_boxed();
+        for value in &binds {
+            query = query.bind::<diesel::sql_types::BigInt, _>(*value);
+        }
+        query.load::<RequestAnswer>(c).await
+    })?)
+}
+
+/// How many answers each of `request_ids` has (of the firm's requests; with `client_id`, only
+/// of that client's requests it may see), as (request id, count); requests without answers are
+/// absent.
+pub async fn count_answers_of_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    client_id: Option<i64>,
+    request_ids: &[i64],
+) -> DbResult<Vec<(i64, i64)>> {
+    use diesel::dsl::count;
+    Ok(match client_id {
+        None => with_conn!(db, |c| request_answers::table
+            .filter(request_answers::firm_id.eq(firm_id))
+            .filter(request_answers::request_id.eq_any(request_ids))
+            .group_by(request_answers::request_id)
+            .select((request_answers::request_id, count(request_answers::id)))
+            .load(c)
+            .await)?,
+        Some(client_id) => with_conn!(db, |c| request_answers::table
+            .inner_join(information_requests::table)
+            .filter(request_answers::firm_id.eq(firm_id))
+            .filter(request_answers::request_id.eq_any(request_ids))
+            .filter(information_requests::firm_id.eq(firm_id))
+            .filter(information_requests::client_id.eq(client_id))
+            .filter(information_requests::status.ne(RequestStatus::Cancelled))
+            .group_by(request_answers::request_id)
+            .select((request_answers::request_id, count(request_answers::id)))
+            .load(c)
+            .await)?,
+    })
 }
 
 /// The latest due date already generated for a mission (tasks or requests), if any.

@@ -3,16 +3,21 @@
 //! firm-only field can leak through it; its fields are hidden from staff introspection.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::FutureExt as _;
 
-use crate::db::{clients, firms, work};
+use crate::db::work;
 use crate::domain::RequestStatus;
 use crate::error::AppError;
 use crate::graphql::context::{
-    ContactGuard, connect, contact, found, parse_id, visible_to_contacts,
+    Caller, ContactGuard, caller, connect, contact, found, parse_id, visible_to_contacts,
 };
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::utc;
+use crate::graphql::loaders::{
+    AnswerPage, ClientKey, FirmKey, client_loader, firm_loader, list, one,
+};
+use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 use crate::ops;
 
@@ -49,20 +54,41 @@ impl ClientRequest {
     async fn created_on(&self) -> Date {
         self.0.created_on.into()
     }
-    async fn answers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ClientAnswer>> {
-        let mut conn = connect(ctx).await?;
-        let rows = work::list_answers(&mut conn.as_db(), self.0.firm_id, self.0.id)
-            .await
-            .map_err(AppError::from)?;
-        Ok(rows
-            .into_iter()
-            .map(|answer| ClientAnswer {
+    /// The client's answers to this request, oldest first, paginated.
+    async fn answers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, ClientAnswer>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let key = AnswerPage::new(self.0.id, &page.keyset);
+        // Contacts read through their client's loader; staff (a `requestEvents` subscriber
+        // of the firm) through their firm's.
+        let rows = match caller(ctx) {
+            Caller::Staff(_) => list(firm_loader(ctx)?, key).await?,
+            _ => list(client_loader(ctx)?, key).await?,
+        };
+        let total = TotalCount::answers_of(self.0.id);
+        Ok(page.connection(
+            rows,
+            total,
+            |row| row.id,
+            |answer| ClientAnswer {
                 id: answer.id.into(),
                 message: answer.message,
                 nothing_to_report: answer.nothing_to_report,
                 created_at: utc(answer.created_at),
-            })
-            .collect())
+            },
+        ))
     }
 }
 
@@ -70,43 +96,57 @@ impl ClientRequest {
 impl ClientView {
     /// The name of the contact's company.
     async fn client_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let contact = contact(ctx)?;
-        let mut conn = connect(ctx).await?;
-        Ok(found(
-            clients::find_client(&mut conn.as_db(), contact.firm_id, contact.client_id).await,
-            "client",
-        )?
-        .name)
+        let client_id = contact(ctx)?.client_id;
+        Ok(one(client_loader(ctx)?, ClientKey(client_id), "client")
+            .await?
+            .name)
     }
 
     /// The firm asking.
     async fn firm_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let contact = contact(ctx)?;
-        let mut conn = connect(ctx).await?;
-        Ok(found(
-            firms::find_firm(&mut conn.as_db(), contact.firm_id).await,
-            "firm",
-        )?
-        .name)
+        let firm_id = contact(ctx)?.firm_id;
+        Ok(one(client_loader(ctx)?, FirmKey(firm_id), "firm")
+            .await?
+            .name)
     }
 
-    /// The client's requests by due date (withdrawn ones are not shown).
+    /// The client's requests by due date then id (withdrawn ones are not shown), paginated.
     async fn requests(
         &self,
         ctx: &Context<'_>,
         status: Option<RequestStatus>,
-    ) -> async_graphql::Result<Vec<ClientRequest>> {
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(NaiveDate, i64), ClientRequest>> {
         let contact = contact(ctx)?;
+        let (firm_id, client_id) = (contact.firm_id, contact.client_id);
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_client_requests(
-            &mut conn.as_db(),
-            contact.firm_id,
-            contact.client_id,
-            status,
-        )
-        .await
-        .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(ClientRequest).collect())
+        let rows =
+            work::list_client_requests(&mut conn.as_db(), firm_id, client_id, status, &page.keyset)
+                .await
+                .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            async move {
+                work::count_client_requests(
+                    &mut pool.get().await?.as_db(),
+                    firm_id,
+                    client_id,
+                    status,
+                )
+                .await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| (row.due_date, row.id), ClientRequest))
     }
 
     async fn request(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ClientRequest> {

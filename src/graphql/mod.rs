@@ -10,8 +10,10 @@ pub mod door;
 pub mod firm;
 pub mod input_check;
 pub mod limits;
+pub mod loaders;
 mod nulls;
 mod observe;
+pub mod pages;
 pub mod scalars;
 pub mod subscription;
 
@@ -160,7 +162,9 @@ pub fn build_schema_with_delivery(
     .extension(limits::DocumentLimitsExtension(
         limits::DocumentLimits::from_config(config),
     ))
-    .extension(input_check::InputCheck);
+    .extension(input_check::InputCheck)
+    .extension(loaders::LoadersExtension)
+    .data(pages::PageSizes::from_config(config));
     if !config.introspection {
         builder = builder.disable_introspection();
     }

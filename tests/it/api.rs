@@ -95,7 +95,7 @@ const POLICY: &[Entry] = &[
         field: "client",
         policy: Policy::Contact,
         names_firm_a_objects: false,
-        operation: "{ client { requests { id } } }",
+        operation: "{ client { requests { nodes { id } } } }",
     },
     Entry {
         kind: "mutation",
@@ -677,11 +677,11 @@ backend_test!(
         let own = app
             .ok(
                 &world.contact_a,
-                "{ client { requests { id } } }",
+                "{ client { requests { nodes { id } } } }",
                 json!({}),
             )
             .await;
-        let own_ids: Vec<&str> = own["client"]["requests"]
+        let own_ids: Vec<&str> = own["client"]["requests"]["nodes"]
             .as_array()
             .expect("list")
             .iter()
@@ -896,7 +896,7 @@ backend_test!(
             ),
             (
                 "a page size out of range",
-                "{ firm { tasks(first: 0) { nodes { id } } } }",
+                "{ firm { tasks(first: 101) { nodes { id } } } }",
                 json!({}),
                 "first",
             ),
@@ -1051,10 +1051,10 @@ backend_test!(
         )
         .await;
         assert_eq!(data["signMission"]["status"], "SIGNED");
-        let data = gql(staff.clone(), "{ firm { missions { name status client { name } lines { frequency service { title } } } informationRequests { nodes { id status } } tasks { nodes { title } } } }", json!({})).await;
-        assert_eq!(data["firm"]["missions"][0]["status"], "SIGNED");
+        let data = gql(staff.clone(), "{ firm { missions { nodes { name status client { name } lines { frequency service { title } } } } informationRequests { nodes { id status } } tasks { nodes { title } } } }", json!({})).await;
+        assert_eq!(data["firm"]["missions"]["nodes"][0]["status"], "SIGNED");
         assert_eq!(
-            data["firm"]["missions"][0]["lines"][0]["service"]["title"],
+            data["firm"]["missions"]["nodes"][0]["lines"][0]["service"]["title"],
             "Rappel TVA"
         );
         let requests = data["firm"]["informationRequests"]["nodes"]
@@ -1088,12 +1088,12 @@ backend_test!(
         );
         let data = gql(
             client_token.clone(),
-            "{ viewer { kind name } client { clientName requests { id text dueDate status } } }",
+            "{ viewer { kind name } client { clientName requests { nodes { id text dueDate status } } } }",
             json!({}),
         )
         .await;
         assert_eq!(data["viewer"]["kind"], "CONTACT");
-        let seen = data["client"]["requests"]
+        let seen = data["client"]["requests"]["nodes"]
             .as_array()
             .expect("requests")
             .clone();
@@ -1103,13 +1103,17 @@ backend_test!(
             "Merci de déposer vos éléments du mois sur le portail du cabinet"
         );
         let request_id = seen[0]["id"].clone();
-        let data = gql(client_token.clone(), "mutation($id: ID!) { answerRequest(id: $id, message: \"Déposé sur le portail\") { status answers { message } } }", json!({ "id": request_id })).await;
+        let data = gql(client_token.clone(), "mutation($id: ID!) { answerRequest(id: $id, message: \"Déposé sur le portail\") { status answers { nodes { message } } } }", json!({ "id": request_id })).await;
         assert_eq!(data["answerRequest"]["status"], "ANSWERED");
-        let data = gql(staff.clone(), "query($id: ID!) { firm { informationRequest(id: $id) { status answers { message contact { name } } } } }", json!({ "id": request_id })).await;
+        let data = gql(staff.clone(), "query($id: ID!) { firm { informationRequest(id: $id) { status answers { totalCount nodes { message contact { name } } } } } }", json!({ "id": request_id })).await;
         assert_eq!(data["firm"]["informationRequest"]["status"], "ANSWERED");
         assert_eq!(
-            data["firm"]["informationRequest"]["answers"][0]["contact"]["name"],
+            data["firm"]["informationRequest"]["answers"]["nodes"][0]["contact"]["name"],
             "Marie Martin"
+        );
+        assert_eq!(
+            data["firm"]["informationRequest"]["answers"]["totalCount"],
+            1
         );
 
         let data = gql(staff.clone(), "mutation { logout }", json!({})).await;

@@ -198,10 +198,15 @@ impl Harness {
     /// Every delivery of a firm, oldest first.
     async fn deliveries(&self, firm_id: i64) -> Vec<Delivery> {
         let mut conn = self.pool().get().await.expect("connection");
-        let mut rows =
-            outbox::list_deliveries(&mut conn.as_db(), firm_id, None, None, None, 10_000)
-                .await
-                .expect("deliveries");
+        let mut rows = outbox::list_deliveries(
+            &mut conn.as_db(),
+            firm_id,
+            None,
+            None,
+            &rappel::db::page::Keyset::first(10_000),
+        )
+        .await
+        .expect("deliveries");
         rows.reverse();
         rows
     }
@@ -516,11 +521,14 @@ backend_test!(
         let requests = h
             .ok(
                 &contact,
-                "{ client { requests { text dueDate } } }",
+                "{ client { requests { nodes { text dueDate } } } }",
                 json!({}),
             )
             .await;
-        assert_eq!(requests["client"]["requests"][0]["dueDate"], "2027-01-30");
+        assert_eq!(
+            requests["client"]["requests"]["nodes"][0]["dueDate"],
+            "2027-01-30"
+        );
         let second = h
             .exec(&Caller::Anonymous, redeem, json!({ "t": token }))
             .await;
@@ -1098,9 +1106,13 @@ backend_test!(
             .caller(data["createContactAccessToken"].as_str().expect("token"))
             .await;
         let requests = h
-            .ok(&contact, "{ client { requests { id } } }", json!({}))
+            .ok(
+                &contact,
+                "{ client { requests { nodes { id } } } }",
+                json!({}),
+            )
             .await;
-        let id = requests["client"]["requests"][0]["id"].clone();
+        let id = requests["client"]["requests"]["nodes"][0]["id"].clone();
         for message in ["Premier envoi", "Il manquait une facture"] {
             h.ok(
                 &contact,
@@ -1325,7 +1337,7 @@ backend_test!(
         let response = h
             .exec(
                 &firm.admin,
-                "{ firm { webhookEndpoints { id secret } } }",
+                "{ firm { webhookEndpoints { nodes { id secret } } } }",
                 json!({}),
             )
             .await;
@@ -1432,11 +1444,11 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "{ firm { webhookEndpoints { id } } }",
+                "{ firm { webhookEndpoints { nodes { id } } } }",
                 json!({}),
             )
             .await;
-        assert_eq!(data["firm"]["webhookEndpoints"], json!([]));
+        assert_eq!(data["firm"]["webhookEndpoints"]["nodes"], json!([]));
         // Its past delivery stays in the outbox.
         assert_eq!(
             h.deliveries_of(
@@ -1463,11 +1475,15 @@ backend_test!(
         h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
         assert_eq!(h.run("2027-01-20T09:00:00Z").await.retrying, 1);
         assert_eq!(h.run("2027-01-22T09:00:00Z").await.retrying, 1);
-        let query = "{ firm { webhookEndpoints { enabled disabledReason failingSince } } }";
+        let query =
+            "{ firm { webhookEndpoints { nodes { enabled disabledReason failingSince } } } }";
         let data = h.ok(&firm.admin, query, json!({})).await;
-        assert_eq!(data["firm"]["webhookEndpoints"][0]["enabled"], true);
         assert_eq!(
-            data["firm"]["webhookEndpoints"][0]["failingSince"],
+            data["firm"]["webhookEndpoints"]["nodes"][0]["enabled"],
+            true
+        );
+        assert_eq!(
+            data["firm"]["webhookEndpoints"]["nodes"][0]["failingSince"],
             "2027-01-20T09:00:00+00:00"
         );
         // Five days after the first failure (the default), the next failure disables it.
@@ -1478,7 +1494,7 @@ backend_test!(
             "the admin notice leaves in the same run: {run:?}"
         );
         let data = h.ok(&firm.admin, query, json!({})).await;
-        let endpoint = &data["firm"]["webhookEndpoints"][0];
+        let endpoint = &data["firm"]["webhookEndpoints"]["nodes"][0];
         assert_eq!(endpoint["enabled"], false);
         assert!(
             endpoint["disabledReason"]
@@ -1593,9 +1609,13 @@ backend_test!(
             .caller(data["createContactAccessToken"].as_str().expect("token"))
             .await;
         let requests = h
-            .ok(&contact, "{ client { requests { id } } }", json!({}))
+            .ok(
+                &contact,
+                "{ client { requests { nodes { id } } } }",
+                json!({}),
+            )
             .await;
-        let request_id = requests["client"]["requests"][0]["id"].clone();
+        let request_id = requests["client"]["requests"]["nodes"][0]["id"].clone();
         // The client answers before the 08:00 sending hour.
         h.ok(
             &contact,

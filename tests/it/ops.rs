@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use rappel::auth::{new_token, token_hash};
 use rappel::db::tokens::{self, NewAccessToken};
-use rappel::db::work::{WorkFilter, list_requests, list_tasks};
+use rappel::db::work::{DuePage, WorkFilter, list_requests, list_tasks};
 use rappel::db::{catalog, clients, outbox};
 use rappel::delivery::DeliveryControl;
 use rappel::domain::{DeliveryEvent, MissionStatus, RequestStatus, Role, TaskStatus, TokenKind};
@@ -36,10 +36,12 @@ fn refusal<T>(result: Result<T, OpError>) -> (&'static str, Option<String>, Stri
 }
 
 fn all() -> WorkFilter {
-    WorkFilter {
-        limit: 1000,
-        ..WorkFilter::default()
-    }
+    WorkFilter::default()
+}
+
+/// One page holding every row the tests make.
+fn everything() -> DuePage {
+    DuePage::first(10_000)
 }
 
 /// A contact of the fixture's client as an actor.
@@ -182,7 +184,7 @@ backend_test! {
     async fn signing_generates_the_catch_up_and_a_signed_mission_keeps_its_past(db: TestDb) {
         let (firm, _, mission_id) = signed(&db).await;
         let mut conn = db.pool.get().await.expect("conn");
-        let requests = list_requests(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("requests");
+        let requests = list_requests(&mut conn.as_db(), firm.firm.id, None, &all(), &everything()).await.expect("requests");
         drop(conn);
         assert!(requests.len() >= 3, "past periods are created at signing: {}", requests.len());
         assert!(requests.iter().all(|request| request.created_on <= firm.today()));
@@ -205,7 +207,7 @@ backend_test! {
         );
         assert_eq!((code, field.as_deref()), ("BAD_USER_INPUT", Some("endDate")));
         let mut conn = db.pool.get().await.expect("conn");
-        let after = list_requests(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("requests");
+        let after = list_requests(&mut conn.as_db(), firm.firm.id, None, &all(), &everything()).await.expect("requests");
         assert_eq!(after.len(), requests.len(), "refusals change nothing");
     }
 }
@@ -243,7 +245,7 @@ backend_test! {
             let firm_id = firm.firm.id;
             async move {
                 let mut conn = pool.get().await.expect("conn");
-                list_requests(&mut conn.as_db(), firm_id, None, &all()).await.expect("requests").len()
+                list_requests(&mut conn.as_db(), firm_id, None, &all(), &everything()).await.expect("requests").len()
             }
         };
         let before = count().await;
@@ -278,12 +280,12 @@ backend_test! {
         let cancelled = ops::missions::cancel_mission(firm.env(), &firm.admin(), mission_id).await.expect("cancelled");
         assert_eq!(cancelled.status, MissionStatus::Cancelled);
         let mut conn = db.pool.get().await.expect("conn");
-        let requests = list_requests(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("requests");
+        let requests = list_requests(&mut conn.as_db(), firm.firm.id, None, &all(), &everything()).await.expect("requests");
         assert!(!requests.is_empty());
         assert!(requests.iter().all(|request| request.status == RequestStatus::Cancelled));
-        let tasks = list_tasks(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("tasks");
+        let tasks = list_tasks(&mut conn.as_db(), firm.firm.id, None, &all(), &everything()).await.expect("tasks");
         assert!(tasks.iter().all(|task| task.status == TaskStatus::Cancelled));
-        let deliveries = outbox::list_deliveries(&mut conn.as_db(), firm.firm.id, None, None, None, 10_000)
+        let deliveries = outbox::list_deliveries(&mut conn.as_db(), firm.firm.id, None, None, &rappel::db::page::Keyset::first(10_000))
             .await
             .expect("deliveries");
         drop(conn);
@@ -298,7 +300,7 @@ backend_test! {
         assert_eq!((code, field.as_deref()), ("BAD_USER_INPUT", Some("id")));
         // A cancelled task cannot change.
         let mut conn = db.pool.get().await.expect("conn");
-        let task = list_tasks(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("tasks")[0].id;
+        let task = list_tasks(&mut conn.as_db(), firm.firm.id, None, &all(), &everything()).await.expect("tasks")[0].id;
         drop(conn);
         let (code, field, _) = refusal(ops::work::set_task_status(firm.env(), &firm.admin(), task, TaskStatus::Done).await);
         assert_eq!((code, field.as_deref()), ("BAD_USER_INPUT", Some("id")));
@@ -309,7 +311,7 @@ backend_test! {
     async fn a_contact_answers_its_own_requests_only_while_they_are_open(db: TestDb) {
         let (firm, contact, _) = signed(&db).await;
         let mut conn = db.pool.get().await.expect("conn");
-        let requests = list_requests(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("requests");
+        let requests = list_requests(&mut conn.as_db(), firm.firm.id, None, &all(), &everything()).await.expect("requests");
         drop(conn);
         let (first, second) = (requests[0].id, requests[1].id);
         let as_contact = contact_actor(&firm, &contact);
@@ -445,7 +447,7 @@ backend_test! {
             let firm_id = firm.firm.id;
             async move {
                 let mut conn = pool.get().await.expect("conn");
-                list_requests(&mut conn.as_db(), firm_id, None, &all()).await.expect("requests").len()
+                list_requests(&mut conn.as_db(), firm_id, None, &all(), &everything()).await.expect("requests").len()
             }
         };
         let before = count().await;
@@ -468,7 +470,7 @@ backend_test! {
         let member = firm.member("paul").await;
         let Actor::Staff { user_id: member_id, .. } = member else { unreachable!() };
         let mut conn = db.pool.get().await.expect("conn");
-        let task = list_tasks(&mut conn.as_db(), firm.firm.id, None, &all()).await.expect("tasks")[0].id;
+        let task = list_tasks(&mut conn.as_db(), firm.firm.id, None, &all(), &everything()).await.expect("tasks")[0].id;
         drop(conn);
         let (code, _, message) = refusal(
             ops::work::assign_task(firm.env(), &firm.admin(), task, Some(other.admin_id)).await,

@@ -403,7 +403,7 @@ backend_test!(
         let data = app
             .ok(
                 &admin,
-                "{ firm { informationRequests(first: 200) { nodes { dueDate createdOn } } } }",
+                "{ firm { informationRequests(first: 100) { nodes { dueDate createdOn } } } }",
                 json!({}),
             )
             .await;

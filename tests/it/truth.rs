@@ -64,12 +64,12 @@ backend_test!(
         let endpoints = app
             .ok(
                 &world.admin_a,
-                "{ firm { webhookEndpoints { id enabled disabledReason } } }",
+                "{ firm { webhookEndpoints { nodes { id enabled disabledReason } } } }",
                 json!({}),
             )
             .await;
         assert_eq!(
-            endpoints["firm"]["webhookEndpoints"][0]["enabled"], true,
+            endpoints["firm"]["webhookEndpoints"]["nodes"][0]["enabled"], true,
             "nothing changed: {endpoints}"
         );
 
@@ -156,7 +156,11 @@ backend_test!(
             "nothing was created"
         );
         let staff = app
-            .ok(&world.admin_a, "{ firm { staff { email } } }", json!({}))
+            .ok(
+                &world.admin_a,
+                "{ firm { staff { nodes { email } } } }",
+                json!({}),
+            )
             .await;
         assert!(!staff.to_string().contains("new.member"), "{staff}");
     }
@@ -185,7 +189,7 @@ backend_test!(
         let answer = app
             .exec(
                 &app.caller(&world.contact_a_token).await,
-                "{ client { requests { id } } }",
+                "{ client { requests { nodes { id } } } }",
                 json!({}),
             )
             .await;
@@ -210,7 +214,7 @@ backend_test!(
         let other = app
             .exec(
                 &world.contact_b,
-                "{ client { requests { id } } }",
+                "{ client { requests { nodes { id } } } }",
                 json!({}),
             )
             .await;
@@ -333,7 +337,7 @@ backend_test!(
             json!({}),
         )
         .await;
-        let query = "{ firm { webhookEndpoints { url } } }";
+        let query = "{ firm { webhookEndpoints { nodes { url } } } }";
         let member = app.ok(&world.member_a, query, json!({})).await;
         assert!(!member.to_string().contains("s3cret-value"), "{member}");
         assert!(

@@ -2,9 +2,8 @@
 //! scoped to the signed-in staff member's firm.
 
 use async_graphql::{Context, ID, Object};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
+use futures_util::FutureExt as _;
 
 use super::preview::{PreviewOccurrence, preview_for_input, preview_for_mission};
 use super::types::*;
@@ -13,62 +12,12 @@ use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
 use crate::graphql::firm::mutation::{MissionInput, limits};
+use crate::graphql::loaders::{FirmKey, firm_loader, one};
+use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
-
-/// Largest page a list returns.
-pub const MAX_PAGE: i32 = 200;
 
 /// The firm view, for staff only.
 pub struct FirmView;
-
-/// The page size asked for, within 1..=MAX_PAGE (default 50).
-fn page_size(first: Option<i32>) -> Result<i64, AppError> {
-    match first {
-        None => Ok(50),
-        Some(first) if (1..=MAX_PAGE).contains(&first) => Ok(i64::from(first)),
-        Some(first) => Err(AppError::bad_input(
-            "first",
-            format!("first must be between 1 and {MAX_PAGE}, not {first}"),
-        )),
-    }
-}
-
-fn encode_cursor(text: &str) -> String {
-    URL_SAFE_NO_PAD.encode(text)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, AppError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| AppError::bad_input("after", "this cursor was not given by Rappel"))
-}
-
-/// A (due date, id) cursor of the work lists.
-fn decode_due_cursor(cursor: Option<String>) -> Result<Option<(NaiveDate, i64)>, AppError> {
-    let Some(cursor) = cursor else {
-        return Ok(None);
-    };
-    let text = decode_cursor(&cursor)?;
-    let parsed = text.split_once('|').and_then(|(date, id)| {
-        Some((
-            NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?,
-            id.parse::<i64>().ok()?,
-        ))
-    });
-    parsed
-        .map(Some)
-        .ok_or_else(|| AppError::bad_input("after", "this cursor was not given by Rappel"))
-}
-
-/// Splits `limit + 1` fetched rows into a page and whether more exist.
-fn paginate<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let has_next = rows.len() > limit;
-    rows.truncate(limit);
-    (rows, has_next)
-}
 
 fn optional_id(id: Option<&ID>, what: &'static str) -> Result<Option<i64>, AppError> {
     id.map(|id| parse_id(id, what)).transpose()
@@ -81,53 +30,90 @@ impl FirmView {
     }
 
     async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let staff = staff(ctx)?;
-        let mut conn = connect(ctx).await?;
-        Ok(found(
-            firms::find_firm(&mut conn.as_db(), staff.firm_id).await,
-            "firm",
-        )?
-        .name)
+        let firm_id = staff(ctx)?.firm_id;
+        Ok(one(firm_loader(ctx)?, FirmKey(firm_id), "firm").await?.name)
     }
 
     /// The firm's IANA time zone: its "today" for generation.
     async fn time_zone(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let staff = staff(ctx)?;
-        let mut conn = connect(ctx).await?;
-        Ok(found(
-            firms::find_firm(&mut conn.as_db(), staff.firm_id).await,
-            "firm",
-        )?
-        .time_zone)
+        let firm_id = staff(ctx)?.firm_id;
+        Ok(one(firm_loader(ctx)?, FirmKey(firm_id), "firm")
+            .await?
+            .time_zone)
     }
 
-    async fn categories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Category>> {
-        let staff = staff(ctx)?;
+    /// The firm's live categories by name, paginated.
+    async fn categories(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(String, i64), Category>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = catalog::list_categories(&mut conn.as_db(), staff.firm_id)
+        let rows = catalog::list_categories(&mut conn.as_db(), firm_id, &page.keyset)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(Category).collect())
+        let total = TotalCount::new(move |pool| {
+            async move { catalog::count_categories(&mut pool.get().await?.as_db(), firm_id).await }
+                .boxed()
+        });
+        Ok(page.connection(rows, total, |row| (row.name.clone(), row.id), Category))
     }
 
+    /// The firm's services by title, paginated; `categoryId` keeps one category's.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn services(
         &self,
         ctx: &Context<'_>,
         category_id: Option<ID>,
         #[graphql(default = false)] include_archived: bool,
-    ) -> async_graphql::Result<Vec<Service>> {
-        let staff = staff(ctx)?;
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(String, i64), Service>> {
+        let firm_id = staff(ctx)?.firm_id;
         let category_id = optional_id(category_id.as_ref(), "category")?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
         let rows = catalog::list_services(
             &mut conn.as_db(),
-            staff.firm_id,
+            firm_id,
             category_id,
             include_archived,
+            &page.keyset,
         )
         .await
         .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(Service).collect())
+        let total = TotalCount::new(move |pool| {
+            async move {
+                catalog::count_services(
+                    &mut pool.get().await?.as_db(),
+                    firm_id,
+                    category_id,
+                    include_archived,
+                )
+                .await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| (row.title.clone(), row.id), Service))
     }
 
     async fn service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Service> {
@@ -141,51 +127,49 @@ impl FirmView {
     }
 
     /// Clients by name, paginated; `search` matches part of the name.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn clients(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
         search: Option<String>,
         #[graphql(default = false)] include_archived: bool,
-    ) -> async_graphql::Result<ClientConnection> {
-        let staff = staff(ctx)?;
-        let limit = page_size(first)?;
-        let after = match after {
-            Some(cursor) => {
-                let text = decode_cursor(&cursor)?;
-                let (id, name) = text
-                    .split_once('|')
-                    .and_then(|(id, name)| Some((id.parse::<i64>().ok()?, name.to_string())))
-                    .ok_or_else(|| {
-                        AppError::bad_input("after", "this cursor was not given by Rappel")
-                    })?;
-                Some((name, id))
-            }
-            None => None,
-        };
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(String, i64), Client>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
         let rows = clients::list_clients(
             &mut conn.as_db(),
-            staff.firm_id,
+            firm_id,
             include_archived,
             search.as_deref(),
-            after,
-            limit + 1,
+            &page.keyset,
         )
         .await
         .map_err(AppError::from)?;
-        let (rows, has_next_page) = paginate(rows, limit);
-        let end_cursor = rows
-            .last()
-            .map(|client| encode_cursor(&format!("{}|{}", client.id, client.name)));
-        Ok(ClientConnection {
-            nodes: rows.into_iter().map(Client).collect(),
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor,
-            },
-        })
+        let total = TotalCount::new(move |pool| {
+            let search = search.clone();
+            async move {
+                clients::count_clients(
+                    &mut pool.get().await?.as_db(),
+                    firm_id,
+                    include_archived,
+                    search.as_deref(),
+                )
+                .await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| (row.name.clone(), row.id), Client))
     }
 
     async fn client(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Client> {
@@ -198,19 +182,40 @@ impl FirmView {
         )?))
     }
 
+    /// The firm's missions, oldest first, paginated; filtered by status and client.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn missions(
         &self,
         ctx: &Context<'_>,
         status: Option<MissionStatus>,
         client_id: Option<ID>,
-    ) -> async_graphql::Result<Vec<Mission>> {
-        let staff = staff(ctx)?;
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, Mission>> {
+        let firm_id = staff(ctx)?.firm_id;
         let client_id = optional_id(client_id.as_ref(), "client")?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = missions::list_missions(&mut conn.as_db(), staff.firm_id, status, client_id)
-            .await
-            .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(Mission).collect())
+        let rows =
+            missions::list_missions(&mut conn.as_db(), firm_id, status, client_id, &page.keyset)
+                .await
+                .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            async move {
+                missions::count_missions(&mut pool.get().await?.as_db(), firm_id, status, client_id)
+                    .await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| row.id, Mission))
     }
 
     async fn mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
@@ -223,7 +228,7 @@ impl FirmView {
         )?))
     }
 
-    /// Internal tasks by due date, filtered and paginated.
+    /// Internal tasks by due date then id, filtered and paginated.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn tasks(
         &self,
@@ -236,33 +241,36 @@ impl FirmView {
         assignee_id: Option<ID>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<TaskConnection> {
-        let staff = staff(ctx)?;
-        let limit = page_size(first)?;
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(NaiveDate, i64), Task>> {
+        let firm_id = staff(ctx)?.firm_id;
         let filter = work::WorkFilter {
             client_id: optional_id(client_id.as_ref(), "client")?,
             mission_id: optional_id(mission_id.as_ref(), "mission")?,
             due_from: due_from.map(|date| date.0),
             due_to: due_to.map(|date| date.0),
             assignee_id: optional_id(assignee_id.as_ref(), "staff member")?,
-            after: decode_due_cursor(after)?,
-            limit: limit + 1,
         };
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_tasks(&mut conn.as_db(), staff.firm_id, status, &filter)
+        let rows = work::list_tasks(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
             .await
             .map_err(AppError::from)?;
-        let (rows, has_next_page) = paginate(rows, limit);
-        let end_cursor = rows
-            .last()
-            .map(|task| encode_cursor(&format!("{}|{}", task.due_date, task.id)));
-        Ok(TaskConnection {
-            nodes: rows.into_iter().map(Task).collect(),
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor,
-            },
-        })
+        let total = TotalCount::new(move |pool| {
+            let filter = filter.clone();
+            async move {
+                work::count_tasks(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| (row.due_date, row.id), Task))
     }
 
     async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
@@ -275,7 +283,7 @@ impl FirmView {
         )?))
     }
 
-    /// Requests to clients by due date, filtered and paginated.
+    /// Requests to clients by due date then id, filtered and paginated.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn information_requests(
         &self,
@@ -287,33 +295,41 @@ impl FirmView {
         due_to: Option<Date>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<InformationRequestConnection> {
-        let staff = staff(ctx)?;
-        let limit = page_size(first)?;
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(NaiveDate, i64), InformationRequest>> {
+        let firm_id = staff(ctx)?.firm_id;
         let filter = work::WorkFilter {
             client_id: optional_id(client_id.as_ref(), "client")?,
             mission_id: optional_id(mission_id.as_ref(), "mission")?,
             due_from: due_from.map(|date| date.0),
             due_to: due_to.map(|date| date.0),
             assignee_id: None,
-            after: decode_due_cursor(after)?,
-            limit: limit + 1,
         };
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_requests(&mut conn.as_db(), staff.firm_id, status, &filter)
+        let rows = work::list_requests(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
             .await
             .map_err(AppError::from)?;
-        let (rows, has_next_page) = paginate(rows, limit);
-        let end_cursor = rows
-            .last()
-            .map(|request| encode_cursor(&format!("{}|{}", request.due_date, request.id)));
-        Ok(InformationRequestConnection {
-            nodes: rows.into_iter().map(InformationRequest).collect(),
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor,
-            },
-        })
+        let total = TotalCount::new(move |pool| {
+            let filter = filter.clone();
+            async move {
+                work::count_requests(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+            }
+            .boxed()
+        });
+        Ok(page.connection(
+            rows,
+            total,
+            |row| (row.due_date, row.id),
+            InformationRequest,
+        ))
     }
 
     async fn information_request(
@@ -363,29 +379,63 @@ impl FirmView {
         }
     }
 
-    /// Members of the firm.
-    async fn staff(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StaffMember>> {
-        let staff = staff(ctx)?;
+    /// Active members of the firm, by id, paginated.
+    async fn staff(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, StaffMember>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = firms::list_users(&mut conn.as_db(), staff.firm_id)
+        let rows = firms::page_users(&mut conn.as_db(), firm_id, &page.keyset)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(StaffMember).collect())
+        let total = TotalCount::new(move |pool| {
+            async move { firms::count_users(&mut pool.get().await?.as_db(), firm_id).await }.boxed()
+        });
+        Ok(page.connection(rows, total, |row| row.id, StaffMember))
     }
 
+    /// The firm's webhook endpoints, by id, paginated.
     async fn webhook_endpoints(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<WebhookEndpoint>> {
-        let staff = staff(ctx)?;
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, WebhookEndpoint>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = outbox::list_endpoints(&mut conn.as_db(), staff.firm_id)
+        let rows = outbox::page_endpoints(&mut conn.as_db(), firm_id, &page.keyset)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(WebhookEndpoint).collect())
+        let total = TotalCount::new(move |pool| {
+            async move { outbox::count_endpoints(&mut pool.get().await?.as_db(), firm_id).await }
+                .boxed()
+        });
+        Ok(page.connection(rows, total, |row| row.id, WebhookEndpoint))
     }
 
     /// The outbox, newest first: emails and webhooks with their status and attempts.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
@@ -393,37 +443,35 @@ impl FirmView {
         request_id: Option<ID>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<DeliveryConnection> {
-        let staff = staff(ctx)?;
-        let limit = page_size(first)?;
-        let before_id = match after {
-            Some(cursor) => Some(decode_cursor(&cursor)?.parse::<i64>().map_err(|_| {
-                AppError::bad_input("after", "this cursor was not given by Rappel")
-            })?),
-            None => None,
-        };
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, Delivery>> {
+        let firm_id = staff(ctx)?.firm_id;
         let request_id = optional_id(request_id.as_ref(), "information request")?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let mut conn = connect(ctx).await?;
-        let rows = outbox::list_deliveries(
-            &mut conn.as_db(),
-            staff.firm_id,
-            status,
-            request_id,
-            before_id,
-            limit + 1,
-        )
-        .await
-        .map_err(AppError::from)?;
-        let (rows, has_next_page) = paginate(rows, limit);
-        let end_cursor = rows
-            .last()
-            .map(|delivery| encode_cursor(&delivery.id.to_string()));
-        Ok(DeliveryConnection {
-            nodes: rows.into_iter().map(Delivery).collect(),
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor,
-            },
-        })
+        let rows =
+            outbox::list_deliveries(&mut conn.as_db(), firm_id, status, request_id, &page.keyset)
+                .await
+                .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            async move {
+                outbox::count_deliveries(
+                    &mut pool.get().await?.as_db(),
+                    firm_id,
+                    status,
+                    request_id,
+                )
+                .await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| row.id, Delivery))
     }
 }

@@ -10,8 +10,12 @@ use crate::domain::{
     DeliverableType, DeliveryEvent, DeliveryKind, DeliveryStatus, ItemKind, Language,
     MissionStatus, RequestStatus, Role, TaskStatus,
 };
-use crate::error::AppError;
-use crate::graphql::context::{StaffGuard, connect, found, staff, visible_to_staff};
+use crate::graphql::context::{StaffGuard, staff, visible_to_staff};
+use crate::graphql::loaders::{
+    AnswerPage, AttemptsOf, CategoryKey, ClientKey, ContactKey, ContactsOf, ItemsOf, LinesOf,
+    MissionKey, MissionsOf, ServiceKey, ServiceOfLine, ServicesOf, UserKey, firm_loader, list, one,
+};
+use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
 pub(crate) fn utc(instant: NaiveDateTime) -> DateTime<Utc> {
@@ -29,13 +33,9 @@ impl Category {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// The live services of this category.
+    /// The live services of this category, by title.
     async fn services(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Service>> {
-        let staff = staff(ctx)?;
-        let mut conn = connect(ctx).await?;
-        let rows = catalog::list_services(&mut conn.as_db(), staff.firm_id, Some(self.0.id), false)
-            .await
-            .map_err(AppError::from)?;
+        let rows = list(firm_loader(ctx)?, ServicesOf(self.0.id)).await?;
         Ok(rows.into_iter().map(Service).collect())
     }
 }
@@ -84,19 +84,12 @@ impl Service {
         let Some(category_id) = self.0.category_id else {
             return Ok(None);
         };
-        let mut conn = connect(ctx).await?;
-        let row = found(
-            catalog::find_category(&mut conn.as_db(), self.0.firm_id, category_id).await,
-            "category",
-        )?;
+        let row = one(firm_loader(ctx)?, CategoryKey(category_id), "category").await?;
         Ok(Some(Category(row)))
     }
     /// Items in their order.
     async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ServiceItem>> {
-        let mut conn = connect(ctx).await?;
-        let rows = catalog::list_items(&mut conn.as_db(), self.0.firm_id, self.0.id)
-            .await
-            .map_err(AppError::from)?;
+        let rows = list(firm_loader(ctx)?, ItemsOf(self.0.id)).await?;
         Ok(rows.into_iter().map(ServiceItem).collect())
     }
 }
@@ -143,23 +136,16 @@ impl Client {
         ctx: &Context<'_>,
         #[graphql(default = false)] include_archived: bool,
     ) -> async_graphql::Result<Vec<Contact>> {
-        let mut conn = connect(ctx).await?;
-        let rows = clients::list_contacts(
-            &mut conn.as_db(),
-            self.0.firm_id,
-            self.0.id,
+        let key = ContactsOf {
+            client_id: self.0.id,
             include_archived,
-        )
-        .await
-        .map_err(AppError::from)?;
+        };
+        let rows = list(firm_loader(ctx)?, key).await?;
         Ok(rows.into_iter().map(Contact).collect())
     }
+    /// This client's missions, oldest first.
     async fn missions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Mission>> {
-        let mut conn = connect(ctx).await?;
-        let rows =
-            missions::list_missions(&mut conn.as_db(), self.0.firm_id, None, Some(self.0.id))
-                .await
-                .map_err(AppError::from)?;
+        let rows = list(firm_loader(ctx)?, MissionsOf(self.0.id)).await?;
         Ok(rows.into_iter().map(Mission).collect())
     }
 }
@@ -220,17 +206,11 @@ impl Mission {
         self.0.signed_at.map(utc)
     }
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
-        let mut conn = connect(ctx).await?;
-        Ok(Client(found(
-            clients::find_client(&mut conn.as_db(), self.0.firm_id, self.0.client_id).await,
-            "client",
-        )?))
+        let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
+        Ok(Client(row))
     }
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MissionLine>> {
-        let mut conn = connect(ctx).await?;
-        let rows = missions::list_lines(&mut conn.as_db(), self.0.firm_id, self.0.id)
-            .await
-            .map_err(AppError::from)?;
+        let rows = list(firm_loader(ctx)?, LinesOf(self.0.id)).await?;
         Ok(rows.into_iter().map(MissionLine).collect())
     }
 }
@@ -259,11 +239,8 @@ impl MissionLine {
         self.0.working_day_adjustment
     }
     async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Service> {
-        let mut conn = connect(ctx).await?;
-        Ok(Service(found(
-            catalog::find_service(&mut conn.as_db(), self.0.firm_id, self.0.service_id).await,
-            "service",
-        )?))
+        let row = one(firm_loader(ctx)?, ServiceKey(self.0.service_id), "service").await?;
+        Ok(Service(row))
     }
 }
 
@@ -294,28 +271,29 @@ impl Task {
         self.0.completed_at.map(utc)
     }
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
-        let mut conn = connect(ctx).await?;
-        Ok(Client(found(
-            clients::find_client(&mut conn.as_db(), self.0.firm_id, self.0.client_id).await,
-            "client",
-        )?))
+        let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
+        Ok(Client(row))
     }
     async fn mission(&self, ctx: &Context<'_>) -> async_graphql::Result<Mission> {
-        let mut conn = connect(ctx).await?;
-        Ok(Mission(found(
-            missions::find_mission(&mut conn.as_db(), self.0.firm_id, self.0.mission_id).await,
-            "mission",
-        )?))
+        let row = one(firm_loader(ctx)?, MissionKey(self.0.mission_id), "mission").await?;
+        Ok(Mission(row))
+    }
+    /// The service of the mission line this task was generated from.
+    async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Service> {
+        let row = one(
+            firm_loader(ctx)?,
+            ServiceOfLine(self.0.mission_line_id),
+            "service",
+        )
+        .await?;
+        Ok(Service(row))
     }
     async fn assignee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
         let Some(assignee_id) = self.0.assignee_id else {
             return Ok(None);
         };
-        let mut conn = connect(ctx).await?;
-        Ok(Some(StaffMember(found(
-            firms::find_user(&mut conn.as_db(), self.0.firm_id, assignee_id).await,
-            "staff member",
-        )?)))
+        let row = one(firm_loader(ctx)?, UserKey(assignee_id), "staff member").await?;
+        Ok(Some(StaffMember(row)))
     }
 }
 
@@ -346,40 +324,43 @@ impl InformationRequest {
         self.0.answered_at.map(utc)
     }
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
-        let mut conn = connect(ctx).await?;
-        Ok(Client(found(
-            clients::find_client(&mut conn.as_db(), self.0.firm_id, self.0.client_id).await,
-            "client",
-        )?))
+        let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
+        Ok(Client(row))
     }
     async fn mission(&self, ctx: &Context<'_>) -> async_graphql::Result<Mission> {
-        let mut conn = connect(ctx).await?;
-        Ok(Mission(found(
-            missions::find_mission(&mut conn.as_db(), self.0.firm_id, self.0.mission_id).await,
-            "mission",
-        )?))
+        let row = one(firm_loader(ctx)?, MissionKey(self.0.mission_id), "mission").await?;
+        Ok(Mission(row))
     }
+    /// The service of the mission line this request was generated from.
     async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Service> {
-        let mut conn = connect(ctx).await?;
-        let mut db = conn.as_db();
-        let line = found(
-            missions::list_lines(&mut db, self.0.firm_id, self.0.mission_id).await,
-            "mission",
-        )?
-        .into_iter()
-        .find(|line| line.id == self.0.mission_line_id)
-        .ok_or(AppError::NotFound("mission line"))?;
-        Ok(Service(found(
-            catalog::find_service(&mut db, self.0.firm_id, line.service_id).await,
+        let row = one(
+            firm_loader(ctx)?,
+            ServiceOfLine(self.0.mission_line_id),
             "service",
-        )?))
+        )
+        .await?;
+        Ok(Service(row))
     }
-    async fn answers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RequestAnswer>> {
-        let mut conn = connect(ctx).await?;
-        let rows = work::list_answers(&mut conn.as_db(), self.0.firm_id, self.0.id)
-            .await
-            .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(RequestAnswer).collect())
+    /// The client's answers, oldest first, paginated.
+    async fn answers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, RequestAnswer>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let key = AnswerPage::new(self.0.id, &page.keyset);
+        let rows = list(firm_loader(ctx)?, key).await?;
+        let total = TotalCount::answers_of(self.0.id);
+        Ok(page.connection(rows, total, |row| row.id, RequestAnswer))
     }
 }
 
@@ -404,11 +385,8 @@ impl RequestAnswer {
         let Some(contact_id) = self.0.contact_id else {
             return Ok(None);
         };
-        let mut conn = connect(ctx).await?;
-        Ok(Some(Contact(found(
-            clients::find_contact(&mut conn.as_db(), self.0.firm_id, contact_id).await,
-            "contact",
-        )?)))
+        let row = one(firm_loader(ctx)?, ContactKey(contact_id), "contact").await?;
+        Ok(Some(Contact(row)))
     }
 }
 
@@ -512,10 +490,7 @@ impl Delivery {
         self.0.request_id.map(ID::from)
     }
     async fn attempt_log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DeliveryAttempt>> {
-        let mut conn = connect(ctx).await?;
-        let rows = outbox::list_attempts(&mut conn.as_db(), self.0.id)
-            .await
-            .map_err(AppError::from)?;
+        let rows = list(firm_loader(ctx)?, AttemptsOf(self.0.id)).await?;
         Ok(rows
             .into_iter()
             .map(|attempt| DeliveryAttempt {
@@ -539,29 +514,3 @@ pub struct DeliveryAttempt {
     pub response_code: Option<i32>,
     pub error: Option<String>,
 }
-
-/// Where a page of a list ends.
-#[derive(SimpleObject)]
-#[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
-pub struct PageInfo {
-    pub has_next_page: bool,
-    /// Pass as `after` to get the next page.
-    pub end_cursor: Option<String>,
-}
-
-macro_rules! connection {
-    ($name:ident, $node:ty) => {
-        /// A page of a list: `nodes`, then `pageInfo` to ask for the next one.
-        #[derive(SimpleObject)]
-        #[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
-        pub struct $name {
-            pub nodes: Vec<$node>,
-            pub page_info: PageInfo,
-        }
-    };
-}
-
-connection!(ClientConnection, Client);
-connection!(TaskConnection, Task);
-connection!(InformationRequestConnection, InformationRequest);
-connection!(DeliveryConnection, Delivery);

@@ -1,0 +1,10 @@
+DROP INDEX delivery_attempts_delivery_id_idx;
+DROP INDEX request_answers_firm_request_idx;
+DROP INDEX deliveries_firm_id_idx;
+DROP INDEX missions_firm_id_idx;
+DROP INDEX categories_firm_name_idx;
+DROP INDEX services_firm_title_idx;
+DROP INDEX clients_firm_name_id_idx;
+DROP INDEX information_requests_client_due_idx;
+DROP INDEX information_requests_firm_due_idx;
+DROP INDEX tasks_firm_due_idx;

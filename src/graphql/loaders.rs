@@ -1,0 +1,617 @@
+//! DataLoaders: nested objects and lists load in one query per level instead of one per row
+//! (a page of 50 tasks reads its clients in one query, not 50). Loaders are created per
+//! request (by [`LoadersExtension`]) and bound to the caller's tenant the first time they are
+//! used: the firm of a staff member, or the firm and client of a contact. Every batch query
+//! filters by that scope, so a loader can never return another tenant's row, whatever id it is
+//! given. They keep no cache: keys asked for in the same turn share one query, and a later
+//! read (after a mutation, or at the next event of a subscription) sees the database as it is.
+//!
+//! Batches run inside the request's own task, after the operation has yielded (see
+//! [`LoadersExtension`]), not on a timer: every key a level of the answer asks for is queued
+//! before its batch starts, so a page of 50 costs the same statements as a page of 5, however
+//! busy the machine. Subscriptions (no such hook) fall back to a 1 ms timer.
+//! No diesel here: the batch queries live in `crate::db`.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
+};
+use async_graphql::{Context, Request, Response, ServerResult};
+use futures_util::StreamExt as _;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+
+use crate::db::page::Keyset;
+use crate::db::{DbResult, Pool, catalog, clients, firms, missions, outbox, work};
+use crate::error::AppError;
+use crate::graphql::context::{contact, staff};
+
+/// A firm-scoped loader of one request.
+pub type FirmLoaders = DataLoader<FirmLoader>;
+/// A client-scoped loader of one request (a contact's).
+pub type ClientLoaders = DataLoader<ClientLoader>;
+
+/// The loaders of one request, bound to its caller's tenant on first use.
+pub struct Loaders {
+    pool: Pool,
+    firm: OnceLock<(i64, FirmLoaders)>,
+    client: OnceLock<((i64, i64), ClientLoaders)>,
+    batches: Arc<Batches>,
+    queued: Mutex<Option<mpsc::UnboundedReceiver<BoxFuture<'static, ()>>>>,
+}
+
+/// Where the loaders' batches run: queued for the request's own task once
+/// [`LoadersExtension`] drives them, else spawned.
+struct Batches {
+    driven: AtomicBool,
+    queue: mpsc::UnboundedSender<BoxFuture<'static, ()>>,
+}
+
+impl Batches {
+    fn run(&self, batch: BoxFuture<'static, ()>) {
+        if self.driven.load(Ordering::SeqCst) {
+            if let Err(refused) = self.queue.send(batch) {
+                tokio::spawn(refused.0);
+            }
+        } else {
+            tokio::spawn(batch);
+        }
+    }
+}
+
+impl Loaders {
+    pub fn new(pool: Pool) -> Self {
+        let (queue, queued) = mpsc::unbounded_channel();
+        Self {
+            pool,
+            firm: OnceLock::new(),
+            client: OnceLock::new(),
+            batches: Arc::new(Batches {
+                driven: AtomicBool::new(false),
+                queue,
+            }),
+            queued: Mutex::new(Some(queued)),
+        }
+    }
+
+    /// A data loader whose batches run where [`Batches`] says.
+    fn loader<T: Send + Sync + 'static>(&self, loader: T) -> DataLoader<T> {
+        let batches = self.batches.clone();
+        let driven = batches.driven.load(Ordering::SeqCst);
+        let loader = DataLoader::new(loader, move |batch| batches.run(batch));
+        // Driven batches start only once the operation has yielded: no wait is needed.
+        loader.delay(if driven {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(1)
+        })
+    }
+
+    /// The queue of batches, taken once by the hook that drives them.
+    fn drive(&self) -> Option<mpsc::UnboundedReceiver<BoxFuture<'static, ()>>> {
+        let queued = self.queued.lock().ok()?.take()?;
+        self.batches.driven.store(true, Ordering::SeqCst);
+        Some(queued)
+    }
+}
+
+fn request_loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders, AppError> {
+    ctx.data::<Loaders>()
+        .map_err(|_| AppError::Internal("no loaders in the request data".into()))
+}
+
+/// The signed-in staff member's firm loader.
+pub fn firm_loader<'a>(ctx: &'a Context<'_>) -> Result<&'a FirmLoaders, AppError> {
+    let firm_id = staff(ctx)?.firm_id;
+    let loaders = request_loaders(ctx)?;
+    let (scope, loader) = loaders.firm.get_or_init(|| {
+        let loader = FirmLoader {
+            pool: loaders.pool.clone(),
+            firm_id,
+        };
+        (firm_id, loaders.loader(loader))
+    });
+    if *scope != firm_id {
+        return Err(AppError::Internal(
+            "a firm loader was asked for another firm".into(),
+        ));
+    }
+    Ok(loader)
+}
+
+/// The signed-in contact's client loader.
+pub fn client_loader<'a>(ctx: &'a Context<'_>) -> Result<&'a ClientLoaders, AppError> {
+    let contact = contact(ctx)?;
+    let wanted = (contact.firm_id, contact.client_id);
+    let loaders = request_loaders(ctx)?;
+    let (scope, loader) = loaders.client.get_or_init(|| {
+        let loader = ClientLoader {
+            pool: loaders.pool.clone(),
+            firm_id: wanted.0,
+            client_id: wanted.1,
+        };
+        (wanted, loaders.loader(loader))
+    });
+    if *scope != wanted {
+        return Err(AppError::Internal(
+            "a client loader was asked for another client".into(),
+        ));
+    }
+    Ok(loader)
+}
+
+/// Puts fresh [`Loaders`] into every request's data (each operation of a batch, each
+/// operation over the WebSocket), so nothing loaded is shared between requests; then runs
+/// their batches inside the operation's task, each after the operation has yielded.
+pub struct LoadersExtension;
+
+impl ExtensionFactory for LoadersExtension {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(LoadersExtension)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for LoadersExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = match ctx.data_opt::<Pool>() {
+            Some(pool) => request.data(Loaders::new(pool.clone())),
+            None => request,
+        };
+        next.run(ctx, request).await
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let Some(mut queued) = ctx.data_opt::<Loaders>().and_then(Loaders::drive) else {
+            return next.run(ctx, operation_name).await;
+        };
+        let mut operation = std::pin::pin!(next.run(ctx, operation_name));
+        let mut waiting = Vec::new();
+        let mut running = FuturesUnordered::new();
+        std::future::poll_fn(move |cx| {
+            // The operation runs first each turn. A batch starts only on a turn where the
+            // operation stopped without waking itself (it yields partway through long lists),
+            // so every key its resolvers will ask for at this level is queued by then.
+            let noticing = Arc::new(NoticeWake {
+                inner: cx.waker().clone(),
+                woken: AtomicBool::new(false),
+            });
+            let waker = Waker::from(noticing.clone());
+            if let Poll::Ready(response) = operation
+                .as_mut()
+                .poll(&mut TaskContext::from_waker(&waker))
+            {
+                return Poll::Ready(response);
+            }
+            while let Poll::Ready(Some(batch)) = queued.poll_recv(cx) {
+                waiting.push(batch);
+            }
+            if !noticing.woken.load(Ordering::SeqCst) {
+                running.extend(waiting.drain(..));
+            }
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// A waker that notes whether it was woken (then passes the wake on).
+struct NoticeWake {
+    inner: Waker,
+    woken: AtomicBool,
+}
+
+impl Wake for NoticeWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.inner.wake_by_ref();
+    }
+}
+
+/// Loads by a key type; the value is what the firm's batch query returns for it.
+fn by_key<K, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V>
+where
+    K: Hash + Eq,
+{
+    rows.into_iter().map(|row| (key(&row), row)).collect()
+}
+
+/// Groups rows under their parent's key, every key present (empty lists too).
+fn grouped<K, V>(keys: &[K], rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>>
+where
+    K: Hash + Eq + Clone,
+{
+    let mut groups: HashMap<K, Vec<V>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
+}
+
+type LoadResult<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
+
+fn failed(error: crate::db::DbError) -> async_graphql::Error {
+    AppError::from(error).into()
+}
+
+async fn with_db<T>(
+    pool: &Pool,
+    run: impl AsyncFnOnce(&mut crate::db::DbConn<'_>) -> DbResult<T>,
+) -> Result<T, async_graphql::Error> {
+    let mut conn = pool.get().await.map_err(failed)?;
+    run(&mut conn.as_db()).await.map_err(failed)
+}
+
+/// Loads the rows of one firm.
+pub struct FirmLoader {
+    pool: Pool,
+    firm_id: i64,
+}
+
+macro_rules! id_keys {
+    ($($name:ident),* $(,)?) => {$(
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(pub i64);
+    )*};
+}
+
+id_keys!(
+    FirmKey,
+    ClientKey,
+    ContactKey,
+    MissionKey,
+    ServiceKey,
+    CategoryKey,
+    UserKey,
+    ServiceOfLine,
+    AttemptsOf,
+    ItemsOf,
+    LinesOf,
+    MissionsOf,
+    ServicesOf,
+);
+
+/// One page of a request's answers: the request and the page's keyset (the same for every
+/// request of a level, so they share one statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AnswerPage {
+    pub request_id: i64,
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub backward: bool,
+    pub limit: i64,
+}
+
+impl AnswerPage {
+    pub fn new(request_id: i64, page: &Keyset<i64>) -> Self {
+        Self {
+            request_id,
+            after: page.after,
+            before: page.before,
+            backward: page.backward,
+            limit: page.limit,
+        }
+    }
+
+    fn keyset(&self) -> Keyset<i64> {
+        Keyset {
+            after: self.after,
+            before: self.before,
+            backward: self.backward,
+            limit: self.limit,
+        }
+    }
+
+    fn same_page(&self, other: &Self) -> bool {
+        (self.after, self.before, self.backward, self.limit)
+            == (other.after, other.before, other.backward, other.limit)
+    }
+}
+
+/// How many answers a request has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AnswerCount(pub i64);
+
+/// Loads pages of answers: one statement per distinct keyset among `keys` (one, usually).
+async fn answer_pages(
+    pool: &Pool,
+    firm_id: i64,
+    client_id: Option<i64>,
+    keys: &[AnswerPage],
+) -> LoadResult<AnswerPage, Vec<work::RequestAnswer>> {
+    let mut loaded = HashMap::new();
+    let mut pages: Vec<AnswerPage> = keys.to_vec();
+    pages.sort_by_key(|key| (key.after, key.before, key.backward, key.limit));
+    for group in pages.chunk_by(AnswerPage::same_page) {
+        let template = group[0];
+        let keyset = template.keyset();
+        let request_ids = ids(group, |key| key.request_id);
+        let rows = with_db(pool, async |db| {
+            work::answer_pages_of_requests(db, firm_id, client_id, &request_ids, &keyset).await
+        })
+        .await?;
+        loaded.extend(grouped(group, rows, |row| AnswerPage {
+            request_id: row.request_id,
+            ..template
+        }));
+    }
+    Ok(loaded)
+}
+
+/// Counts the answers of requests in one statement.
+async fn answer_counts(
+    pool: &Pool,
+    firm_id: i64,
+    client_id: Option<i64>,
+    keys: &[AnswerCount],
+) -> LoadResult<AnswerCount, i64> {
+    let request_ids = ids(keys, |key| key.0);
+    let counts = with_db(pool, async |db| {
+        work::count_answers_of_requests(db, firm_id, client_id, &request_ids).await
+    })
+    .await?;
+    let mut loaded: HashMap<AnswerCount, i64> = keys.iter().map(|key| (*key, 0)).collect();
+    loaded.extend(
+        counts
+            .into_iter()
+            .map(|(id, count)| (AnswerCount(id), count)),
+    );
+    Ok(loaded)
+}
+
+impl Loader<AnswerPage> for FirmLoader {
+    type Value = Vec<work::RequestAnswer>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerPage]) -> LoadResult<AnswerPage, Vec<work::RequestAnswer>> {
+        answer_pages(&self.pool, self.firm_id, None, keys).await
+    }
+}
+
+impl Loader<AnswerCount> for FirmLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerCount]) -> LoadResult<AnswerCount, i64> {
+        answer_counts(&self.pool, self.firm_id, None, keys).await
+    }
+}
+
+impl Loader<AnswerPage> for ClientLoader {
+    type Value = Vec<work::RequestAnswer>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerPage]) -> LoadResult<AnswerPage, Vec<work::RequestAnswer>> {
+        answer_pages(&self.pool, self.firm_id, Some(self.client_id), keys).await
+    }
+}
+
+impl Loader<AnswerCount> for ClientLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AnswerCount]) -> LoadResult<AnswerCount, i64> {
+        answer_counts(&self.pool, self.firm_id, Some(self.client_id), keys).await
+    }
+}
+
+/// The contacts of a client, archived ones too when `include_archived`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContactsOf {
+    pub client_id: i64,
+    pub include_archived: bool,
+}
+
+fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
+    keys.iter().map(|key| id(*key)).collect()
+}
+
+impl Loader<FirmKey> for FirmLoader {
+    type Value = firms::Firm;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, _: &[FirmKey]) -> LoadResult<FirmKey, firms::Firm> {
+        let firm_id = self.firm_id;
+        let firm = with_db(&self.pool, async |db| firms::find_firm(db, firm_id).await).await?;
+        Ok(HashMap::from([(FirmKey(firm_id), firm)]))
+    }
+}
+
+macro_rules! firm_rows {
+    ($key:ident, $value:ty, $query:path) => {
+        impl Loader<$key> for FirmLoader {
+            type Value = $value;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, $value> {
+                let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+                let rows =
+                    with_db(&self.pool, async |db| $query(db, firm_id, &wanted).await).await?;
+                Ok(by_key(rows, |row| $key(row.id)))
+            }
+        }
+    };
+}
+
+firm_rows!(ClientKey, clients::Client, clients::find_clients);
+firm_rows!(ContactKey, clients::Contact, clients::find_contacts);
+firm_rows!(MissionKey, missions::Mission, missions::find_missions);
+firm_rows!(ServiceKey, catalog::Service, catalog::find_services);
+firm_rows!(CategoryKey, catalog::Category, catalog::find_categories);
+firm_rows!(UserKey, firms::User, firms::find_users);
+
+macro_rules! firm_lists {
+    ($key:ident, $value:ty, $query:path, |$row:ident| $parent:expr) => {
+        impl Loader<$key> for FirmLoader {
+            type Value = Vec<$value>;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, Vec<$value>> {
+                let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+                let rows =
+                    with_db(&self.pool, async |db| $query(db, firm_id, &wanted).await).await?;
+                Ok(grouped(keys, rows, |$row| $key($parent)))
+            }
+        }
+    };
+}
+
+firm_lists!(
+    AttemptsOf,
+    outbox::DeliveryAttempt,
+    outbox::attempts_of_deliveries,
+    |row| row.delivery_id
+);
+firm_lists!(
+    ItemsOf,
+    catalog::ServiceItem,
+    catalog::items_of_services,
+    |row| row.service_id
+);
+firm_lists!(
+    LinesOf,
+    missions::MissionLine,
+    missions::lines_of_missions,
+    |row| row.mission_id
+);
+firm_lists!(
+    MissionsOf,
+    missions::Mission,
+    missions::missions_of_clients,
+    |row| row.client_id
+);
+firm_lists!(
+    ServicesOf,
+    catalog::Service,
+    catalog::services_of_categories,
+    |row| row.category_id.unwrap_or_default()
+);
+
+impl Loader<ServiceOfLine> for FirmLoader {
+    type Value = catalog::Service;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ServiceOfLine]) -> LoadResult<ServiceOfLine, catalog::Service> {
+        let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+        let rows = with_db(&self.pool, async |db| {
+            catalog::services_of_lines(db, firm_id, &wanted).await
+        })
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(line_id, service)| (ServiceOfLine(line_id), service))
+            .collect())
+    }
+}
+
+impl Loader<ContactsOf> for FirmLoader {
+    type Value = Vec<clients::Contact>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ContactsOf]) -> LoadResult<ContactsOf, Vec<clients::Contact>> {
+        let firm_id = self.firm_id;
+        let mut loaded = HashMap::new();
+        // One query per flag actually asked for: at most two per level.
+        for include_archived in [false, true] {
+            let wanted: Vec<ContactsOf> = keys
+                .iter()
+                .copied()
+                .filter(|key| key.include_archived == include_archived)
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let client_ids = ids(&wanted, |key| key.client_id);
+            let rows = with_db(&self.pool, async |db| {
+                clients::contacts_of_clients(db, firm_id, &client_ids, include_archived).await
+            })
+            .await?;
+            loaded.extend(grouped(&wanted, rows, |row| ContactsOf {
+                client_id: row.client_id,
+                include_archived,
+            }));
+        }
+        Ok(loaded)
+    }
+}
+
+/// Loads what one contact may read: its client's rows of its firm.
+pub struct ClientLoader {
+    pool: Pool,
+    firm_id: i64,
+    client_id: i64,
+}
+
+impl Loader<FirmKey> for ClientLoader {
+    type Value = firms::Firm;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, _: &[FirmKey]) -> LoadResult<FirmKey, firms::Firm> {
+        let firm_id = self.firm_id;
+        let firm = with_db(&self.pool, async |db| firms::find_firm(db, firm_id).await).await?;
+        Ok(HashMap::from([(FirmKey(firm_id), firm)]))
+    }
+}
+
+impl Loader<ClientKey> for ClientLoader {
+    type Value = clients::Client;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, _: &[ClientKey]) -> LoadResult<ClientKey, clients::Client> {
+        let (firm_id, client_id) = (self.firm_id, self.client_id);
+        let client = with_db(&self.pool, async |db| {
+            clients::find_client(db, firm_id, client_id).await
+        })
+        .await?;
+        Ok(HashMap::from([(ClientKey(client_id), client)]))
+    }
+}
+
+/// Loads one row by key; a key the scope does not hold is NOT_FOUND naming `what`.
+pub async fn one<L, K>(
+    loader: &DataLoader<L>,
+    key: K,
+    what: &'static str,
+) -> async_graphql::Result<L::Value>
+where
+    L: Loader<K, Error = async_graphql::Error>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+{
+    loader
+        .load_one(key)
+        .await?
+        .ok_or_else(|| AppError::NotFound(what).into())
+}
+
+/// Loads a list by its parent's key (empty when the parent has none).
+pub async fn list<L, K, V>(loader: &DataLoader<L>, key: K) -> async_graphql::Result<Vec<V>>
+where
+    L: Loader<K, Value = Vec<V>, Error = async_graphql::Error>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    Ok(loader.load_one(key).await?.unwrap_or_default())
+}

@@ -1,0 +1,205 @@
+//! Relay connections for every list that can grow, through async-graphql's `connection`
+//! module: `edges { cursor node }`, `nodes`, `pageInfo` (both directions) and `totalCount`,
+//! paged with `first`/`after` or `last`/`before`. Cursors are opaque (base64 of the row's sort
+//! key) and pages are keyset seeks, never OFFSET. The page size is bounded by
+//! `[graphql] default_page_size` and `max_page_size`. No diesel here.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields, OpaqueCursor};
+use async_graphql::{Context, Object, OutputType};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::GraphqlConfig;
+use crate::db::page::Keyset;
+use crate::db::{DbResult, Pool};
+use crate::error::AppError;
+use crate::graphql::context::{Caller, caller};
+use crate::graphql::loaders::{AnswerCount, client_loader, firm_loader};
+
+/// The page sizes of the schema, from `[graphql]`.
+#[derive(Debug, Clone, Copy)]
+pub struct PageSizes {
+    /// Rows in a page when neither `first` nor `last` is given.
+    pub default: usize,
+    /// Most rows `first` or `last` may ask for.
+    pub max: usize,
+}
+
+impl PageSizes {
+    pub fn from_config(config: &GraphqlConfig) -> Self {
+        Self {
+            default: config.default_page_size,
+            max: config.max_page_size,
+        }
+    }
+}
+
+impl Default for PageSizes {
+    fn default() -> Self {
+        Self::from_config(&GraphqlConfig::default())
+    }
+}
+
+/// The pagination arguments of a connection field, as the caller gave them.
+#[derive(Debug, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+/// A connection of `Node`s whose cursor is the opaque sort key `K`, with `totalCount`.
+pub type Page<K, Node> = Connection<OpaqueCursor<K>, Node, TotalCount, EmptyFields>;
+
+/// A page request read from [`PageArgs`]: the keyset to seek and the page size.
+pub struct PageRequest<K> {
+    pub keyset: Keyset<K>,
+    pub size: usize,
+}
+
+impl PageArgs {
+    /// Checks the arguments and reads the cursors: `first` and `last` are exclusive, each
+    /// between 0 and the maximum page size; a cursor must be one Rappel gave. Every refusal
+    /// is BAD_USER_INPUT naming the argument.
+    pub fn read<K>(self, ctx: &Context<'_>) -> Result<PageRequest<K>, AppError>
+    where
+        K: Serialize + DeserializeOwned,
+    {
+        let sizes = ctx.data_opt::<PageSizes>().copied().unwrap_or_default();
+        let checked = |name: &str, value: i32| -> Result<usize, AppError> {
+            usize::try_from(value)
+                .ok()
+                .filter(|size| *size <= sizes.max)
+                .ok_or_else(|| {
+                    AppError::bad_input(
+                        name,
+                        format!(
+                            "{name} must be between 0 and {} (the largest page), not {value}",
+                            sizes.max
+                        ),
+                    )
+                })
+        };
+        let (backward, size) = match (self.first, self.last) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::bad_input(
+                    "last",
+                    "give first (with after) or last (with before), not both",
+                ));
+            }
+            (Some(first), None) => (false, checked("first", first)?),
+            (None, Some(last)) => (true, checked("last", last)?),
+            (None, None) => (false, sizes.default),
+        };
+        let cursor = |name: &str, text: Option<String>| -> Result<Option<K>, AppError> {
+            text.map(|text| {
+                OpaqueCursor::<K>::decode_cursor(&text)
+                    .map(|cursor| cursor.0)
+                    .map_err(|_| {
+                        AppError::bad_input(
+                            name,
+                            format!("{name} is not a cursor of this list given by Rappel"),
+                        )
+                    })
+            })
+            .transpose()
+        };
+        Ok(PageRequest {
+            keyset: Keyset {
+                after: cursor("after", self.after)?,
+                before: cursor("before", self.before)?,
+                backward,
+                limit: i64::try_from(size).unwrap_or(i64::MAX).saturating_add(1),
+            },
+            size,
+        })
+    }
+}
+
+impl<K> PageRequest<K> {
+    /// Builds the connection from the rows the keyset query returned (`size + 1` at most, in
+    /// reverse order when reading backward): `key` gives a row's sort key, `node` its GraphQL
+    /// object.
+    pub fn connection<Row, Node>(
+        self,
+        mut rows: Vec<Row>,
+        total: TotalCount,
+        key: impl Fn(&Row) -> K,
+        node: impl Fn(Row) -> Node,
+    ) -> Page<K, Node>
+    where
+        K: Serialize + DeserializeOwned + Send + Sync,
+        Node: OutputType,
+    {
+        let more = rows.len() > self.size;
+        rows.truncate(self.size);
+        let (has_previous_page, has_next_page) = if self.keyset.backward {
+            rows.reverse();
+            (more, self.keyset.before.is_some())
+        } else {
+            (self.keyset.after.is_some(), more)
+        };
+        let mut connection =
+            Connection::with_additional_fields(has_previous_page, has_next_page, total);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(OpaqueCursor(key(&row)), node(row))),
+        );
+        connection
+    }
+}
+
+type CountFn = dyn Fn(Pool) -> BoxFuture<'static, DbResult<i64>> + Send + Sync;
+
+/// `totalCount` of a connection: counted only when asked for, with the list's filters.
+pub struct TotalCount(Counter);
+
+enum Counter {
+    /// A count query of a top-level list.
+    Query(Arc<CountFn>),
+    /// The answers of a request: counted for every request of the level in one statement.
+    AnswersOf(i64),
+}
+
+impl TotalCount {
+    /// The number of answers of a request (as the caller may see them).
+    pub fn answers_of(request_id: i64) -> Self {
+        Self(Counter::AnswersOf(request_id))
+    }
+
+    /// A count run by `count` on a connection of the schema's pool when the field is read.
+    pub fn new(
+        count: impl Fn(Pool) -> BoxFuture<'static, DbResult<i64>> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Counter::Query(Arc::new(count)))
+    }
+}
+
+#[Object(name = "ConnectionTotalCount")]
+impl TotalCount {
+    /// How many items the list holds with these filters, across every page.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let count = match &self.0 {
+            Counter::Query(count) => {
+                let pool = ctx
+                    .data::<Pool>()
+                    .map_err(|_| AppError::Internal("no database in the schema data".into()))?
+                    .clone();
+                count(pool).await.map_err(AppError::from)?
+            }
+            Counter::AnswersOf(request_id) => {
+                let key = AnswerCount(*request_id);
+                let counted = match caller(ctx) {
+                    Caller::Staff(_) => firm_loader(ctx)?.load_one(key).await?,
+                    _ => client_loader(ctx)?.load_one(key).await?,
+                };
+                counted.unwrap_or_default()
+            }
+        };
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+}

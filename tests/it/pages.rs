@@ -1,0 +1,660 @@
+//! Relay connections: pages forward and backward through opaque keyset cursors, bounded page
+//! sizes, `totalCount`, and the SQL statements a page costs (counted with diesel's
+//! instrumentation): nested fields load in one query per level, so a page of 50 costs the same
+//! statements as a page of 5.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, Once};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+use rappel::graphql::Caller;
+use serde_json::{Value, json};
+
+use crate::backend_test;
+use crate::support::app::{TestApp, World, error_codes, months_ago_28th};
+use crate::support::{Backend, TestDb};
+use rappel::db::page::Keyset;
+
+/// Statements run per database URL (each test has its own database), since the
+/// instrumentation was installed.
+static STATEMENTS: LazyLock<Mutex<HashMap<String, Statements>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The data statements' texts per database URL, to show what ran when a bound is exceeded.
+static TEXTS: LazyLock<Mutex<HashMap<String, Vec<String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Statements {
+    /// Statements that read or write data.
+    data: usize,
+    /// Pool checkout pings (`SELECT 1`) and connection set-up (`PRAGMA ...`, `SET ...`).
+    housekeeping: usize,
+}
+
+/// Counts the statements of every connection established after it is installed, under the
+/// URL the connection was opened with.
+struct StatementCounter {
+    url: Option<String>,
+}
+
+impl Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                self.url = Some(url.to_string());
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                let Some(url) = &self.url else { return };
+                let text = query.to_string();
+                let text = text.trim();
+                // Connection set-up (SQLite's PRAGMAs, PostgreSQL's SETs when the pool opens a
+                // connection) and pool checkout pings are not the page's own statements.
+                let housekeeping = text.starts_with("PRAGMA")
+                    || text.starts_with("SET ")
+                    || text.starts_with("SELECT $1")
+                    || text.starts_with("SELECT ?")
+                    || text == "SELECT 1";
+                let mut counts = STATEMENTS.lock().expect("counter lock");
+                let counts = counts.entry(url.clone()).or_default();
+                if housekeeping {
+                    counts.housekeeping += 1;
+                } else {
+                    counts.data += 1;
+                    TEXTS
+                        .lock()
+                        .expect("texts lock")
+                        .entry(url.clone())
+                        .or_default()
+                        .push(text.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Installs the counter for every connection established from now on (once per process).
+fn count_statements() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        set_default_instrumentation(|| Some(Box::new(StatementCounter { url: None })))
+            .expect("instrumentation installed");
+    });
+}
+
+fn statements_of(url: &str) -> Statements {
+    STATEMENTS
+        .lock()
+        .expect("counter lock")
+        .get(url)
+        .copied()
+        .unwrap_or_default()
+}
+
+fn texts_of(url: &str) -> Vec<String> {
+    TEXTS
+        .lock()
+        .expect("texts lock")
+        .get(url)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Runs `query` as `caller` and returns its data and the statements it ran.
+async fn measured(app: &TestApp, caller: &Caller, query: &str) -> (Value, Statements) {
+    let before = statements_of(&app.db.url);
+    let texts_before = texts_of(&app.db.url).len();
+    let data = app.ok(caller, query, json!({})).await;
+    let after = statements_of(&app.db.url);
+    eprintln!(
+        "{query}:\n  {}",
+        texts_of(&app.db.url)[texts_before..].join("\n  ")
+    );
+    (
+        data,
+        Statements {
+            data: after.data - before.data,
+            housekeeping: after.housekeeping - before.housekeeping,
+        },
+    )
+}
+
+/// The world, plus a service of 30 tasks and 30 requests on a monthly mission of client A
+/// signed three months back (at least 90 of each generated), and one answer to each of the
+/// contact's first 60 requests.
+async fn big_world(app: &TestApp) -> World {
+    let world = World::build(app).await;
+    let items: Vec<Value> = (1..=30)
+        .flat_map(|n| {
+            [
+                json!({ "kind": "TASK", "title": format!("Tâche {n}") }),
+                json!({ "kind": "INFORMATION_REQUEST", "title": format!("Demande {n}") }),
+            ]
+        })
+        .collect();
+    let data = app
+        .ok(
+            &world.admin_a,
+            "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+            json!({ "input": {
+                "categoryId": world.firm_a.category, "title": "Paie", "deliverableType": "DOCUMENTS",
+                "leadDays": 10, "items": items
+            }}),
+        )
+        .await;
+    let service = data["createService"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let data = app
+        .ok(
+            &world.admin_a,
+            "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+            json!({ "input": {
+                "clientId": world.firm_a.client, "name": "Paie mensuelle",
+                "startDate": months_ago_28th(3),
+                "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
+            }}),
+        )
+        .await;
+    let mission = data["createMission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.ok(
+        &world.admin_a,
+        "mutation($id: ID!) { signMission(id: $id) { status } }",
+        json!({ "id": mission }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &world.contact_a,
+            "{ client { requests(first: 60) { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    let ids = data["client"]["requests"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    assert_eq!(ids.len(), 60, "enough requests were generated");
+    for node in ids {
+        app.ok(
+            &world.contact_a,
+            "mutation($id: ID!) { answerRequest(id: $id, message: \"Voici\") { status } }",
+            json!({ "id": node["id"] }),
+        )
+        .await;
+    }
+    world
+}
+
+fn tasks_page(size: usize) -> String {
+    format!(
+        "{{ firm {{ tasks(first: {size}) {{ totalCount pageInfo {{ hasNextPage endCursor }} \
+         nodes {{ title client {{ name }} mission {{ name }} service {{ title }} }} }} }} }}"
+    )
+}
+
+fn requests_page(size: usize) -> String {
+    format!(
+        "{{ client {{ requests(first: {size}) {{ pageInfo {{ hasNextPage }} \
+         nodes {{ text answers {{ totalCount nodes {{ message }} }} }} }} }} }}"
+    )
+}
+
+/// Both pages of a query, after a warm-up run (so the pool holds its connections already).
+async fn pages_of_5_and_50(
+    app: &TestApp,
+    caller: &Caller,
+    page: fn(usize) -> String,
+) -> [(Value, Statements); 2] {
+    app.ok(caller, &page(50), json!({})).await;
+    [
+        measured(app, caller, &page(5)).await,
+        measured(app, caller, &page(50)).await,
+    ]
+}
+
+async fn statements_per_page_do_not_grow_with_the_page_size(db: TestDb) {
+    let app = TestApp::new(db);
+    let world = big_world(&app).await;
+
+    let [(small, small_cost), (large, large_cost)] =
+        pages_of_5_and_50(&app, &world.admin_a, tasks_page).await;
+    let nodes = large["firm"]["tasks"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 50);
+    assert_eq!(
+        small["firm"]["tasks"]["nodes"].as_array().map(Vec::len),
+        Some(5)
+    );
+    assert!(nodes.iter().all(|task| task["client"]["name"].is_string()
+        && task["mission"]["name"].is_string()
+        && task["service"]["title"].is_string()));
+    eprintln!(
+        "{}: tasks page of 5: {small_cost:?}, of 50: {large_cost:?}",
+        app.db.url
+    );
+    assert_eq!(
+        small_cost.data, large_cost.data,
+        "a page of 50 tasks runs the statements a page of 5 does"
+    );
+    // The page, its count, then clients, missions and services: one statement each.
+    assert!(large_cost.data <= 5, "{large_cost:?}");
+
+    let [(small, small_cost), (large, large_cost)] =
+        pages_of_5_and_50(&app, &world.contact_a, requests_page).await;
+    let nodes = large["client"]["requests"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    assert_eq!(nodes.len(), 50);
+    assert_eq!(
+        small["client"]["requests"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+    assert!(
+        nodes.iter().all(
+            |request| request["answers"]["nodes"][0]["message"] == "Voici"
+                && request["answers"]["totalCount"] == 1
+        ),
+        "{large}"
+    );
+    eprintln!(
+        "{}: contact's requests page of 5: {small_cost:?}, of 50: {large_cost:?}",
+        app.db.url
+    );
+    assert_eq!(
+        small_cost.data, large_cost.data,
+        "a page of 50 requests with answers runs the statements a page of 5 does"
+    );
+    // The page, then the answers of all its requests and their counts.
+    assert!(large_cost.data <= 3, "{large_cost:?}");
+}
+
+// Not `backend_test!`: the counter must be installed before the test database's first
+// connection is opened, so that every connection of the test is counted.
+mod a_page_of_50_runs_the_statements_of_a_page_of_5 {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        count_statements();
+        let db = TestDb::create(Backend::Sqlite).await;
+        statements_per_page_do_not_grow_with_the_page_size(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        count_statements();
+        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
+        else {
+            return;
+        };
+        statements_per_page_do_not_grow_with_the_page_size(db).await;
+    }
+}
+
+/// Every node of `connection`, following `endCursor` forward, `first` at a time.
+async fn walk_forward(app: &TestApp, caller: &Caller, field: &str, first: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let query = format!(
+            "query($after: String) {{ firm {{ {field}(first: {first}, after: $after) {{ \
+             edges {{ cursor node {{ id }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }} }}"
+        );
+        let data = app.ok(caller, &query, json!({ "after": after })).await;
+        let page = &data["firm"][field];
+        let edges = page["edges"].as_array().expect("edges");
+        assert!(edges.len() <= first);
+        assert_eq!(
+            page["pageInfo"]["hasPreviousPage"],
+            !after.is_null(),
+            "{page}"
+        );
+        if let Some(last) = edges.last() {
+            assert_eq!(page["pageInfo"]["endCursor"], last["cursor"]);
+            assert_eq!(page["pageInfo"]["startCursor"], edges[0]["cursor"]);
+        }
+        seen.extend(
+            edges
+                .iter()
+                .map(|edge| edge["node"]["id"].as_str().expect("id").to_string()),
+        );
+        if page["pageInfo"]["hasNextPage"] != true {
+            return seen;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// Every node, following `startCursor` backward, `last` at a time; in list order.
+async fn walk_backward(app: &TestApp, caller: &Caller, field: &str, last: usize) -> Vec<String> {
+    let mut pages = Vec::new();
+    let mut before = Value::Null;
+    loop {
+        let query = format!(
+            "query($before: String) {{ firm {{ {field}(last: {last}, before: $before) {{ \
+             nodes {{ id }} pageInfo {{ hasNextPage hasPreviousPage startCursor }} }} }} }}"
+        );
+        let data = app.ok(caller, &query, json!({ "before": before })).await;
+        let page = &data["firm"][field];
+        assert_eq!(page["pageInfo"]["hasNextPage"], !before.is_null(), "{page}");
+        let ids: Vec<String> = page["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| node["id"].as_str().expect("id").to_string())
+            .collect();
+        pages.push(ids);
+        if page["pageInfo"]["hasPreviousPage"] != true {
+            pages.reverse();
+            return pages.concat();
+        }
+        before = page["pageInfo"]["startCursor"].clone();
+    }
+}
+
+backend_test!(
+    async fn pages_cover_every_row_once_forward_and_backward_in_the_same_order(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = big_world(&app).await;
+        for field in [
+            "tasks",
+            "informationRequests",
+            "deliveries",
+            "clients",
+            "missions",
+        ] {
+            let whole = app
+                .ok(
+                    &world.admin_a,
+                    &format!(
+                        "{{ firm {{ {field}(first: 100) {{ totalCount nodes {{ id }} }} }} }}"
+                    ),
+                    json!({}),
+                )
+                .await;
+            let total = whole["firm"][field]["totalCount"].as_u64().expect("count");
+            let forward = walk_forward(&app, &world.admin_a, field, 7).await;
+            let backward = walk_backward(&app, &world.admin_a, field, 7).await;
+            assert_eq!(forward.len() as u64, total, "{field}: every row once");
+            let mut unique = forward.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), forward.len(), "{field}: no row twice");
+            assert_eq!(forward, backward, "{field}: the same order both ways");
+            if total <= 100 {
+                let first_page: Vec<String> = whole["firm"][field]["nodes"]
+                    .as_array()
+                    .expect("nodes")
+                    .iter()
+                    .map(|node| node["id"].as_str().expect("id").to_string())
+                    .collect();
+                assert_eq!(first_page, forward, "{field}");
+            }
+        }
+    }
+);
+
+backend_test!(
+    async fn page_arguments_out_of_bounds_answer_bad_user_input_naming_the_argument(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let cases = [
+            ("{ firm { tasks(first: 101) { nodes { id } } } }", "first"),
+            ("{ firm { tasks(first: -1) { nodes { id } } } }", "first"),
+            ("{ firm { clients(last: 101) { nodes { id } } } }", "last"),
+            ("{ firm { missions(last: -5) { nodes { id } } } }", "last"),
+            (
+                "{ firm { services(first: 2, last: 2) { nodes { id } } } }",
+                "last",
+            ),
+            (
+                "{ firm { deliveries(after: \"not-a-cursor\") { nodes { id } } } }",
+                "after",
+            ),
+            (
+                "{ firm { staff(before: \"eyJ4IjoxfQ\") { nodes { id } } } }",
+                "before",
+            ),
+        ];
+        for (query, argument) in cases {
+            let response = app.exec(&world.admin_a, query, json!({})).await;
+            assert_eq!(
+                error_codes(&response),
+                ["BAD_USER_INPUT"],
+                "{query}: {response}"
+            );
+            assert_eq!(
+                response["errors"][0]["extensions"]["field"], argument,
+                "{response}"
+            );
+        }
+        let response = app
+            .exec(
+                &world.contact_a,
+                "{ client { requests(first: 1000) { nodes { id } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+        // A cursor of another list (a client's name key) is refused by the tasks list.
+        let data = app
+            .ok(
+                &world.admin_a,
+                "{ firm { clients(first: 1) { pageInfo { endCursor } } } }",
+                json!({}),
+            )
+            .await;
+        let response = app
+            .exec(
+                &world.admin_a,
+                "query($after: String) { firm { tasks(after: $after) { nodes { id } } } }",
+                json!({ "after": data["firm"]["clients"]["pageInfo"]["endCursor"] }),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    }
+);
+
+backend_test!(
+    async fn a_page_without_first_or_last_holds_the_default_page_size(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = big_world(&app).await;
+        let data = app
+            .ok(
+                &world.admin_a,
+                "{ firm { tasks { totalCount nodes { id } pageInfo { hasNextPage } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            data["firm"]["tasks"]["nodes"].as_array().map(Vec::len),
+            Some(50)
+        );
+        assert_eq!(data["firm"]["tasks"]["pageInfo"]["hasNextPage"], true);
+        assert!(data["firm"]["tasks"]["totalCount"].as_u64() > Some(50));
+        let data = app
+            .ok(
+                &world.contact_a,
+                "{ client { requests { nodes { id } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            data["client"]["requests"]["nodes"].as_array().map(Vec::len),
+            Some(50)
+        );
+    }
+);
+
+backend_test!(
+    async fn batch_reads_of_the_loaders_never_return_another_tenants_rows(db: TestDb) {
+        use rappel::db::{clients, firms, missions, work};
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        app.ok(
+            &world.contact_a,
+            "mutation($id: ID!) { answerRequest(id: $id, message: \"Voici\") { status } }",
+            json!({ "id": world.firm_a.request }),
+        )
+        .await;
+        let (Caller::Staff(admin_a), Caller::Staff(admin_b)) = (&world.admin_a, &world.admin_b)
+        else {
+            panic!("staff callers");
+        };
+        let id = |text: &str| text.parse::<i64>().expect("numeric id");
+        let (firm_a, firm_b) = (admin_a.firm_id, admin_b.firm_id);
+        let clients_of_a = [id(&world.firm_a.client), id(&world.firm_a.other_client)];
+        let mut conn = app.db.pool.get().await.expect("connection");
+        let mut db = conn.as_db();
+
+        let own = clients::find_clients(&mut db, firm_a, &clients_of_a)
+            .await
+            .expect("read");
+        assert_eq!(own.len(), 2);
+        let foreign = clients::find_clients(&mut db, firm_b, &clients_of_a)
+            .await
+            .expect("read");
+        assert!(foreign.is_empty(), "{foreign:?}");
+        let missions_of_a = [id(&world.firm_a.mission)];
+        assert!(
+            missions::find_missions(&mut db, firm_b, &missions_of_a)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        assert!(
+            missions::missions_of_clients(&mut db, firm_b, &clients_of_a)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        assert!(
+            firms::find_users(&mut db, firm_b, &[admin_a.user_id])
+                .await
+                .expect("read")
+                .is_empty()
+        );
+
+        let request = [id(&world.firm_a.request)];
+        let page = Keyset::first(10);
+        let mut answers = async |firm, client| {
+            work::answer_pages_of_requests(&mut db, firm, client, &request, &page)
+                .await
+                .expect("read")
+                .len()
+        };
+        assert_eq!(answers(firm_a, None).await, 1);
+        assert_eq!(answers(firm_b, None).await, 0);
+        // A contact's loader is scoped by its client too: the other client of the same firm
+        // reads nothing of this request.
+        let own_client = id(&world.firm_a.client);
+        let other_client = id(&world.firm_a.other_client);
+        assert_eq!(answers(firm_a, Some(own_client)).await, 1);
+        assert_eq!(answers(firm_a, Some(other_client)).await, 0);
+        assert_eq!(answers(firm_b, Some(own_client)).await, 0);
+        let counts = work::count_answers_of_requests(&mut db, firm_b, None, &request)
+            .await
+            .expect("read");
+        assert!(counts.is_empty(), "{counts:?}");
+    }
+);
+
+backend_test!(
+    async fn answers_are_paged_per_request_in_both_views(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let data = app
+            .ok(
+                &world.contact_a,
+                "{ client { requests(first: 2) { nodes { id } } } }",
+                json!({}),
+            )
+            .await;
+        let ids: Vec<Value> = data["client"]["requests"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| node["id"].clone())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        let answer = async |id: &Value, message: &str| {
+            app.ok(
+                &world.contact_a,
+                "mutation($id: ID!, $message: String!) { answerRequest(id: $id, message: $message) { status } }",
+                json!({ "id": id, "message": message }),
+            )
+            .await;
+        };
+        for message in ["un", "deux", "trois"] {
+            answer(&ids[0], message).await;
+        }
+        answer(&ids[1], "seul").await;
+
+        let data = app
+            .ok(
+                &world.contact_a,
+                "{ client { requests(first: 2) { nodes { id answers(first: 2) { totalCount \
+                 pageInfo { hasNextPage endCursor } nodes { message } } } } } }",
+                json!({}),
+            )
+            .await;
+        let nodes = &data["client"]["requests"]["nodes"];
+        let messages = |answers: &Value| -> Vec<String> {
+            answers["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .map(|node| node["message"].as_str().expect("message").to_string())
+                .collect()
+        };
+        assert_eq!(messages(&nodes[0]["answers"]), ["un", "deux"]);
+        assert_eq!(nodes[0]["answers"]["totalCount"], 3);
+        assert_eq!(nodes[0]["answers"]["pageInfo"]["hasNextPage"], true);
+        assert_eq!(messages(&nodes[1]["answers"]), ["seul"]);
+        assert_eq!(nodes[1]["answers"]["totalCount"], 1);
+        assert_eq!(nodes[1]["answers"]["pageInfo"]["hasNextPage"], false);
+
+        let data = app
+            .ok(
+                &world.contact_a,
+                "query($id: ID!, $after: String) { client { request(id: $id) { \
+                 next: answers(first: 2, after: $after) { nodes { message } pageInfo { hasNextPage hasPreviousPage } } \
+                 newest: answers(last: 1) { nodes { message } pageInfo { hasPreviousPage } } } } }",
+                json!({ "id": ids[0], "after": nodes[0]["answers"]["pageInfo"]["endCursor"] }),
+            )
+            .await;
+        let request = &data["client"]["request"];
+        assert_eq!(messages(&request["next"]), ["trois"]);
+        assert_eq!(request["next"]["pageInfo"]["hasNextPage"], false);
+        assert_eq!(request["next"]["pageInfo"]["hasPreviousPage"], true);
+        assert_eq!(messages(&request["newest"]), ["trois"]);
+        assert_eq!(request["newest"]["pageInfo"]["hasPreviousPage"], true);
+
+        let data = app
+            .ok(
+                &world.admin_a,
+                "query($id: ID!) { firm { informationRequest(id: $id) { answers(last: 2) { totalCount nodes { message } } } } }",
+                json!({ "id": ids[0] }),
+            )
+            .await;
+        let answers = &data["firm"]["informationRequest"]["answers"];
+        assert_eq!(messages(answers), ["deux", "trois"]);
+        assert_eq!(answers["totalCount"], 3);
+
+        let response = app
+            .exec(
+                &world.contact_a,
+                "{ client { requests(first: 1) { nodes { answers(first: 101) { nodes { id } } } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    }
+);
