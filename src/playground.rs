@@ -103,7 +103,7 @@ const DEFAULT_QUERY: &str = "\
 { firm { name clients { nodes { name } } } }
 
 # With a contact token (the client view):
-# { client { requests { text dueDate status } } }
+# { client { requests { nodes { text dueDate status } } } }
 ";
 
 /// The Headers tab when no demo token is known: says where a token goes.

@@ -184,7 +184,7 @@ async fn get_executes_queries_refuses_mutations_and_gives_browsers_the_playgroun
     let (server, staff_token) = demo_server(&folder, &[]);
     let client = reqwest::Client::new();
     let endpoint = format!("{}/graphql", server.base_url);
-    let categories = r#"{ firm { categories { name } } }"#;
+    let categories = r#"{ firm { categories { nodes { name } } } }"#;
     let get = |query: &str, accept: &str| {
         client
             .get(&endpoint)
@@ -198,7 +198,7 @@ async fn get_executes_queries_refuses_mutations_and_gives_browsers_the_playgroun
     assert_eq!(response.status().as_u16(), 200);
     let before: Value = response.json().await.expect("JSON");
     assert!(
-        before["data"]["firm"]["categories"].is_array(),
+        before["data"]["firm"]["categories"]["nodes"].is_array(),
         "GET runs the query: {before}"
     );
 
@@ -582,7 +582,7 @@ backend_test!(
         let data = app
             .ok(
                 &world.contact_a,
-                "{ client { clientName requests { id } } }",
+                "{ client { clientName requests { nodes { id } } } }",
                 json!({}),
             )
             .await;

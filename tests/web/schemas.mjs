@@ -18,7 +18,11 @@ export const FIRM_ONLY_NAMES = [
   'PreviewOccurrence', 'WorkingDayAdjustment', 'ReminderPolicy', 'ReminderPolicyInput',
   'DeliveryEvent', 'DeliveryKind', 'RequestAnswer', 'MissionUpdateInput', 'ClientInput',
   'ContactInput', 'ClientConnection', 'TaskConnection', 'DeliveryConnection',
-  'InformationRequestConnection', 'Role',
+  'InformationRequestConnection', 'Role', 'CategoryConnection', 'CategoryEdge', 'ClientEdge',
+  'DeliveryEdge', 'InformationRequestEdge', 'MissionConnection', 'MissionEdge',
+  'RequestAnswerConnection', 'RequestAnswerEdge', 'ServiceConnection', 'ServiceEdge',
+  'StaffMemberConnection', 'StaffMemberEdge', 'TaskEdge', 'WebhookEndpointConnection',
+  'WebhookEndpointEdge',
   // fields and arguments (Query / Mutation)
   'firm', 'createCategory', 'renameCategory', 'createService', 'updateService', 'archiveService',
   'createClient', 'updateClient', 'archiveClient', 'addContact', 'updateContact', 'archiveContact',
