@@ -6,6 +6,7 @@ mod support;
 
 mod api;
 mod delivery;
+mod docs;
 mod foundation;
 mod generation;
 mod graphql_http;
