@@ -19,8 +19,11 @@ const CHANNEL: &str = "rappel_request_events";
 /// What happened to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
 pub enum RequestEventKind {
+    /// The request was just created (its creation date came).
     Created,
+    /// The client answered it.
     Answered,
+    /// The firm closed it.
     Closed,
 }
 

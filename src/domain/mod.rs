@@ -11,14 +11,14 @@ pub mod validation;
 /// Declares a closed set of values stored as upper-case text (with a CHECK constraint in both
 /// migrations) and exposed as a GraphQL enum of the same spelling.
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash,
             diesel::expression::AsExpression, diesel::deserialize::FromSqlRow, async_graphql::Enum,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
             /// Every value, in declaration order.
@@ -58,32 +58,76 @@ pub struct UnknownValue {
 
 text_enum!(
     /// What a staff member may do in the firm view.
-    Role { Admin => "ADMIN", Member => "MEMBER" }
+    Role {
+        /// Everything a member may do, plus staff, webhooks and contact access tokens.
+        Admin => "ADMIN",
+        /// Works on the firm's catalogue, clients, missions and generated work.
+        Member => "MEMBER",
+    }
 );
 
 text_enum!(
     /// A mission's life: generation runs only while SIGNED.
-    MissionStatus { Draft => "DRAFT", Signed => "SIGNED", Ended => "ENDED", Cancelled => "CANCELLED" }
+    MissionStatus {
+        /// Being prepared: everything may change, nothing is generated.
+        Draft => "DRAFT",
+        /// Agreed with the client: its lines generate tasks and requests on schedule.
+        Signed => "SIGNED",
+        /// Ended: nothing more is generated; open requests stay open.
+        Ended => "ENDED",
+        /// Cancelled: nothing more is generated and its open requests and tasks are cancelled.
+        Cancelled => "CANCELLED",
+    }
 );
 
 text_enum!(
     /// Whether a service item becomes an internal task or a client-facing request.
-    ItemKind { Task => "TASK", InformationRequest => "INFORMATION_REQUEST" }
+    ItemKind {
+        /// An internal task for the firm; clients never see it.
+        Task => "TASK",
+        /// A request sent to the client's contacts, who answer it.
+        InformationRequest => "INFORMATION_REQUEST",
+    }
 );
 
 text_enum!(
     /// What the client is asked to hand over.
-    DeliverableType { Documents => "DOCUMENTS", Figures => "FIGURES", Declaration => "DECLARATION", Other => "OTHER" }
+    DeliverableType {
+        /// Documents such as invoices or statements.
+        Documents => "DOCUMENTS",
+        /// Figures such as payroll variables or stock values.
+        Figures => "FIGURES",
+        /// A declaration or confirmation by the client.
+        Declaration => "DECLARATION",
+        /// Anything else.
+        Other => "OTHER",
+    }
 );
 
 text_enum!(
     /// An internal task's state.
-    TaskStatus { Open => "OPEN", Done => "DONE", Cancelled => "CANCELLED" }
+    TaskStatus {
+        /// To do.
+        Open => "OPEN",
+        /// Completed by a member of the firm.
+        Done => "DONE",
+        /// Cancelled with its mission.
+        Cancelled => "CANCELLED",
+    }
 );
 
 text_enum!(
     /// An information request's state.
-    RequestStatus { Open => "OPEN", Answered => "ANSWERED", Closed => "CLOSED", Cancelled => "CANCELLED" }
+    RequestStatus {
+        /// Waiting for the client's answer; reminders go out.
+        Open => "OPEN",
+        /// The client answered; reminders stop.
+        Answered => "ANSWERED",
+        /// Closed by the firm, answered or not; reminders stop.
+        Closed => "CLOSED",
+        /// Withdrawn with its mission; clients no longer see it.
+        Cancelled => "CANCELLED",
+    }
 );
 
 text_enum!(
@@ -93,26 +137,52 @@ text_enum!(
 
 text_enum!(
     /// How a delivery leaves: an email to a contact or a POST to a webhook endpoint.
-    DeliveryKind { Email => "EMAIL", Webhook => "WEBHOOK" }
+    DeliveryKind {
+        /// An email to one contact.
+        Email => "EMAIL",
+        /// A signed HTTPS POST to one webhook endpoint.
+        Webhook => "WEBHOOK",
+    }
 );
 
 text_enum!(
     /// Where a delivery stands in the outbox.
-    DeliveryStatus { Pending => "PENDING", Delivered => "DELIVERED", Failed => "FAILED", Dead => "DEAD", Skipped => "SKIPPED" }
+    DeliveryStatus {
+        /// Waiting to be sent, or to be retried at `nextAttemptAt`.
+        Pending => "PENDING",
+        /// Accepted by the mail server or the webhook consumer.
+        Delivered => "DELIVERED",
+        /// Refused for good (a permanent error); `redeliver` sends it again.
+        Failed => "FAILED",
+        /// Given up after the most attempts allowed; `redeliver` sends it again.
+        Dead => "DEAD",
+        /// Not sent: its endpoint or contact was disabled meanwhile; `redeliver` sends it.
+        Skipped => "SKIPPED",
+    }
 );
 
 text_enum!(
     /// The events a delivery carries; webhook endpoints subscribe to the request events.
     DeliveryEvent {
+        /// A request was created (webhook event `information_request.created`).
         RequestCreated => "information_request.created",
+        /// A follow-up reminder of an open request (`information_request.reminder`).
         RequestReminder => "information_request.reminder",
+        /// The client answered a request (`information_request.answered`).
         RequestAnswered => "information_request.answered",
+        /// The firm closed a request (`information_request.closed`).
         RequestClosed => "information_request.closed",
+        /// An endpoint was disabled after failing too long (`webhook_endpoint.disabled`).
         EndpointDisabled => "webhook_endpoint.disabled",
     }
 );
 
 text_enum!(
     /// A language Rappel writes emails in.
-    Language { French => "fr", English => "en" }
+    Language {
+        /// French.
+        French => "fr",
+        /// English.
+        English => "en",
+    }
 );

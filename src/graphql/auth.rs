@@ -5,7 +5,6 @@
 //! bounded pool without holding a database connection.
 
 use async_graphql::{Context, Object, SimpleObject};
-use chrono::Utc;
 
 use crate::config::AuthConfig;
 use crate::graphql::context::{Caller, caller};
@@ -18,14 +17,15 @@ use crate::throttle::{ClientIp, SignInGate};
 pub struct Session {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
-    pub expires_at: chrono::DateTime<Utc>,
+    /// When the token stops working; sign in again after it.
+    pub expires_at: crate::graphql::scalars::DateTime,
 }
 
 impl From<ops::access::Session> for Session {
     fn from(session: ops::access::Session) -> Self {
         Self {
             token: session.token,
-            expires_at: session.expires_at,
+            expires_at: session.expires_at.into(),
         }
     }
 }
@@ -57,8 +57,8 @@ impl AuthMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        password: String,
+        #[graphql(desc = "The staff member's email address, in any case.")] email: String,
+        #[graphql(desc = "The staff member's password.")] password: String,
     ) -> async_graphql::Result<Session> {
         let config = auth_config(ctx);
         let email = ops::access::login_email(&email);
@@ -89,7 +89,7 @@ impl AuthMutation {
     async fn redeem_sign_in_link(
         &self,
         ctx: &Context<'_>,
-        token: String,
+        #[graphql(desc = "The token in the emailed link, as it was sent.")] token: String,
     ) -> async_graphql::Result<Session> {
         let config = auth_config(ctx);
         admit(ctx, None)?;

@@ -3,7 +3,7 @@
 //! firm-only field can leak through it; its fields are hidden from staff introspection.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures_util::FutureExt as _;
 
 use crate::db::work;
@@ -30,14 +30,20 @@ pub struct ClientRequest(pub work::InformationRequest);
 /// An answer to a request, as the client sees it.
 #[derive(SimpleObject)]
 pub struct ClientAnswer {
+    /// The answer's id.
     pub id: ID,
+    /// The contact's message; null when none was written.
     pub message: Option<String>,
+    /// True when the contact answered that there is nothing this period.
     pub nothing_to_report: bool,
-    pub created_at: DateTime<Utc>,
+    /// When the answer was given.
+    pub created_at: crate::graphql::scalars::DateTime,
 }
 
+/// A request of the firm to the client: what to send and by when.
 #[Object]
 impl ClientRequest {
+    /// The request's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
@@ -45,12 +51,15 @@ impl ClientRequest {
     async fn text(&self) -> &str {
         &self.0.text
     }
+    /// The date the firm needs the answer by.
     async fn due_date(&self) -> Date {
         self.0.due_date.into()
     }
+    /// Whether it waits for an answer, was answered or was closed.
     async fn status(&self) -> RequestStatus {
         self.0.status
     }
+    /// The day the request was created and first sent.
     async fn created_on(&self) -> Date {
         self.0.created_on.into()
     }
@@ -58,9 +67,13 @@ impl ClientRequest {
     async fn answers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, ClientAnswer>> {
         let page = PageArgs {
@@ -92,6 +105,7 @@ impl ClientRequest {
     }
 }
 
+/// What a client's contact may read: its requests from the firm and their answers.
 #[Object(guard = "ContactGuard", visible = "visible_to_contacts")]
 impl ClientView {
     /// The name of the contact's company.
@@ -114,10 +128,15 @@ impl ClientView {
     async fn requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only requests in this status; null: all but withdrawn ones.")]
         status: Option<RequestStatus>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(NaiveDate, i64), ClientRequest>> {
         let contact = contact(ctx)?;
@@ -149,7 +168,8 @@ impl ClientView {
         Ok(page.connection(rows, total, |row| (row.due_date, row.id), ClientRequest))
     }
 
-    async fn request(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ClientRequest> {
+    /// One request of the client, by id; NOT_FOUND for another client's or a missing one.
+    async fn request(&self, ctx: &Context<'_>, #[graphql(desc = "The request's id.")] id: ID) -> async_graphql::Result<ClientRequest> {
         let contact = contact(ctx)?;
         let id = parse_id(&id, "request")?;
         let mut conn = connect(ctx).await?;
@@ -173,9 +193,12 @@ impl ClientMutation {
     async fn answer_request(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of a request of the contact's client (NOT_FOUND for any other).")]
         id: ID,
+        #[graphql(desc = "What the contact has to say; null with nothingToReport.")]
         message: Option<String>,
-        #[graphql(default = false)] nothing_to_report: bool,
+        #[graphql(default = false, desc = "True to answer that there is nothing to send this period.")]
+        nothing_to_report: bool,
     ) -> async_graphql::Result<ClientRequest> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "request")?;

@@ -60,22 +60,30 @@ pub struct MutationRoot(
 /// Which kind of caller is signed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum ViewerKind {
+    /// A member of the firm (the firm view).
     Staff,
+    /// A contact of a client (the client view).
     Contact,
 }
 
 /// The signed-in caller.
 #[derive(SimpleObject)]
 pub struct Viewer {
+    /// Whether a staff member or a contact is signed in.
     pub kind: ViewerKind,
+    /// The staff member's or the contact's id.
     pub id: ID,
+    /// Their display name.
     pub name: String,
+    /// Their email address (the one they sign in with or receive requests at).
     pub email: String,
     /// The staff member's role; null for a contact. Hidden from contacts' introspection.
     #[graphql(visible = "visible_to_staff")]
     pub role: Option<Role>,
 }
 
+/// The entry point of every read: who is signed in, the firm view for staff, the client view
+/// for contacts. Send a bearer token in the Authorization header.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in caller, or null when anonymous.

@@ -7,7 +7,13 @@
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields, OpaqueCursor};
-use async_graphql::{Context, Object, OutputType};
+use std::borrow::Cow;
+
+use async_graphql::parser::types::Field;
+use async_graphql::registry::{MetaType, Registry};
+use async_graphql::{
+    Context, ContextSelectionSet, Object, OutputType, Positioned, ServerResult, Value,
+};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -53,7 +59,48 @@ pub struct PageArgs {
 }
 
 /// A connection of `Node`s whose cursor is the opaque sort key `K`, with `totalCount`.
-pub type Page<K, Node> = Connection<OpaqueCursor<K>, Node, TotalCount, EmptyFields>;
+type Relay<K, Node> = Connection<OpaqueCursor<K>, Node, TotalCount, EmptyFields>;
+
+/// async-graphql's connection, with a description for its type (the `connection` module
+/// names the type but cannot describe it): resolved exactly as the connection is.
+pub struct Page<K, Node>(Relay<K, Node>)
+where
+    K: Serialize + DeserializeOwned + Send + Sync,
+    Node: OutputType;
+
+impl<K, Node> OutputType for Page<K, Node>
+where
+    K: Serialize + DeserializeOwned + Send + Sync,
+    Node: OutputType,
+{
+    fn type_name() -> Cow<'static, str> {
+        Relay::<K, Node>::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        let qualified = Relay::<K, Node>::create_type_info(registry);
+        let name = Self::type_name();
+        let node = Node::type_name();
+        if let Some(MetaType::Object { description, .. }) = registry.types.get_mut(name.as_ref())
+            && description.is_none()
+        {
+            *description = Some(format!(
+                "One page of a list of {node} items (a Relay cursor connection): the items \
+                 as `nodes` or as `edges` with their cursors, `pageInfo` to ask for the next or \
+                 previous page, and `totalCount` for the whole list."
+            ));
+        }
+        qualified
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        self.0.resolve(ctx, field).await
+    }
+}
 
 /// A page request read from [`PageArgs`]: the keyset to seek and the page size.
 pub struct PageRequest<K> {
@@ -149,7 +196,7 @@ impl<K> PageRequest<K> {
             rows.into_iter()
                 .map(|row| Edge::new(OpaqueCursor(key(&row)), node(row))),
         );
-        connection
+        Page(connection)
     }
 }
 

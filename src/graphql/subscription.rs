@@ -18,7 +18,9 @@ pub struct SubscriptionRoot;
 /// One request event.
 #[derive(SimpleObject)]
 pub struct RequestEventPayload {
+    /// What happened.
     pub kind: RequestEventKind,
+    /// The request as it is after the event.
     pub request: ClientRequest,
 }
 
@@ -44,6 +46,7 @@ impl Scope {
     }
 }
 
+/// Live events over WebSocket (graphql-transport-ws at /graphql/ws), scoped to the caller.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Requests created, answered or closed in the caller's scope, as they happen.

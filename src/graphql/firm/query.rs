@@ -46,9 +46,13 @@ impl FirmView {
     async fn categories(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Category>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -77,9 +81,13 @@ impl FirmView {
         ctx: &Context<'_>,
         category_id: Option<ID>,
         #[graphql(default = false)] include_archived: bool,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Service>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -133,9 +141,13 @@ impl FirmView {
         ctx: &Context<'_>,
         search: Option<String>,
         #[graphql(default = false)] include_archived: bool,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Client>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -189,9 +201,13 @@ impl FirmView {
         ctx: &Context<'_>,
         status: Option<MissionStatus>,
         client_id: Option<ID>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Mission>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -239,9 +255,13 @@ impl FirmView {
         due_from: Option<Date>,
         due_to: Option<Date>,
         assignee_id: Option<ID>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(NaiveDate, i64), Task>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -293,9 +313,13 @@ impl FirmView {
         mission_id: Option<ID>,
         due_from: Option<Date>,
         due_to: Option<Date>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(NaiveDate, i64), InformationRequest>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -383,9 +407,13 @@ impl FirmView {
     async fn staff(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, StaffMember>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -410,9 +438,13 @@ impl FirmView {
     async fn webhook_endpoints(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, WebhookEndpoint>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -441,9 +473,13 @@ impl FirmView {
         ctx: &Context<'_>,
         status: Option<DeliveryStatus>,
         request_id: Option<ID>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Delivery>> {
         let firm_id = staff(ctx)?.firm_id;

@@ -2,7 +2,7 @@
 //! guarded by `StaffGuard` and hidden from contacts' introspection.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 
 use crate::db::{catalog, clients, firms, missions, outbox, work};
 use crate::domain::schedule::{Frequency, WorkingDayAdjustment};
@@ -16,20 +16,23 @@ use crate::graphql::loaders::{
     MissionKey, MissionsOf, ServiceKey, ServiceOfLine, ServicesOf, UserKey, firm_loader, list, one,
 };
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
-use crate::graphql::scalars::Date;
+use crate::graphql::scalars::{Date, DateTime};
 
-pub(crate) fn utc(instant: NaiveDateTime) -> DateTime<Utc> {
-    instant.and_utc()
+pub(crate) fn utc(instant: NaiveDateTime) -> DateTime {
+    DateTime::from(instant)
 }
 
 /// A folder of services.
 pub struct Category(pub catalog::Category);
 
+/// A folder of the firm's services.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl Category {
+    /// The category's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// The category's name, unique in the firm.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -48,14 +51,22 @@ pub struct Service(pub catalog::Service);
 #[derive(SimpleObject)]
 #[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
 pub struct ReminderPolicy {
+    /// Days before the due date of the first reminder; null: the firm default.
     pub days_before: Option<i32>,
+    /// Whether to remind on the due date itself; null: the firm default.
     pub on_due_date: Option<bool>,
+    /// Then remind every N days after the due date; null: the firm default.
     pub every_days: Option<i32>,
+    /// At most this many reminders in all; null: the firm default.
     pub max_count: Option<i32>,
 }
 
+/// A reusable template of work: a firm-only title, what the client hands over, how many days
+/// before each due date its occurrences are created, and its items (internal tasks and
+/// client-facing requests).
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl Service {
+    /// The service's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
@@ -63,15 +74,19 @@ impl Service {
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// What the client is asked to hand over.
     async fn deliverable_type(&self) -> DeliverableType {
         self.0.deliverable_type
     }
+    /// Days before each due date that its tasks and requests are created (0 to 366).
     async fn lead_days(&self) -> i32 {
         self.0.lead_days
     }
+    /// True once archived: no longer offered for new missions; signed missions keep generating from it.
     async fn archived(&self) -> bool {
         self.0.archived_at.is_some()
     }
+    /// When follow-up reminders go out for its requests.
     async fn reminder_policy(&self) -> ReminderPolicy {
         ReminderPolicy {
             days_before: self.0.reminder_days_before,
@@ -80,6 +95,7 @@ impl Service {
             max_count: self.0.reminder_max_count,
         }
     }
+    /// The category it is filed in; null when none.
     async fn category(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Category>> {
         let Some(category_id) = self.0.category_id else {
             return Ok(None);
@@ -97,11 +113,14 @@ impl Service {
 /// One item of a service: a TASK (internal) or an INFORMATION_REQUEST (sent to the client).
 pub struct ServiceItem(pub catalog::ServiceItem);
 
+/// One item of a service: an internal task or a request to the client.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl ServiceItem {
+    /// The item's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// Whether it becomes an internal task or a client-facing request.
     async fn kind(&self) -> ItemKind {
         self.0.kind
     }
@@ -109,6 +128,7 @@ impl ServiceItem {
     async fn title(&self) -> &str {
         &self.0.text
     }
+    /// Its place in the service, from 0.
     async fn position(&self) -> i32 {
         self.0.position
     }
@@ -117,24 +137,31 @@ impl ServiceItem {
 /// A company the firm works for.
 pub struct Client(pub clients::Client);
 
+/// A company the firm works for.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl Client {
+    /// The client's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// The company's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// The firm's own reference for the client (a file number); null when none.
     async fn reference(&self) -> Option<&str> {
         self.0.reference.as_deref()
     }
+    /// True once archived: its contacts lose the client view.
     async fn archived(&self) -> bool {
         self.0.archived_at.is_some()
     }
+    /// The client's contacts, by name.
     async fn contacts(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false)] include_archived: bool,
+        #[graphql(default = false, desc = "True to list archived contacts too.")]
+        include_archived: bool,
     ) -> async_graphql::Result<Vec<Contact>> {
         let key = ContactsOf {
             client_id: self.0.id,
@@ -153,14 +180,18 @@ impl Client {
 /// A person of a client who receives and answers requests.
 pub struct Contact(pub clients::Contact);
 
+/// A person of a client who receives its requests by email and may sign in to the client view.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl Contact {
+    /// The contact's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// The contact's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// Where the client's requests and reminders are sent.
     async fn email(&self) -> &str {
         &self.0.email
     }
@@ -171,12 +202,15 @@ impl Contact {
             .as_deref()
             .and_then(|text| text.parse().ok())
     }
+    /// False when the contact receives no email (they may still sign in).
     async fn notifications_enabled(&self) -> bool {
         self.0.notifications_enabled
     }
+    /// True once archived: no more email, no more sign-in.
     async fn archived(&self) -> bool {
         self.0.archived_at.is_some()
     }
+    /// The id of the contact's client.
     async fn client_id(&self) -> ID {
         self.0.client_id.into()
     }
@@ -185,30 +219,40 @@ impl Contact {
 /// Services attached to one client, with dates and a status; generation runs once SIGNED.
 pub struct Mission(pub missions::Mission);
 
+/// Work agreed with one client: its lines say which services fall due when. Only SIGNED
+/// missions generate tasks and requests.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl Mission {
+    /// The mission's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// The firm-only name of the mission.
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// Where the mission stands: DRAFT, SIGNED, ENDED or CANCELLED.
     async fn status(&self) -> MissionStatus {
         self.0.status
     }
+    /// The first day of the mission, and the default first due date of its lines.
     async fn start_date(&self) -> Date {
         self.0.start_date.into()
     }
+    /// The last day of the mission (inclusive); null for an open-ended mission.
     async fn end_date(&self) -> Option<Date> {
         self.0.end_date.map(Date)
     }
-    async fn signed_at(&self) -> Option<DateTime<Utc>> {
+    /// When it was signed; null while DRAFT.
+    async fn signed_at(&self) -> Option<DateTime> {
         self.0.signed_at.map(utc)
     }
+    /// The client the mission is for.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
         let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
         Ok(Client(row))
     }
+    /// The services of the mission with their frequency, in order.
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MissionLine>> {
         let rows = list(firm_loader(ctx)?, LinesOf(self.0.id)).await?;
         Ok(rows.into_iter().map(MissionLine).collect())
@@ -218,26 +262,34 @@ impl Mission {
 /// One service on a mission, with its rhythm.
 pub struct MissionLine(pub missions::MissionLine);
 
+/// One service on a mission, with how often it falls due.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl MissionLine {
+    /// The line's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// How often the line falls due.
     async fn frequency(&self) -> Frequency {
         self.0.frequency
     }
+    /// The first due date; later ones follow from the frequency.
     async fn first_due_date(&self) -> Date {
         self.0.first_due_date.into()
     }
+    /// Numbered copies per due date (more than 1 only for frequency NONE).
     async fn quantity(&self) -> i32 {
         self.0.quantity
     }
+    /// The RFC 5545 recurrence rule of a CUSTOM line; null otherwise.
     async fn rrule(&self) -> Option<&str> {
         self.0.rrule.as_deref()
     }
+    /// Where due dates on weekends and French public holidays go.
     async fn working_day_adjustment(&self) -> WorkingDayAdjustment {
         self.0.working_day_adjustment
     }
+    /// The service this line generates.
     async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Service> {
         let row = one(firm_loader(ctx)?, ServiceKey(self.0.service_id), "service").await?;
         Ok(Service(row))
@@ -247,33 +299,44 @@ impl MissionLine {
 /// An internal task: firm view only, never seen by clients.
 pub struct Task(pub work::Task);
 
+/// An internal task generated for one due date of a mission line. Firm view only: clients
+/// never see tasks.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl Task {
+    /// The task's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// The task's title, from its service item.
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// The date it is due.
     async fn due_date(&self) -> Date {
         self.0.due_date.into()
     }
+    /// The day it was created (the due date minus the service's lead days).
     async fn created_on(&self) -> Date {
         self.0.created_on.into()
     }
+    /// Whether it is open, done or cancelled.
     async fn status(&self) -> TaskStatus {
         self.0.status
     }
+    /// Which copy of the due date it is, from 1 (frequency NONE with a quantity).
     async fn copy_number(&self) -> i32 {
         self.0.copy_number
     }
-    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+    /// When it was completed; null while not done.
+    async fn completed_at(&self) -> Option<DateTime> {
         self.0.completed_at.map(utc)
     }
+    /// The client of its mission.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
         let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
         Ok(Client(row))
     }
+    /// The mission that generated it.
     async fn mission(&self, ctx: &Context<'_>) -> async_graphql::Result<Mission> {
         let row = one(firm_loader(ctx)?, MissionKey(self.0.mission_id), "mission").await?;
         Ok(Mission(row))
@@ -288,6 +351,7 @@ impl Task {
         .await?;
         Ok(Service(row))
     }
+    /// The member it is assigned to; null when unassigned.
     async fn assignee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
         let Some(assignee_id) = self.0.assignee_id else {
             return Ok(None);
@@ -300,33 +364,44 @@ impl Task {
 /// A request to a client, as the firm sees it.
 pub struct InformationRequest(pub work::InformationRequest);
 
+/// A request to a client, generated for one due date of a mission line and emailed to its
+/// contacts, with reminders until it is answered or closed.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl InformationRequest {
+    /// The request's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// What the client is asked for, as the client reads it.
     async fn text(&self) -> &str {
         &self.0.text
     }
+    /// The date the firm needs the answer by.
     async fn due_date(&self) -> Date {
         self.0.due_date.into()
     }
+    /// The day it was created and sent (the due date minus the service's lead days).
     async fn created_on(&self) -> Date {
         self.0.created_on.into()
     }
+    /// Whether it waits for an answer, was answered, closed or cancelled.
     async fn status(&self) -> RequestStatus {
         self.0.status
     }
+    /// Which copy of the due date it is, from 1 (frequency NONE with a quantity).
     async fn copy_number(&self) -> i32 {
         self.0.copy_number
     }
-    async fn answered_at(&self) -> Option<DateTime<Utc>> {
+    /// When the client first answered; null while unanswered.
+    async fn answered_at(&self) -> Option<DateTime> {
         self.0.answered_at.map(utc)
     }
+    /// The client it is addressed to.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
         let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
         Ok(Client(row))
     }
+    /// The mission that generated it.
     async fn mission(&self, ctx: &Context<'_>) -> async_graphql::Result<Mission> {
         let row = one(firm_loader(ctx)?, MissionKey(self.0.mission_id), "mission").await?;
         Ok(Mission(row))
@@ -345,9 +420,13 @@ impl InformationRequest {
     async fn answers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
         first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
         after: Option<String>,
+        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
         last: Option<i32>,
+        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, RequestAnswer>> {
         let page = PageArgs {
@@ -367,20 +446,26 @@ impl InformationRequest {
 /// A client's answer, as the firm sees it.
 pub struct RequestAnswer(pub work::RequestAnswer);
 
+/// An answer of a client's contact to a request.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl RequestAnswer {
+    /// The answer's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// The contact's message; null when none was written.
     async fn message(&self) -> Option<&str> {
         self.0.message.as_deref()
     }
+    /// True when the contact answered that there is nothing this period.
     async fn nothing_to_report(&self) -> bool {
         self.0.nothing_to_report
     }
-    async fn created_at(&self) -> DateTime<Utc> {
+    /// When the answer was given.
+    async fn created_at(&self) -> DateTime {
         utc(self.0.created_at)
     }
+    /// The contact who answered; null when that contact was removed.
     async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Contact>> {
         let Some(contact_id) = self.0.contact_id else {
             return Ok(None);
@@ -393,17 +478,22 @@ impl RequestAnswer {
 /// A member of the firm.
 pub struct StaffMember(pub firms::User);
 
+/// A member of the firm who signs in to the firm view.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl StaffMember {
+    /// The member's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
+    /// The member's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// The email address the member signs in with.
     async fn email(&self) -> &str {
         &self.0.email
     }
+    /// What the member may do: ADMIN or MEMBER.
     async fn role(&self) -> Role {
         self.0.role
     }
@@ -412,8 +502,10 @@ impl StaffMember {
 /// An address the firm's events are posted to.
 pub struct WebhookEndpoint(pub outbox::WebhookEndpoint);
 
+/// A URL that receives the firm's request events as signed HTTPS POSTs (Standard Webhooks).
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl WebhookEndpoint {
+    /// The endpoint's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
@@ -426,19 +518,24 @@ impl WebhookEndpoint {
             role,
         ))
     }
+    /// The events it receives, such as information_request.created.
     async fn events(&self) -> Vec<String> {
         self.0.events.split(',').map(str::to_string).collect()
     }
+    /// The only client whose events it receives; null for every client.
     async fn client_id(&self) -> Option<ID> {
         self.0.client_id.map(ID::from)
     }
+    /// False once disabled (by an admin, or after failing too long).
     async fn enabled(&self) -> bool {
         self.0.enabled
     }
+    /// Why it was disabled; null while enabled.
     async fn disabled_reason(&self) -> Option<&str> {
         self.0.disabled_reason.as_deref()
     }
-    async fn failing_since(&self) -> Option<DateTime<Utc>> {
+    /// When its current streak of failed deliveries began; null when the last one succeeded.
+    async fn failing_since(&self) -> Option<DateTime> {
         self.0.failing_since.map(utc)
     }
 }
@@ -446,8 +543,10 @@ impl WebhookEndpoint {
 /// One message in the outbox: an email to a contact or a webhook post.
 pub struct Delivery(pub outbox::Delivery);
 
+/// One email or webhook POST in the outbox, with its status and attempts.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl Delivery {
+    /// The delivery's id.
     async fn id(&self) -> ID {
         self.0.id.into()
     }
@@ -455,12 +554,15 @@ impl Delivery {
     async fn delivery_id(&self) -> &str {
         &self.0.delivery_uid
     }
+    /// EMAIL or WEBHOOK.
     async fn kind(&self) -> DeliveryKind {
         self.0.kind
     }
+    /// What it announces.
     async fn event(&self) -> DeliveryEvent {
         self.0.event
     }
+    /// Where it stands in the outbox.
     async fn status(&self) -> DeliveryStatus {
         self.0.status
     }
@@ -474,21 +576,27 @@ impl Delivery {
             _ => self.0.target.clone(),
         })
     }
+    /// How many times sending was tried.
     async fn attempts(&self) -> i32 {
         self.0.attempts
     }
-    async fn next_attempt_at(&self) -> DateTime<Utc> {
+    /// When it is (or was) due to be sent next.
+    async fn next_attempt_at(&self) -> DateTime {
         utc(self.0.next_attempt_at)
     }
+    /// The error of the last failed attempt; null when none.
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
-    async fn delivered_at(&self) -> Option<DateTime<Utc>> {
+    /// When it was delivered; null until then.
+    async fn delivered_at(&self) -> Option<DateTime> {
         self.0.delivered_at.map(utc)
     }
+    /// The request it is about; null for an endpoint event.
     async fn request_id(&self) -> Option<ID> {
         self.0.request_id.map(ID::from)
     }
+    /// Every attempt, oldest first.
     async fn attempt_log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DeliveryAttempt>> {
         let rows = list(firm_loader(ctx)?, AttemptsOf(self.0.id)).await?;
         Ok(rows
@@ -507,10 +615,12 @@ impl Delivery {
 #[derive(SimpleObject)]
 #[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
 pub struct DeliveryAttempt {
-    pub attempted_at: DateTime<Utc>,
+    /// When the attempt was made.
+    pub attempted_at: DateTime,
     /// DELIVERED, TRANSIENT_FAILURE or PERMANENT_FAILURE.
     pub outcome: String,
     /// SMTP or HTTP status, when the peer answered.
     pub response_code: Option<i32>,
+    /// What went wrong; null when it was delivered.
     pub error: Option<String>,
 }
