@@ -69,21 +69,21 @@ pub enum Frequency {
     Weekly,
     /// Every month, on the first due date's day (clamped to the month's end).
     Monthly,
-    /// Every 2 months (not twice a month), anchored like `Monthly`.
+    /// Every 2 months (not twice a month), anchored like MONTHLY.
     Bimonthly,
-    /// Every 3 months, anchored like `Monthly`.
+    /// Every 3 months, anchored like MONTHLY.
     Quarterly,
-    /// Every 6 months, anchored like `Monthly`.
+    /// Every 6 months, anchored like MONTHLY.
     Semiannual,
-    /// Every 12 months, anchored like `Monthly` (29 February becomes
+    /// Every 12 months, anchored like MONTHLY (29 February becomes
     /// 28 February in common years).
     Annual,
-    /// An RFC 5545 `RRULE` held in [`LineSchedule::rrule`].
+    /// An RFC 5545 RRULE, given in the line's `rrule`.
     ///
     /// Unlike the month-based frequencies, CUSTOM follows RFC 5545 exactly,
     /// including skipping months without the requested day: a rule
     /// `FREQ=MONTHLY;BYMONTHDAY=30` has no February occurrence, whereas
-    /// `Monthly` anchored on the 30th clamps to 28/29 February. The first
+    /// MONTHLY anchored on the 30th clamps to 28/29 February. The first
     /// due date is the rule's DTSTART and, as in the `rrule` crate, is itself
     /// a due date only when the rule matches it (DTSTART 15 January with
     /// `BYMONTHDAY=30` starts on 30 January).

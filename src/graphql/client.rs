@@ -67,13 +67,21 @@ impl ClientRequest {
     async fn answers(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, ClientAnswer>> {
         let page = PageArgs {
@@ -130,13 +138,21 @@ impl ClientView {
         ctx: &Context<'_>,
         #[graphql(desc = "Only requests in this status; null: all but withdrawn ones.")]
         status: Option<RequestStatus>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(NaiveDate, i64), ClientRequest>> {
         let contact = contact(ctx)?;
@@ -169,7 +185,11 @@ impl ClientView {
     }
 
     /// One request of the client, by id; NOT_FOUND for another client's or a missing one.
-    async fn request(&self, ctx: &Context<'_>, #[graphql(desc = "The request's id.")] id: ID) -> async_graphql::Result<ClientRequest> {
+    async fn request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request's id.")] id: ID,
+    ) -> async_graphql::Result<ClientRequest> {
         let contact = contact(ctx)?;
         let id = parse_id(&id, "request")?;
         let mut conn = connect(ctx).await?;
@@ -197,7 +217,10 @@ impl ClientMutation {
         id: ID,
         #[graphql(desc = "What the contact has to say; null with nothingToReport.")]
         message: Option<String>,
-        #[graphql(default = false, desc = "True to answer that there is nothing to send this period.")]
+        #[graphql(
+            default = false,
+            desc = "True to answer that there is nothing to send this period."
+        )]
         nothing_to_report: bool,
     ) -> async_graphql::Result<ClientRequest> {
         let actor = actor(ctx)?;

@@ -94,13 +94,16 @@ mod tests {
             DateTime::from(instant).to_value(),
             Value::String("2027-01-20T09:00:00.123+00:00".into())
         );
-        let whole = instant.duration_trunc(TimeDelta::seconds(1)).expect("truncates");
+        let whole = instant
+            .duration_trunc(TimeDelta::seconds(1))
+            .expect("truncates");
         assert_eq!(
             DateTime::from(whole).to_value(),
             Value::String("2027-01-20T09:00:00+00:00".into())
         );
-        let micros = NaiveDateTime::parse_from_str("2027-01-20 09:00:00.000999", "%Y-%m-%d %H:%M:%S%.f")
-            .expect("valid");
+        let micros =
+            NaiveDateTime::parse_from_str("2027-01-20 09:00:00.000999", "%Y-%m-%d %H:%M:%S%.f")
+                .expect("valid");
         assert_eq!(
             DateTime::from(micros).to_value(),
             Value::String("2027-01-20T09:00:00+00:00".into())
@@ -109,9 +112,12 @@ mod tests {
 
     #[test]
     fn date_times_read_rfc_3339_in_any_offset_as_utc() {
-        let read = DateTime::parse(Value::String("2027-01-20T10:00:00.5+01:00".into()))
-            .expect("valid");
-        assert_eq!(read.to_value(), Value::String("2027-01-20T09:00:00.500+00:00".into()));
+        let read =
+            DateTime::parse(Value::String("2027-01-20T10:00:00.5+01:00".into())).expect("valid");
+        assert_eq!(
+            read.to_value(),
+            Value::String("2027-01-20T09:00:00.500+00:00".into())
+        );
         assert!(DateTime::parse(Value::String("2027-01-20 09:00".into())).is_err());
     }
 }

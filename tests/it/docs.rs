@@ -2,11 +2,11 @@
 //! full schema (what `rappel export-schema` prints) has a description written for a GraphQL
 //! user, with no Rust notation in it, and `DateTime` values carry at most milliseconds.
 
+use async_graphql::Positioned;
 use async_graphql::parser::parse_schema;
 use async_graphql::parser::types::{
     FieldDefinition, InputValueDefinition, TypeKind, TypeSystemDefinition,
 };
-use async_graphql::Positioned;
 
 /// Every place of the schema that should carry a description, named like `Type.field(arg)`,
 /// with its description (None when it has none). Built-in directives are left out: their
@@ -124,7 +124,11 @@ fn no_description_of_the_schema_holds_rust_notation() {
             Some(format!("{place}: {what}"))
         })
         .collect();
-    assert!(leaks.is_empty(), "Rust notation in descriptions:\n{}", leaks.join("\n"));
+    assert!(
+        leaks.is_empty(),
+        "Rust notation in descriptions:\n{}",
+        leaks.join("\n")
+    );
 }
 
 #[test]

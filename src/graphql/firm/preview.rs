@@ -20,12 +20,19 @@ use crate::graphql::scalars::Date;
 pub struct PreviewOccurrence {
     /// Position of the line in the mission (0-based).
     pub line_index: i32,
+    /// The id of the line's service.
     pub service_id: ID,
+    /// The service's firm-only title.
     pub service_title: String,
+    /// Whether it would be a task or a request.
     pub item_kind: ItemKind,
+    /// The task's title or the request's text.
     pub item_title: String,
+    /// Its due date, after working-day adjustment.
     pub due_date: Date,
+    /// The day it would be created (due date minus lead days).
     pub creation_date: Date,
+    /// Which copy of the due date, from 1.
     pub copy_number: i32,
     /// Created at once when the mission is signed: its creation date is today or before.
     pub in_past: bool,

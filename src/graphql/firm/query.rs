@@ -23,12 +23,16 @@ fn optional_id(id: Option<&ID>, what: &'static str) -> Result<Option<i64>, AppEr
     id.map(|id| parse_id(id, what)).transpose()
 }
 
+/// What a firm's staff may read: its catalogue, clients, missions, generated tasks and
+/// requests, webhook endpoints and outbox. Everything is scoped to the signed-in member's firm.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl FirmView {
+    /// The firm's id.
     async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
         Ok(staff(ctx)?.firm_id.into())
     }
 
+    /// The firm's name.
     async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let firm_id = staff(ctx)?.firm_id;
         Ok(one(firm_loader(ctx)?, FirmKey(firm_id), "firm").await?.name)
@@ -46,13 +50,21 @@ impl FirmView {
     async fn categories(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Category>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -79,15 +91,24 @@ impl FirmView {
     async fn services(
         &self,
         ctx: &Context<'_>,
-        category_id: Option<ID>,
-        #[graphql(default = false)] include_archived: bool,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(desc = "Only this category's services.")] category_id: Option<ID>,
+        #[graphql(default = false, desc = "True to include archived services too.")]
+        include_archived: bool,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Service>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -124,7 +145,12 @@ impl FirmView {
         Ok(page.connection(rows, total, |row| (row.title.clone(), row.id), Service))
     }
 
-    async fn service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Service> {
+    /// One service, archived or not, by id.
+    async fn service(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The service's id; NOT_FOUND when the firm has none with it.")] id: ID,
+    ) -> async_graphql::Result<Service> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "service")?;
         let mut conn = connect(ctx).await?;
@@ -139,15 +165,25 @@ impl FirmView {
     async fn clients(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Keep clients whose name contains this text, in any case.")]
         search: Option<String>,
-        #[graphql(default = false)] include_archived: bool,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(default = false, desc = "True to include archived clients too.")]
+        include_archived: bool,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Client>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -184,7 +220,12 @@ impl FirmView {
         Ok(page.connection(rows, total, |row| (row.name.clone(), row.id), Client))
     }
 
-    async fn client(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Client> {
+    /// One client by id.
+    async fn client(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The client's id; NOT_FOUND when the firm has none with it.")] id: ID,
+    ) -> async_graphql::Result<Client> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "client")?;
         let mut conn = connect(ctx).await?;
@@ -199,15 +240,23 @@ impl FirmView {
     async fn missions(
         &self,
         ctx: &Context<'_>,
-        status: Option<MissionStatus>,
-        client_id: Option<ID>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(desc = "Only missions in this status.")] status: Option<MissionStatus>,
+        #[graphql(desc = "Only those of this client.")] client_id: Option<ID>,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Mission>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -234,7 +283,12 @@ impl FirmView {
         Ok(page.connection(rows, total, |row| row.id, Mission))
     }
 
-    async fn mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
+    /// One mission by id.
+    async fn mission(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mission's id; NOT_FOUND when the firm has none with it.")] id: ID,
+    ) -> async_graphql::Result<Mission> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "mission")?;
         let mut conn = connect(ctx).await?;
@@ -249,19 +303,29 @@ impl FirmView {
     async fn tasks(
         &self,
         ctx: &Context<'_>,
-        status: Option<TaskStatus>,
-        client_id: Option<ID>,
-        mission_id: Option<ID>,
-        due_from: Option<Date>,
-        due_to: Option<Date>,
-        assignee_id: Option<ID>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(desc = "Only tasks in this status.")] status: Option<TaskStatus>,
+        #[graphql(desc = "Only those of this client.")] client_id: Option<ID>,
+        #[graphql(desc = "Only those of this mission.")] mission_id: Option<ID>,
+        #[graphql(desc = "Only those due on or after this date.")] due_from: Option<Date>,
+        #[graphql(desc = "Only those due on or before this date (inclusive).")] due_to: Option<
+            Date,
+        >,
+        #[graphql(desc = "Only tasks assigned to this member.")] assignee_id: Option<ID>,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(NaiveDate, i64), Task>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -293,7 +357,12 @@ impl FirmView {
         Ok(page.connection(rows, total, |row| (row.due_date, row.id), Task))
     }
 
-    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
+    /// One task by id.
+    async fn task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task's id; NOT_FOUND when the firm has none with it.")] id: ID,
+    ) -> async_graphql::Result<Task> {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "task")?;
         let mut conn = connect(ctx).await?;
@@ -308,18 +377,28 @@ impl FirmView {
     async fn information_requests(
         &self,
         ctx: &Context<'_>,
-        status: Option<RequestStatus>,
-        client_id: Option<ID>,
-        mission_id: Option<ID>,
-        due_from: Option<Date>,
-        due_to: Option<Date>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(desc = "Only requests in this status.")] status: Option<RequestStatus>,
+        #[graphql(desc = "Only those of this client.")] client_id: Option<ID>,
+        #[graphql(desc = "Only those of this mission.")] mission_id: Option<ID>,
+        #[graphql(desc = "Only those due on or after this date.")] due_from: Option<Date>,
+        #[graphql(desc = "Only those due on or before this date (inclusive).")] due_to: Option<
+            Date,
+        >,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(NaiveDate, i64), InformationRequest>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -356,9 +435,13 @@ impl FirmView {
         ))
     }
 
+    /// One request by id.
     async fn information_request(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The information request's id; NOT_FOUND when the firm has none with it."
+        )]
         id: ID,
     ) -> async_graphql::Result<InformationRequest> {
         let staff = staff(ctx)?;
@@ -375,8 +458,10 @@ impl FirmView {
     async fn schedule_preview(
         &self,
         ctx: &Context<'_>,
-        mission_id: Option<ID>,
-        mission: Option<MissionInput>,
+        #[graphql(desc = "A saved mission to preview (or give mission).")] mission_id: Option<ID>,
+        #[graphql(desc = "A draft mission to preview, instead of missionId.")] mission: Option<
+            MissionInput,
+        >,
         #[graphql(
             desc = "Last due date listed, after working-day adjustment (inclusive). The mission's \
                     end date, by contrast, bounds each period's date before adjustment."
@@ -407,13 +492,21 @@ impl FirmView {
     async fn staff(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, StaffMember>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -438,13 +531,21 @@ impl FirmView {
     async fn webhook_endpoints(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, WebhookEndpoint>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -471,15 +572,23 @@ impl FirmView {
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        status: Option<DeliveryStatus>,
-        request_id: Option<ID>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(desc = "Only deliveries in this status.")] status: Option<DeliveryStatus>,
+        #[graphql(desc = "Only deliveries of this request.")] request_id: Option<ID>,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Delivery>> {
         let firm_id = staff(ctx)?.firm_id;

@@ -420,13 +420,21 @@ impl InformationRequest {
     async fn answers(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size.")]
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).")]
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`.")]
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
         last: Option<i32>,
-        #[graphql(desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).")]
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, RequestAnswer>> {
         let page = PageArgs {

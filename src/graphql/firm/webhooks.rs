@@ -16,7 +16,9 @@ use crate::ops;
 #[derive(SimpleObject)]
 #[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
 pub struct WebhookEndpointWithSecret {
+    /// The endpoint.
     pub endpoint: WebhookEndpoint,
+    /// The signing secret, whsec_ followed by base64; shown this once.
     pub secret: String,
 }
 
@@ -78,9 +80,14 @@ impl WebhookMutation {
     async fn create_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        url: String,
+        #[graphql(desc = "An https URL reaching a public address (BAD_USER_INPUT otherwise).")] url: String,
+        #[graphql(
+            desc = "The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other)."
+        )]
         events: Vec<String>,
-        client_id: Option<ID>,
+        #[graphql(desc = "The id of one client to keep; null for every client.")] client_id: Option<
+            ID,
+        >,
     ) -> async_graphql::Result<WebhookEndpointWithSecret> {
         let actor = actor(ctx)?;
         let client_id = client_id
@@ -105,9 +112,16 @@ impl WebhookMutation {
     async fn update_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint."
+        )]
         id: ID,
-        url: Option<String>,
+        #[graphql(desc = "An https URL reaching a public address (BAD_USER_INPUT otherwise).")] url: Option<String>,
+        #[graphql(
+            desc = "The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other)."
+        )]
         events: Option<Vec<String>>,
+        #[graphql(desc = "The id of one client to keep; null for every client.")]
         client_id: MaybeUndefined<ID>,
     ) -> async_graphql::Result<WebhookEndpoint> {
         let actor = actor(ctx)?;
@@ -133,8 +147,11 @@ impl WebhookMutation {
     async fn disable_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint."
+        )]
         id: ID,
-        reason: Option<String>,
+        #[graphql(desc = "Why, shown in the endpoint's disabledReason.")] reason: Option<String>,
     ) -> async_graphql::Result<WebhookEndpoint> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "webhook endpoint")?;
@@ -149,6 +166,9 @@ impl WebhookMutation {
     async fn enable_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint."
+        )]
         id: ID,
     ) -> async_graphql::Result<WebhookEndpoint> {
         let actor = actor(ctx)?;
@@ -164,6 +184,9 @@ impl WebhookMutation {
     async fn rotate_webhook_secret(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint."
+        )]
         id: ID,
     ) -> async_graphql::Result<WebhookEndpointWithSecret> {
         let actor = actor(ctx)?;
@@ -178,6 +201,9 @@ impl WebhookMutation {
     async fn delete_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint."
+        )]
         id: ID,
     ) -> async_graphql::Result<bool> {
         let actor = actor(ctx)?;
@@ -189,7 +215,12 @@ impl WebhookMutation {
     /// Sends a FAILED, DEAD or SKIPPED delivery again, now (a client email: at the firm's next sending
     /// hour), with the same Message-ID or webhook-id and a fresh attempt budget.
     #[graphql(visible = "visible_to_staff")]
-    async fn redeliver(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Delivery> {
+    async fn redeliver(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The delivery's id; NOT_FOUND when the firm has no such delivery.")]
+        id: ID,
+    ) -> async_graphql::Result<Delivery> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "delivery")?;
         let requeued =

@@ -16,21 +16,24 @@ pub struct CatalogMutation;
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl CatalogMutation {
     #[graphql(visible = "visible_to_staff")]
+    /// Creates a category; its name must not be blank (BAD_USER_INPUT).
     async fn create_category(
         &self,
         ctx: &Context<'_>,
-        name: String,
+        #[graphql(desc = "The category's name.")] name: String,
     ) -> async_graphql::Result<Category> {
         let row = ops::catalog::create_category(env(ctx)?, &actor(ctx)?, &name).await?;
         Ok(Category(row))
     }
 
     #[graphql(visible = "visible_to_staff")]
+    /// Renames a category.
     async fn rename_category(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The category's id; NOT_FOUND when the firm has no such category.")]
         id: ID,
-        name: String,
+        #[graphql(desc = "The new name.")] name: String,
     ) -> async_graphql::Result<Category> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "category")?;
@@ -39,10 +42,11 @@ impl CatalogMutation {
     }
 
     #[graphql(visible = "visible_to_staff")]
+    /// Creates a service with its items (BAD_USER_INPUT naming the field refused).
     async fn create_service(
         &self,
         ctx: &Context<'_>,
-        input: ServiceInput,
+        #[graphql(desc = "The new service.")] input: ServiceInput,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
         let input = input.to_op()?;
@@ -56,7 +60,10 @@ impl CatalogMutation {
     async fn update_service(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The service's id; NOT_FOUND when the firm has no such service.")] id: ID,
+        #[graphql(
+            desc = "The service's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+        )]
         input: ServiceInput,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
@@ -71,7 +78,10 @@ impl CatalogMutation {
     async fn reorder_service_items(
         &self,
         ctx: &Context<'_>,
-        service_id: ID,
+        #[graphql(desc = "The service's id.")] service_id: ID,
+        #[graphql(
+            desc = "Every live item of the service, once each, in the new order (BAD_USER_INPUT otherwise)."
+        )]
         item_ids: Vec<ID>,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
@@ -88,7 +98,11 @@ impl CatalogMutation {
     /// Archives a service: its lines stop being offered for new missions; signed missions keep
     /// generating from it.
     #[graphql(visible = "visible_to_staff")]
-    async fn archive_service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Service> {
+    async fn archive_service(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The service's id; NOT_FOUND when the firm has no such service.")] id: ID,
+    ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "service")?;
         Ok(Service(

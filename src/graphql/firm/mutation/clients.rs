@@ -16,20 +16,25 @@ pub struct ClientsMutation;
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl ClientsMutation {
     #[graphql(visible = "visible_to_staff")]
+    /// Creates a client (BAD_USER_INPUT naming the field refused).
     async fn create_client(
         &self,
         ctx: &Context<'_>,
-        input: ClientInput,
+        #[graphql(desc = "The new client.")] input: ClientInput,
     ) -> async_graphql::Result<Client> {
         let row = ops::clients::create_client(env(ctx)?, &actor(ctx)?, &input.to_op()).await?;
         Ok(Client(row))
     }
 
     #[graphql(visible = "visible_to_staff")]
+    /// Changes a client's name and reference.
     async fn update_client(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The client's id; NOT_FOUND when the firm has no such client.")] id: ID,
+        #[graphql(
+            desc = "The client's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+        )]
         input: ClientInput,
     ) -> async_graphql::Result<Client> {
         let actor = actor(ctx)?;
@@ -41,7 +46,11 @@ impl ClientsMutation {
     /// Archives a client: its contacts' tokens and sign-in links end at once (and stay
     /// ended if the client is brought back), so they lose the client view.
     #[graphql(visible = "visible_to_staff")]
-    async fn archive_client(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Client> {
+    async fn archive_client(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The client's id; NOT_FOUND when the firm has no such client.")] id: ID,
+    ) -> async_graphql::Result<Client> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "client")?;
         Ok(Client(
@@ -50,11 +59,12 @@ impl ClientsMutation {
     }
 
     #[graphql(visible = "visible_to_staff")]
+    /// Adds a contact to a client; it receives the client's requests by email.
     async fn add_contact(
         &self,
         ctx: &Context<'_>,
-        client_id: ID,
-        input: ContactInput,
+        #[graphql(desc = "The id of the client the contact belongs to.")] client_id: ID,
+        #[graphql(desc = "The contact's values.")] input: ContactInput,
     ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
         let client_id = parse_id(&client_id, "client")?;
@@ -63,10 +73,14 @@ impl ClientsMutation {
     }
 
     #[graphql(visible = "visible_to_staff")]
+    /// Changes a contact's name, email, language and notifications.
     async fn update_contact(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The contact's id; NOT_FOUND when the firm has no such contact.")] id: ID,
+        #[graphql(
+            desc = "The contact's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+        )]
         input: ContactInput,
     ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
@@ -76,7 +90,12 @@ impl ClientsMutation {
     }
 
     #[graphql(visible = "visible_to_staff")]
-    async fn archive_contact(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Contact> {
+    /// Archives a contact: no more email, and its tokens and sign-in links end.
+    async fn archive_contact(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The contact's id; NOT_FOUND when the firm has no such contact.")] id: ID,
+    ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "contact")?;
         Ok(Contact(

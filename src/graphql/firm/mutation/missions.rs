@@ -21,7 +21,7 @@ impl MissionsMutation {
     async fn create_mission(
         &self,
         ctx: &Context<'_>,
-        input: MissionInput,
+        #[graphql(desc = "The new mission.")] input: MissionInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
         let input = input.to_op()?;
@@ -31,10 +31,14 @@ impl MissionsMutation {
     }
 
     #[graphql(visible = "visible_to_staff")]
+    /// Changes a mission, within the rules of its input type.
     async fn update_mission(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
+        #[graphql(
+            desc = "The mission's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+        )]
         input: MissionUpdateInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
@@ -57,7 +61,10 @@ impl MissionsMutation {
     async fn add_mission_line(
         &self,
         ctx: &Context<'_>,
-        mission_id: ID,
+        #[graphql(desc = "The id of a DRAFT or SIGNED mission.")] mission_id: ID,
+        #[graphql(
+            desc = "The new line; on a signed mission its first due date may not lie before the firm's today."
+        )]
         line: MissionLineInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
@@ -71,7 +78,11 @@ impl MissionsMutation {
     /// Signs a DRAFT mission: generation starts, and everything already due to be created
     /// (past periods included) is created at once.
     #[graphql(visible = "visible_to_staff")]
-    async fn sign_mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
+    async fn sign_mission(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
+    ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "mission")?;
         Ok(Mission(
@@ -87,7 +98,10 @@ impl MissionsMutation {
     async fn end_mission(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
+        #[graphql(
+            desc = "The day the mission ended (inclusive); default the firm's today, or the start date of a mission not started yet. Not later than that."
+        )]
         end_date: Option<Date>,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
@@ -100,7 +114,11 @@ impl MissionsMutation {
 
     /// Cancels a DRAFT or SIGNED mission, and its open requests and tasks with it.
     #[graphql(visible = "visible_to_staff")]
-    async fn cancel_mission(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Mission> {
+    async fn cancel_mission(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
+    ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "mission")?;
         Ok(Mission(

@@ -36,15 +36,18 @@ pub struct FirmMutation(
 );
 
 #[derive(InputObject)]
+/// One item of a service.
 pub struct ServiceItemInput {
     /// An existing item's id, to keep it (and its generated history) when updating.
     pub id: Option<ID>,
+    /// TASK for an internal task, INFORMATION_REQUEST for a request to the client.
     pub kind: ItemKind,
     /// A task's title, or the text the client reads.
     pub title: String,
 }
 
 #[derive(InputObject, Default)]
+/// When reminders go out for a service's requests; null fields take the firm default.
 pub struct ReminderPolicyInput {
     /// Days before the due date of the first reminder.
     pub days_before: Option<i32>,
@@ -57,36 +60,52 @@ pub struct ReminderPolicyInput {
 }
 
 #[derive(InputObject)]
+/// A service: its title, what the client hands over, its lead time and its items.
 pub struct ServiceInput {
+    /// The category to file it in; null for none.
     pub category_id: Option<ID>,
+    /// The firm-only title (clients never read it); not blank.
     pub title: String,
     #[graphql(default_with = "DeliverableType::Documents")]
+    /// What the client hands over; DOCUMENTS by default.
     pub deliverable_type: DeliverableType,
     /// Days before each due date the occurrence is created (0..366).
     pub lead_days: i32,
+    /// The items in their order: internal tasks and requests to the client.
     pub items: Vec<ServiceItemInput>,
+    /// When reminders go out; null: the firm default.
     pub reminder_policy: Option<ReminderPolicyInput>,
 }
 
 #[derive(InputObject)]
+/// A client company.
 pub struct ClientInput {
+    /// The company's name; not blank.
     pub name: String,
+    /// The firm's own reference (a file number); null for none.
     pub reference: Option<String>,
 }
 
 #[derive(InputObject)]
+/// A contact of a client.
 pub struct ContactInput {
+    /// The contact's name; not blank.
     pub name: String,
+    /// The address requests are emailed to (BAD_USER_INPUT when not an address).
     pub email: String,
     /// Null: the firm's language.
     pub language: Option<Language>,
     #[graphql(default = true)]
+    /// False to send this contact no email; true by default.
     pub notifications_enabled: bool,
 }
 
 #[derive(InputObject, Clone)]
+/// One service on a mission and how often it falls due.
 pub struct MissionLineInput {
+    /// The id of a live service of the firm.
     pub service_id: ID,
+    /// How often it falls due (CUSTOM needs rrule).
     pub frequency: Frequency,
     /// Defaults to the mission's start date; move it later to skip past periods.
     pub first_due_date: Option<Date>,
@@ -99,14 +118,19 @@ pub struct MissionLineInput {
 }
 
 #[derive(InputObject, Clone)]
+/// A new mission for one client, with its lines.
 pub struct MissionInput {
+    /// The id of the client the mission is for.
     pub client_id: ID,
+    /// The firm-only name of the mission; not blank.
     pub name: String,
+    /// The first day of the mission; the default first due date of its lines.
     pub start_date: Date,
     /// Last day of the mission (inclusive); null for an open-ended mission. It bounds each
     /// period's date before working-day adjustment: a period on or before it belongs to the
     /// mission even when adjustment (NEXT) moves its due date past it.
     pub end_date: Option<Date>,
+    /// The services of the mission, in order.
     pub lines: Vec<MissionLineInput>,
 }
 
@@ -115,7 +139,9 @@ pub struct MissionInput {
 /// nor before an occurrence already generated) may change; add lines with `addMissionLine`.
 #[derive(InputObject)]
 pub struct MissionUpdateInput {
+    /// A new name; null keeps it.
     pub name: Option<String>,
+    /// A new start date (DRAFT only); null keeps it.
     pub start_date: Option<Date>,
     /// New last day (inclusive), bounding each period's date before working-day adjustment.
     /// Extending a signed mission generates every period after the old end that a mission
@@ -125,6 +151,7 @@ pub struct MissionUpdateInput {
     /// Set to true to remove the end date.
     #[graphql(default = false)]
     pub clear_end_date: bool,
+    /// New lines replacing all of them (DRAFT only); null keeps them.
     pub lines: Option<Vec<MissionLineInput>>,
 }
 
@@ -132,7 +159,9 @@ pub struct MissionUpdateInput {
 #[derive(SimpleObject)]
 #[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
 pub struct StaffInvitation {
+    /// The new member.
     pub member: StaffMember,
+    /// A password to hand to the member, shown this once.
     pub temporary_password: String,
 }
 

@@ -22,9 +22,13 @@ impl StaffMutation {
     async fn invite_staff_member(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        name: String,
-        #[graphql(default_with = "Role::Member")] role: Role,
+        #[graphql(desc = "The member's email address.")] email: String,
+        #[graphql(desc = "The member's display name.")] name: String,
+        #[graphql(
+            default_with = "Role::Member",
+            desc = "What the member may do; MEMBER by default."
+        )]
+        role: Role,
     ) -> async_graphql::Result<StaffInvitation> {
         let invitation =
             ops::staff::invite_staff_member(env(ctx)?, &actor(ctx)?, &email, &name, role).await?;
@@ -37,7 +41,14 @@ impl StaffMutation {
     /// Removes a member from the firm (admins only); their sessions end at once. The last
     /// admin cannot be removed.
     #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
-    async fn remove_staff_member(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+    async fn remove_staff_member(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The staff member's id; NOT_FOUND when the firm has no such staff member."
+        )]
+        id: ID,
+    ) -> async_graphql::Result<bool> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "staff member")?;
         ops::staff::remove_staff_member(env(ctx)?, &actor, id).await?;
@@ -50,7 +61,7 @@ impl StaffMutation {
     async fn create_contact_access_token(
         &self,
         ctx: &Context<'_>,
-        contact_id: ID,
+        #[graphql(desc = "The id of the contact the token acts for.")] contact_id: ID,
     ) -> async_graphql::Result<String> {
         let actor = actor(ctx)?;
         let contact_id = parse_id(&contact_id, "contact")?;

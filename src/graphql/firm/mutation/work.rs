@@ -16,12 +16,22 @@ pub struct WorkMutation;
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl WorkMutation {
     #[graphql(visible = "visible_to_staff")]
-    async fn complete_task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
+    /// Marks a task DONE.
+    async fn complete_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task's id; NOT_FOUND when the firm has no such task.")] id: ID,
+    ) -> async_graphql::Result<Task> {
         set_task(ctx, id, TaskStatus::Done).await
     }
 
     #[graphql(visible = "visible_to_staff")]
-    async fn reopen_task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
+    /// Reopens a task: OPEN again.
+    async fn reopen_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task's id; NOT_FOUND when the firm has no such task.")] id: ID,
+    ) -> async_graphql::Result<Task> {
         set_task(ctx, id, TaskStatus::Open).await
     }
 
@@ -30,8 +40,8 @@ impl WorkMutation {
     async fn assign_task(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        assignee_id: Option<ID>,
+        #[graphql(desc = "The task's id; NOT_FOUND when the firm has no such task.")] id: ID,
+        #[graphql(desc = "The id of an active member of the firm; null to unassign.")] assignee_id: Option<ID>,
     ) -> async_graphql::Result<Task> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "task")?;
@@ -49,7 +59,7 @@ impl WorkMutation {
     async fn close_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The request's id; NOT_FOUND when the firm has no such request.")] id: ID,
     ) -> async_graphql::Result<InformationRequest> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "information request")?;
@@ -63,7 +73,7 @@ impl WorkMutation {
     async fn reopen_request(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The request's id; NOT_FOUND when the firm has no such request.")] id: ID,
     ) -> async_graphql::Result<InformationRequest> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "information request")?;
