@@ -89,6 +89,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         schema,
         pool: pool.clone(),
+        callers: crate::graphql::CallerCache::new(config.auth.caller_cache_seconds, events.clone()),
         graphiql: config.graphql.graphiql,
         max_batch: config.graphql.max_batch,
         web: crate::http::WebOptions::from_config(&config),

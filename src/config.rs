@@ -97,6 +97,7 @@ pub struct AuthConfig {
     pub sign_in_attempts_per_ip: u32,
     pub sign_in_window_seconds: u64,
     pub max_concurrent_password_checks: usize,
+    pub caller_cache_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,6 +261,7 @@ impl Default for AuthConfig {
             sign_in_attempts_per_ip: 50,
             sign_in_window_seconds: 300,
             max_concurrent_password_checks: 2,
+            caller_cache_seconds: 5,
         }
     }
 }

@@ -7,6 +7,14 @@
 //! a subscriber connected to one instance hears what another instance did. Delivery of events
 //! is best effort (a subscriber that falls behind or an instance that restarts misses some);
 //! the data itself is always in the database.
+//!
+//! The bus also carries "access changed" signals (a token revoked, a contact, client or staff
+//! member archived): they bump an epoch that cached callers are checked against, in this
+//! process at once and in the others through the same relay. An instance whose listener lost
+//! its connection bumps its own epoch when it listens again, since it may have missed some.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
@@ -36,11 +44,22 @@ pub struct RequestEvent {
     pub request_id: i64,
 }
 
-/// An event on the wire between instances, with the instance it comes from.
+/// What travels between instances: a request event, or a change of who may sign in.
+#[derive(Debug, Clone)]
+enum Outgoing {
+    Request(RequestEvent),
+    AccessChanged,
+}
+
+/// A message on the wire between instances, with the instance it comes from. An older
+/// instance, which knows only `event`, ignores the messages without one.
 #[derive(Serialize, Deserialize)]
 struct Relayed {
     origin: String,
-    event: RequestEvent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<RequestEvent>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    access_changed: bool,
 }
 
 /// A broadcast channel shared by the process; slow subscribers miss old events rather than
@@ -48,7 +67,8 @@ struct Relayed {
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<RequestEvent>,
-    relay: Option<mpsc::UnboundedSender<RequestEvent>>,
+    relay: Option<mpsc::UnboundedSender<Outgoing>>,
+    access_epoch: Arc<AtomicU64>,
 }
 
 impl Default for EventBus {
@@ -63,6 +83,7 @@ impl EventBus {
         Self {
             sender,
             relay: None,
+            access_epoch: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -70,9 +91,25 @@ impl EventBus {
     /// bridged; nobody listening is fine.
     pub fn publish(&self, event: RequestEvent) {
         if let Some(relay) = &self.relay {
-            let _ = relay.send(event.clone());
+            let _ = relay.send(Outgoing::Request(event.clone()));
         }
         let _ = self.sender.send(event);
+    }
+
+    /// Says that some access ended (a token revoked, a contact, client or staff member
+    /// archived): callers cached before now are resolved again, here at once and on the other
+    /// instances when the relay carries it there.
+    pub fn access_changed(&self) {
+        self.access_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(relay) = &self.relay {
+            let _ = relay.send(Outgoing::AccessChanged);
+        }
+    }
+
+    /// The number of access changes heard so far: a cached caller read before the latest
+    /// one is stale.
+    pub fn access_epoch(&self) -> u64 {
+        AtomicU64::load(&self.access_epoch, Ordering::SeqCst)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<RequestEvent> {
@@ -87,21 +124,31 @@ impl EventBus {
         let (relay, outgoing) = mpsc::unbounded_channel();
         self.relay = Some(relay);
         tokio::spawn(notify_loop(url.to_string(), origin.clone(), outgoing));
-        tokio::spawn(listen_loop(url.to_string(), origin, self.sender.clone()));
+        tokio::spawn(listen_loop(
+            url.to_string(),
+            origin,
+            self.sender.clone(),
+            self.access_epoch.clone(),
+        ));
     }
 }
 
-async fn notify_loop(
-    url: String,
-    origin: String,
-    mut outgoing: mpsc::UnboundedReceiver<RequestEvent>,
-) {
+async fn notify_loop(url: String, origin: String, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
     let mut conn: Option<AsyncPgConnection> = None;
-    while let Some(event) = outgoing.recv().await {
-        let payload = match serde_json::to_string(&Relayed {
-            origin: origin.clone(),
-            event,
-        }) {
+    while let Some(message) = outgoing.recv().await {
+        let relayed = match message {
+            Outgoing::Request(event) => Relayed {
+                origin: origin.clone(),
+                event: Some(event),
+                access_changed: false,
+            },
+            Outgoing::AccessChanged => Relayed {
+                origin: origin.clone(),
+                event: None,
+                access_changed: true,
+            },
+        };
+        let payload = match serde_json::to_string(&relayed) {
             Ok(payload) => payload,
             Err(_) => continue,
         };
@@ -128,7 +175,12 @@ async fn notify_loop(
     }
 }
 
-async fn listen_loop(url: String, origin: String, local: broadcast::Sender<RequestEvent>) {
+async fn listen_loop(
+    url: String,
+    origin: String,
+    local: broadcast::Sender<RequestEvent>,
+    access_epoch: Arc<AtomicU64>,
+) {
     loop {
         match AsyncPgConnection::establish(&url).await {
             Ok(mut conn) => {
@@ -138,6 +190,8 @@ async fn listen_loop(url: String, origin: String, local: broadcast::Sender<Reque
                 if let Err(error) = listening {
                     tracing::warn!(%error, "cannot listen for other instances' events");
                 } else {
+                    // Changes made while this instance was not listening went unheard.
+                    access_epoch.fetch_add(1, Ordering::SeqCst);
                     let mut notifications = std::pin::pin!(conn.notifications_stream());
                     while let Some(notification) = notifications.next().await {
                         let Ok(notification) = notification else {
@@ -146,7 +200,12 @@ async fn listen_loop(url: String, origin: String, local: broadcast::Sender<Reque
                         if let Ok(relayed) = serde_json::from_str::<Relayed>(&notification.payload)
                         {
                             if relayed.origin != origin {
-                                let _ = local.send(relayed.event);
+                                if relayed.access_changed {
+                                    access_epoch.fetch_add(1, Ordering::SeqCst);
+                                }
+                                if let Some(event) = relayed.event {
+                                    let _ = local.send(event);
+                                }
                             }
                         }
                     }

@@ -28,7 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::db::Pool;
 use crate::graphql::limits::{DocumentLimits, SignInBudget};
-use crate::graphql::{Caller, RappelSchema, resolve_caller};
+use crate::graphql::{Caller, CallerCache, RappelSchema, resolve_caller};
 use crate::graphql_over_http::{self as over_http, MediaType, Refusal, Wanted};
 use crate::health::Operations;
 use crate::playground::DemoToken;
@@ -41,6 +41,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub schema: RappelSchema,
     pub pool: Pool,
+    /// Callers resolved from bearer tokens, kept for `[auth] caller_cache_seconds`.
+    pub callers: CallerCache,
     pub graphiql: bool,
     pub max_batch: usize,
     pub web: WebOptions,
@@ -385,7 +387,11 @@ async fn execute(
     batch: async_graphql::BatchRequest,
     media: MediaType,
 ) -> Response {
-    let caller = match resolve_caller(&state.pool, bearer_token(headers)).await {
+    let caller = match state
+        .callers
+        .resolve(&state.pool, bearer_token(headers))
+        .await
+    {
         Ok(caller) => caller,
         Err(error) => {
             tracing::error!(%error, "cannot check a bearer token");

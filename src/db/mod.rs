@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::SqliteConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
@@ -258,6 +260,8 @@ impl Pool {
                 let pool = bb8::Pool::builder()
                     .max_size(pool_size)
                     .connection_timeout(Duration::from_secs(30))
+                    // A local file does not go away under a connection: no ping per checkout.
+                    .test_on_check_out(false)
                     .build(manager)
                     .await
                     .map_err(|error| DbError::Pool(error.to_string()))?;
@@ -280,6 +284,10 @@ impl Pool {
                 let pool = bb8::Pool::builder()
                     .max_size(pool_size)
                     .connection_timeout(Duration::from_secs(10))
+                    // No `SELECT 1` round trip per checkout: a connection whose socket closed
+                    // (server restarted, backend terminated) is skipped by `Pool::get`, and one
+                    // that fails mid-query is discarded when it returns to the pool.
+                    .test_on_check_out(false)
                     .build(manager)
                     .await
                     .map_err(|error| DbError::Pool(error.to_string()))?;
@@ -307,11 +315,25 @@ impl Pool {
                     .map(Conn::Sqlite)
                     .map_err(|error| DbError::Pool(error.to_string()))
             }
-            Self::Postgres { pool, .. } => pool
-                .get_owned()
-                .await
-                .map(Conn::Postgres)
-                .map_err(|error| DbError::Pool(error.to_string())),
+            Self::Postgres { pool, .. } => {
+                // Connections whose socket is known closed are dropped (bb8 discards a broken
+                // connection when it comes back) and the next one taken; each try either
+                // returns or removes one connection, so a pool's worth of tries is enough.
+                let tries = pool.state().connections + 1;
+                for _ in 0..tries {
+                    let mut pooled = pool
+                        .get_owned()
+                        .await
+                        .map_err(|error| DbError::Pool(error.to_string()))?;
+                    if !PoolableConnection::is_broken(&mut *pooled) {
+                        return Ok(Conn::Postgres(pooled));
+                    }
+                }
+                pool.get_owned()
+                    .await
+                    .map(Conn::Postgres)
+                    .map_err(|error| DbError::Pool(error.to_string()))
+            }
         }
     }
 

@@ -181,3 +181,110 @@ pub async fn revoke_contact_access(
     .execute(c)
     .await)?)
 }
+
+/// A bearer token with the user or contact it signs in, read in one statement.
+#[derive(Debug, Clone)]
+pub struct TokenHolder {
+    pub token_id: i64,
+    pub firm_id: i64,
+    pub kind: TokenKind,
+    pub expires_at: Option<NaiveDateTime>,
+    /// The staff member of a staff session: id, role, and whether archived.
+    pub user: Option<(i64, crate::domain::Role, bool)>,
+    /// The contact of a contact token: id, client, firm, and whether archived.
+    pub contact: Option<(i64, i64, i64, bool)>,
+}
+
+type HolderRow = (
+    i64,
+    i64,
+    TokenKind,
+    Option<NaiveDateTime>,
+    Option<i64>,
+    Option<crate::domain::Role>,
+    Option<NaiveDateTime>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<NaiveDateTime>,
+);
+
+/// The valid token with this hash among `kinds` (neither revoked, used nor expired at `now`)
+/// and its holder, in one statement: the user of a staff session (of the token's firm) or
+/// the contact of a contact token, joined to it.
+pub async fn find_holder(
+    db: &mut DbConn<'_>,
+    token_hash: &str,
+    kinds: &[TokenKind],
+    now: NaiveDateTime,
+) -> DbResult<Option<TokenHolder>> {
+    use super::schema::{contacts, users};
+    let kinds = kinds.to_vec();
+    let row: Option<HolderRow> = with_conn!(db, |c| access_tokens::table
+        .left_join(
+            users::table.on(users::id
+                .nullable()
+                .eq(access_tokens::user_id)
+                .and(users::firm_id.eq(access_tokens::firm_id)))
+        )
+        .left_join(
+            contacts::table.on(contacts::id
+                .nullable()
+                .eq(access_tokens::contact_id)
+                .and(contacts::firm_id.eq(access_tokens::firm_id)))
+        )
+        .filter(access_tokens::token_hash.eq(token_hash))
+        .filter(access_tokens::kind.eq_any(&kinds))
+        .filter(access_tokens::revoked_at.is_null())
+        .filter(access_tokens::used_at.is_null())
+        .filter(
+            access_tokens::expires_at
+                .is_null()
+                .or(access_tokens::expires_at.gt(now))
+        )
+        .select((
+            access_tokens::id,
+            access_tokens::firm_id,
+            access_tokens::kind,
+            access_tokens::expires_at,
+            users::id.nullable(),
+            users::role.nullable(),
+            users::archived_at.nullable(),
+            contacts::id.nullable(),
+            contacts::client_id.nullable(),
+            contacts::firm_id.nullable(),
+            contacts::archived_at.nullable(),
+        ))
+        .first(c)
+        .await
+        .optional())?;
+    Ok(row.map(
+        |(
+            token_id,
+            firm_id,
+            kind,
+            expires_at,
+            user_id,
+            role,
+            user_archived_at,
+            contact_id,
+            client_id,
+            contact_firm_id,
+            contact_archived_at,
+        )| TokenHolder {
+            token_id,
+            firm_id,
+            kind,
+            expires_at,
+            user: user_id
+                .zip(role)
+                .map(|(id, role)| (id, role, user_archived_at.is_some())),
+            contact: match (contact_id, client_id, contact_firm_id) {
+                (Some(id), Some(client_id), Some(firm_id)) => {
+                    Some((id, client_id, firm_id, contact_archived_at.is_some()))
+                }
+                _ => None,
+            },
+        },
+    ))
+}

@@ -2,16 +2,19 @@
 //! on every firm-only and contact-only field, the `visible` rules that hide those fields from
 //! other callers' introspection, and small helpers resolvers share.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use async_graphql::{Context, Guard, ID};
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 
 use crate::auth::token_hash;
-use crate::db::clients::find_contact_by_id;
-use crate::db::firms::find_user;
-use crate::db::tokens::find_valid;
+use crate::db::tokens::find_holder;
 use crate::db::{Conn, DbResult, Pool};
 use crate::domain::{Role, TokenKind};
 use crate::error::AppError;
+use crate::events::EventBus;
 
 /// The signed-in caller, put into each request's data by the HTTP layer.
 #[derive(Debug, Clone, Default)]
@@ -38,44 +41,131 @@ pub struct ContactCaller {
     pub token_id: i64,
 }
 
-/// Resolves a bearer token to a caller; an unknown, expired or revoked token is anonymous.
+/// Resolves a bearer token to a caller in one statement; an unknown, expired or revoked token
+/// is anonymous.
 pub async fn resolve_caller(pool: &Pool, token: Option<&str>) -> DbResult<Caller> {
     let Some(token) = token.map(str::trim).filter(|token| !token.is_empty()) else {
         return Ok(Caller::Anonymous);
     };
+    Ok(lookup(pool, &token_hash(token))
+        .await?
+        .map_or(Caller::Anonymous, |(caller, _)| caller))
+}
+
+/// The caller of a token hash, and when the token expires.
+async fn lookup(pool: &Pool, hash: &str) -> DbResult<Option<(Caller, Option<NaiveDateTime>)>> {
     let mut conn = pool.get().await?;
-    let mut db = conn.as_db();
     let now = Utc::now().naive_utc();
     let kinds = [TokenKind::StaffSession, TokenKind::Contact];
-    let Some(stored) = find_valid(&mut db, &token_hash(token), &kinds, now).await? else {
-        return Ok(Caller::Anonymous);
+    let Some(holder) = find_holder(&mut conn.as_db(), hash, &kinds, now).await? else {
+        return Ok(None);
     };
-    match (stored.kind, stored.user_id, stored.contact_id) {
-        (TokenKind::StaffSession, Some(user_id), _) => {
-            let user = find_user(&mut db, stored.firm_id, user_id).await?;
-            if user.archived_at.is_some() {
-                return Ok(Caller::Anonymous);
-            }
-            Ok(Caller::Staff(StaffCaller {
-                user_id,
-                firm_id: user.firm_id,
-                role: user.role,
-                token_id: stored.id,
-            }))
-        }
-        (TokenKind::Contact, _, Some(contact_id)) => {
-            let contact = find_contact_by_id(&mut db, contact_id).await?;
-            if contact.archived_at.is_some() {
-                return Ok(Caller::Anonymous);
-            }
-            Ok(Caller::Contact(ContactCaller {
+    let caller = match (holder.kind, holder.user, holder.contact) {
+        (TokenKind::StaffSession, Some((user_id, role, false)), _) => Caller::Staff(StaffCaller {
+            user_id,
+            firm_id: holder.firm_id,
+            role,
+            token_id: holder.token_id,
+        }),
+        (TokenKind::Contact, _, Some((contact_id, client_id, firm_id, false))) => {
+            Caller::Contact(ContactCaller {
                 contact_id,
-                client_id: contact.client_id,
-                firm_id: contact.firm_id,
-                token_id: stored.id,
-            }))
+                client_id,
+                firm_id,
+                token_id: holder.token_id,
+            })
         }
-        _ => Ok(Caller::Anonymous),
+        _ => return Ok(None),
+    };
+    Ok(Some((caller, holder.expires_at)))
+}
+
+/// Resolved callers kept in memory for `[auth] caller_cache_seconds`, by token hash, so a
+/// client's burst of requests costs one lookup. An entry read before the latest access change
+/// of the [`EventBus`] (logout, revocation, archive of a contact, client or staff member, here
+/// or on another instance through the relay) is stale and read again; none outlives its
+/// token's expiry. Only signed-in callers are kept: unknown tokens cannot fill the cache.
+#[derive(Clone)]
+pub struct CallerCache {
+    entries: Arc<Mutex<HashMap<String, CachedCaller>>>,
+    ttl: Duration,
+    events: EventBus,
+}
+
+struct CachedCaller {
+    caller: Caller,
+    epoch: u64,
+    until: Instant,
+}
+
+/// Most callers kept at once; past it, expired entries go, then all of them.
+const CALLER_CACHE_ENTRIES: usize = 10_000;
+
+impl CallerCache {
+    /// A cache of `ttl_seconds` (0 disables it) invalidated by `events`' access changes.
+    pub fn new(ttl_seconds: u64, events: EventBus) -> Self {
+        Self {
+            entries: Arc::default(),
+            ttl: Duration::from_secs(ttl_seconds),
+            events,
+        }
+    }
+
+    /// The caller of `token`, from memory when fresh, else from the database.
+    pub async fn resolve(&self, pool: &Pool, token: Option<&str>) -> DbResult<Caller> {
+        let Some(token) = token.map(str::trim).filter(|token| !token.is_empty()) else {
+            return Ok(Caller::Anonymous);
+        };
+        if self.ttl.is_zero() {
+            return resolve_caller(pool, Some(token)).await;
+        }
+        let hash = token_hash(token);
+        // Read before the lookup: a change committed during it makes the entry stale at once.
+        let epoch = self.events.access_epoch();
+        if let Some(caller) = self.fresh(&hash, epoch) {
+            return Ok(caller);
+        }
+        let Some((caller, expires_at)) = lookup(pool, &hash).await? else {
+            self.lock().remove(&hash);
+            return Ok(Caller::Anonymous);
+        };
+        let mut until = Instant::now() + self.ttl;
+        if let Some(expires_at) = expires_at {
+            let left = (expires_at - Utc::now().naive_utc())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            until = until.min(Instant::now() + left);
+        }
+        let mut entries = self.lock();
+        if entries.len() >= CALLER_CACHE_ENTRIES {
+            let now = Instant::now();
+            entries.retain(|_, entry| entry.until > now);
+            if entries.len() >= CALLER_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            hash,
+            CachedCaller {
+                caller: caller.clone(),
+                epoch,
+                until,
+            },
+        );
+        Ok(caller)
+    }
+
+    fn fresh(&self, hash: &str, epoch: u64) -> Option<Caller> {
+        let entries = self.lock();
+        let entry = entries.get(hash)?;
+        (entry.epoch == epoch && entry.until > Instant::now()).then(|| entry.caller.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedCaller>> {
+        // A panic while holding the lock leaves a map that is still valid.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -36,7 +36,7 @@ use crate::error::AppError;
 use crate::events::EventBus;
 use crate::generation::GenerationSettings;
 
-pub use context::{Caller, resolve_caller};
+pub use context::{Caller, CallerCache, resolve_caller};
 use context::{
     ContactGuard, StaffGuard, caller, connect, found, visible_to_contacts, visible_to_staff,
 };

@@ -126,6 +126,7 @@ async fn insert_staff_session(
 pub async fn sign_out(env: Env<'_>, token_id: i64) -> Result<bool, OpError> {
     let mut conn = env.pool.get().await?;
     let revoked = tokens::revoke(&mut conn.as_db(), token_id, Utc::now().naive_utc()).await?;
+    env.access_changed();
     Ok(revoked == 1)
 }
 

@@ -101,14 +101,16 @@ pub async fn archive_client(env: Env<'_>, actor: &Actor, id: i64) -> Result<Clie
     let firm_id = actor.firm_side()?.firm_id;
     let now = Utc::now().naive_utc();
     let mut conn = env.pool.get().await?;
-    transaction!(conn, |tx| {
+    let archived = transaction!(conn, |tx| {
         let row = found(
             clients::set_client_archived(&mut tx, firm_id, id, Some(now)).await,
             "client",
         )?;
         tokens::revoke_client_contacts_access(&mut tx, firm_id, id, now).await?;
         Ok::<_, OpError>(row)
-    })
+    })?;
+    env.access_changed();
+    Ok(archived)
 }
 
 /// Adds a contact to a client; an email is unique among a client's contacts.
@@ -179,12 +181,14 @@ pub async fn archive_contact(env: Env<'_>, actor: &Actor, id: i64) -> Result<Con
     let firm_id = actor.firm_side()?.firm_id;
     let now = Utc::now().naive_utc();
     let mut conn = env.pool.get().await?;
-    transaction!(conn, |tx| {
+    let archived = transaction!(conn, |tx| {
         let row = found(
             clients::set_contact_archived(&mut tx, firm_id, id, Some(now)).await,
             "contact",
         )?;
         tokens::revoke_contact_access(&mut tx, firm_id, id, now).await?;
         Ok::<_, OpError>(row)
-    })
+    })?;
+    env.access_changed();
+    Ok(archived)
 }

@@ -58,6 +58,14 @@ impl<'a> Env<'a> {
         self.generation.limits
     }
 
+    /// Says that some access ended, after the commit that ended it: callers cached by this
+    /// process (and, through the relay, by the others) are resolved again.
+    pub(crate) fn access_changed(&self) {
+        if let Some(events) = self.events {
+            events.access_changed();
+        }
+    }
+
     /// Tells this process's `requestEvents` subscribers about a request.
     pub(crate) fn publish(
         &self,

@@ -180,5 +180,7 @@ pub async fn remove_staff_member(env: Env<'_>, actor: &Actor, user_id: i64) -> R
         firms::archive_user(&mut tx, firm_id, user_id, now).await?;
         tokens::revoke_all_for_user(&mut tx, user_id, now).await?;
         Ok::<_, OpError>(())
-    })
+    })?;
+    env.access_changed();
+    Ok(())
 }

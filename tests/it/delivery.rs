@@ -105,6 +105,7 @@ impl Harness {
         let state = AppState {
             schema: schema.clone(),
             pool: pool.clone(),
+            callers: rappel::graphql::CallerCache::new(5, events.clone()),
             graphiql: false,
             max_batch: 10,
             web: rappel::http::WebOptions::default(),

@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod callers;
 mod delivery;
 mod docs;
 mod foundation;

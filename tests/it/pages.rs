@@ -30,6 +30,8 @@ struct Statements {
     data: usize,
     /// Pool checkout pings (`SELECT 1`) and connection set-up (`PRAGMA ...`, `SET ...`).
     housekeeping: usize,
+    /// The pings among them: none since checkouts are no longer tested.
+    pings: usize,
 }
 
 /// Counts the statements of every connection established after it is installed, under the
@@ -59,6 +61,9 @@ impl Instrumentation for StatementCounter {
                 let counts = counts.entry(url.clone()).or_default();
                 if housekeeping {
                     counts.housekeeping += 1;
+                    if text == "SELECT 1" {
+                        counts.pings += 1;
+                    }
                 } else {
                     counts.data += 1;
                     TEXTS
@@ -116,6 +121,7 @@ async fn measured(app: &TestApp, caller: &Caller, query: &str) -> (Value, Statem
         Statements {
             data: after.data - before.data,
             housekeeping: after.housekeeping - before.housekeeping,
+            pings: after.pings - before.pings,
         },
     )
 }
@@ -243,6 +249,52 @@ async fn statements_per_page_do_not_grow_with_the_page_size(db: TestDb) {
     );
     // The page, its count, then clients, missions and services: one statement each.
     assert!(large_cost.data <= 5, "{large_cost:?}");
+    // No `SELECT 1` on pool checkouts.
+    assert_eq!(
+        (small_cost.pings, large_cost.pings),
+        (0, 0),
+        "{large_cost:?}"
+    );
+
+    // The caller behind a bearer token: one statement, then none while it is cached.
+    let callers = rappel::graphql::CallerCache::new(5, rappel::events::EventBus::new());
+    let before = statements_of(&app.db.url);
+    let caller = callers
+        .resolve(&app.db.pool, Some(&world.admin_a_token))
+        .await
+        .expect("resolves");
+    let lookup = statements_of(&app.db.url);
+    assert!(matches!(caller, Caller::Staff(_)), "{caller:?}");
+    assert_eq!(
+        (
+            lookup.data - before.data,
+            lookup.housekeeping - before.housekeeping
+        ),
+        (1, 0),
+        "the token, its user and firm in one statement, no ping"
+    );
+    let again = callers
+        .resolve(&app.db.pool, Some(&world.admin_a_token))
+        .await
+        .expect("resolves");
+    assert!(matches!(again, Caller::Staff(_)), "{again:?}");
+    assert_eq!(
+        statements_of(&app.db.url),
+        lookup,
+        "a cached caller costs no statement"
+    );
+    let (_, contact_lookup) = {
+        let before = statements_of(&app.db.url);
+        let contact = callers
+            .resolve(&app.db.pool, Some(&world.contact_a_token))
+            .await
+            .expect("resolves");
+        (contact, statements_of(&app.db.url).data - before.data)
+    };
+    assert_eq!(
+        contact_lookup, 1,
+        "the token and its contact in one statement"
+    );
 
     let [(small, small_cost), (large, large_cost)] =
         pages_of_5_and_50(&app, &world.contact_a, requests_page).await;
@@ -273,6 +325,11 @@ async fn statements_per_page_do_not_grow_with_the_page_size(db: TestDb) {
     );
     // The page, then the answers of all its requests and their counts.
     assert!(large_cost.data <= 3, "{large_cost:?}");
+    assert_eq!(
+        (small_cost.pings, large_cost.pings),
+        (0, 0),
+        "{large_cost:?}"
+    );
 }
 
 // Not `backend_test!`: the counter must be installed before the test database's first
