@@ -195,7 +195,8 @@ pub fn build_schema_with_delivery(
 
 /// The SDL that `rappel export-schema` prints and `schema.graphql` holds.
 pub fn schema_sdl() -> String {
-    build_schema(None, &GraphqlConfig::default()).sdl()
+    build_schema(None, &GraphqlConfig::default())
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// Gives every error an `extensions.code`: errors raised by Rappel carry theirs; a document

@@ -152,3 +152,18 @@ fn the_rust_notation_check_catches_what_it_should() {
         assert_eq!(rust_notation(fine), None, "{fine} was refused");
     }
 }
+
+#[test]
+fn date_scalars_name_their_specification() {
+    let sdl = rappel::graphql::schema_sdl();
+    for scalar in ["Date", "DateTime"] {
+        let line = sdl
+            .lines()
+            .find(|line| line.starts_with(&format!("scalar {scalar} ")))
+            .unwrap_or_else(|| panic!("no `scalar {scalar}` line with a directive in:\n{sdl}"));
+        assert!(
+            line.contains(r#"@specifiedBy(url: "https://www.rfc-editor.org/rfc/rfc3339"#),
+            "{line}"
+        );
+    }
+}
