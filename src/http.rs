@@ -653,29 +653,20 @@ struct SignInLink {
     token: Option<String>,
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <meta name=\"viewport\" content=\"width=device-width\"></head>\
-         <body style=\"font-family: sans-serif; max-width: 40em; margin: 2em auto\">{body}</body></html>",
-        title = crate::delivery::email::escape_html(title),
-    )
-}
-
 /// `GET /sign-in?token=...`, the link of a request email: a page with a button. Opening the
 /// link spends nothing (mail scanners open links); the button does.
 async fn sign_in_page(Query(link): Query<SignInLink>) -> Response {
-    let token = crate::delivery::email::escape_html(link.token.as_deref().unwrap_or_default());
-    Html(page(
-        "Rappel",
-        &format!(
-            "<h1>Vos demandes / Your requests</h1>\
-             <form method=\"post\" action=\"/sign-in\">\
-             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-             <button type=\"submit\">Voir mes demandes / See my requests</button></form>"
-        ),
-    ))
-    .into_response()
+    let token = link.token.unwrap_or_default();
+    match crate::templates::render(
+        "sign_in.html",
+        minijinja::context! { title => "Rappel", token },
+    ) {
+        Ok(page) => Html(page).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the sign-in page does not render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again later\n").into_response()
+        }
+    }
 }
 
 /// `POST /sign-in`: spends the single-use link through the same operation as
@@ -691,12 +682,13 @@ async fn sign_in_now(
     if let Some(gate) = state.schema.data::<crate::throttle::SignInGate>() {
         if let Err(throttled) = gate.admit_counted("link", None, ip) {
             let retry_after = throttled.retry_after_seconds();
-            let page = Html(page(
+            let page = Html(crate::templates::message_page(
+                "fr",
                 "Rappel",
-                &format!(
-                    "<h1>Trop de tentatives / Too many attempts</h1><p>Réessayez dans {retry_after} s. \
-                     Try again in {retry_after} s.</p>"
-                ),
+                "Trop de tentatives / Too many attempts",
+                &[&format!(
+                    "Réessayez dans {retry_after} s. Try again in {retry_after} s."
+                )],
             ));
             return too_many_requests(page.into_response(), retry_after);
         }
@@ -720,10 +712,11 @@ async fn sign_in_now(
         Err(crate::ops::OpError::AuthFailed(_)) => {
             return (
                 StatusCode::UNAUTHORIZED,
-                Html(page(
+                Html(crate::templates::message_page(
+                    "fr",
                     "Rappel",
-                    "<h1>Lien expiré / Link expired</h1><p>Ce lien a déjà servi ou a expiré. \
-                     This link was already used or has expired.</p>",
+                    "Lien expiré / Link expired",
+                    &["Ce lien a déjà servi ou a expiré. This link was already used or has expired."],
                 )),
             )
                 .into_response();
@@ -750,16 +743,15 @@ async fn sign_in_now(
         )
         .await;
     let data = view.data.into_json().unwrap_or_default();
-    let escape = crate::delivery::email::escape_html;
-    let text = |value: &serde_json::Value| escape(value.as_str().unwrap_or_default());
-    let rows: String = data["client"]["requests"]["nodes"]
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+    let rows: Vec<String> = data["client"]["requests"]["nodes"]
         .as_array()
         .map(|requests| {
             requests
                 .iter()
                 .map(|request| {
                     format!(
-                        "<li><strong>{}</strong> ({}, {})</li>",
+                        "{} ({}, {})",
                         text(&request["text"]),
                         text(&request["dueDate"]),
                         text(&request["status"])
@@ -768,16 +760,23 @@ async fn sign_in_now(
                 .collect()
         })
         .unwrap_or_default();
-    Html(page(
-        "Rappel",
-        &format!(
-            "<h1>{} - {}</h1><ul>{rows}</ul>\
-             <p>Jeton d'accès au service (gardez-le secret) / API access token (keep it secret):\
-             <br><code>{}</code></p>",
-            text(&data["client"]["firmName"]),
-            text(&data["client"]["clientName"]),
-            escape(&token),
-        ),
-    ))
+    let paragraphs: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let page = crate::templates::render(
+        "sign_in_done.html",
+        minijinja::context! {
+            title => "Rappel",
+            heading => format!(
+                "{} - {}",
+                text(&data["client"]["firmName"]),
+                text(&data["client"]["clientName"])
+            ),
+            paragraphs,
+            token,
+        },
+    );
+    Html(page.unwrap_or_else(|error| {
+        tracing::error!(%error, "the signed-in page does not render");
+        String::from("try again later")
+    }))
     .into_response()
 }

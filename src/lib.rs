@@ -20,4 +20,5 @@ pub mod ops;
 pub mod playground;
 pub mod scheduler;
 pub mod setup;
+pub mod templates;
 pub mod throttle;

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod claims;
 pub mod clients;
 pub mod firms;
+pub mod journal;
 pub mod maintenance;
 pub mod missions;
 pub mod outbox;

@@ -252,6 +252,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    journal_entries (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        occurred_at -> Timestamp,
+        actor_kind -> Text,
+        actor_user_id -> Nullable<BigInt>,
+        actor_contact_id -> Nullable<BigInt>,
+        kind -> Text,
+        object_type -> Text,
+        object_id -> BigInt,
+        client_id -> Nullable<BigInt>,
+        mission_id -> Nullable<BigInt>,
+        before_status -> Nullable<Text>,
+        after_status -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(users -> firms (firm_id));
 diesel::joinable!(clients -> firms (firm_id));
 diesel::joinable!(contacts -> firms (firm_id));
@@ -289,6 +308,7 @@ diesel::joinable!(deliveries -> information_requests (request_id));
 diesel::joinable!(deliveries -> contacts (contact_id));
 diesel::joinable!(deliveries -> webhook_endpoints (webhook_endpoint_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+diesel::joinable!(journal_entries -> firms (firm_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     firms,
@@ -308,4 +328,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     delivery_attempts,
     scheduler_runs,
+    journal_entries,
 );

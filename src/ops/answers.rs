@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, enqueue_webhooks, found};
 use crate::db::work::{self, InformationRequest};
 use crate::domain::validation::{MAX_TEXT_CHARS, check_text};
@@ -79,6 +80,19 @@ pub async fn answer_request(
         .await?
         .ok_or_else(|| OpError::changed_meanwhile("request"))?;
         enqueue_webhooks(&mut tx, &answered, DeliveryEvent::RequestAnswered).await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("request.answered", "request", id)
+                .client(answered.client_id)
+                .mission(answered.mission_id)
+                .status(
+                    Some(current.status.as_str()),
+                    Some(answered.status.as_str()),
+                )],
+        )
+        .await?;
         Ok::<_, OpError>(answered)
     })?;
     env.publish(RequestEventKind::Answered, &answered);

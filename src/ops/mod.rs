@@ -18,6 +18,7 @@ pub mod answers;
 pub mod catalog;
 pub mod clients;
 pub mod error;
+pub mod journal;
 pub mod missions;
 pub mod staff;
 pub mod webhooks;
