@@ -92,7 +92,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         callers: crate::graphql::CallerCache::new(config.auth.caller_cache_seconds, events.clone()),
         graphiql: config.graphql.graphiql,
         max_batch: config.graphql.max_batch,
-        web: crate::http::WebOptions::from_config(&config),
+        web: crate::http::WebOptions {
+            storage: Some(
+                crate::storage::Storage::from_config(&config.storage)
+                    .context("cannot open the document store ([storage])")?,
+            ),
+            ..crate::http::WebOptions::from_config(&config)
+        },
     };
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await

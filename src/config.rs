@@ -12,7 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Sections of the file; `RAPPEL_<SECTION>_<KEY>` sets `<key>` in `[section]`.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "http",
     "database",
     "graphql",
@@ -23,6 +23,7 @@ const SECTIONS: [&str; 10] = [
     "webhooks",
     "log",
     "metrics",
+    "storage",
 ];
 
 /// The file read when no `--config` is given, relative to the working directory.
@@ -44,6 +45,54 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: where uploaded documents go and what is accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// A folder (`data/files`, or `file:///abs/path`), or `s3://bucket/prefix`.
+    pub url: String,
+    /// The S3-compatible server's address (empty: AWS, or `AWS_ENDPOINT_URL`).
+    pub endpoint: String,
+    /// The S3 region (empty: `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1).
+    pub region: String,
+    /// Largest accepted file, in mebibytes.
+    pub max_file_mb: u64,
+    /// Most files one answer may carry.
+    pub max_files_per_answer: usize,
+    /// Media types accepted, checked against the bytes; `type/*` accepts a whole family.
+    pub allowed_types: Vec<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: "data/files".into(),
+            endpoint: String::new(),
+            region: String::new(),
+            max_file_mb: 25,
+            max_files_per_answer: 20,
+            allowed_types: [
+                "application/pdf",
+                "image/*",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.ms-excel",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.ms-powerpoint",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                "application/vnd.oasis.opendocument.text",
+                "application/vnd.oasis.opendocument.spreadsheet",
+                "text/csv",
+                "text/plain",
+                "application/zip",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,6 +253,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -637,6 +687,11 @@ impl Config {
             self.delivery.reminder_every_days.into(),
         )?;
         at_least_one("smtp.pool_size", self.smtp.pool_size.into())?;
+        at_least_one("storage.max_file_mb", self.storage.max_file_mb)?;
+        at_least_one(
+            "storage.max_files_per_answer",
+            self.storage.max_files_per_answer as u64,
+        )?;
         if self.smtp.transport == "smtp" {
             at_least_one("smtp.port", self.smtp.port.into())?;
         }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{ConnectInfo, WebSocketUpgrade};
 use axum::extract::{Extension, Form, Query, State};
@@ -22,7 +21,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -57,6 +55,10 @@ pub struct WebOptions {
     pub cors_origins: Vec<String>,
     /// The demo staff token prefilled in the playground's Headers tab, once seeded.
     pub demo_token: DemoToken,
+    /// The document store (`[storage]`): uploads and `/files/{id}`; `None` refuses both.
+    pub storage: Option<crate::storage::Storage>,
+    /// `public_base_url`, for the download URLs the API shows.
+    pub public_base_url: String,
 }
 
 impl WebOptions {
@@ -65,6 +67,8 @@ impl WebOptions {
             document_limits: DocumentLimits::from_config(&config.graphql),
             cors_origins: config.http.cors_origins.clone(),
             demo_token: DemoToken::default(),
+            storage: None,
+            public_base_url: config.public_base_url.clone(),
         }
     }
 }
@@ -122,6 +126,14 @@ fn too_many_requests(mut response: Response, retry_after: u64) -> Response {
 /// The whole HTTP surface.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let cors = cors_layer(&state.web.cors_origins);
+    let body_limits = crate::downloads::BodyLimits {
+        default: max_body_bytes,
+        upload: state
+            .web
+            .storage
+            .as_ref()
+            .map(|storage| storage.limits.max_request_bytes().max(max_body_bytes)),
+    };
     let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -135,10 +147,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/sign-in", get(sign_in_page).post(sign_in_now))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/files/{id}", get(crate::downloads::download))
         // Routes added above this line are named by their template in the access log.
         .route_layer(axum::middleware::from_fn(crate::metrics::note_route))
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            crate::downloads::limit_body,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -280,7 +296,7 @@ pub async fn spawn_metrics_listener(
 }
 
 /// The bearer token of an `Authorization` header, if any.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
@@ -346,11 +362,27 @@ async fn graphql_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: Extensions,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let media = match over_http::negotiate(&headers, false) {
         Wanted::Graphql(media) => media,
         Wanted::Html | Wanted::Nothing => return not_acceptable(),
+    };
+    if crate::downloads::is_multipart(&headers) && state.web.storage.is_some() {
+        return match multipart_batch(&state, &headers, body).await {
+            Ok(batch) => execute(&state, &headers, &extensions, batch, media).await,
+            Err(refusal) => over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media),
+        };
+    }
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(body) => body,
+        Err(_) => {
+            let refusal = Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: "the request body is too large, or was cut off".into(),
+            };
+            return over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media);
+        }
     };
     if !over_http::is_json_body(&headers) {
         let refusal = Refusal {
@@ -368,6 +400,52 @@ async fn graphql_post(
         Ok(batch) => execute(&state, &headers, &extensions, batch, media).await,
         Err(refusal) => over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media),
     }
+}
+
+/// A `multipart/form-data` POST (the GraphQL multipart request spec): the operations, the
+/// map and the files, each file written to a temporary file as it arrives (never held in
+/// memory) and cut at `[storage] max_file_mb`.
+async fn multipart_batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<async_graphql::BatchRequest, Refusal> {
+    use futures_util::TryStreamExt as _;
+    let Some(storage) = state.web.storage.as_ref() else {
+        return Err(Refusal::bad_request("this server does not accept files"));
+    };
+    let limits = &storage.limits;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let reader = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .into_async_read();
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(usize::try_from(limits.max_file_bytes).unwrap_or(usize::MAX))
+        .max_num_files(limits.max_files.saturating_add(1));
+    let too_large = || Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!(
+            "files: a file is larger than {} MB, the largest file accepted; nothing was kept",
+            limits.max_file_bytes / (1024 * 1024)
+        ),
+    };
+    async_graphql::http::receive_batch_body(Some(content_type), reader, options)
+        .await
+        .map_err(|error| match error {
+            async_graphql::ParseRequestError::PayloadTooLarge => too_large(),
+            async_graphql::ParseRequestError::Io(ref io)
+                if io.to_string().contains("length limit exceeded") =>
+            {
+                too_large()
+            }
+            other => Refusal::bad_request(format!(
+                "the multipart request is invalid: {other}; nothing was kept"
+            )),
+        })
 }
 
 /// 406: the client accepts none of the media types GraphQL answers in.
@@ -413,7 +491,15 @@ async fn execute(
         }
     }
     // One sign-in per batch: the operations of a batch share this budget.
-    let mut batch = batch.data(caller).data(SignInBudget::per_batch());
+    let mut batch = batch
+        .data(caller)
+        .data(SignInBudget::per_batch())
+        .data(crate::graphql::files::PublicBaseUrl(
+            state.web.public_base_url.clone(),
+        ));
+    if let Some(storage) = &state.web.storage {
+        batch = batch.data(storage.clone());
+    }
     if let Some(ip) = client_ip(extensions) {
         batch = batch.data(ClientIp(ip));
     }

@@ -149,6 +149,7 @@ pub async fn seed_demo_if_empty(
         pool,
         generation: &settings,
         events,
+        storage: None,
     };
     let system = Actor::System {
         firm_id: created.firm.id,

@@ -25,6 +25,9 @@ macro_rules! templates {
 }
 
 const TEMPLATES: &[(&str, &str)] = templates![
+    "answer_notice.html",
+    "answer_notice.subject",
+    "answer_notice.txt",
     "layout.html",
     "message.html",
     "sign_in.html",

@@ -271,6 +271,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    answer_files (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        client_id -> BigInt,
+        request_id -> BigInt,
+        answer_id -> BigInt,
+        uploaded_by_contact_id -> Nullable<BigInt>,
+        name -> Text,
+        size_bytes -> BigInt,
+        media_type -> Text,
+        sha256 -> Text,
+        storage_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> firms (firm_id));
 diesel::joinable!(clients -> firms (firm_id));
 diesel::joinable!(contacts -> firms (firm_id));
@@ -309,6 +326,8 @@ diesel::joinable!(deliveries -> contacts (contact_id));
 diesel::joinable!(deliveries -> webhook_endpoints (webhook_endpoint_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::joinable!(journal_entries -> firms (firm_id));
+diesel::joinable!(answer_files -> firms (firm_id));
+diesel::joinable!(answer_files -> request_answers (answer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     firms,
@@ -329,4 +348,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_attempts,
     scheduler_runs,
     journal_entries,
+    answer_files,
 );

@@ -252,7 +252,7 @@ pub(crate) fn escape_html(value: &str) -> String {
 
 /// Cleans one-line free text (names, subjects): control characters and
 /// whitespace runs become a single space, and the ends are trimmed.
-fn single_line(value: &str) -> String {
+pub(super) fn single_line(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut pending_space = false;
     for c in value.chars() {
@@ -382,7 +382,7 @@ fn check_url(field: &'static str, url: &str) -> Result<(), EmailError> {
     Ok(())
 }
 
-fn check_message_id(id: &str) -> Result<(), EmailError> {
+pub(super) fn check_message_id(id: &str) -> Result<(), EmailError> {
     reject_control_chars("message id", id)?;
     let Some((left, right)) = id.split_once('@') else {
         return Err(EmailError::InvalidMessageId("it must look like left@right"));

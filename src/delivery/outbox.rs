@@ -328,6 +328,11 @@ impl Worker {
             (DeliveryKind::Email, DeliveryEvent::EndpointDisabled) => {
                 self.prepare_notice(&mut db, delivery).await
             }
+            (DeliveryKind::Email, DeliveryEvent::RequestAnswered)
+                if delivery.contact_id.is_none() =>
+            {
+                self.prepare_answer_notice(&mut db, delivery).await
+            }
             (DeliveryKind::Email, _) => self.prepare_client_email(&mut db, delivery, now).await,
             (DeliveryKind::Webhook, _) => prepare_webhook(&mut db, delivery).await,
         }
@@ -479,6 +484,37 @@ impl Worker {
                     to: delivery.target.clone(),
                 },
                 Err(error) => refuse(&error.to_string()),
+            },
+        )
+    }
+
+    /// The email telling a firm's admin that a client answered (files as links).
+    async fn prepare_answer_notice(
+        &self,
+        db: &mut DbConn<'_>,
+        delivery: &Delivery,
+    ) -> DbResult<Prepared> {
+        let firm = firms::find_firm(db, delivery.firm_id).await?;
+        let Some(notice) = super::answer_notice::AnswerNotice::from_payload(
+            &delivery.payload,
+            firm_language(&firm),
+            &self.inner.settings.public_base_url,
+        ) else {
+            return Ok(refuse("the notice's payload is not JSON"));
+        };
+        Ok(
+            match super::answer_notice::build_answer_notice(
+                &self.inner.settings.from_address,
+                &notice,
+                &delivery.target,
+                &self.message_id(delivery),
+                Utc::now(),
+            ) {
+                Ok(message) => Prepared::Email {
+                    message: Box::new(message),
+                    to: delivery.target.clone(),
+                },
+                Err(error) => refuse(&error),
             },
         )
     }

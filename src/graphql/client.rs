@@ -2,7 +2,7 @@
 //! client may read (the request's text, due date, status, creation date and answers), so no
 //! firm-only field can leak through it; its fields are hidden from staff introspection.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Upload};
 use chrono::NaiveDate;
 use futures_util::FutureExt as _;
 
@@ -29,6 +29,7 @@ pub struct ClientRequest(pub work::InformationRequest);
 
 /// An answer to a request, as the client sees it.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct ClientAnswer {
     /// The answer's id.
     pub id: ID,
@@ -38,6 +39,22 @@ pub struct ClientAnswer {
     pub nothing_to_report: bool,
     /// When the answer was given.
     pub created_at: crate::graphql::scalars::DateTime,
+}
+
+#[ComplexObject]
+impl ClientAnswer {
+    /// The documents deposited with this answer, in the order they were sent.
+    async fn files(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::files::ClientAnswerFile>> {
+        let id = parse_id(&self.id, "answer")?;
+        Ok(crate::graphql::files::files_of_answer(ctx, id)
+            .await?
+            .into_iter()
+            .map(|row| crate::graphql::files::client_file(ctx, row))
+            .collect())
+    }
 }
 
 /// A request of the firm to the client: what to send and by when.
@@ -222,15 +239,29 @@ impl ClientMutation {
             desc = "True to answer that there is nothing to send this period."
         )]
         nothing_to_report: bool,
+        #[graphql(
+            desc = "Documents to deposit with the answer, sent as a multipart request (the GraphQL multipart request spec): at most 20 files of 25 MB by default; PDF, images, office documents, CSV, text or ZIP, checked from their bytes."
+        )]
+        files: Option<Vec<Upload>>,
     ) -> async_graphql::Result<ClientRequest> {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "request")?;
+        let env = env(ctx)?;
+        let files = crate::graphql::files::stage_uploads(
+            ctx,
+            env,
+            &actor,
+            id,
+            files.unwrap_or_default(),
+        )
+        .await?;
         let input = ops::answers::AnswerInput {
             message,
             nothing_to_report,
+            files,
         };
         Ok(ClientRequest(
-            ops::answers::answer_request(env(ctx)?, &actor, id, &input).await?,
+            ops::answers::answer_request(env, &actor, id, &input).await?,
         ))
     }
 }

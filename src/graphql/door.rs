@@ -29,6 +29,7 @@ pub fn env<'a>(ctx: &'a Context<'_>) -> Result<Env<'a>, AppError> {
             .data::<GenerationSettings>()
             .unwrap_or(&DEFAULT_GENERATION),
         events: ctx.data::<EventBus>().ok(),
+        storage: ctx.data::<crate::storage::Storage>().ok(),
     })
 }
 

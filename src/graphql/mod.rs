@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod context;
 pub mod door;
+pub mod files;
 pub mod firm;
 pub mod input_check;
 pub mod limits;

@@ -1,12 +1,17 @@
-//! A contact's answers to its client's requests: a message, or "nothing to report" for the
-//! period. The answer, the request's move to ANSWERED and the webhook deliveries are one
-//! transaction; subscribers hear of it after the commit.
+//! A contact's answers to its client's requests: a message, "nothing to report" for the
+//! period, and/or documents staged by `ops::documents`. The answer, its file rows, the
+//! request's move to ANSWERED, the webhook deliveries (with the files' metadata) and the
+//! email to the firm are one transaction; subscribers hear of it after the commit. A refused
+//! answer deletes its staged files.
 
 use chrono::Utc;
 
+use super::documents::{self, StagedFile};
 use super::journal::{self, Entry};
-use super::{Actor, Env, OpError, enqueue_webhooks, found};
+use super::{Actor, Env, OpError, enqueue_webhooks_with, found};
+use crate::db::files::{self, AnswerFile, NewAnswerFile};
 use crate::db::work::{self, InformationRequest};
+use crate::db::{DbConn, clients, firms, outbox};
 use crate::domain::validation::{MAX_TEXT_CHARS, check_text};
 use crate::domain::{DeliveryEvent, RequestStatus};
 use crate::events::RequestEventKind;
@@ -18,11 +23,29 @@ pub struct AnswerInput {
     /// Blank means none.
     pub message: Option<String>,
     pub nothing_to_report: bool,
+    /// Documents staged with `ops::documents::stage_file` (at most 20 by default).
+    pub files: Vec<StagedFile>,
 }
 
 /// Answers a request of the contact's own client. The request becomes ANSWERED and its
 /// reminders stop; a closed or withdrawn request takes no answer.
+///
+/// The staged files are recorded with the answer; when the answer is refused they are
+/// deleted from the store.
 pub async fn answer_request(
+    env: Env<'_>,
+    actor: &Actor,
+    id: i64,
+    input: &AnswerInput,
+) -> Result<InformationRequest, OpError> {
+    let answered = record_answer(env, actor, id, input).await;
+    if answered.is_err() {
+        documents::discard(env, &input.files).await;
+    }
+    answered
+}
+
+async fn record_answer(
     env: Env<'_>,
     actor: &Actor,
     id: i64,
@@ -35,10 +58,20 @@ pub async fn answer_request(
         .filter(|text| !text.trim().is_empty())
         .map(|text| check_text("message", text, MAX_TEXT_CHARS))
         .transpose()?;
-    if message.is_none() && !input.nothing_to_report {
+    if message.is_none() && !input.nothing_to_report && input.files.is_empty() {
         return Err(OpError::bad_input(
             "message",
-            "write a message, or set nothingToReport to true",
+            "write a message, send files, or set nothingToReport to true",
+        ));
+    }
+    let most = documents::max_files(&env);
+    if input.files.len() > most {
+        return Err(OpError::bad_input(
+            "files",
+            format!(
+                "an answer may carry at most {most} files, this one has {}",
+                input.files.len()
+            ),
         ));
     }
     let mut conn = env.pool.get().await?;
@@ -46,18 +79,10 @@ pub async fn answer_request(
         work::find_client_request(&mut conn.as_db(), contact.firm_id, contact.client_id, id).await,
         "request",
     )?;
-    if !matches!(
-        current.status,
-        RequestStatus::Open | RequestStatus::Answered
-    ) {
-        return Err(OpError::bad_input(
-            "id",
-            "this request is closed; contact the firm if something is missing",
-        ));
-    }
+    documents::check_answerable(current.status)?;
     let now = Utc::now().naive_utc();
     let answered = transaction!(conn, |tx| {
-        work::insert_answer(
+        let answer = work::insert_answer(
             &mut tx,
             &work::NewRequestAnswer {
                 firm_id: contact.firm_id,
@@ -79,7 +104,33 @@ pub async fn answer_request(
         )
         .await?
         .ok_or_else(|| OpError::changed_meanwhile("request"))?;
-        enqueue_webhooks(&mut tx, &answered, DeliveryEvent::RequestAnswered).await?;
+        let rows: Vec<NewAnswerFile<'_>> = input
+            .files
+            .iter()
+            .map(|file| NewAnswerFile {
+                firm_id: contact.firm_id,
+                client_id: contact.client_id,
+                request_id: id,
+                answer_id: answer.id,
+                uploaded_by_contact_id: Some(contact.contact_id),
+                name: &file.name,
+                size_bytes: file.size,
+                media_type: &file.media_type,
+                sha256: &file.sha256,
+                storage_key: &file.key,
+                created_at: now,
+            })
+            .collect();
+        let recorded = files::insert(&mut tx, &rows).await?;
+        let answer_data = answer_data(&answer, &recorded);
+        enqueue_webhooks_with(
+            &mut tx,
+            &answered,
+            DeliveryEvent::RequestAnswered,
+            Some(answer_data.clone()),
+        )
+        .await?;
+        tell_the_firm(&mut tx, &answered, &answer, answer_data).await?;
         journal::record(
             &mut tx,
             actor,
@@ -90,11 +141,104 @@ pub async fn answer_request(
                 .status(
                     Some(current.status.as_str()),
                     Some(answered.status.as_str()),
-                )],
+                )
+                .detail(serde_json::json!({
+                    "answerId": answer.id,
+                    "files": recorded
+                        .iter()
+                        .map(|file| serde_json::json!({ "id": file.id, "name": file.name }))
+                        .collect::<Vec<_>>(),
+                }))],
         )
         .await?;
         Ok::<_, OpError>(answered)
     })?;
     env.publish(RequestEventKind::Answered, &answered);
     Ok(answered)
+}
+
+/// What the answer says, as webhooks and the firm's email carry it: the message, "nothing to
+/// report" and each file's metadata with its download path (never its bytes).
+fn answer_data(answer: &work::RequestAnswer, recorded: &[AnswerFile]) -> serde_json::Value {
+    serde_json::json!({
+        "id": answer.id.to_string(),
+        "message": answer.message,
+        "nothingToReport": answer.nothing_to_report,
+        "files": recorded.iter().map(file_data).collect::<Vec<_>>(),
+    })
+}
+
+/// A file's metadata in a webhook or an email payload.
+pub fn file_data(file: &AnswerFile) -> serde_json::Value {
+    serde_json::json!({
+        "id": file.id.to_string(),
+        "name": file.name,
+        "size": file.size_bytes,
+        "mediaType": file.media_type,
+        "sha256": file.sha256,
+        "downloadPath": format!("/files/{}", file.id),
+    })
+}
+
+/// Enqueues one email per admin of the firm (requests have no assignee) naming the client,
+/// the request, the message and the files, in the caller's transaction.
+async fn tell_the_firm(
+    tx: &mut DbConn<'_>,
+    request: &InformationRequest,
+    answer: &work::RequestAnswer,
+    answer_data: serde_json::Value,
+) -> Result<(), OpError> {
+    let firm = firms::find_firm(tx, request.firm_id).await?;
+    let client = clients::find_client(tx, request.firm_id, request.client_id).await?;
+    let contact_name = match answer.contact_id {
+        Some(contact_id) => clients::find_contact(tx, request.firm_id, contact_id)
+            .await?
+            .name,
+        None => String::new(),
+    };
+    let now = Utc::now();
+    let notices: Vec<outbox::NewDelivery> = firms::list_users(tx, request.firm_id)
+        .await?
+        .into_iter()
+        .filter(|user| user.role == crate::domain::Role::Admin)
+        .map(|admin| {
+            let payload = serde_json::json!({
+                "type": DeliveryEvent::RequestAnswered.as_str(),
+                "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "data": {
+                    "requestId": request.id.to_string(),
+                    "requestText": request.text,
+                    "dueDate": request.due_date.to_string(),
+                    "clientName": client.name,
+                    "contactName": contact_name,
+                    "staffName": admin.name,
+                    "firmName": firm.name,
+                    "answer": answer_data,
+                }
+            });
+            outbox::NewDelivery {
+                firm_id: request.firm_id,
+                delivery_uid: crate::announce::new_delivery_uid(),
+                dedupe_key: format!(
+                    "{}:{}:answer:{}:user:{}",
+                    DeliveryEvent::RequestAnswered.as_str(),
+                    request.id,
+                    answer.id,
+                    admin.id
+                ),
+                kind: crate::domain::DeliveryKind::Email,
+                event: DeliveryEvent::RequestAnswered,
+                request_id: Some(request.id),
+                contact_id: None,
+                webhook_endpoint_id: None,
+                target: admin.email,
+                payload: payload.to_string(),
+                status: crate::domain::DeliveryStatus::Pending,
+                next_attempt_at: now.naive_utc(),
+                created_at: now.naive_utc(),
+            }
+        })
+        .collect();
+    outbox::enqueue_many(tx, &notices).await?;
+    Ok(())
 }

@@ -17,6 +17,7 @@ pub mod access;
 pub mod answers;
 pub mod catalog;
 pub mod clients;
+pub mod documents;
 pub mod error;
 pub mod journal;
 pub mod missions;
@@ -42,6 +43,8 @@ pub struct Env<'a> {
     pub pool: &'a Pool,
     pub generation: &'a GenerationSettings,
     pub events: Option<&'a EventBus>,
+    /// The document store, where a door accepts uploads (`None`: files are refused).
+    pub storage: Option<&'a crate::storage::Storage>,
 }
 
 impl<'a> Env<'a> {
@@ -51,6 +54,15 @@ impl<'a> Env<'a> {
             pool,
             generation,
             events: None,
+            storage: None,
+        }
+    }
+
+    /// The same environment with the document store.
+    pub fn with_storage(self, storage: &'a crate::storage::Storage) -> Self {
+        Self {
+            storage: Some(storage),
+            ..self
         }
     }
 
@@ -190,6 +202,17 @@ pub(crate) async fn enqueue_webhooks(
     request: &crate::db::work::InformationRequest,
     event: DeliveryEvent,
 ) -> Result<usize, DbError> {
+    enqueue_webhooks_with(db, request, event, None).await
+}
+
+/// Like [`enqueue_webhooks`], with `answer` (the answer's message and files' metadata) added
+/// to the payload's `data` when given.
+pub(crate) async fn enqueue_webhooks_with(
+    db: &mut DbConn<'_>,
+    request: &crate::db::work::InformationRequest,
+    event: DeliveryEvent,
+    answer: Option<serde_json::Value>,
+) -> Result<usize, DbError> {
     let endpoints = outbox::endpoints_for_client(db, request.firm_id, request.client_id).await?;
     let now = Utc::now();
     let deliveries = deliveries_for_event(
@@ -204,6 +227,22 @@ pub(crate) async fn enqueue_webhooks(
         // Answers and closures may repeat; each is announced.
         Occurrence::At(now),
     );
+    let deliveries: Vec<_> = match answer {
+        None => deliveries,
+        Some(answer) => deliveries
+            .into_iter()
+            .map(|mut delivery| {
+                if let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&delivery.payload)
+                {
+                    if let Some(data) = body.get_mut("data").and_then(|d| d.as_object_mut()) {
+                        data.insert("answer".into(), answer.clone());
+                    }
+                    delivery.payload = body.to_string();
+                }
+                delivery
+            })
+            .collect(),
+    };
     outbox::enqueue_many(db, &deliveries).await
 }
 

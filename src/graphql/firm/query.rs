@@ -619,4 +619,60 @@ impl FirmView {
         });
         Ok(page.connection(rows, total, |row| row.id, Delivery))
     }
+
+    /// The documents clients deposited with their answers, newest first.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
+    async fn files(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only files answering this information request.")] request_id: Option<
+            ID,
+        >,
+        #[graphql(desc = "Only files of this client.")] client_id: Option<ID>,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
+        last: Option<i32>,
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, crate::graphql::files::AnswerFile>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let filter = crate::db::files::FileFilter {
+            request_id: optional_id(request_id.as_ref(), "information request")?,
+            client_id: optional_id(client_id.as_ref(), "client")?,
+        };
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let mut conn = connect(ctx).await?;
+        let rows = crate::db::files::page(&mut conn.as_db(), firm_id, filter, &page.keyset)
+            .await
+            .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            async move {
+                crate::db::files::count(&mut pool.get().await?.as_db(), firm_id, filter).await
+            }
+            .boxed()
+        });
+        Ok(page.connection(
+            rows,
+            total,
+            |row| row.id,
+            crate::graphql::files::AnswerFile,
+        ))
+    }
 }

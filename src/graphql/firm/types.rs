@@ -473,6 +473,17 @@ impl RequestAnswer {
     async fn created_at(&self) -> DateTime {
         utc(self.0.created_at)
     }
+    /// The documents deposited with this answer, in the order they were sent.
+    async fn files(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::files::AnswerFile>> {
+        Ok(crate::graphql::files::files_of_answer(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(crate::graphql::files::AnswerFile)
+            .collect())
+    }
     /// The contact who answered; null when that contact was removed.
     async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Contact>> {
         let Some(contact_id) = self.0.contact_id else {
