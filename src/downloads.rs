@@ -34,7 +34,12 @@ pub fn file_reader(caller: &Caller) -> Option<FileReader> {
 }
 
 fn plain(status: StatusCode, message: &str) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], format!("{message}\n")).into_response()
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        format!("{message}\n"),
+    )
+        .into_response()
 }
 
 fn not_found() -> Response {
@@ -64,10 +69,9 @@ pub async fn download(
             StatusCode::UNAUTHORIZED,
             "sign in first: send Authorization: Bearer <token>",
         );
-        answer.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer"),
-        );
+        answer
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return answer;
     };
     let (Ok(id), Some(storage)) = (id.parse::<i64>(), state.web.storage.as_ref()) else {
@@ -158,7 +162,11 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
 
 /// Refuses a body announced larger than its limit (413) before reading it, and cuts one
 /// that grows past it while read (whatever its `Content-Length` said, or when chunked).
-pub async fn limit_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+pub async fn limit_body(
+    State(limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
     let upload = request.uri().path() == "/graphql" && is_multipart(request.headers());
     let limit = match (upload, limits.upload) {
         (true, Some(upload)) => upload,

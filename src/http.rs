@@ -491,12 +491,9 @@ async fn execute(
         }
     }
     // One sign-in per batch: the operations of a batch share this budget.
-    let mut batch = batch
-        .data(caller)
-        .data(SignInBudget::per_batch())
-        .data(crate::graphql::files::PublicBaseUrl(
-            state.web.public_base_url.clone(),
-        ));
+    let mut batch = batch.data(caller).data(SignInBudget::per_batch()).data(
+        crate::graphql::files::PublicBaseUrl(state.web.public_base_url.clone()),
+    );
     if let Some(storage) = &state.web.storage {
         batch = batch.data(storage.clone());
     }

@@ -109,8 +109,8 @@ impl Storage {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             anyhow::ensure!(!bucket.is_empty(), "storage.url names no bucket: {url}");
-            let mut builder = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket);
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
             if !config.endpoint.is_empty() {
                 builder = builder
                     .with_endpoint(config.endpoint.trim_end_matches('/'))

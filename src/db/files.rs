@@ -59,11 +59,13 @@ pub struct FileFilter {
 pub async fn insert(db: &mut DbConn<'_>, rows: &[NewAnswerFile<'_>]) -> DbResult<Vec<AnswerFile>> {
     let mut inserted = Vec::with_capacity(rows.len());
     for row in rows {
-        inserted.push(with_conn!(db, |c| diesel::insert_into(answer_files::table)
-            .values(row)
-            .returning(AnswerFile::as_returning())
-            .get_result(c)
-            .await)?);
+        inserted.push(with_conn!(db, |c| diesel::insert_into(
+            answer_files::table
+        )
+        .values(row)
+        .returning(AnswerFile::as_returning())
+        .get_result(c)
+        .await)?);
     }
     Ok(inserted)
 }

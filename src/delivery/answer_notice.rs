@@ -36,6 +36,8 @@ pub struct AnswerNotice {
     pub client_name: String,
     pub contact_name: String,
     pub request_text: String,
+    /// The request's first words, for the subject.
+    pub request_summary: String,
     pub due_date: String,
     pub message: Option<String>,
     pub nothing_to_report: bool,
@@ -73,12 +75,23 @@ impl AnswerNotice {
             staff_name: text("staffName"),
             client_name: text("clientName"),
             contact_name: text("contactName"),
+            request_summary: summary(&text("requestText")),
             request_text: text("requestText"),
             due_date: text("dueDate"),
             message: answer["message"].as_str().map(str::to_string),
             nothing_to_report: answer["nothingToReport"].as_bool().unwrap_or_default(),
             files,
         })
+    }
+}
+
+/// The first 60 characters of a text on one line, with "…" when cut.
+fn summary(text: &str) -> String {
+    let line = single_line(text);
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(60).collect::<String>())
+    } else {
+        line
     }
 }
 
@@ -111,8 +124,8 @@ pub fn build_answer_notice(
     let subject = single_line(&render("answer_notice.subject")?);
     let text = render("answer_notice.txt")?;
     let html = render("answer_notice.html")?;
-    let envelope = Envelope::new(Some(from.clone()), vec![recipient.clone()])
-        .map_err(|e| e.to_string())?;
+    let envelope =
+        Envelope::new(Some(from.clone()), vec![recipient.clone()]).map_err(|e| e.to_string())?;
     let firm_name = single_line(&notice.firm_name);
     let staff_name = single_line(&notice.staff_name);
     Message::builder()
@@ -145,8 +158,8 @@ mod tests {
                 {"name": "relevé.pdf", "size": 2048, "mediaType": "application/pdf",
                  "downloadPath": "/files/7"}]}}})
         .to_string();
-        let notice =
-            AnswerNotice::from_payload(&payload, Language::French, "https://r.example/").expect("notice");
+        let notice = AnswerNotice::from_payload(&payload, Language::French, "https://r.example/")
+            .expect("notice");
         let message = build_answer_notice(
             "rappel@r.example",
             &notice,

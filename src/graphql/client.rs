@@ -247,14 +247,9 @@ impl ClientMutation {
         let actor = actor(ctx)?;
         let id = parse_id(&id, "request")?;
         let env = env(ctx)?;
-        let files = crate::graphql::files::stage_uploads(
-            ctx,
-            env,
-            &actor,
-            id,
-            files.unwrap_or_default(),
-        )
-        .await?;
+        let files =
+            crate::graphql::files::stage_uploads(ctx, env, &actor, id, files.unwrap_or_default())
+                .await?;
         let input = ops::answers::AnswerInput {
             message,
             nothing_to_report,

@@ -177,13 +177,16 @@ pub async fn stage_uploads(
 fn file_stream(
     file: tokio::fs::File,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin {
-    Box::pin(futures_util::stream::try_unfold(file, |mut file| async move {
-        let mut buffer = vec![0; 64 * 1024];
-        let read = file.read(&mut buffer).await?;
-        if read == 0 {
-            return Ok(None);
-        }
-        buffer.truncate(read);
-        Ok(Some((Bytes::from(buffer), file)))
-    }))
+    Box::pin(futures_util::stream::try_unfold(
+        file,
+        |mut file| async move {
+            let mut buffer = vec![0; 64 * 1024];
+            let read = file.read(&mut buffer).await?;
+            if read == 0 {
+                return Ok(None);
+            }
+            buffer.truncate(read);
+            Ok(Some((Bytes::from(buffer), file)))
+        },
+    ))
 }

@@ -191,9 +191,11 @@ async fn tell_the_firm(
     let firm = firms::find_firm(tx, request.firm_id).await?;
     let client = clients::find_client(tx, request.firm_id, request.client_id).await?;
     let contact_name = match answer.contact_id {
-        Some(contact_id) => clients::find_contact(tx, request.firm_id, contact_id)
-            .await?
-            .name,
+        Some(contact_id) => {
+            clients::find_contact(tx, request.firm_id, contact_id)
+                .await?
+                .name
+        }
         None => String::new(),
     };
     let now = Utc::now();

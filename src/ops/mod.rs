@@ -232,8 +232,7 @@ pub(crate) async fn enqueue_webhooks_with(
         Some(answer) => deliveries
             .into_iter()
             .map(|mut delivery| {
-                if let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&delivery.payload)
-                {
+                if let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&delivery.payload) {
                     if let Some(data) = body.get_mut("data").and_then(|d| d.as_object_mut()) {
                         data.insert("answer".into(), answer.clone());
                     }

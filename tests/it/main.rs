@@ -8,6 +8,7 @@ mod api;
 mod callers;
 mod delivery;
 mod docs;
+mod documents;
 mod foundation;
 mod generation;
 mod graphql_http;

@@ -315,10 +315,10 @@ backend_test! {
         drop(conn);
         let (first, second) = (requests[0].id, requests[1].id);
         let as_contact = contact_actor(&firm, &contact);
-        let nothing = AnswerInput { message: Some("   ".into()), nothing_to_report: false };
+        let nothing = AnswerInput { message: Some("   ".into()), nothing_to_report: false, files: Vec::new() };
         let (code, field, _) = refusal(ops::answers::answer_request(firm.env(), &as_contact, first, &nothing).await);
         assert_eq!((code, field.as_deref()), ("BAD_USER_INPUT", Some("message")));
-        let answer = AnswerInput { message: Some("Voici les factures".into()), nothing_to_report: false };
+        let answer = AnswerInput { message: Some("Voici les factures".into()), nothing_to_report: false, files: Vec::new() };
         let (code, _, _) = refusal(ops::answers::answer_request(firm.env(), &firm.admin(), first, &answer).await);
         assert_eq!(code, "FORBIDDEN", "staff do not answer for the client");
         let answered = ops::answers::answer_request(firm.env(), &as_contact, first, &answer).await.expect("answered");

@@ -625,9 +625,7 @@ impl FirmView {
     async fn files(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only files answering this information request.")] request_id: Option<
-            ID,
-        >,
+        #[graphql(desc = "Only files answering this information request.")] request_id: Option<ID>,
         #[graphql(desc = "Only files of this client.")] client_id: Option<ID>,
         #[graphql(
             desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
@@ -668,11 +666,6 @@ impl FirmView {
             }
             .boxed()
         });
-        Ok(page.connection(
-            rows,
-            total,
-            |row| row.id,
-            crate::graphql::files::AnswerFile,
-        ))
+        Ok(page.connection(rows, total, |row| row.id, crate::graphql::files::AnswerFile))
     }
 }
