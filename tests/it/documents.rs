@@ -12,6 +12,8 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::backend_test;
+#[expect(unused_imports, reason = "backend_test! names TestDb by its full path")]
+use crate::support::TestDb;
 use crate::support::app::{PASSWORD, TestApp, World};
 use crate::support::server::{ServerProcess, post_graphql};
 use crate::support::smtp::SmtpSink;
@@ -482,7 +484,7 @@ async fn documents_round_trip(app: &TestApp, storage_env: &[(&str, &str)], objec
 
 backend_test!(
     async fn a_contact_deposits_files_the_firm_downloads_them_and_refusals_keep_nothing(
-        db: crate::support::TestDb,
+        db: TestDb,
     ) {
         let app = TestApp::new(db);
         let folder = tempfile::tempdir().expect("folder");
@@ -539,9 +541,7 @@ async fn start_moto() -> Moto {
 }
 
 backend_test!(
-    async fn deposits_go_to_an_s3_compatible_store_and_come_back_unchanged(
-        db: crate::support::TestDb,
-    ) {
+    async fn deposits_go_to_an_s3_compatible_store_and_come_back_unchanged(db: TestDb) {
         let app = TestApp::new(db);
         let moto = start_moto().await;
         let bucket = "rappel-docs";
