@@ -1626,7 +1626,15 @@ backend_test!(
         .await;
         let run = h.run("2027-01-27T07:00:00Z").await;
         assert_eq!(run.skipped, 2, "{run:?}");
-        assert_eq!(h.sink.messages().len(), 1, "only the request itself");
+        // The request itself to the contact; the firm's admin hears of the answer.
+        let (to_firm, to_client): (Vec<_>, Vec<_>) =
+            h.sink.messages().into_iter().partition(|mail| {
+                mail.rcpt_to
+                    .iter()
+                    .any(|to| to.contains("admin@dupont.example"))
+            });
+        assert_eq!(to_client.len(), 1, "only the request itself");
+        assert_eq!(to_firm.len(), 1, "the firm's notice of the answer");
         assert!(receiver.received().is_empty());
         for reminder in h
             .deliveries(firm.id)
