@@ -578,6 +578,10 @@ async fn serve_ws(
     if let Some(ip) = ip {
         connection_data.insert(ClientIp(ip));
     }
+    // Download URLs of files in subscription answers.
+    connection_data.insert(crate::graphql::files::PublicBaseUrl(
+        state.web.public_base_url.clone(),
+    ));
     let pool = state.pool.clone();
     let (init_seen, init_refusal) = (initialised.clone(), refusal.clone());
     let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
