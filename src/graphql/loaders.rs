@@ -30,7 +30,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
 use crate::db::page::Keyset;
-use crate::db::{DbResult, Pool, catalog, clients, firms, missions, outbox, work};
+use crate::db::{DbResult, Pool, catalog, clients, firms, journal, missions, outbox, work};
 use crate::error::AppError;
 use crate::graphql::context::{contact, staff};
 
@@ -615,3 +615,36 @@ where
 {
     Ok(loader.load_one(key).await?.unwrap_or_default())
 }
+
+/// The journal entry that last closed (or cancelled) a request: who closed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClosingOf(pub i64);
+
+/// The journal entry that last completed a task: who completed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompletionOf(pub i64);
+
+macro_rules! latest_entry {
+    ($key:ident, $object_type:literal, $kinds:expr) => {
+        impl Loader<$key> for FirmLoader {
+            type Value = journal::JournalEntry;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, journal::JournalEntry> {
+                let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+                let rows = with_db(&self.pool, async |db| {
+                    journal::latest_of_kind(db, firm_id, $object_type, $kinds, &wanted).await
+                })
+                .await?;
+                Ok(by_key(rows, |row| $key(row.object_id)))
+            }
+        }
+    };
+}
+
+latest_entry!(
+    ClosingOf,
+    "request",
+    &["request.closed", "request.cancelled"]
+);
+latest_entry!(CompletionOf, "task", &["task.completed"]);

@@ -16,6 +16,9 @@ use crate::graphql::loaders::{
     MissionKey, MissionsOf, ServiceKey, ServiceOfLine, ServicesOf, UserKey, firm_loader, list, one,
 };
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
+use crate::db::journal::JournalFilter;
+use crate::graphql::firm::history::{HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page};
+use crate::graphql::loaders::{ClosingOf, CompletionOf};
 use crate::graphql::scalars::{Date, DateTime};
 
 pub(crate) fn utc(instant: NaiveDateTime) -> DateTime {
@@ -175,6 +178,39 @@ impl Client {
         let rows = list(firm_loader(ctx)?, MissionsOf(self.0.id)).await?;
         Ok(rows.into_iter().map(Mission).collect())
     }
+    /// What happened to this client's file, newest first: its missions, requests, tasks, contacts.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                client_id: Some(self.0.id),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
+    }
 }
 
 /// A person of a client who receives and answers requests.
@@ -256,6 +292,39 @@ impl Mission {
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MissionLine>> {
         let rows = list(firm_loader(ctx)?, LinesOf(self.0.id)).await?;
         Ok(rows.into_iter().map(MissionLine).collect())
+    }
+    /// What happened to this mission and the work it generated, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                mission_id: Some(self.0.id),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
     }
 }
 
@@ -359,6 +428,46 @@ impl Task {
         let row = one(firm_loader(ctx)?, UserKey(assignee_id), "staff member").await?;
         Ok(Some(StaffMember(row)))
     }
+    /// Who last completed it; null while never completed.
+    async fn completed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HistoryActor>> {
+        let entry = firm_loader(ctx)?.load_one(CompletionOf(self.0.id)).await?;
+        Ok(entry
+            .filter(|_| self.0.status == TaskStatus::Done)
+            .map(|entry| HistoryActor::of(&entry)))
+    }
+    /// What happened to this task, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                object: Some(("task", self.0.id)),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
+    }
 }
 
 /// A request to a client, as the firm sees it.
@@ -395,6 +504,54 @@ impl InformationRequest {
     /// When the client first answered; null while unanswered.
     async fn answered_at(&self) -> Option<DateTime> {
         self.0.answered_at.map(utc)
+    }
+    /// When it was closed (or cancelled); null while open or answered.
+    async fn closed_at(&self) -> Option<DateTime> {
+        self.0
+            .closed_at
+            .filter(|_| matches!(self.0.status, RequestStatus::Closed | RequestStatus::Cancelled))
+            .map(utc)
+    }
+    /// Who closed (or cancelled) it; null while open or answered.
+    async fn closed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HistoryActor>> {
+        if !matches!(self.0.status, RequestStatus::Closed | RequestStatus::Cancelled) {
+            return Ok(None);
+        }
+        let entry = firm_loader(ctx)?.load_one(ClosingOf(self.0.id)).await?;
+        Ok(entry.map(|entry| HistoryActor::of(&entry)))
+    }
+    /// What happened to this request (sent, reminded, answered, closed...), newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                object: Some(("request", self.0.id)),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
     }
     /// The client it is addressed to.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
