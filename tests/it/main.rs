@@ -10,6 +10,7 @@ mod delivery;
 mod docs;
 mod foundation;
 mod generation;
+mod journal;
 mod graphql_http;
 mod layers;
 mod limits;
