@@ -6,6 +6,7 @@ mod support;
 
 mod api;
 mod callers;
+mod day;
 mod delivery;
 mod docs;
 mod foundation;
