@@ -259,3 +259,77 @@ backend_test! {
         assert!(response["errors"].as_array().is_some_and(|e| !e.is_empty()), "{response}");
     }
 }
+
+/// Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF records) into records.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(ch) = chars.next() {
+        match (quoted, ch) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, other) => field.push(other),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "records end with CRLF");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, other) => field.push(other),
+        }
+    }
+    assert!(field.is_empty() && record.is_empty(), "the last record ends with CRLF");
+    records
+}
+
+backend_test! {
+    async fn the_cli_exports_the_history_as_rfc_4180_csv(db: TestDb) {
+        let firm = FirmFixture::create(&db.pool, "csv").await;
+        // Details are JSON: their quotes and commas must survive the CSV quoting.
+        let (client, _) = firm.client_with_contact("Boulangerie, \"Chez Paul\"").await;
+        let service = firm.service("TVA", 10).await;
+        let mission = firm.monthly_mission(&client, &service).await;
+        ops::missions::sign_mission(firm.env(), &firm.admin(), mission.id).await.expect("signed");
+        let expected = entries(&db, firm.firm.id).await;
+        let since = (chrono::Utc::now() - chrono::Duration::days(2)).date_naive().to_string();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rappel"))
+            .args(["export", "history", "--firm", &firm.firm.id.to_string(), "--since", &since])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RAPPEL_DATABASE_URL", &db.url)
+            .env("RAPPEL_DEMO", "false")
+            .output()
+            .expect("rappel runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8(output.stdout).expect("utf-8");
+        let records = parse_csv(&text);
+        assert_eq!(records[0], rappel::ops::journal::CSV_COLUMNS.to_vec());
+        let rows = &records[1..];
+        assert_eq!(rows.len(), expected.len());
+        for (row, entry) in rows.iter().zip(&expected) {
+            assert_eq!(row.len(), 13);
+            assert_eq!(row[0], entry.id.to_string());
+            assert_eq!(row[2], entry.actor_kind);
+            assert_eq!(row[5], entry.kind);
+            assert_eq!(row[7], entry.object_id.to_string());
+            assert_eq!(row[12], entry.detail.clone().unwrap_or_default());
+        }
+        assert!(rows.iter().any(|row| row[5] == "occurrence.generated" && row[12].contains("\"dueDate\"")));
+        // Nothing before --since: a later day exports the header alone.
+        let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive().to_string();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rappel"))
+            .args(["export", "history", "--firm", &firm.firm.id.to_string(), "--since", &tomorrow])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RAPPEL_DATABASE_URL", &db.url)
+            .env("RAPPEL_DEMO", "false")
+            .output()
+            .expect("rappel runs");
+        assert_eq!(parse_csv(&String::from_utf8(output.stdout).expect("utf-8")).len(), 1);
+    }
+}
