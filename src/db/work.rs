@@ -972,3 +972,49 @@ pub async fn request_workload(
     let rows = workload_query!(db, SQL, &values, RequestWorkload)?;
     Ok(rows.into_iter().next().unwrap_or_default())
 }
+
+/// The firm's tasks of these occurrences (mission line, due date, copy number), in one
+/// statement (it reads the lines' rows on those due dates, then keeps the asked copies).
+pub async fn tasks_of_occurrences(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    occurrences: &[(i64, NaiveDate, i32)],
+) -> DbResult<Vec<Task>> {
+    let lines: Vec<i64> = occurrences.iter().map(|o| o.0).collect();
+    let dates: Vec<NaiveDate> = occurrences.iter().map(|o| o.1).collect();
+    let rows: Vec<Task> = with_conn!(db, |c| tasks::table
+        .filter(tasks::firm_id.eq(firm_id))
+        .filter(tasks::mission_line_id.eq_any(&lines))
+        .filter(tasks::due_date.eq_any(&dates))
+        .order(tasks::id)
+        .select(Task::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| occurrences.contains(&(row.mission_line_id, row.due_date, row.copy_number)))
+        .collect())
+}
+
+/// The firm's requests of these occurrences (mission line, due date, copy number), in one
+/// statement.
+pub async fn requests_of_occurrences(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    occurrences: &[(i64, NaiveDate, i32)],
+) -> DbResult<Vec<InformationRequest>> {
+    let lines: Vec<i64> = occurrences.iter().map(|o| o.0).collect();
+    let dates: Vec<NaiveDate> = occurrences.iter().map(|o| o.1).collect();
+    let rows: Vec<InformationRequest> = with_conn!(db, |c| information_requests::table
+        .filter(information_requests::firm_id.eq(firm_id))
+        .filter(information_requests::mission_line_id.eq_any(&lines))
+        .filter(information_requests::due_date.eq_any(&dates))
+        .order(information_requests::id)
+        .select(InformationRequest::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| occurrences.contains(&(row.mission_line_id, row.due_date, row.copy_number)))
+        .collect())
+}

@@ -648,3 +648,77 @@ latest_entry!(
     &["request.closed", "request.cancelled"]
 );
 latest_entry!(CompletionOf, "task", &["task.completed"]);
+
+/// A mission line by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineKey(pub i64);
+
+firm_rows!(LineKey, missions::MissionLine, missions::find_lines);
+
+/// One occurrence: what a mission line generated for one due date (and copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Occurrence {
+    pub mission_line_id: i64,
+    pub due_date: chrono::NaiveDate,
+    pub copy_number: i32,
+}
+
+/// The tasks of an occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TasksOf(pub Occurrence);
+
+/// The requests of an occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestsOf(pub Occurrence);
+
+fn occurrence_keys<K>(keys: &[K], occurrence: impl Fn(&K) -> Occurrence) -> Vec<(i64, chrono::NaiveDate, i32)> {
+    keys.iter()
+        .map(|key| {
+            let o = occurrence(key);
+            (o.mission_line_id, o.due_date, o.copy_number)
+        })
+        .collect()
+}
+
+impl Loader<TasksOf> for FirmLoader {
+    type Value = Vec<work::Task>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TasksOf]) -> LoadResult<TasksOf, Vec<work::Task>> {
+        let (firm_id, wanted) = (self.firm_id, occurrence_keys(keys, |key| key.0));
+        let rows = with_db(&self.pool, async |db| {
+            work::tasks_of_occurrences(db, firm_id, &wanted).await
+        })
+        .await?;
+        Ok(grouped(keys, rows, |row| {
+            TasksOf(Occurrence {
+                mission_line_id: row.mission_line_id,
+                due_date: row.due_date,
+                copy_number: row.copy_number,
+            })
+        }))
+    }
+}
+
+impl Loader<RequestsOf> for FirmLoader {
+    type Value = Vec<work::InformationRequest>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[RequestsOf],
+    ) -> LoadResult<RequestsOf, Vec<work::InformationRequest>> {
+        let (firm_id, wanted) = (self.firm_id, occurrence_keys(keys, |key| key.0));
+        let rows = with_db(&self.pool, async |db| {
+            work::requests_of_occurrences(db, firm_id, &wanted).await
+        })
+        .await?;
+        Ok(grouped(keys, rows, |row| {
+            RequestsOf(Occurrence {
+                mission_line_id: row.mission_line_id,
+                due_date: row.due_date,
+                copy_number: row.copy_number,
+            })
+        }))
+    }
+}

@@ -275,3 +275,46 @@ backend_test! {
         assert_eq!(data["firm"]["service"]["items"], json!([{ "title": "Vos éléments de {mois}" }]));
     }
 }
+
+backend_test! {
+    async fn a_task_and_its_requests_know_their_occurrence_and_period(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let admin = &world.admin_a;
+        app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(id: $id, message: \"Ci-joint\") { status } }",
+            json!({ "id": world.firm_a.request })).await;
+        let data = app.ok(admin, r#"query($c: ID!) { firm { tasks(clientId: $c, first: 10) { nodes {
+            id dueDate periodLabel missionLine { id frequency } service { id }
+            requests { id dueDate status periodLabel missionLine { id } tasks { id } }
+            requestProgress { total open answered closed cancelled }
+        } } } }"#, json!({ "c": world.firm_a.client })).await;
+        let nodes = data["firm"]["tasks"]["nodes"].as_array().expect("tasks");
+        assert!(nodes.len() >= 2);
+        let mut answered_seen = 0;
+        for task in nodes {
+            let due: NaiveDate = task["dueDate"].as_str().expect("date").parse().expect("date");
+            let month = FRENCH_MONTHS[due.month0() as usize];
+            assert_eq!(task["periodLabel"], format!("{month} {}", due.year()));
+            assert_eq!(task["missionLine"]["frequency"], "MONTHLY");
+            assert_eq!(task["service"]["id"], world.firm_a.service.as_str());
+            let requests = task["requests"].as_array().expect("requests");
+            // The service has one request item: one request per occurrence.
+            assert_eq!(requests.len(), 1, "{task}");
+            for request in requests {
+                assert_eq!(request["dueDate"], task["dueDate"]);
+                assert_eq!(request["periodLabel"], task["periodLabel"]);
+                assert_eq!(request["missionLine"]["id"], task["missionLine"]["id"]);
+                assert_eq!(request["tasks"], json!([{ "id": task["id"] }]));
+                if request["status"] == "ANSWERED" {
+                    answered_seen += 1;
+                }
+            }
+            let progress = &task["requestProgress"];
+            assert_eq!(progress["total"], 1);
+            let answered = requests[0]["status"] == "ANSWERED";
+            assert_eq!(progress["answered"], i32::from(answered));
+            assert_eq!(progress["open"], i32::from(!answered));
+        }
+        assert_eq!(answered_seen, 1);
+    }
+}

@@ -18,11 +18,59 @@ use crate::graphql::loaders::{
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::db::journal::JournalFilter;
 use crate::graphql::firm::history::{HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page};
-use crate::graphql::loaders::{ClosingOf, CompletionOf};
+use crate::graphql::loaders::{ClosingOf, CompletionOf, FirmKey, LineKey, Occurrence, RequestsOf, TasksOf};
 use crate::graphql::scalars::{Date, DateTime};
 
 pub(crate) fn utc(instant: NaiveDateTime) -> DateTime {
     DateTime::from(instant)
+}
+
+/// The occurrence (line, due date, copy) of a task or request row.
+macro_rules! occurrence_of {
+    ($row:expr) => {
+        Occurrence {
+            mission_line_id: $row.mission_line_id,
+            due_date: $row.due_date,
+            copy_number: $row.copy_number,
+        }
+    };
+}
+
+/// The period label of an occurrence of `line_id` due on `due_date`, in the firm's language.
+async fn period_label(
+    ctx: &Context<'_>,
+    line_id: i64,
+    due_date: chrono::NaiveDate,
+) -> async_graphql::Result<String> {
+    let loader = firm_loader(ctx)?;
+    let line = one(loader, LineKey(line_id), "mission line").await?;
+    let firm = one(loader, FirmKey(staff(ctx)?.firm_id), "firm").await?;
+    let language = if firm.locale == "en" {
+        Language::English
+    } else {
+        Language::French
+    };
+    Ok(crate::domain::placeholders::period_label(
+        due_date,
+        line.frequency,
+        language,
+    ))
+}
+
+/// How far the requests of an occurrence got.
+#[derive(SimpleObject)]
+#[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
+pub struct RequestProgress {
+    /// Requests of the occurrence.
+    pub total: i32,
+    /// Waiting for the client.
+    pub open: i32,
+    /// Answered, not closed yet.
+    pub answered: i32,
+    /// Closed by the firm.
+    pub closed: i32,
+    /// Cancelled with their mission.
+    pub cancelled: i32,
 }
 
 /// A folder of services.
@@ -428,6 +476,35 @@ impl Task {
         let row = one(firm_loader(ctx)?, UserKey(assignee_id), "staff member").await?;
         Ok(Some(StaffMember(row)))
     }
+    /// The mission line that generated it.
+    async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
+        let row = one(firm_loader(ctx)?, LineKey(self.0.mission_line_id), "mission line").await?;
+        Ok(MissionLine(row))
+    }
+    /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
+    /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).
+    async fn period_label(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        period_label(ctx, self.0.mission_line_id, self.0.due_date).await
+    }
+    /// The requests of the same occurrence (same line, due date and copy).
+    async fn requests(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InformationRequest>> {
+        let rows = list(firm_loader(ctx)?, RequestsOf(occurrence_of!(self.0))).await?;
+        Ok(rows.into_iter().map(InformationRequest).collect())
+    }
+    /// How far the requests of the same occurrence got, by status.
+    async fn request_progress(&self, ctx: &Context<'_>) -> async_graphql::Result<RequestProgress> {
+        let rows = list(firm_loader(ctx)?, RequestsOf(occurrence_of!(self.0))).await?;
+        let count = |status: RequestStatus| {
+            i32::try_from(rows.iter().filter(|row| row.status == status).count()).unwrap_or(i32::MAX)
+        };
+        Ok(RequestProgress {
+            total: i32::try_from(rows.len()).unwrap_or(i32::MAX),
+            open: count(RequestStatus::Open),
+            answered: count(RequestStatus::Answered),
+            closed: count(RequestStatus::Closed),
+            cancelled: count(RequestStatus::Cancelled),
+        })
+    }
     /// Who last completed it; null while never completed.
     async fn completed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HistoryActor>> {
         let entry = firm_loader(ctx)?.load_one(CompletionOf(self.0.id)).await?;
@@ -504,6 +581,21 @@ impl InformationRequest {
     /// When the client first answered; null while unanswered.
     async fn answered_at(&self) -> Option<DateTime> {
         self.0.answered_at.map(utc)
+    }
+    /// The mission line that generated it.
+    async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
+        let row = one(firm_loader(ctx)?, LineKey(self.0.mission_line_id), "mission line").await?;
+        Ok(MissionLine(row))
+    }
+    /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
+    /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).
+    async fn period_label(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        period_label(ctx, self.0.mission_line_id, self.0.due_date).await
+    }
+    /// The tasks of the same occurrence (same line, due date and copy).
+    async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
+        let rows = list(firm_loader(ctx)?, TasksOf(occurrence_of!(self.0))).await?;
+        Ok(rows.into_iter().map(Task).collect())
     }
     /// When it was closed (or cancelled); null while open or answered.
     async fn closed_at(&self) -> Option<DateTime> {
