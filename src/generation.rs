@@ -12,15 +12,15 @@ use crate::announce::{Occurrence, Recipients, deliveries_for_event};
 use crate::db::catalog::{self, Service, ServiceItem};
 use crate::db::clients::{self, Contact};
 use crate::db::firms::{self, Firm};
+use crate::db::journal::{self, NewJournalEntry};
 use crate::db::missions::{self, SignedLine};
 use crate::db::outbox::{self, WebhookEndpoint};
+use crate::db::work::InformationRequest;
 use crate::db::work::{self, NewInformationRequest, NewTask};
 use crate::db::{DbError, Pool};
 use crate::domain::calendar::{local_today, next_sending_time, parse_time_zone};
 use crate::domain::schedule::{self, LineSchedule, MissionWindow, ScheduleLimits};
 use crate::domain::{DeliveryEvent, ItemKind, Language, RequestStatus, TaskStatus, placeholders};
-use crate::db::journal::{self, NewJournalEntry};
-use crate::db::work::InformationRequest;
 use crate::events::{EventBus, RequestEvent, RequestEventKind};
 use crate::transaction;
 
@@ -562,14 +562,21 @@ fn generated_occurrences(
     }
     for request in created {
         occurrences
-            .entry((request.mission_line_id, request.due_date, request.copy_number))
+            .entry((
+                request.mission_line_id,
+                request.due_date,
+                request.copy_number,
+            ))
             .or_insert((request.firm_id, request.client_id, request.mission_id, 0, 0))
             .4 += 1;
     }
     occurrences
         .into_iter()
         .map(
-            |((mission_line_id, due_date, copy_number), (firm_id, client_id, mission_id, tasks, requests))| {
+            |(
+                (mission_line_id, due_date, copy_number),
+                (firm_id, client_id, mission_id, tasks, requests),
+            )| {
                 GeneratedOccurrence {
                     firm_id,
                     client_id,
@@ -659,11 +666,7 @@ fn plan_batch(
                             copy_number,
                             due_date: occurrence.due_date,
                             created_on: occurrence.creation_date,
-                            text: placeholders::render(
-                                &item.text,
-                                occurrence.due_date,
-                                language,
-                            ),
+                            text: placeholders::render(&item.text, occurrence.due_date, language),
                             status: RequestStatus::Open,
                             created_at: now,
                         });

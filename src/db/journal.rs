@@ -5,8 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::schema::journal_entries;
 use super::page::Keyset;
+use super::schema::journal_entries;
 use super::{DbConn, DbResult};
 use crate::with_conn;
 

@@ -213,7 +213,14 @@ mod tests {
 
     #[test]
     fn text_without_known_placeholders_is_left_exactly_as_written() {
-        for text in ["Relevés { bancaires }", "{é}", "{", "}{", "a {unknown} b", ""] {
+        for text in [
+            "Relevés { bancaires }",
+            "{é}",
+            "{",
+            "}{",
+            "a {unknown} b",
+            "",
+        ] {
             assert_eq!(render(text, date(2027, 1, 1), Language::French), text);
         }
     }

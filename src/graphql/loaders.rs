@@ -671,7 +671,10 @@ pub struct TasksOf(pub Occurrence);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestsOf(pub Occurrence);
 
-fn occurrence_keys<K>(keys: &[K], occurrence: impl Fn(&K) -> Occurrence) -> Vec<(i64, chrono::NaiveDate, i32)> {
+fn occurrence_keys<K>(
+    keys: &[K],
+    occurrence: impl Fn(&K) -> Occurrence,
+) -> Vec<(i64, chrono::NaiveDate, i32)> {
     keys.iter()
         .map(|key| {
             let o = occurrence(key);

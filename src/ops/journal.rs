@@ -173,9 +173,14 @@ pub async fn export_csv(
     let mut written = 0;
     let mut after_id = 0;
     loop {
-        let rows =
-            journal::list_since(&mut conn.as_db(), firm_id, since_utc, after_id, EXPORT_BATCH)
-                .await?;
+        let rows = journal::list_since(
+            &mut conn.as_db(),
+            firm_id,
+            since_utc,
+            after_id,
+            EXPORT_BATCH,
+        )
+        .await?;
         let Some(last) = rows.last() else { break };
         after_id = last.id;
         for row in &rows {

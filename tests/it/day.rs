@@ -17,12 +17,24 @@ use crate::support::app::{PASSWORD, TestApp, World, error_codes};
 async fn rows(app: &TestApp, firm_id: i64) -> (Vec<Task>, Vec<InformationRequest>) {
     let mut conn = app.db.pool.get().await.expect("connection");
     let all = WorkFilter::default();
-    let tasks = list_tasks(&mut conn.as_db(), firm_id, None, &all, &DuePage::first(100_000))
-        .await
-        .expect("tasks");
-    let requests = list_requests(&mut conn.as_db(), firm_id, None, &all, &DuePage::first(100_000))
-        .await
-        .expect("requests");
+    let tasks = list_tasks(
+        &mut conn.as_db(),
+        firm_id,
+        None,
+        &all,
+        &DuePage::first(100_000),
+    )
+    .await
+    .expect("tasks");
+    let requests = list_requests(
+        &mut conn.as_db(),
+        firm_id,
+        None,
+        &all,
+        &DuePage::first(100_000),
+    )
+    .await
+    .expect("requests");
     (tasks, requests)
 }
 
@@ -36,7 +48,13 @@ fn ids(connection: &Value) -> Vec<i64> {
         .as_array()
         .expect("nodes")
         .iter()
-        .map(|node| node["id"].as_str().expect("id").parse().expect("numeric id"))
+        .map(|node| {
+            node["id"]
+                .as_str()
+                .expect("id")
+                .parse()
+                .expect("numeric id")
+        })
         .collect();
     ids.sort_unstable();
     ids
@@ -175,11 +193,22 @@ backend_test! {
 
 /// A firm in `locale` with a monthly mission whose service's texts use placeholders, signed
 /// so that past periods are generated; returns its admin and its requests' and tasks' texts.
-async fn firm_with_placeholders(app: &TestApp, tag: &str, locale: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+async fn firm_with_placeholders(
+    app: &TestApp,
+    tag: &str,
+    locale: &str,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let email = format!("admin@{tag}.example.fr");
-    rappel::setup::create_firm(&app.db.pool, &format!("Cabinet {tag}"), &email, Some(PASSWORD), "Europe/Paris", locale)
-        .await
-        .expect("firm");
+    rappel::setup::create_firm(
+        &app.db.pool,
+        &format!("Cabinet {tag}"),
+        &email,
+        Some(PASSWORD),
+        "Europe/Paris",
+        locale,
+    )
+    .await
+    .expect("firm");
     let (_, admin) = app.login(&email, PASSWORD).await;
     let data = app.ok(&admin, "mutation($input: ServiceInput!) { createService(input: $input) { id } }", json!({ "input": {
         "title": "TVA", "deliverableType": "DOCUMENTS", "leadDays": 5,
@@ -188,29 +217,79 @@ async fn firm_with_placeholders(app: &TestApp, tag: &str, locale: &str) -> (Vec<
             { "kind": "TASK", "title": "TVA {month} {annee}" }
         ]
     }})).await;
-    let service = data["createService"]["id"].as_str().expect("id").to_string();
-    let data = app.ok(&admin, r#"mutation { createClient(input: { name: "Boulangerie" }) { id } }"#, json!({})).await;
+    let service = data["createService"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let data = app
+        .ok(
+            &admin,
+            r#"mutation { createClient(input: { name: "Boulangerie" }) { id } }"#,
+            json!({}),
+        )
+        .await;
     let client = data["createClient"]["id"].as_str().expect("id").to_string();
     let data = app.ok(&admin, "mutation($input: MissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
         "clientId": client, "name": "TVA", "startDate": crate::support::app::months_ago_28th(2),
         "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
     }})).await;
-    let mission = data["createMission"]["id"].as_str().expect("id").to_string();
-    app.ok(&admin, "mutation($id: ID!) { signMission(id: $id) { status } }", json!({ "id": mission })).await;
+    let mission = data["createMission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.ok(
+        &admin,
+        "mutation($id: ID!) { signMission(id: $id) { status } }",
+        json!({ "id": mission }),
+    )
+    .await;
     let data = app.ok(&admin, "{ firm { informationRequests(first: 50) { nodes { text dueDate } } tasks(first: 50) { nodes { title dueDate } } } }", json!({})).await;
     let pairs = |list: &Value, field: &str| -> Vec<(String, String)> {
-        list["nodes"].as_array().expect("nodes").iter()
-            .map(|node| (node["dueDate"].as_str().expect("date").to_string(), node[field].as_str().expect("text").to_string()))
+        list["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| {
+                (
+                    node["dueDate"].as_str().expect("date").to_string(),
+                    node[field].as_str().expect("text").to_string(),
+                )
+            })
             .collect()
     };
-    (pairs(&data["firm"]["informationRequests"], "text"), pairs(&data["firm"]["tasks"], "title"))
+    (
+        pairs(&data["firm"]["informationRequests"], "text"),
+        pairs(&data["firm"]["tasks"], "title"),
+    )
 }
 
 const FRENCH_MONTHS: [&str; 12] = [
-    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
 ];
 const ENGLISH_MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 backend_test! {
@@ -316,5 +395,33 @@ backend_test! {
             assert_eq!(progress["open"], i32::from(!answered));
         }
         assert_eq!(answered_seen, 1);
+    }
+}
+
+backend_test! {
+    async fn a_clients_file_holds_its_requests_tasks_and_history(db: TestDb) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let data = app.ok(&world.admin_a, r#"query($c: ID!) { firm {
+            client(id: $c) {
+                tasks(first: 100) { totalCount nodes { id } }
+                overdue: tasks(filter: { overdue: true }) { totalCount }
+                requests(first: 100) { totalCount nodes { id } }
+                history(first: 100) { totalCount nodes { kind client { id } } }
+            }
+            tasks(clientId: $c, first: 100) { totalCount nodes { id } }
+            overdue: tasks(clientId: $c, filter: { overdue: true }) { totalCount }
+            informationRequests(clientId: $c, first: 100) { totalCount nodes { id } }
+        } }"#, json!({ "c": world.firm_a.client })).await;
+        let firm = &data["firm"];
+        let client = &firm["client"];
+        assert_eq!(client["tasks"], firm["tasks"]);
+        assert_eq!(client["overdue"], firm["overdue"]);
+        assert_eq!(client["requests"], firm["informationRequests"]);
+        assert!(client["requests"]["totalCount"].as_i64().expect("count") > 0);
+        let history = client["history"]["nodes"].as_array().expect("history");
+        assert!(history.iter().any(|entry| entry["kind"] == "client.created"));
+        assert!(history.iter().any(|entry| entry["kind"] == "occurrence.generated"));
+        assert!(history.iter().all(|entry| entry["client"]["id"] == world.firm_a.client.as_str()));
     }
 }

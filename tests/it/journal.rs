@@ -197,8 +197,16 @@ backend_test! {
 fn no_api_changes_or_deletes_a_journal_entry() {
     // The data layer has no UPDATE or DELETE of the journal...
     let data = include_str!("../../src/db/journal.rs");
-    for forbidden in ["diesel::update", "diesel::delete", "UPDATE journal", "DELETE FROM"] {
-        assert!(!data.contains(forbidden), "src/db/journal.rs holds {forbidden}");
+    for forbidden in [
+        "diesel::update",
+        "diesel::delete",
+        "UPDATE journal",
+        "DELETE FROM",
+    ] {
+        assert!(
+            !data.contains(forbidden),
+            "src/db/journal.rs holds {forbidden}"
+        );
     }
     // ...and the API has no mutation about it.
     let schema = include_str!("../../schema.graphql");
@@ -285,7 +293,10 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
             (false, other) => field.push(other),
         }
     }
-    assert!(field.is_empty() && record.is_empty(), "the last record ends with CRLF");
+    assert!(
+        field.is_empty() && record.is_empty(),
+        "the last record ends with CRLF"
+    );
     records
 }
 

@@ -165,11 +165,9 @@ pub async fn history_page(
     let filter = args.filter.unwrap_or_default();
     let kinds = filter.kinds.unwrap_or_default();
     if kinds.len() > MAX_KINDS {
-        return Err(AppError::bad_input(
-            "filter.kinds",
-            format!("name at most {MAX_KINDS} kinds"),
-        )
-        .into());
+        return Err(
+            AppError::bad_input("filter.kinds", format!("name at most {MAX_KINDS} kinds")).into(),
+        );
     }
     if let (Some(since), Some(until)) = (filter.since, filter.until)
         && until < since

@@ -7,19 +7,19 @@ use futures_util::FutureExt as _;
 
 use super::preview::{PreviewOccurrence, preview_for_input, preview_for_mission};
 use super::types::*;
+use crate::db::journal::JournalFilter;
 use crate::db::{catalog, clients, firms, missions, outbox, work};
 use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
-use crate::graphql::firm::mutation::{MissionInput, limits};
-use crate::graphql::loaders::{FirmKey, firm_loader, one};
-use crate::graphql::pages::{Page, PageArgs, TotalCount};
-use crate::graphql::scalars::Date;
-use crate::db::journal::JournalFilter;
 use crate::graphql::firm::day::{
     RequestFilter, TaskFilter, Workload, request_filter, task_filter, today,
 };
 use crate::graphql::firm::history::{HistoryArgs, HistoryEntry, HistoryFilter, history_page};
+use crate::graphql::firm::mutation::{MissionInput, limits};
+use crate::graphql::loaders::{FirmKey, firm_loader, one};
+use crate::graphql::pages::{Page, PageArgs, TotalCount};
+use crate::graphql::scalars::Date;
 
 /// The firm view, for staff only.
 pub struct FirmView;

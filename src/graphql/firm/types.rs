@@ -4,22 +4,30 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::NaiveDateTime;
 
+use crate::db::journal::JournalFilter;
 use crate::db::{catalog, clients, firms, missions, outbox, work};
 use crate::domain::schedule::{Frequency, WorkingDayAdjustment};
 use crate::domain::{
     DeliverableType, DeliveryEvent, DeliveryKind, DeliveryStatus, ItemKind, Language,
     MissionStatus, RequestStatus, Role, TaskStatus,
 };
+use crate::error::AppError;
+use crate::graphql::context::connect;
 use crate::graphql::context::{StaffGuard, staff, visible_to_staff};
+use crate::graphql::firm::day::{RequestFilter, TaskFilter, request_filter, task_filter};
+use crate::graphql::firm::history::{
+    HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page,
+};
 use crate::graphql::loaders::{
     AnswerPage, AttemptsOf, CategoryKey, ClientKey, ContactKey, ContactsOf, ItemsOf, LinesOf,
     MissionKey, MissionsOf, ServiceKey, ServiceOfLine, ServicesOf, UserKey, firm_loader, list, one,
 };
+use crate::graphql::loaders::{
+    ClosingOf, CompletionOf, FirmKey, LineKey, Occurrence, RequestsOf, TasksOf,
+};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
-use crate::db::journal::JournalFilter;
-use crate::graphql::firm::history::{HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page};
-use crate::graphql::loaders::{ClosingOf, CompletionOf, FirmKey, LineKey, Occurrence, RequestsOf, TasksOf};
 use crate::graphql::scalars::{Date, DateTime};
+use futures_util::FutureExt as _;
 
 pub(crate) fn utc(instant: NaiveDateTime) -> DateTime {
     DateTime::from(instant)
@@ -225,6 +233,87 @@ impl Client {
     async fn missions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Mission>> {
         let rows = list(firm_loader(ctx)?, MissionsOf(self.0.id)).await?;
         Ok(rows.into_iter().map(Mission).collect())
+    }
+    /// The client's tasks by due date, paginated: its file's internal work.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only those in this status.")] status: Option<TaskStatus>,
+        #[graphql(desc = "More ways to narrow the list.")] filter: Option<TaskFilter>,
+        #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<(chrono::NaiveDate, i64), Task>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let base = work::WorkFilter {
+            client_id: Some(self.0.id),
+            ..work::WorkFilter::default()
+        };
+        let filter = task_filter(ctx, base, filter).await?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let mut conn = connect(ctx).await?;
+        let rows = work::list_tasks(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
+            .await
+            .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            let filter = filter.clone();
+            async move {
+                work::count_tasks(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| (row.due_date, row.id), Task))
+    }
+    /// The client's requests by due date, paginated: what it was asked and answered.
+    async fn requests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only those in this status.")] status: Option<RequestStatus>,
+        #[graphql(desc = "More ways to narrow the list.")] filter: Option<RequestFilter>,
+        #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<(chrono::NaiveDate, i64), InformationRequest>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let base = work::WorkFilter {
+            client_id: Some(self.0.id),
+            ..work::WorkFilter::default()
+        };
+        let filter = request_filter(ctx, base, filter).await?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let mut conn = connect(ctx).await?;
+        let rows = work::list_requests(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
+            .await
+            .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            let filter = filter.clone();
+            async move {
+                work::count_requests(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+            }
+            .boxed()
+        });
+        Ok(page.connection(
+            rows,
+            total,
+            |row| (row.due_date, row.id),
+            InformationRequest,
+        ))
     }
     /// What happened to this client's file, newest first: its missions, requests, tasks, contacts.
     async fn history(
@@ -478,7 +567,12 @@ impl Task {
     }
     /// The mission line that generated it.
     async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
-        let row = one(firm_loader(ctx)?, LineKey(self.0.mission_line_id), "mission line").await?;
+        let row = one(
+            firm_loader(ctx)?,
+            LineKey(self.0.mission_line_id),
+            "mission line",
+        )
+        .await?;
         Ok(MissionLine(row))
     }
     /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
@@ -495,7 +589,8 @@ impl Task {
     async fn request_progress(&self, ctx: &Context<'_>) -> async_graphql::Result<RequestProgress> {
         let rows = list(firm_loader(ctx)?, RequestsOf(occurrence_of!(self.0))).await?;
         let count = |status: RequestStatus| {
-            i32::try_from(rows.iter().filter(|row| row.status == status).count()).unwrap_or(i32::MAX)
+            i32::try_from(rows.iter().filter(|row| row.status == status).count())
+                .unwrap_or(i32::MAX)
         };
         Ok(RequestProgress {
             total: i32::try_from(rows.len()).unwrap_or(i32::MAX),
@@ -584,7 +679,12 @@ impl InformationRequest {
     }
     /// The mission line that generated it.
     async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
-        let row = one(firm_loader(ctx)?, LineKey(self.0.mission_line_id), "mission line").await?;
+        let row = one(
+            firm_loader(ctx)?,
+            LineKey(self.0.mission_line_id),
+            "mission line",
+        )
+        .await?;
         Ok(MissionLine(row))
     }
     /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
@@ -601,12 +701,20 @@ impl InformationRequest {
     async fn closed_at(&self) -> Option<DateTime> {
         self.0
             .closed_at
-            .filter(|_| matches!(self.0.status, RequestStatus::Closed | RequestStatus::Cancelled))
+            .filter(|_| {
+                matches!(
+                    self.0.status,
+                    RequestStatus::Closed | RequestStatus::Cancelled
+                )
+            })
             .map(utc)
     }
     /// Who closed (or cancelled) it; null while open or answered.
     async fn closed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HistoryActor>> {
-        if !matches!(self.0.status, RequestStatus::Closed | RequestStatus::Cancelled) {
+        if !matches!(
+            self.0.status,
+            RequestStatus::Closed | RequestStatus::Cancelled
+        ) {
             return Ok(None);
         }
         let entry = firm_loader(ctx)?.load_one(ClosingOf(self.0.id)).await?;
