@@ -235,6 +235,7 @@ impl Client {
         Ok(rows.into_iter().map(Mission).collect())
     }
     /// The client's tasks by due date, paginated: its file's internal work.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -273,6 +274,7 @@ impl Client {
         Ok(page.connection(rows, total, |row| (row.due_date, row.id), Task))
     }
     /// The client's requests by due date, paginated: what it was asked and answered.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn requests(
         &self,
         ctx: &Context<'_>,
