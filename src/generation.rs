@@ -12,13 +12,15 @@ use crate::announce::{Occurrence, Recipients, deliveries_for_event};
 use crate::db::catalog::{self, Service, ServiceItem};
 use crate::db::clients::{self, Contact};
 use crate::db::firms::{self, Firm};
+use crate::db::journal::{self, NewJournalEntry};
 use crate::db::missions::{self, SignedLine};
 use crate::db::outbox::{self, WebhookEndpoint};
+use crate::db::work::InformationRequest;
 use crate::db::work::{self, NewInformationRequest, NewTask};
 use crate::db::{DbError, Pool};
 use crate::domain::calendar::{local_today, next_sending_time, parse_time_zone};
 use crate::domain::schedule::{self, LineSchedule, MissionWindow, ScheduleLimits};
-use crate::domain::{DeliveryEvent, ItemKind, RequestStatus, TaskStatus};
+use crate::domain::{DeliveryEvent, ItemKind, Language, RequestStatus, TaskStatus, placeholders};
 use crate::events::{EventBus, RequestEvent, RequestEventKind};
 use crate::transaction;
 
@@ -174,7 +176,12 @@ pub async fn generate_for_firm(
         report.lines_examined += lines.len();
 
         let context = BatchContext::load(&mut db, firm.id, &lines).await?;
-        let plan = plan_batch(firm.id, &lines, &context, today, now_naive);
+        let language = if firm.locale == "en" {
+            Language::English
+        } else {
+            Language::French
+        };
+        let plan = plan_batch(firm.id, &lines, &context, today, now_naive, language);
         report.lines_in_error += plan.lines_in_error;
 
         let chunks = plan.into_chunks(settings.occurrences_per_transaction.max(1));
@@ -210,6 +217,12 @@ pub async fn generate_for_firm(
                     })
                     .collect();
                 let deliveries_enqueued = outbox::enqueue_many(&mut tx, &deliveries).await?;
+                let occurrences = generated_occurrences(&chunk, &created, tasks_created);
+                let entries: Vec<NewJournalEntry<'_>> = occurrences
+                    .iter()
+                    .map(|occurrence| occurrence.entry(now_naive))
+                    .collect();
+                journal::insert(&mut tx, &entries).await?;
                 // The watermark moves only with the last chunk, once every row of the lines
                 // is in: a pass stopped halfway is completed by the next one (keys dedupe).
                 if position == last_chunk {
@@ -496,12 +509,99 @@ impl BatchPlan {
     }
 }
 
+/// An occurrence a chunk created, as the journal records it.
+struct GeneratedOccurrence {
+    firm_id: i64,
+    client_id: i64,
+    mission_id: i64,
+    mission_line_id: i64,
+    /// `{"dueDate", "copyNumber", "tasks", "requests"}`.
+    detail: String,
+}
+
+impl GeneratedOccurrence {
+    /// Its journal entry: actor SYSTEM, kind `occurrence.generated`, object the mission line.
+    fn entry(&self, now: chrono::NaiveDateTime) -> NewJournalEntry<'_> {
+        NewJournalEntry {
+            firm_id: self.firm_id,
+            occurred_at: now,
+            actor_kind: "SYSTEM",
+            actor_user_id: None,
+            actor_contact_id: None,
+            kind: "occurrence.generated",
+            object_type: "mission_line",
+            object_id: self.mission_line_id,
+            client_id: Some(self.client_id),
+            mission_id: Some(self.mission_id),
+            before_status: None,
+            after_status: None,
+            detail: Some(&self.detail),
+        }
+    }
+}
+
+/// The occurrences (mission line, due date, copy number) this chunk created, with how many
+/// tasks and requests each got. Tasks count when every planned task was inserted (a
+/// concurrent pass that won some keys journals its own).
+fn generated_occurrences(
+    chunk: &BatchPlan,
+    created: &[InformationRequest],
+    tasks_created: usize,
+) -> Vec<GeneratedOccurrence> {
+    type Key = (i64, NaiveDate, i32);
+    // key -> (firm, client, mission, tasks, requests)
+    let mut occurrences: std::collections::BTreeMap<Key, (i64, i64, i64, u32, u32)> =
+        std::collections::BTreeMap::new();
+    if tasks_created == chunk.tasks.len() {
+        for task in &chunk.tasks {
+            occurrences
+                .entry((task.mission_line_id, task.due_date, task.copy_number))
+                .or_insert((task.firm_id, task.client_id, task.mission_id, 0, 0))
+                .3 += 1;
+        }
+    }
+    for request in created {
+        occurrences
+            .entry((
+                request.mission_line_id,
+                request.due_date,
+                request.copy_number,
+            ))
+            .or_insert((request.firm_id, request.client_id, request.mission_id, 0, 0))
+            .4 += 1;
+    }
+    occurrences
+        .into_iter()
+        .map(
+            |(
+                (mission_line_id, due_date, copy_number),
+                (firm_id, client_id, mission_id, tasks, requests),
+            )| {
+                GeneratedOccurrence {
+                    firm_id,
+                    client_id,
+                    mission_id,
+                    mission_line_id,
+                    detail: serde_json::json!({
+                        "dueDate": due_date,
+                        "copyNumber": copy_number,
+                        "tasks": tasks,
+                        "requests": requests,
+                    })
+                    .to_string(),
+                }
+            },
+        )
+        .collect()
+}
+
 fn plan_batch(
     firm_id: i64,
     lines: &[SignedLine],
     context: &BatchContext,
     today: NaiveDate,
     now: chrono::NaiveDateTime,
+    language: Language,
 ) -> BatchPlan {
     let mut plan = BatchPlan {
         tasks: Vec::new(),
@@ -552,7 +652,7 @@ fn plan_batch(
                         copy_number,
                         due_date: occurrence.due_date,
                         created_on: occurrence.creation_date,
-                        title: item.text.clone(),
+                        title: placeholders::render(&item.text, occurrence.due_date, language),
                         status: TaskStatus::Open,
                         created_at: now,
                     }),
@@ -566,7 +666,7 @@ fn plan_batch(
                             copy_number,
                             due_date: occurrence.due_date,
                             created_on: occurrence.creation_date,
-                            text: item.text.clone(),
+                            text: placeholders::render(&item.text, occurrence.due_date, language),
                             status: RequestStatus::Open,
                             created_at: now,
                         });

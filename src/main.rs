@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: FirmCommand,
     },
+    /// Export data as files.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Inspect the settings.
     Config {
         #[command(subcommand)]
@@ -59,6 +64,19 @@ enum Command {
         /// The copy to write; must not exist yet.
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Print a firm's activity journal as CSV (RFC 4180), oldest first.
+    History {
+        /// The firm's id.
+        #[arg(long)]
+        firm: i64,
+        /// First day exported (the firm's local midnight), YYYY-MM-DD.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        since: NaiveDate,
     },
 }
 
@@ -186,6 +204,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let pool = rappel::app::open_database(&config).await?;
                 pool.backup_sqlite(&file).await?;
                 println!("backup written to {}", file.display());
+                Ok(())
+            }
+            Command::Export {
+                command: ExportCommand::History { firm, since },
+            } => {
+                let pool = rappel::app::open_and_migrate(&config).await?;
+                let settings = rappel::app::generation_settings(&config);
+                let env = rappel::ops::Env::new(&pool, &settings);
+                let actor = rappel::ops::Actor::System { firm_id: firm };
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let written = rappel::ops::journal::export_csv(env, &actor, since, &mut out)
+                    .await
+                    .map_err(|error| anyhow::anyhow!(error.message()))?;
+                std::io::Write::flush(&mut out)?;
+                eprintln!("{written} journal entries exported");
                 Ok(())
             }
             Command::Generate { as_of } => {

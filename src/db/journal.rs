@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::page::Keyset;
 use super::schema::journal_entries;
 use super::{DbConn, DbResult};
 use crate::with_conn;
@@ -62,4 +63,122 @@ pub async fn insert(db: &mut DbConn<'_>, entries: &[NewJournalEntry<'_>]) -> DbR
             .await)?;
     }
     Ok(inserted)
+}
+
+/// What a history list keeps; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    /// Entries about one object: (`object_type`, id).
+    pub object: Option<(&'static str, i64)>,
+    pub client_id: Option<i64>,
+    pub mission_id: Option<i64>,
+    /// Entries of these kinds (empty: every kind).
+    pub kinds: Vec<String>,
+    /// Entries at or after this time.
+    pub since: Option<NaiveDateTime>,
+    /// Entries before this time.
+    pub until: Option<NaiveDateTime>,
+}
+
+/// The firm's entries matching `filter`, as a boxed query (for a page or a count).
+macro_rules! filtered_entries {
+    ($firm_id:expr, $filter:expr) => {{
+        let filter: &JournalFilter = $filter;
+        let mut query = journal_entries::table
+            .filter(journal_entries::firm_id.eq($firm_id))
+            .into_boxed();
+        if let Some((object_type, object_id)) = filter.object {
+            query = query
+                .filter(journal_entries::object_type.eq(object_type))
+                .filter(journal_entries::object_id.eq(object_id));
+        }
+        if let Some(client_id) = filter.client_id {
+            query = query.filter(journal_entries::client_id.eq(client_id));
+        }
+        if let Some(mission_id) = filter.mission_id {
+            query = query.filter(journal_entries::mission_id.eq(mission_id));
+        }
+        if !filter.kinds.is_empty() {
+            query = query.filter(journal_entries::kind.eq_any(filter.kinds.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(journal_entries::occurred_at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(journal_entries::occurred_at.lt(until));
+        }
+        query
+    }};
+}
+
+/// One page of the firm's entries matching `filter`, newest first (by id: entries are
+/// appended in time order).
+pub async fn list(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    filter: &JournalFilter,
+    page: &Keyset<i64>,
+) -> DbResult<Vec<JournalEntry>> {
+    Ok(with_conn!(db, |c| {
+        let query = filtered_entries!(firm_id, filter);
+        crate::seek_id!(query, page, journal_entries::id, desc)
+            .select(JournalEntry::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
+/// How many of the firm's entries match `filter`.
+pub async fn count(db: &mut DbConn<'_>, firm_id: i64, filter: &JournalFilter) -> DbResult<i64> {
+    Ok(with_conn!(db, |c| filtered_entries!(firm_id, filter)
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
+/// The latest entry of `kind` for each of `object_ids` of `object_type` (e.g. who closed
+/// each request), in one statement.
+pub async fn latest_of_kind(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    object_type: &'static str,
+    kinds: &[&'static str],
+    object_ids: &[i64],
+) -> DbResult<Vec<JournalEntry>> {
+    let ids = object_ids.to_vec();
+    let kinds = kinds.to_vec();
+    let rows: Vec<JournalEntry> = with_conn!(db, |c| journal_entries::table
+        .filter(journal_entries::firm_id.eq(firm_id))
+        .filter(journal_entries::object_type.eq(object_type))
+        .filter(journal_entries::kind.eq_any(kinds.clone()))
+        .filter(journal_entries::object_id.eq_any(ids.clone()))
+        .order(journal_entries::id.desc())
+        .select(JournalEntry::as_select())
+        .load(c)
+        .await)?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|row| seen.insert(row.object_id))
+        .collect())
+}
+
+/// Every entry of the firm at or after `since`, oldest first, in pages of `batch` after
+/// `after_id` (for the CSV export).
+pub async fn list_since(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    since: NaiveDateTime,
+    after_id: i64,
+    batch: i64,
+) -> DbResult<Vec<JournalEntry>> {
+    Ok(with_conn!(db, |c| journal_entries::table
+        .filter(journal_entries::firm_id.eq(firm_id))
+        .filter(journal_entries::occurred_at.ge(since))
+        .filter(journal_entries::id.gt(after_id))
+        .order(journal_entries::id.asc())
+        .limit(batch)
+        .select(JournalEntry::as_select())
+        .load(c)
+        .await)?)
 }

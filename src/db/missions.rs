@@ -440,3 +440,17 @@ pub async fn lower_generated_through(
     .execute(c)
     .await)?)
 }
+
+/// The firm's lines with these ids.
+pub async fn find_lines(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<MissionLine>> {
+    Ok(with_conn!(db, |c| mission_lines::table
+        .filter(mission_lines::firm_id.eq(firm_id))
+        .filter(mission_lines::id.eq_any(ids))
+        .select(MissionLine::as_select())
+        .load(c)
+        .await)?)
+}

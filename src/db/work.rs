@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::page::Keyset;
-use super::schema::{information_requests, request_answers, tasks};
+use super::schema::{clients, information_requests, request_answers, service_items, tasks};
 use super::{DbConn, DbResult};
 use crate::domain::{RequestStatus, TaskStatus};
 use crate::{seek_two, with_conn};
@@ -112,6 +112,39 @@ pub struct WorkFilter {
     pub due_from: Option<NaiveDate>,
     pub due_to: Option<NaiveDate>,
     pub assignee_id: Option<i64>,
+    /// Only those due strictly before this date.
+    pub due_before: Option<NaiveDate>,
+    /// Only those due strictly after this date.
+    pub due_after: Option<NaiveDate>,
+    /// Only those still waiting (a task OPEN, a request OPEN) and due before this date (the
+    /// firm's today): the overdue ones.
+    pub overdue_on: Option<NaiveDate>,
+    /// Only those created on this date.
+    pub created_on: Option<NaiveDate>,
+    /// Only those generated from this service.
+    pub service_id: Option<i64>,
+    /// Only those whose title (task) or text (request), or client's name, contains this
+    /// text, ignoring ASCII case; `%`, `_` and `\\` match themselves.
+    pub search: Option<String>,
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`, for searches that ignore case on both backends.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A LIKE pattern that finds `text` anywhere, lower-cased, its wildcards escaped with `\\`.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// The keyset of the work lists: (due date, id).
@@ -142,6 +175,44 @@ macro_rules! filtered_tasks {
         if let Some(assignee_id) = filter.assignee_id {
             query = query.filter(tasks::assignee_id.eq(assignee_id));
         }
+        if let Some(before) = filter.due_before {
+            query = query.filter(tasks::due_date.lt(before));
+        }
+        if let Some(after) = filter.due_after {
+            query = query.filter(tasks::due_date.gt(after));
+        }
+        if let Some(today) = filter.overdue_on {
+            query = query
+                .filter(tasks::status.eq(TaskStatus::Open))
+                .filter(tasks::due_date.lt(today));
+        }
+        if let Some(day) = filter.created_on {
+            query = query.filter(tasks::created_on.eq(day));
+        }
+        if let Some(service_id) = filter.service_id {
+            query = query.filter(
+                tasks::service_item_id.eq_any(
+                    service_items::table
+                        .filter(service_items::firm_id.eq($firm_id))
+                        .filter(service_items::service_id.eq(service_id))
+                        .select(service_items::id),
+                ),
+            );
+        }
+        if let Some(search) = &filter.search {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                lower(tasks::title)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(tasks::client_id.eq_any(
+                        clients::table
+                            .filter(clients::firm_id.eq($firm_id))
+                            .filter(lower(clients::name).like(pattern).escape('\\'))
+                            .select(clients::id),
+                    )),
+            );
+        }
         query
     }};
 }
@@ -167,6 +238,44 @@ macro_rules! filtered_requests {
         }
         if let Some(to) = filter.due_to {
             query = query.filter(information_requests::due_date.le(to));
+        }
+        if let Some(before) = filter.due_before {
+            query = query.filter(information_requests::due_date.lt(before));
+        }
+        if let Some(after) = filter.due_after {
+            query = query.filter(information_requests::due_date.gt(after));
+        }
+        if let Some(today) = filter.overdue_on {
+            query = query
+                .filter(information_requests::status.eq(RequestStatus::Open))
+                .filter(information_requests::due_date.lt(today));
+        }
+        if let Some(day) = filter.created_on {
+            query = query.filter(information_requests::created_on.eq(day));
+        }
+        if let Some(service_id) = filter.service_id {
+            query = query.filter(
+                information_requests::service_item_id.eq_any(
+                    service_items::table
+                        .filter(service_items::firm_id.eq($firm_id))
+                        .filter(service_items::service_id.eq(service_id))
+                        .select(service_items::id),
+                ),
+            );
+        }
+        if let Some(search) = &filter.search {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                lower(information_requests::text)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(information_requests::client_id.eq_any(
+                        clients::table
+                            .filter(clients::firm_id.eq($firm_id))
+                            .filter(lower(clients::name).like(pattern).escape('\\'))
+                            .select(clients::id),
+                    )),
+            );
         }
         query
     }};
@@ -729,4 +838,183 @@ pub async fn bulk_insert_plain(
         }
     }
     Ok(inserted)
+}
+
+/// One assignee's tasks in numbers (None: the unassigned tasks).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct AssigneeWorkload {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub assignee_id: Option<i64>,
+    /// OPEN tasks.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub open: i64,
+    /// OPEN tasks due before today.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub overdue: i64,
+    /// OPEN tasks due from today to the week's end.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub due_this_week: i64,
+    /// Tasks (any status) created today.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub created_today: i64,
+}
+
+/// The firm's requests in numbers.
+#[derive(Debug, Clone, Default, QueryableByName)]
+pub struct RequestWorkload {
+    /// OPEN (unanswered) requests.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub open: i64,
+    /// OPEN requests due before today.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub overdue: i64,
+    /// ANSWERED requests (to review).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub answered: i64,
+    /// OPEN requests due from today to the week's end.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub due_this_week: i64,
+    /// Requests (any status) created today.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub created_today: i64,
+}
+
+/// A bound value of a workload query.
+enum Bound {
+    Id(i64),
+    Day(NaiveDate),
+}
+
+/// The workload counts of `table` as one statement: `columns` holds `{p}` where a bound
+/// value goes; `values` are bound in order (each placeholder its own bind, for SQLite).
+fn workload_sql(sqlite: bool, template: &str, values: &[Bound]) -> String {
+    let mut sql = String::with_capacity(template.len() + 32);
+    let mut parts = template.split("{p}");
+    if let Some(first) = parts.next() {
+        sql.push_str(first);
+    }
+    for (index, part) in parts.enumerate() {
+        if sqlite {
+            sql.push('?');
+        } else {
+            sql.push_str(&format!("${}", index + 1));
+        }
+        sql.push_str(part);
+    }
+    debug_assert_eq!(template.matches("{p}").count(), values.len());
+    sql
+}
+
+macro_rules! workload_query {
+    ($db:expr, $sql:expr, $values:expr, $row:ty) => {{
+        let values: &[Bound] = $values;
+        let sql = workload_sql($db.is_sqlite(), $sql, values);
+        with_conn!($db, |c| {
+            let mut query = diesel::sql_query(sql.as_str()).into_boxed();
+            for value in values {
+                query = match value {
+                    Bound::Id(id) => query.bind::<diesel::sql_types::BigInt, _>(*id),
+                    Bound::Day(day) => query.bind::<diesel::sql_types::Date, _>(*day),
+                };
+            }
+            query.load::<$row>(c).await
+        })
+    }};
+}
+
+/// The firm's tasks in numbers per assignee as of `today`, in one statement.
+pub async fn task_workload(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    today: NaiveDate,
+    week_end: NaiveDate,
+) -> DbResult<Vec<AssigneeWorkload>> {
+    const SQL: &str = "SELECT assignee_id, \
+         SUM(CASE WHEN status = 'OPEN' THEN 1 ELSE 0 END) AS open, \
+         SUM(CASE WHEN status = 'OPEN' AND due_date < {p} THEN 1 ELSE 0 END) AS overdue, \
+         SUM(CASE WHEN status = 'OPEN' AND due_date >= {p} AND due_date <= {p} THEN 1 ELSE 0 END) \
+         AS due_this_week, \
+         SUM(CASE WHEN created_on = {p} THEN 1 ELSE 0 END) AS created_today \
+         FROM tasks WHERE firm_id = {p} GROUP BY assignee_id ORDER BY assignee_id";
+    let values = [
+        Bound::Day(today),
+        Bound::Day(today),
+        Bound::Day(week_end),
+        Bound::Day(today),
+        Bound::Id(firm_id),
+    ];
+    Ok(workload_query!(db, SQL, &values, AssigneeWorkload)?)
+}
+
+/// The firm's requests in numbers as of `today`, in one statement.
+pub async fn request_workload(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    today: NaiveDate,
+    week_end: NaiveDate,
+) -> DbResult<RequestWorkload> {
+    const SQL: &str = "SELECT \
+         COALESCE(SUM(CASE WHEN status = 'OPEN' THEN 1 ELSE 0 END), 0) AS open, \
+         COALESCE(SUM(CASE WHEN status = 'OPEN' AND due_date < {p} THEN 1 ELSE 0 END), 0) \
+         AS overdue, \
+         COALESCE(SUM(CASE WHEN status = 'ANSWERED' THEN 1 ELSE 0 END), 0) AS answered, \
+         COALESCE(SUM(CASE WHEN status = 'OPEN' AND due_date >= {p} AND due_date <= {p} \
+         THEN 1 ELSE 0 END), 0) AS due_this_week, \
+         COALESCE(SUM(CASE WHEN created_on = {p} THEN 1 ELSE 0 END), 0) AS created_today \
+         FROM information_requests WHERE firm_id = {p}";
+    let values = [
+        Bound::Day(today),
+        Bound::Day(today),
+        Bound::Day(week_end),
+        Bound::Day(today),
+        Bound::Id(firm_id),
+    ];
+    let rows = workload_query!(db, SQL, &values, RequestWorkload)?;
+    Ok(rows.into_iter().next().unwrap_or_default())
+}
+
+/// The firm's tasks of these occurrences (mission line, due date, copy number), in one
+/// statement (it reads the lines' rows on those due dates, then keeps the asked copies).
+pub async fn tasks_of_occurrences(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    occurrences: &[(i64, NaiveDate, i32)],
+) -> DbResult<Vec<Task>> {
+    let lines: Vec<i64> = occurrences.iter().map(|o| o.0).collect();
+    let dates: Vec<NaiveDate> = occurrences.iter().map(|o| o.1).collect();
+    let rows: Vec<Task> = with_conn!(db, |c| tasks::table
+        .filter(tasks::firm_id.eq(firm_id))
+        .filter(tasks::mission_line_id.eq_any(&lines))
+        .filter(tasks::due_date.eq_any(&dates))
+        .order(tasks::id)
+        .select(Task::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| occurrences.contains(&(row.mission_line_id, row.due_date, row.copy_number)))
+        .collect())
+}
+
+/// The firm's requests of these occurrences (mission line, due date, copy number), in one
+/// statement.
+pub async fn requests_of_occurrences(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    occurrences: &[(i64, NaiveDate, i32)],
+) -> DbResult<Vec<InformationRequest>> {
+    let lines: Vec<i64> = occurrences.iter().map(|o| o.0).collect();
+    let dates: Vec<NaiveDate> = occurrences.iter().map(|o| o.1).collect();
+    let rows: Vec<InformationRequest> = with_conn!(db, |c| information_requests::table
+        .filter(information_requests::firm_id.eq(firm_id))
+        .filter(information_requests::mission_line_id.eq_any(&lines))
+        .filter(information_requests::due_date.eq_any(&dates))
+        .order(information_requests::id)
+        .select(InformationRequest::as_select())
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| occurrences.contains(&(row.mission_line_id, row.due_date, row.copy_number)))
+        .collect())
 }

@@ -587,6 +587,8 @@ impl Worker {
                     delivery_id = delivery.id,
                     "a delivery's lease ran out before its attempt was recorded; another worker owns it now"
                 );
+            } else if matches!(attempt, Attempt::Sent { .. }) {
+                journal_email_sent(&mut tx, delivery, now.naive_utc()).await?;
             }
             let mut disabled = None;
             if let Some(endpoint_id) = endpoint_id {
@@ -739,6 +741,52 @@ pub async fn redeliver(
         now
     };
     claims::requeue_failed(db, firm.id, delivery.id, due.naive_utc()).await
+}
+
+/// Journals a request email a contact's server accepted (actor SYSTEM): `request.sent` for
+/// the first email, `request.reminded` for a follow-up. Other deliveries are not journalled.
+async fn journal_email_sent(
+    tx: &mut DbConn<'_>,
+    delivery: &Delivery,
+    now: chrono::NaiveDateTime,
+) -> DbResult<()> {
+    let kind = match delivery.event {
+        DeliveryEvent::RequestCreated => "request.sent",
+        DeliveryEvent::RequestReminder => "request.reminded",
+        _ => return Ok(()),
+    };
+    let (DeliveryKind::Email, Some(request_id), Some(contact_id)) =
+        (delivery.kind, delivery.request_id, delivery.contact_id)
+    else {
+        return Ok(());
+    };
+    let request = work::find_request(tx, delivery.firm_id, request_id).await?;
+    let detail = serde_json::json!({
+        "contactId": contact_id,
+        "deliveryId": delivery.id,
+        "reminder": reminder_number(&delivery.payload),
+    })
+    .to_string();
+    crate::db::journal::insert(
+        tx,
+        &[crate::db::journal::NewJournalEntry {
+            firm_id: delivery.firm_id,
+            occurred_at: now,
+            actor_kind: "SYSTEM",
+            actor_user_id: None,
+            actor_contact_id: None,
+            kind,
+            object_type: "request",
+            object_id: request_id,
+            client_id: Some(request.client_id),
+            mission_id: Some(request.mission_id),
+            before_status: None,
+            after_status: None,
+            detail: Some(&detail),
+        }],
+    )
+    .await?;
+    Ok(())
 }
 
 fn skip(reason: &str) -> Prepared {

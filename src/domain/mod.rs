@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod payload;
+pub mod placeholders;
 pub mod schedule;
 pub mod validation;
 

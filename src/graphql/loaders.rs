@@ -30,7 +30,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
 use crate::db::page::Keyset;
-use crate::db::{DbResult, Pool, catalog, clients, firms, missions, outbox, work};
+use crate::db::{DbResult, Pool, catalog, clients, firms, journal, missions, outbox, work};
 use crate::error::AppError;
 use crate::graphql::context::{contact, staff};
 
@@ -614,4 +614,114 @@ where
     V: Send + Sync + Clone + 'static,
 {
     Ok(loader.load_one(key).await?.unwrap_or_default())
+}
+
+/// The journal entry that last closed (or cancelled) a request: who closed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClosingOf(pub i64);
+
+/// The journal entry that last completed a task: who completed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompletionOf(pub i64);
+
+macro_rules! latest_entry {
+    ($key:ident, $object_type:literal, $kinds:expr) => {
+        impl Loader<$key> for FirmLoader {
+            type Value = journal::JournalEntry;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, journal::JournalEntry> {
+                let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
+                let rows = with_db(&self.pool, async |db| {
+                    journal::latest_of_kind(db, firm_id, $object_type, $kinds, &wanted).await
+                })
+                .await?;
+                Ok(by_key(rows, |row| $key(row.object_id)))
+            }
+        }
+    };
+}
+
+latest_entry!(
+    ClosingOf,
+    "request",
+    &["request.closed", "request.cancelled"]
+);
+latest_entry!(CompletionOf, "task", &["task.completed"]);
+
+/// A mission line by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineKey(pub i64);
+
+firm_rows!(LineKey, missions::MissionLine, missions::find_lines);
+
+/// One occurrence: what a mission line generated for one due date (and copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Occurrence {
+    pub mission_line_id: i64,
+    pub due_date: chrono::NaiveDate,
+    pub copy_number: i32,
+}
+
+/// The tasks of an occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TasksOf(pub Occurrence);
+
+/// The requests of an occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestsOf(pub Occurrence);
+
+fn occurrence_keys<K>(
+    keys: &[K],
+    occurrence: impl Fn(&K) -> Occurrence,
+) -> Vec<(i64, chrono::NaiveDate, i32)> {
+    keys.iter()
+        .map(|key| {
+            let o = occurrence(key);
+            (o.mission_line_id, o.due_date, o.copy_number)
+        })
+        .collect()
+}
+
+impl Loader<TasksOf> for FirmLoader {
+    type Value = Vec<work::Task>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TasksOf]) -> LoadResult<TasksOf, Vec<work::Task>> {
+        let (firm_id, wanted) = (self.firm_id, occurrence_keys(keys, |key| key.0));
+        let rows = with_db(&self.pool, async |db| {
+            work::tasks_of_occurrences(db, firm_id, &wanted).await
+        })
+        .await?;
+        Ok(grouped(keys, rows, |row| {
+            TasksOf(Occurrence {
+                mission_line_id: row.mission_line_id,
+                due_date: row.due_date,
+                copy_number: row.copy_number,
+            })
+        }))
+    }
+}
+
+impl Loader<RequestsOf> for FirmLoader {
+    type Value = Vec<work::InformationRequest>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[RequestsOf],
+    ) -> LoadResult<RequestsOf, Vec<work::InformationRequest>> {
+        let (firm_id, wanted) = (self.firm_id, occurrence_keys(keys, |key| key.0));
+        let rows = with_db(&self.pool, async |db| {
+            work::requests_of_occurrences(db, firm_id, &wanted).await
+        })
+        .await?;
+        Ok(grouped(keys, rows, |row| {
+            RequestsOf(Occurrence {
+                mission_line_id: row.mission_line_id,
+                due_date: row.due_date,
+                copy_number: row.copy_number,
+            })
+        }))
+    }
 }

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, found};
 use crate::auth::{decoy_password_hash, new_token, token_hash};
 use crate::db::tokens::{self, NewAccessToken};
@@ -68,7 +69,12 @@ pub async fn login(
         return Err(OpError::AuthFailed("wrong email or password".into()));
     };
     count_sign_in("staff", "succeeded");
-    insert_staff_session(env, user.firm_id, user.id, session_hours).await
+    let actor = Actor::Staff {
+        user_id: user.id,
+        firm_id: user.firm_id,
+        role: user.role,
+    };
+    insert_staff_session(env, &actor, user.firm_id, user.id, session_hours).await
 }
 
 /// Opens a session for a member of the actor's firm without a password: the system's (the
@@ -92,11 +98,13 @@ pub async fn open_staff_session(
     if user.archived_at.is_some() {
         return Err(OpError::NotFound("staff member"));
     }
-    insert_staff_session(env, firm_id, user_id, session_hours).await
+    insert_staff_session(env, actor, firm_id, user_id, session_hours).await
 }
 
+/// Opens a session and journals the sign-in (by `actor`: the member, or the system).
 async fn insert_staff_session(
     env: Env<'_>,
+    actor: &Actor,
     firm_id: i64,
     user_id: i64,
     session_hours: u32,
@@ -105,19 +113,29 @@ async fn insert_staff_session(
     let now = Utc::now();
     let expires_at = now + Duration::hours(i64::from(session_hours));
     let mut conn = env.pool.get().await?;
-    tokens::insert(
-        &mut conn.as_db(),
-        &NewAccessToken {
-            firm_id,
-            token_hash: &token_hash(&token),
-            kind: TokenKind::StaffSession,
-            user_id: Some(user_id),
-            contact_id: None,
-            expires_at: Some(expires_at.naive_utc()),
-            created_at: now.naive_utc(),
-        },
-    )
-    .await?;
+    transaction!(conn, |tx| {
+        tokens::insert(
+            &mut tx,
+            &NewAccessToken {
+                firm_id,
+                token_hash: &token_hash(&token),
+                kind: TokenKind::StaffSession,
+                user_id: Some(user_id),
+                contact_id: None,
+                expires_at: Some(expires_at.naive_utc()),
+                created_at: now.naive_utc(),
+            },
+        )
+        .await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now.naive_utc(),
+            &[Entry::new("staff.signed_in", "staff", user_id)],
+        )
+        .await?;
+        Ok::<_, OpError>(())
+    })?;
     Ok(Session { token, expires_at })
 }
 

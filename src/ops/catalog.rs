@@ -4,9 +4,11 @@
 
 use chrono::{Duration, Utc};
 
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, found};
 use crate::db::catalog::{self, Category, NewServiceItem, Service, ServiceFields};
 use crate::db::missions;
+use crate::domain::placeholders;
 use crate::domain::schedule::{self, ScheduleLimits};
 use crate::domain::validation::{MAX_TEXT_CHARS, check_count, check_name, check_text};
 use crate::domain::{DeliverableType, ItemKind};
@@ -106,6 +108,7 @@ async fn validate_service_input(
     for (index, item) in input.items.iter().enumerate() {
         let field = format!("items.{index}.title");
         let text = check_text(&field, &item.title, MAX_TEXT_CHARS)?;
+        placeholders::check(&text).map_err(|reason| OpError::bad_input(field, reason))?;
         items.push((item.id, item.kind, text));
     }
     let policy = input.reminder_policy.as_ref();
@@ -161,6 +164,13 @@ pub async fn create_service(
             })
             .collect();
         catalog::insert_items(&mut tx, &rows).await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("service.created", "service", service.id)],
+        )
+        .await?;
         Ok::<_, OpError>(service)
     })
 }
@@ -235,6 +245,13 @@ pub async fn update_service(
                 }
             }
         }
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("service.updated", "service", service_id)],
+        )
+        .await?;
         Ok::<_, OpError>(service)
     })
 }
@@ -272,6 +289,14 @@ pub async fn reorder_service_items(
             let position = i32::try_from(position).unwrap_or(i32::MAX);
             catalog::set_item_position(&mut tx, firm_id, *item_id, position).await?;
         }
+        journal::record(
+            &mut tx,
+            actor,
+            Utc::now().naive_utc(),
+            &[Entry::new("service.updated", "service", service_id)
+                .detail(serde_json::json!({ "itemOrder": order }))],
+        )
+        .await?;
         Ok::<_, OpError>(())
     })?;
     Ok(service)
@@ -282,9 +307,19 @@ pub async fn reorder_service_items(
 pub async fn archive_service(env: Env<'_>, actor: &Actor, id: i64) -> Result<Service, OpError> {
     let firm_id = actor.firm_side()?.firm_id;
     let mut conn = env.pool.get().await?;
-    found(
-        catalog::set_service_archived(&mut conn.as_db(), firm_id, id, Some(Utc::now().naive_utc()))
-            .await,
-        "service",
-    )
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let service = found(
+            catalog::set_service_archived(&mut tx, firm_id, id, Some(now)).await,
+            "service",
+        )?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("service.archived", "service", id)],
+        )
+        .await?;
+        Ok::<_, OpError>(service)
+    })
 }

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, found};
 use crate::db::clients::{
     self, Client, ClientChanges, Contact, ContactChanges, NewClient, NewContact,
@@ -57,16 +58,27 @@ pub async fn create_client(
     let name = check_name("name", &input.name)?;
     let reference = optional_name("reference", input.reference.as_deref())?;
     let mut conn = env.pool.get().await?;
-    Ok(clients::insert_client(
-        &mut conn.as_db(),
-        &NewClient {
-            firm_id,
-            name: &name,
-            reference: reference.as_deref(),
-            created_at: Utc::now().naive_utc(),
-        },
-    )
-    .await?)
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let client = clients::insert_client(
+            &mut tx,
+            &NewClient {
+                firm_id,
+                name: &name,
+                reference: reference.as_deref(),
+                created_at: now,
+            },
+        )
+        .await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("client.created", "client", client.id).client(client.id)],
+        )
+        .await?;
+        Ok::<_, OpError>(client)
+    })
 }
 
 /// Renames a client or changes its reference.
@@ -80,19 +92,30 @@ pub async fn update_client(
     let name = check_name("name", &input.name)?;
     let reference = optional_name("reference", input.reference.as_deref())?;
     let mut conn = env.pool.get().await?;
-    found(
-        clients::update_client(
-            &mut conn.as_db(),
-            firm_id,
-            id,
-            &ClientChanges {
-                name: Some(&name),
-                reference: Some(reference.as_deref()),
-            },
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let client = found(
+            clients::update_client(
+                &mut tx,
+                firm_id,
+                id,
+                &ClientChanges {
+                    name: Some(&name),
+                    reference: Some(reference.as_deref()),
+                },
+            )
+            .await,
+            "client",
+        )?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("client.updated", "client", id).client(id)],
         )
-        .await,
-        "client",
-    )
+        .await?;
+        Ok::<_, OpError>(client)
+    })
 }
 
 /// Archives a client: its contacts' tokens and sign-in links end at once (and stay ended if
@@ -107,6 +130,13 @@ pub async fn archive_client(env: Env<'_>, actor: &Actor, id: i64) -> Result<Clie
             "client",
         )?;
         tokens::revoke_client_contacts_access(&mut tx, firm_id, id, now).await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("client.archived", "client", id).client(id)],
+        )
+        .await?;
         Ok::<_, OpError>(row)
     })?;
     env.access_changed();
@@ -123,29 +153,39 @@ pub async fn add_contact(
     let firm_id = actor.firm_side()?.firm_id;
     let (name, email, language) = validate_contact_input(input)?;
     let mut conn = env.pool.get().await?;
-    let mut db = conn.as_db();
     found(
-        clients::find_client(&mut db, firm_id, client_id).await,
+        clients::find_client(&mut conn.as_db(), firm_id, client_id).await,
         "client",
     )?;
-    clients::insert_contact(
-        &mut db,
-        &NewContact {
-            firm_id,
-            client_id,
-            name: &name,
-            email: &email,
-            language,
-            notifications_enabled: input.notifications_enabled,
-            created_at: Utc::now().naive_utc(),
-        },
-    )
-    .await
-    .map_err(|error| match OpError::from(error) {
-        OpError::Conflict(_) => {
-            OpError::Conflict("this client already has a contact with that email".into())
-        }
-        other => other,
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let contact = clients::insert_contact(
+            &mut tx,
+            &NewContact {
+                firm_id,
+                client_id,
+                name: &name,
+                email: &email,
+                language,
+                notifications_enabled: input.notifications_enabled,
+                created_at: now,
+            },
+        )
+        .await
+        .map_err(|error| match OpError::from(error) {
+            OpError::Conflict(_) => {
+                OpError::Conflict("this client already has a contact with that email".into())
+            }
+            other => other,
+        })?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("contact.created", "contact", contact.id).client(client_id)],
+        )
+        .await?;
+        Ok::<_, OpError>(contact)
     })
 }
 
@@ -159,21 +199,32 @@ pub async fn update_contact(
     let firm_id = actor.firm_side()?.firm_id;
     let (name, email, language) = validate_contact_input(input)?;
     let mut conn = env.pool.get().await?;
-    found(
-        clients::update_contact(
-            &mut conn.as_db(),
-            firm_id,
-            id,
-            &ContactChanges {
-                name: Some(&name),
-                email: Some(&email),
-                language: Some(language),
-                notifications_enabled: Some(input.notifications_enabled),
-            },
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let contact = found(
+            clients::update_contact(
+                &mut tx,
+                firm_id,
+                id,
+                &ContactChanges {
+                    name: Some(&name),
+                    email: Some(&email),
+                    language: Some(language),
+                    notifications_enabled: Some(input.notifications_enabled),
+                },
+            )
+            .await,
+            "contact",
+        )?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("contact.updated", "contact", id).client(contact.client_id)],
         )
-        .await,
-        "contact",
-    )
+        .await?;
+        Ok::<_, OpError>(contact)
+    })
 }
 
 /// Archives a contact: its tokens and sign-in links end at once.
@@ -187,6 +238,13 @@ pub async fn archive_contact(env: Env<'_>, actor: &Actor, id: i64) -> Result<Con
             "contact",
         )?;
         tokens::revoke_contact_access(&mut tx, firm_id, id, now).await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("contact.archived", "contact", id).client(row.client_id)],
+        )
+        .await?;
         Ok::<_, OpError>(row)
     })?;
     env.access_changed();

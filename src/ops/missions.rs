@@ -7,6 +7,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, enqueue_webhooks, found, generate_mission};
 use crate::db::missions::{self, Mission, NewMission, NewMissionLine};
 use crate::db::{DbConn, catalog, clients, firms, work};
@@ -257,6 +258,16 @@ pub async fn create_mission(
             &new_lines(firm_id, mission.id, &validated.lines, now),
         )
         .await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("mission.created", "mission", mission.id)
+                .client(mission.client_id)
+                .mission(mission.id)
+                .status(None, Some(mission.status.as_str()))],
+        )
+        .await?;
         Ok::<_, OpError>(mission)
     })
 }
@@ -397,6 +408,21 @@ pub async fn update_mission(
         for (line_id, through) in &watermarks {
             missions::lower_generated_through(&mut tx, *line_id, *through).await?;
         }
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("mission.updated", "mission", mission_id)
+                .client(updated.client_id)
+                .mission(mission_id)
+                .detail(serde_json::json!({
+                    "name": updated.name,
+                    "startDate": updated.start_date,
+                    "endDate": updated.end_date,
+                    "linesReplaced": lines.is_some(),
+                }))],
+        )
+        .await?;
         Ok::<_, OpError>(updated)
     })?;
     drop(conn);
@@ -472,7 +498,21 @@ pub async fn add_mission_line(
         }
     }
     let now = Utc::now().naive_utc();
-    missions::insert_lines(&mut db, &new_lines(firm_id, mission_id, &lines, now)).await?;
+    transaction!(conn, |tx| {
+        let new = new_lines(firm_id, mission_id, &lines, now);
+        missions::insert_lines(&mut tx, &new).await?;
+        let entries: Vec<Entry> = new
+            .iter()
+            .map(|line| {
+                Entry::new("mission.line_added", "mission", mission_id)
+                    .client(mission.client_id)
+                    .mission(mission_id)
+                    .detail(serde_json::json!({ "serviceId": line.service_id }))
+            })
+            .collect();
+        journal::record(&mut tx, actor, now, &entries).await?;
+        Ok::<_, OpError>(())
+    })?;
     drop(conn);
     if mission.status == MissionStatus::Signed {
         generate_mission(env, firm_id, mission_id).await?;
@@ -514,17 +554,28 @@ pub async fn sign_mission(
         count_occurrences_to_create(&mut db, firm_id, &window_of(&mission), &pending, today)
             .await?;
     check_occurrence_budget("id", "signing this mission", &counts, &env.limits())?;
-    let signed = missions::transition(
-        &mut db,
-        firm_id,
-        mission_id,
-        &[MissionStatus::Draft],
-        MissionStatus::Signed,
-        Utc::now().naive_utc(),
-        None,
-    )
-    .await?
-    .ok_or_else(|| OpError::changed_meanwhile("mission"))?;
+    let now = Utc::now().naive_utc();
+    let signed = transaction!(conn, |tx| {
+        let signed = missions::transition(
+            &mut tx,
+            firm_id,
+            mission_id,
+            &[MissionStatus::Draft],
+            MissionStatus::Signed,
+            now,
+            None,
+        )
+        .await?
+        .ok_or_else(|| OpError::changed_meanwhile("mission"))?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[mission_entry("mission.signed", &mission, &signed)],
+        )
+        .await?;
+        Ok::<_, OpError>(signed)
+    })?;
     drop(conn);
     generate_mission(env, firm_id, mission_id).await?;
     Ok(signed)
@@ -572,17 +623,37 @@ pub async fn end_mission(
             ),
         ));
     }
-    missions::transition(
-        &mut db,
-        firm_id,
-        mission_id,
-        &[MissionStatus::Signed],
-        MissionStatus::Ended,
-        Utc::now().naive_utc(),
-        Some(end_date),
-    )
-    .await?
-    .ok_or_else(|| OpError::changed_meanwhile("mission"))
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let ended = missions::transition(
+            &mut tx,
+            firm_id,
+            mission_id,
+            &[MissionStatus::Signed],
+            MissionStatus::Ended,
+            now,
+            Some(end_date),
+        )
+        .await?
+        .ok_or_else(|| OpError::changed_meanwhile("mission"))?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[mission_entry("mission.ended", &mission, &ended)
+                .detail(serde_json::json!({ "endDate": end_date }))],
+        )
+        .await?;
+        Ok::<_, OpError>(ended)
+    })
+}
+
+/// The journal entry of a mission's move from `before` to `after`.
+fn mission_entry(kind: &'static str, before: &Mission, after: &Mission) -> Entry {
+    Entry::new(kind, "mission", after.id)
+        .client(after.client_id)
+        .mission(after.id)
+        .status(Some(before.status.as_str()), Some(after.status.as_str()))
 }
 
 /// Cancels a DRAFT or SIGNED mission, and its open requests and tasks with it (the webhooks
@@ -618,6 +689,14 @@ pub async fn cancel_mission(
         for request in &requests {
             enqueue_webhooks(&mut tx, request, DeliveryEvent::RequestClosed).await?;
         }
+        let mut entries = vec![mission_entry("mission.cancelled", &mission, &cancelled)];
+        entries.extend(requests.iter().map(|request| {
+            Entry::new("request.cancelled", "request", request.id)
+                .client(request.client_id)
+                .mission(request.mission_id)
+                .status(Some("OPEN"), Some(request.status.as_str()))
+        }));
+        journal::record(&mut tx, actor, now, &entries).await?;
         Ok::<_, OpError>((cancelled, requests))
     })?;
     for request in &requests {

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, found};
 use crate::auth::{generate_password, hash_password};
 use crate::db::firms::{self, Firm, NewFirm, NewUser, User};
@@ -129,27 +130,39 @@ pub async fn invite_staff_member(
     let password = generate_password();
     let password_hash = hash_password(&password).map_err(OpError::Internal)?;
     let mut conn = env.pool.get().await?;
-    let member = firms::insert_user(
-        &mut conn.as_db(),
-        &NewUser {
-            firm_id,
-            email: &email,
-            name: &name,
-            password_hash: &password_hash,
-            role,
-            created_at: Utc::now().naive_utc(),
-        },
-    )
-    .await
-    .map_err(|error| match OpError::from(error) {
-        // The same answer whoever holds the address (this firm or another, in any case):
-        // it names no firm and no person.
-        OpError::Conflict(_) => OpError::Conflict(
-            "this email address cannot be used for a new staff account; \
-             use another address"
-                .into(),
-        ),
-        other => other,
+    let now = Utc::now().naive_utc();
+    let member = transaction!(conn, |tx| {
+        let member = firms::insert_user(
+            &mut tx,
+            &NewUser {
+                firm_id,
+                email: &email,
+                name: &name,
+                password_hash: &password_hash,
+                role,
+                created_at: now,
+            },
+        )
+        .await
+        .map_err(|error| match OpError::from(error) {
+            // The same answer whoever holds the address (this firm or another, in any case):
+            // it names no firm and no person.
+            OpError::Conflict(_) => OpError::Conflict(
+                "this email address cannot be used for a new staff account; \
+                 use another address"
+                    .into(),
+            ),
+            other => other,
+        })?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("staff.invited", "staff", member.id)
+                .detail(serde_json::json!({ "role": role.as_str() }))],
+        )
+        .await?;
+        Ok::<_, OpError>(member)
     })?;
     Ok(Invitation {
         member,
@@ -179,6 +192,13 @@ pub async fn remove_staff_member(env: Env<'_>, actor: &Actor, user_id: i64) -> R
         }
         firms::archive_user(&mut tx, firm_id, user_id, now).await?;
         tokens::revoke_all_for_user(&mut tx, user_id, now).await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("staff.removed", "staff", user_id)],
+        )
+        .await?;
         Ok::<_, OpError>(())
     })?;
     env.access_changed();

@@ -5,6 +5,9 @@
 
 use chrono::Utc;
 
+use crate::transaction;
+
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, found};
 use crate::db::outbox::{self, Delivery, EndpointChanges, NewWebhookEndpoint, WebhookEndpoint};
 use crate::db::{claims, clients, firms};
@@ -69,20 +72,24 @@ pub async fn create_endpoint(
     let secret = generate_secret();
     let now = Utc::now().naive_utc();
     let mut conn = env.pool.get().await?;
-    let endpoint = outbox::insert_endpoint(
-        &mut conn.as_db(),
-        &NewWebhookEndpoint {
-            firm_id,
-            client_id,
-            url: &url,
-            events: &events,
-            secret: &secret,
-            enabled: true,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-    .await?;
+    let endpoint = transaction!(conn, |tx| {
+        let endpoint = outbox::insert_endpoint(
+            &mut tx,
+            &NewWebhookEndpoint {
+                firm_id,
+                client_id,
+                url: &url,
+                events: &events,
+                secret: &secret,
+                enabled: true,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+        record(&mut tx, actor, now, "webhook.created", &endpoint).await?;
+        Ok::<_, OpError>(endpoint)
+    })?;
     tracing::info!(
         firm_id,
         endpoint_id = endpoint.id,
@@ -111,21 +118,42 @@ pub async fn update_endpoint(
         None => None,
     };
     let mut conn = env.pool.get().await?;
-    found(
-        outbox::update_endpoint(
-            &mut conn.as_db(),
-            firm_id,
-            id,
-            &EndpointChanges {
-                url: url.as_deref(),
-                events: events.as_deref(),
-                client_id,
-                updated_at: Utc::now().naive_utc(),
-            },
-        )
-        .await,
-        "webhook endpoint",
-    )
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let endpoint = found(
+            outbox::update_endpoint(
+                &mut tx,
+                firm_id,
+                id,
+                &EndpointChanges {
+                    url: url.as_deref(),
+                    events: events.as_deref(),
+                    client_id,
+                    updated_at: now,
+                },
+            )
+            .await,
+            "webhook endpoint",
+        )?;
+        record(&mut tx, actor, now, "webhook.updated", &endpoint).await?;
+        Ok::<_, OpError>(endpoint)
+    })
+}
+
+/// Journals a change of `endpoint` (its URL is in the detail, never its secret).
+async fn record(
+    tx: &mut crate::db::DbConn<'_>,
+    actor: &Actor,
+    now: chrono::NaiveDateTime,
+    kind: &'static str,
+    endpoint: &WebhookEndpoint,
+) -> Result<(), OpError> {
+    let mut entry = Entry::new(kind, "webhook_endpoint", endpoint.id)
+        .detail(serde_json::json!({ "url": endpoint.url }));
+    if let Some(client_id) = endpoint.client_id {
+        entry = entry.client(client_id);
+    }
+    journal::record(tx, actor, now, &[entry]).await
 }
 
 /// Stops sending to an endpoint; its pending deliveries are not sent.
@@ -147,18 +175,15 @@ pub async fn disable_endpoint(
         .filter(|reason| !reason.is_empty())
         .unwrap_or_else(|| "disabled by an admin".to_string());
     let mut conn = env.pool.get().await?;
-    found(
-        outbox::set_endpoint_enabled(
-            &mut conn.as_db(),
-            firm_id,
-            id,
-            false,
-            Some(&reason),
-            Utc::now().naive_utc(),
-        )
-        .await,
-        "webhook endpoint",
-    )
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let endpoint = found(
+            outbox::set_endpoint_enabled(&mut tx, firm_id, id, false, Some(&reason), now).await,
+            "webhook endpoint",
+        )?;
+        record(&mut tx, actor, now, "webhook.disabled", &endpoint).await?;
+        Ok::<_, OpError>(endpoint)
+    })
 }
 
 /// Sends to an endpoint again (its URL is checked again; its failure streak starts over).
@@ -178,18 +203,15 @@ pub async fn enable_endpoint(
     };
     checked_url(control, &current.url).await?;
     let mut conn = env.pool.get().await?;
-    found(
-        outbox::set_endpoint_enabled(
-            &mut conn.as_db(),
-            firm_id,
-            id,
-            true,
-            None,
-            Utc::now().naive_utc(),
-        )
-        .await,
-        "webhook endpoint",
-    )
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let endpoint = found(
+            outbox::set_endpoint_enabled(&mut tx, firm_id, id, true, None, now).await,
+            "webhook endpoint",
+        )?;
+        record(&mut tx, actor, now, "webhook.enabled", &endpoint).await?;
+        Ok::<_, OpError>(endpoint)
+    })
 }
 
 /// Replaces an endpoint's signing secret; the new one signs every delivery from now on.
@@ -201,17 +223,15 @@ pub async fn rotate_secret(
     let firm_id = actor.admin()?.firm_id;
     let secret = generate_secret();
     let mut conn = env.pool.get().await?;
-    let endpoint = found(
-        outbox::set_endpoint_secret(
-            &mut conn.as_db(),
-            firm_id,
-            id,
-            &secret,
-            Utc::now().naive_utc(),
-        )
-        .await,
-        "webhook endpoint",
-    )?;
+    let now = Utc::now().naive_utc();
+    let endpoint = transaction!(conn, |tx| {
+        let endpoint = found(
+            outbox::set_endpoint_secret(&mut tx, firm_id, id, &secret, now).await,
+            "webhook endpoint",
+        )?;
+        record(&mut tx, actor, now, "webhook.rotated", &endpoint).await?;
+        Ok::<_, OpError>(endpoint)
+    })?;
     tracing::info!(firm_id, endpoint_id = endpoint.id, "webhook secret rotated");
     Ok(EndpointWithSecret { endpoint, secret })
 }
@@ -220,10 +240,17 @@ pub async fn rotate_secret(
 pub async fn delete_endpoint(env: Env<'_>, actor: &Actor, id: i64) -> Result<(), OpError> {
     let firm_id = actor.admin()?.firm_id;
     let mut conn = env.pool.get().await?;
-    if !outbox::delete_endpoint(&mut conn.as_db(), firm_id, id).await? {
-        return Err(OpError::NotFound("webhook endpoint"));
-    }
-    Ok(())
+    let endpoint = found(
+        outbox::find_endpoint(&mut conn.as_db(), firm_id, id).await,
+        "webhook endpoint",
+    )?;
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        if !outbox::delete_endpoint(&mut tx, firm_id, id).await? {
+            return Err(OpError::NotFound("webhook endpoint"));
+        }
+        record(&mut tx, actor, now, "webhook.deleted", &endpoint).await
+    })
 }
 
 /// Sends a FAILED, DEAD or SKIPPED delivery again, now (a client email: at the firm's next

@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, enqueue_webhooks, found};
 use crate::db::firms;
 use crate::db::work::{self, InformationRequest, Task};
@@ -24,11 +25,30 @@ pub async fn set_task_status(
     if task.status == TaskStatus::Cancelled {
         return Err(OpError::bad_input("id", "a cancelled task cannot change"));
     }
-    let completed_at = (status == TaskStatus::Done).then(|| Utc::now().naive_utc());
-    found(
-        work::set_task_status(&mut db, firm_id, id, status, completed_at).await,
-        "task",
-    )
+    let now = Utc::now().naive_utc();
+    let completed_at = (status == TaskStatus::Done).then_some(now);
+    let kind = if status == TaskStatus::Done {
+        "task.completed"
+    } else {
+        "task.reopened"
+    };
+    transaction!(conn, |tx| {
+        let updated = found(
+            work::set_task_status(&mut tx, firm_id, id, status, completed_at).await,
+            "task",
+        )?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new(kind, "task", id)
+                .client(updated.client_id)
+                .mission(updated.mission_id)
+                .status(Some(task.status.as_str()), Some(updated.status.as_str()))],
+        )
+        .await?;
+        Ok::<_, OpError>(updated)
+    })
 }
 
 /// Assigns a task to an active member of the firm (None: unassigned).
@@ -41,7 +61,7 @@ pub async fn assign_task(
     let firm_id = actor.firm_side()?.firm_id;
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
-    found(work::find_task(&mut db, firm_id, id).await, "task")?;
+    let task = found(work::find_task(&mut db, firm_id, id).await, "task")?;
     if let Some(assignee_id) = assignee_id {
         let user = found(
             firms::find_user(&mut db, firm_id, assignee_id).await,
@@ -51,10 +71,27 @@ pub async fn assign_task(
             return Err(OpError::NotFound("staff member"));
         }
     }
-    found(
-        work::assign_task(&mut db, firm_id, id, assignee_id).await,
-        "task",
-    )
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let updated = found(
+            work::assign_task(&mut tx, firm_id, id, assignee_id).await,
+            "task",
+        )?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[Entry::new("task.assigned", "task", id)
+                .client(updated.client_id)
+                .mission(updated.mission_id)
+                .detail(serde_json::json!({
+                    "before": task.assignee_id,
+                    "after": updated.assignee_id,
+                }))],
+        )
+        .await?;
+        Ok::<_, OpError>(updated)
+    })
 }
 
 /// Closes a request (answered or not): no more reminders.
@@ -91,6 +128,13 @@ pub async fn close_request(
         .await?
         .ok_or_else(|| OpError::changed_meanwhile("request"))?;
         enqueue_webhooks(&mut tx, &closed, DeliveryEvent::RequestClosed).await?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[request_entry("request.closed", &current, &closed)],
+        )
+        .await?;
         Ok::<_, OpError>(closed)
     })?;
     env.publish(RequestEventKind::Closed, &closed);
@@ -119,14 +163,37 @@ pub async fn reopen_request(
             ),
         ));
     }
-    work::transition_request(
-        &mut db,
-        firm_id,
-        id,
-        &[RequestStatus::Closed],
-        RequestStatus::Open,
-        Utc::now().naive_utc(),
-    )
-    .await?
-    .ok_or_else(|| OpError::changed_meanwhile("request"))
+    let now = Utc::now().naive_utc();
+    transaction!(conn, |tx| {
+        let reopened = work::transition_request(
+            &mut tx,
+            firm_id,
+            id,
+            &[RequestStatus::Closed],
+            RequestStatus::Open,
+            now,
+        )
+        .await?
+        .ok_or_else(|| OpError::changed_meanwhile("request"))?;
+        journal::record(
+            &mut tx,
+            actor,
+            now,
+            &[request_entry("request.reopened", &current, &reopened)],
+        )
+        .await?;
+        Ok::<_, OpError>(reopened)
+    })
+}
+
+/// The journal entry of a request's move from `before` to `after`.
+fn request_entry(
+    kind: &'static str,
+    before: &InformationRequest,
+    after: &InformationRequest,
+) -> Entry {
+    Entry::new(kind, "request", after.id)
+        .client(after.client_id)
+        .mission(after.mission_id)
+        .status(Some(before.status.as_str()), Some(after.status.as_str()))
 }

@@ -6,12 +6,14 @@ mod support;
 
 mod api;
 mod callers;
+mod day;
 mod delivery;
 mod docs;
 mod documents;
 mod foundation;
 mod generation;
 mod graphql_http;
+mod journal;
 mod layers;
 mod limits;
 mod operations;

@@ -1,5 +1,7 @@
 //! The firm view: what a firm's staff read and change. Every object here is firm-only.
 
+pub mod day;
+pub mod history;
 pub mod mutation;
 pub mod preview;
 pub mod query;

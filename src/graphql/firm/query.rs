@@ -7,10 +7,15 @@ use futures_util::FutureExt as _;
 
 use super::preview::{PreviewOccurrence, preview_for_input, preview_for_mission};
 use super::types::*;
+use crate::db::journal::JournalFilter;
 use crate::db::{catalog, clients, firms, missions, outbox, work};
 use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
+use crate::graphql::firm::day::{
+    RequestFilter, TaskFilter, Workload, request_filter, task_filter, today,
+};
+use crate::graphql::firm::history::{HistoryArgs, HistoryEntry, HistoryFilter, history_page};
 use crate::graphql::firm::mutation::{MissionInput, limits};
 use crate::graphql::loaders::{FirmKey, firm_loader, one};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
@@ -44,6 +49,49 @@ impl FirmView {
         Ok(one(firm_loader(ctx)?, FirmKey(firm_id), "firm")
             .await?
             .time_zone)
+    }
+
+    /// The firm's local date now (in its time zone): what "today", "overdue" and "created
+    /// today" mean for it.
+    async fn today(&self, ctx: &Context<'_>) -> async_graphql::Result<Date> {
+        Ok(today(ctx).await?.into())
+    }
+
+    /// The firm's open work in numbers as of its today: late, to review, due this week, per
+    /// assignee.
+    async fn workload(&self, ctx: &Context<'_>) -> async_graphql::Result<Workload> {
+        Workload::load(ctx).await
+    }
+
+    /// Everything that happened in the firm, newest first: who did what, when.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter::default(),
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
     }
 
     /// The firm's live categories by name, paginated.
@@ -312,6 +360,11 @@ impl FirmView {
         >,
         #[graphql(desc = "Only tasks assigned to this member.")] assignee_id: Option<ID>,
         #[graphql(
+            name = "filter",
+            desc = "More ways to narrow the list: due before/after, overdue, created today, service, assignee (`me`), text search."
+        )]
+        task_filter_input: Option<TaskFilter>,
+        #[graphql(
             desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
         )]
         first: Option<i32>,
@@ -335,7 +388,9 @@ impl FirmView {
             due_from: due_from.map(|date| date.0),
             due_to: due_to.map(|date| date.0),
             assignee_id: optional_id(assignee_id.as_ref(), "staff member")?,
+            ..work::WorkFilter::default()
         };
+        let filter = task_filter(ctx, filter, task_filter_input).await?;
         let page = PageArgs {
             first,
             after,
@@ -385,6 +440,11 @@ impl FirmView {
             Date,
         >,
         #[graphql(
+            name = "filter",
+            desc = "More ways to narrow the list: due before/after, overdue, created today, service, text search."
+        )]
+        request_filter_input: Option<RequestFilter>,
+        #[graphql(
             desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
         )]
         first: Option<i32>,
@@ -408,7 +468,9 @@ impl FirmView {
             due_from: due_from.map(|date| date.0),
             due_to: due_to.map(|date| date.0),
             assignee_id: None,
+            ..work::WorkFilter::default()
         };
+        let filter = request_filter(ctx, filter, request_filter_input).await?;
         let page = PageArgs {
             first,
             after,

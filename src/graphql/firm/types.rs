@@ -4,22 +4,81 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::NaiveDateTime;
 
+use crate::db::journal::JournalFilter;
 use crate::db::{catalog, clients, firms, missions, outbox, work};
 use crate::domain::schedule::{Frequency, WorkingDayAdjustment};
 use crate::domain::{
     DeliverableType, DeliveryEvent, DeliveryKind, DeliveryStatus, ItemKind, Language,
     MissionStatus, RequestStatus, Role, TaskStatus,
 };
+use crate::error::AppError;
+use crate::graphql::context::connect;
 use crate::graphql::context::{StaffGuard, staff, visible_to_staff};
+use crate::graphql::firm::day::{RequestFilter, TaskFilter, request_filter, task_filter};
+use crate::graphql::firm::history::{
+    HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page,
+};
 use crate::graphql::loaders::{
     AnswerPage, AttemptsOf, CategoryKey, ClientKey, ContactKey, ContactsOf, ItemsOf, LinesOf,
     MissionKey, MissionsOf, ServiceKey, ServiceOfLine, ServicesOf, UserKey, firm_loader, list, one,
 };
+use crate::graphql::loaders::{
+    ClosingOf, CompletionOf, FirmKey, LineKey, Occurrence, RequestsOf, TasksOf,
+};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::{Date, DateTime};
+use futures_util::FutureExt as _;
 
 pub(crate) fn utc(instant: NaiveDateTime) -> DateTime {
     DateTime::from(instant)
+}
+
+/// The occurrence (line, due date, copy) of a task or request row.
+macro_rules! occurrence_of {
+    ($row:expr) => {
+        Occurrence {
+            mission_line_id: $row.mission_line_id,
+            due_date: $row.due_date,
+            copy_number: $row.copy_number,
+        }
+    };
+}
+
+/// The period label of an occurrence of `line_id` due on `due_date`, in the firm's language.
+async fn period_label(
+    ctx: &Context<'_>,
+    line_id: i64,
+    due_date: chrono::NaiveDate,
+) -> async_graphql::Result<String> {
+    let loader = firm_loader(ctx)?;
+    let line = one(loader, LineKey(line_id), "mission line").await?;
+    let firm = one(loader, FirmKey(staff(ctx)?.firm_id), "firm").await?;
+    let language = if firm.locale == "en" {
+        Language::English
+    } else {
+        Language::French
+    };
+    Ok(crate::domain::placeholders::period_label(
+        due_date,
+        line.frequency,
+        language,
+    ))
+}
+
+/// How far the requests of an occurrence got.
+#[derive(SimpleObject)]
+#[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
+pub struct RequestProgress {
+    /// Requests of the occurrence.
+    pub total: i32,
+    /// Waiting for the client.
+    pub open: i32,
+    /// Answered, not closed yet.
+    pub answered: i32,
+    /// Closed by the firm.
+    pub closed: i32,
+    /// Cancelled with their mission.
+    pub cancelled: i32,
 }
 
 /// A folder of services.
@@ -175,6 +234,122 @@ impl Client {
         let rows = list(firm_loader(ctx)?, MissionsOf(self.0.id)).await?;
         Ok(rows.into_iter().map(Mission).collect())
     }
+    /// The client's tasks by due date, paginated: its file's internal work.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only those in this status.")] status: Option<TaskStatus>,
+        #[graphql(desc = "More ways to narrow the list.")] filter: Option<TaskFilter>,
+        #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<(chrono::NaiveDate, i64), Task>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let base = work::WorkFilter {
+            client_id: Some(self.0.id),
+            ..work::WorkFilter::default()
+        };
+        let filter = task_filter(ctx, base, filter).await?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let mut conn = connect(ctx).await?;
+        let rows = work::list_tasks(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
+            .await
+            .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            let filter = filter.clone();
+            async move {
+                work::count_tasks(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+            }
+            .boxed()
+        });
+        Ok(page.connection(rows, total, |row| (row.due_date, row.id), Task))
+    }
+    /// The client's requests by due date, paginated: what it was asked and answered.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
+    async fn requests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only those in this status.")] status: Option<RequestStatus>,
+        #[graphql(desc = "More ways to narrow the list.")] filter: Option<RequestFilter>,
+        #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<(chrono::NaiveDate, i64), InformationRequest>> {
+        let firm_id = staff(ctx)?.firm_id;
+        let base = work::WorkFilter {
+            client_id: Some(self.0.id),
+            ..work::WorkFilter::default()
+        };
+        let filter = request_filter(ctx, base, filter).await?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let mut conn = connect(ctx).await?;
+        let rows = work::list_requests(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
+            .await
+            .map_err(AppError::from)?;
+        let total = TotalCount::new(move |pool| {
+            let filter = filter.clone();
+            async move {
+                work::count_requests(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+            }
+            .boxed()
+        });
+        Ok(page.connection(
+            rows,
+            total,
+            |row| (row.due_date, row.id),
+            InformationRequest,
+        ))
+    }
+    /// What happened to this client's file, newest first: its missions, requests, tasks, contacts.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                client_id: Some(self.0.id),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
+    }
 }
 
 /// A person of a client who receives and answers requests.
@@ -256,6 +431,39 @@ impl Mission {
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MissionLine>> {
         let rows = list(firm_loader(ctx)?, LinesOf(self.0.id)).await?;
         Ok(rows.into_iter().map(MissionLine).collect())
+    }
+    /// What happened to this mission and the work it generated, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                mission_id: Some(self.0.id),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
     }
 }
 
@@ -359,6 +567,81 @@ impl Task {
         let row = one(firm_loader(ctx)?, UserKey(assignee_id), "staff member").await?;
         Ok(Some(StaffMember(row)))
     }
+    /// The mission line that generated it.
+    async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
+        let row = one(
+            firm_loader(ctx)?,
+            LineKey(self.0.mission_line_id),
+            "mission line",
+        )
+        .await?;
+        Ok(MissionLine(row))
+    }
+    /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
+    /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).
+    async fn period_label(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        period_label(ctx, self.0.mission_line_id, self.0.due_date).await
+    }
+    /// The requests of the same occurrence (same line, due date and copy).
+    async fn requests(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InformationRequest>> {
+        let rows = list(firm_loader(ctx)?, RequestsOf(occurrence_of!(self.0))).await?;
+        Ok(rows.into_iter().map(InformationRequest).collect())
+    }
+    /// How far the requests of the same occurrence got, by status.
+    async fn request_progress(&self, ctx: &Context<'_>) -> async_graphql::Result<RequestProgress> {
+        let rows = list(firm_loader(ctx)?, RequestsOf(occurrence_of!(self.0))).await?;
+        let count = |status: RequestStatus| {
+            i32::try_from(rows.iter().filter(|row| row.status == status).count())
+                .unwrap_or(i32::MAX)
+        };
+        Ok(RequestProgress {
+            total: i32::try_from(rows.len()).unwrap_or(i32::MAX),
+            open: count(RequestStatus::Open),
+            answered: count(RequestStatus::Answered),
+            closed: count(RequestStatus::Closed),
+            cancelled: count(RequestStatus::Cancelled),
+        })
+    }
+    /// Who last completed it; null while never completed.
+    async fn completed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HistoryActor>> {
+        let entry = firm_loader(ctx)?.load_one(CompletionOf(self.0.id)).await?;
+        Ok(entry
+            .filter(|_| self.0.status == TaskStatus::Done)
+            .map(|entry| HistoryActor::of(&entry)))
+    }
+    /// What happened to this task, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                object: Some(("task", self.0.id)),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
+    }
 }
 
 /// A request to a client, as the firm sees it.
@@ -395,6 +678,82 @@ impl InformationRequest {
     /// When the client first answered; null while unanswered.
     async fn answered_at(&self) -> Option<DateTime> {
         self.0.answered_at.map(utc)
+    }
+    /// The mission line that generated it.
+    async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
+        let row = one(
+            firm_loader(ctx)?,
+            LineKey(self.0.mission_line_id),
+            "mission line",
+        )
+        .await?;
+        Ok(MissionLine(row))
+    }
+    /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
+    /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).
+    async fn period_label(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        period_label(ctx, self.0.mission_line_id, self.0.due_date).await
+    }
+    /// The tasks of the same occurrence (same line, due date and copy).
+    async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
+        let rows = list(firm_loader(ctx)?, TasksOf(occurrence_of!(self.0))).await?;
+        Ok(rows.into_iter().map(Task).collect())
+    }
+    /// When it was closed (or cancelled); null while open or answered.
+    async fn closed_at(&self) -> Option<DateTime> {
+        self.0
+            .closed_at
+            .filter(|_| {
+                matches!(
+                    self.0.status,
+                    RequestStatus::Closed | RequestStatus::Cancelled
+                )
+            })
+            .map(utc)
+    }
+    /// Who closed (or cancelled) it; null while open or answered.
+    async fn closed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HistoryActor>> {
+        if !matches!(
+            self.0.status,
+            RequestStatus::Closed | RequestStatus::Cancelled
+        ) {
+            return Ok(None);
+        }
+        let entry = firm_loader(ctx)?.load_one(ClosingOf(self.0.id)).await?;
+        Ok(entry.map(|entry| HistoryActor::of(&entry)))
+    }
+    /// What happened to this request (sent, reminded, answered, closed...), newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
+            HistoryFilter,
+        >,
+        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
+        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+        history_page(
+            ctx,
+            JournalFilter {
+                object: Some(("request", self.0.id)),
+                ..JournalFilter::default()
+            },
+            HistoryArgs {
+                filter,
+                page: PageArgs {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            },
+        )
+        .await
     }
     /// The client it is addressed to.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {

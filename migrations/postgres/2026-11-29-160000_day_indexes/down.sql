@@ -1,0 +1,6 @@
+DROP INDEX journal_entries_firm_kind_idx;
+DROP INDEX tasks_firm_assignee_due_idx;
+DROP INDEX information_requests_firm_item_due_idx;
+DROP INDEX tasks_firm_item_due_idx;
+DROP INDEX information_requests_firm_created_on_idx;
+DROP INDEX tasks_firm_created_on_idx;

@@ -1,0 +1,274 @@
+//! The firm's day: the filters of the task and request lists (`TaskFilter`, `RequestFilter`:
+//! due dates, overdue, created today, service, assignee `me`, text search) and the
+//! `workload` counts. "Today" is always the firm's local date, never the server's.
+//! No diesel here, and no rule that changes anything: these are reads.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{Datelike, Duration, NaiveDate, Utc};
+
+use super::types::StaffMember;
+use crate::db::work::{self, AssigneeWorkload, WorkFilter};
+use crate::error::AppError;
+use crate::generation::firm_today;
+use crate::graphql::context::{StaffGuard, connect, parse_id, staff, visible_to_staff};
+use crate::graphql::loaders::{FirmKey, UserKey, firm_loader, one};
+use crate::graphql::scalars::Date;
+
+/// Longest text search, in characters.
+const MAX_SEARCH_CHARS: usize = 200;
+
+/// The firm's local date now.
+pub async fn today(ctx: &Context<'_>) -> async_graphql::Result<NaiveDate> {
+    let firm_id = staff(ctx)?.firm_id;
+    let firm = one(firm_loader(ctx)?, FirmKey(firm_id), "firm").await?;
+    Ok(firm_today(&firm, Utc::now()))
+}
+
+/// Which tasks to list; every field narrows the list (they combine with AND).
+#[derive(InputObject, Default)]
+pub struct TaskFilter {
+    /// Only those due strictly before this date.
+    pub due_before: Option<Date>,
+    /// Only those due strictly after this date.
+    pub due_after: Option<Date>,
+    /// True: only OPEN tasks due before the firm's today.
+    pub overdue: Option<bool>,
+    /// True: only those created on the firm's today.
+    pub created_today: Option<bool>,
+    /// Only those generated from this service.
+    pub service_id: Option<ID>,
+    /// Only those assigned to this member; `me` for the signed-in member.
+    pub assignee: Option<ID>,
+    /// Only those whose title or client's name contains this text (ignoring ASCII case).
+    pub search: Option<String>,
+}
+
+/// Which requests to list; every field narrows the list (they combine with AND).
+#[derive(InputObject, Default)]
+pub struct RequestFilter {
+    /// Only those due strictly before this date.
+    pub due_before: Option<Date>,
+    /// Only those due strictly after this date.
+    pub due_after: Option<Date>,
+    /// True: only OPEN (unanswered) requests due before the firm's today.
+    pub overdue: Option<bool>,
+    /// True: only those created on the firm's today.
+    pub created_today: Option<bool>,
+    /// Only those generated from this service.
+    pub service_id: Option<ID>,
+    /// Only those whose text or client's name contains this text (ignoring ASCII case).
+    pub search: Option<String>,
+}
+
+fn checked_search(search: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(search) = search else {
+        return Ok(None);
+    };
+    let search = search.trim().to_string();
+    if search.chars().count() > MAX_SEARCH_CHARS {
+        return Err(AppError::bad_input(
+            "filter.search",
+            format!("search for at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    Ok(Some(search).filter(|search| !search.is_empty()))
+}
+
+/// `filter` applied to `base` (the list's other arguments), with the firm's today.
+pub async fn task_filter(
+    ctx: &Context<'_>,
+    mut base: WorkFilter,
+    filter: Option<TaskFilter>,
+) -> async_graphql::Result<WorkFilter> {
+    let Some(filter) = filter else {
+        return Ok(base);
+    };
+    let today = today(ctx).await?;
+    base.due_before = filter.due_before.map(|date| date.0);
+    base.due_after = filter.due_after.map(|date| date.0);
+    base.overdue_on = filter.overdue.unwrap_or(false).then_some(today);
+    base.created_on = filter.created_today.unwrap_or(false).then_some(today);
+    base.service_id = filter
+        .service_id
+        .map(|id| parse_id(&id, "service"))
+        .transpose()?;
+    if let Some(assignee) = filter.assignee {
+        if base.assignee_id.is_some() {
+            return Err(AppError::bad_input(
+                "filter.assignee",
+                "give the assignee once: assigneeId or filter.assignee",
+            )
+            .into());
+        }
+        base.assignee_id = Some(if assignee.as_str() == "me" {
+            staff(ctx)?.user_id
+        } else {
+            parse_id(&assignee, "staff member")?
+        });
+    }
+    base.search = checked_search(filter.search)?;
+    Ok(base)
+}
+
+/// `filter` applied to `base` (the list's other arguments), with the firm's today.
+pub async fn request_filter(
+    ctx: &Context<'_>,
+    mut base: WorkFilter,
+    filter: Option<RequestFilter>,
+) -> async_graphql::Result<WorkFilter> {
+    let Some(filter) = filter else {
+        return Ok(base);
+    };
+    let today = today(ctx).await?;
+    base.due_before = filter.due_before.map(|date| date.0);
+    base.due_after = filter.due_after.map(|date| date.0);
+    base.overdue_on = filter.overdue.unwrap_or(false).then_some(today);
+    base.created_on = filter.created_today.unwrap_or(false).then_some(today);
+    base.service_id = filter
+        .service_id
+        .map(|id| parse_id(&id, "service"))
+        .transpose()?;
+    base.search = checked_search(filter.search)?;
+    Ok(base)
+}
+
+/// The last day (Sunday) of the ISO week holding `today`.
+pub fn end_of_week(today: NaiveDate) -> NaiveDate {
+    today + Duration::days(i64::from(6 - today.weekday().num_days_from_monday()))
+}
+
+/// The firm's work in numbers, as of its today.
+pub struct Workload {
+    today: NaiveDate,
+    tasks: Vec<AssigneeWorkload>,
+    requests: work::RequestWorkload,
+}
+
+impl Workload {
+    pub async fn load(ctx: &Context<'_>) -> async_graphql::Result<Self> {
+        let firm_id = staff(ctx)?.firm_id;
+        let today = today(ctx).await?;
+        let mut conn = connect(ctx).await?;
+        let mut db = conn.as_db();
+        let week_end = end_of_week(today);
+        let tasks = work::task_workload(&mut db, firm_id, today, week_end)
+            .await
+            .map_err(AppError::from)?;
+        let requests = work::request_workload(&mut db, firm_id, today, week_end)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Self {
+            today,
+            tasks,
+            requests,
+        })
+    }
+
+    fn tasks_sum(&self, count: impl Fn(&AssigneeWorkload) -> i64) -> i32 {
+        clamp(self.tasks.iter().map(count).sum())
+    }
+}
+
+fn clamp(count: i64) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// The firm's open work in numbers, as of its today: what is late, what waits for review,
+/// what falls due this week, in total and per assignee. Counted in two statements.
+#[Object(guard = "StaffGuard", visible = "visible_to_staff")]
+impl Workload {
+    /// The firm's local date the counts are made for.
+    async fn today(&self) -> Date {
+        self.today.into()
+    }
+    /// OPEN tasks.
+    async fn open_tasks(&self) -> i32 {
+        self.tasks_sum(|row| row.open)
+    }
+    /// OPEN tasks due before today.
+    async fn overdue_tasks(&self) -> i32 {
+        self.tasks_sum(|row| row.overdue)
+    }
+    /// OPEN tasks due from today to Sunday.
+    async fn tasks_due_this_week(&self) -> i32 {
+        self.tasks_sum(|row| row.due_this_week)
+    }
+    /// Tasks created today.
+    async fn tasks_created_today(&self) -> i32 {
+        self.tasks_sum(|row| row.created_today)
+    }
+    /// OPEN (unanswered) requests.
+    async fn open_requests(&self) -> i32 {
+        clamp(self.requests.open)
+    }
+    /// OPEN requests due before today.
+    async fn overdue_requests(&self) -> i32 {
+        clamp(self.requests.overdue)
+    }
+    /// ANSWERED requests: the client answered, the firm has not closed them yet.
+    async fn answered_to_review(&self) -> i32 {
+        clamp(self.requests.answered)
+    }
+    /// OPEN requests due from today to Sunday.
+    async fn requests_due_this_week(&self) -> i32 {
+        clamp(self.requests.due_this_week)
+    }
+    /// Requests created today.
+    async fn requests_created_today(&self) -> i32 {
+        clamp(self.requests.created_today)
+    }
+    /// OPEN tasks and requests due from today to Sunday.
+    async fn due_this_week(&self) -> i32 {
+        clamp(
+            self.tasks.iter().map(|row| row.due_this_week).sum::<i64>()
+                + self.requests.due_this_week,
+        )
+    }
+    /// The task counts per assignee (unassigned tasks under a null assignee), members with
+    /// no task left out.
+    async fn by_assignee(&self) -> Vec<AssigneeLoad> {
+        self.tasks.iter().cloned().map(AssigneeLoad).collect()
+    }
+}
+
+/// One assignee's tasks in numbers.
+pub struct AssigneeLoad(AssigneeWorkload);
+
+/// One member's (or the unassigned) tasks in numbers.
+#[Object(guard = "StaffGuard", visible = "visible_to_staff")]
+impl AssigneeLoad {
+    /// The member; null for unassigned tasks.
+    async fn assignee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
+        let Some(user_id) = self.0.assignee_id else {
+            return Ok(None);
+        };
+        let row = one(firm_loader(ctx)?, UserKey(user_id), "staff member").await?;
+        Ok(Some(StaffMember(row)))
+    }
+    /// OPEN tasks.
+    async fn open_tasks(&self) -> i32 {
+        clamp(self.0.open)
+    }
+    /// OPEN tasks due before today.
+    async fn overdue_tasks(&self) -> i32 {
+        clamp(self.0.overdue)
+    }
+    /// OPEN tasks due from today to Sunday.
+    async fn due_this_week(&self) -> i32 {
+        clamp(self.0.due_this_week)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_week_ends_on_its_sunday() {
+        let date = |d| NaiveDate::from_ymd_opt(2027, 1, d).expect("a date");
+        // 2027-01-04 is a Monday.
+        assert_eq!(end_of_week(date(4)), date(10));
+        assert_eq!(end_of_week(date(7)), date(10));
+        assert_eq!(end_of_week(date(10)), date(10));
+    }
+}
