@@ -28,7 +28,15 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "layout.html",
     "message.html",
     "sign_in.html",
-    "sign_in_done.html",
+    // The client portal (src/portal).
+    "portal_home.html",
+    "portal_request.html",
+    "portal_new_link.html",
+    "portal_signed_out.html",
+    "portal_link.subject",
+    "portal_link.txt",
+    "portal_link.html",
+    "unsubscribe.html",
 ];
 
 static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -99,7 +107,7 @@ mod tests {
     fn html_templates_escape_what_they_print() {
         let page = render(
             "sign_in.html",
-            minijinja::context! { title => "Rappel", token => "\"><script>x</script>" },
+            minijinja::context! { title => "Rappel", lang => "fr", request => "", token => "\"><script>x</script>" },
         )
         .expect("renders");
         assert!(!page.contains("<script>x"), "{page}");

@@ -48,6 +48,8 @@ pub struct Contact {
     pub notifications_enabled: bool,
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// When the contact last unsubscribed from emails; None when subscribed.
+    pub unsubscribed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]
@@ -326,12 +328,60 @@ pub async fn set_contact_archived(
     .await)?)
 }
 
-/// Turns a contact's notifications off (one-click unsubscribe).
-pub async fn unsubscribe_contact(db: &mut DbConn<'_>, contact_id: i64) -> DbResult<usize> {
+/// Turns a contact's notifications off (one-click unsubscribe) and notes when; a contact
+/// already unsubscribed keeps its first date. Returns the rows changed (0: already off).
+pub async fn unsubscribe_contact(
+    db: &mut DbConn<'_>,
+    contact_id: i64,
+    now: NaiveDateTime,
+) -> DbResult<usize> {
     Ok(with_conn!(db, |c| diesel::update(
-        contacts::table.find(contact_id)
+        contacts::table
+            .find(contact_id)
+            .filter(contacts::notifications_enabled.eq(true))
     )
-    .set(contacts::notifications_enabled.eq(false))
+    .set((
+        contacts::notifications_enabled.eq(false),
+        contacts::unsubscribed_at.eq(Some(now)),
+    ))
     .execute(c)
     .await)?)
+}
+
+/// Turns a contact's notifications back on (the undo of an unsubscribe). Returns the rows
+/// changed (0: it was not unsubscribed).
+pub async fn resubscribe_contact(db: &mut DbConn<'_>, contact_id: i64) -> DbResult<usize> {
+    Ok(with_conn!(db, |c| diesel::update(
+        contacts::table
+            .find(contact_id)
+            .filter(contacts::notifications_enabled.eq(false))
+    )
+    .set((
+        contacts::notifications_enabled.eq(true),
+        contacts::unsubscribed_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(c)
+    .await)?)
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`: contact emails compare case-insensitively.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The live contacts (not archived, of a live client) with this email, any case, in any firm.
+pub async fn find_live_contacts_by_email(
+    db: &mut DbConn<'_>,
+    email: &str,
+) -> DbResult<Vec<Contact>> {
+    let email = email.trim();
+    Ok(with_conn!(db, |c| contacts::table
+        .inner_join(clients::table)
+        .filter(lower(contacts::email).eq(lower(email)))
+        .filter(contacts::archived_at.is_null())
+        .filter(clients::archived_at.is_null())
+        .select(Contact::as_select())
+        .order(contacts::id)
+        .load(c)
+        .await)?)
 }

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod maintenance;
 pub mod missions;
 pub mod outbox;
+pub mod portal;
 pub mod page;
 pub mod runs;
 pub mod schema;

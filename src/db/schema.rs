@@ -48,6 +48,7 @@ diesel::table! {
         notifications_enabled -> Bool,
         archived_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        unsubscribed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -310,6 +311,21 @@ diesel::joinable!(deliveries -> webhook_endpoints (webhook_endpoint_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::joinable!(journal_entries -> firms (firm_id));
 
+diesel::table! {
+    portal_sessions (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        contact_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(portal_sessions -> firms (firm_id));
+diesel::joinable!(portal_sessions -> contacts (contact_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     firms,
     users,
@@ -329,4 +345,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_attempts,
     scheduler_runs,
     journal_entries,
+    portal_sessions,
 );

@@ -593,18 +593,36 @@ pub fn build_notice_message(
     message_id: &str,
     date: DateTime<Utc>,
 ) -> Result<Message, EmailError> {
+    build_plain_message(
+        from_address,
+        &email.firm_name,
+        (&email.admin_name, to),
+        render_endpoint_disabled(email),
+        message_id,
+        date,
+    )
+}
+
+/// Builds a message that is not a mailing (no unsubscribe header): `From` `sender_name` at
+/// `from_address`, `To` the (name, address), a stable `Message-ID`, `Date`, multipart text and
+/// HTML, with the same header checks as [`build_message`]. Endpoint notices and the portal's
+/// new-link emails use it.
+pub fn build_plain_message(
+    from_address: &str,
+    sender_name: &str,
+    (to_name, to): (&str, &str),
+    rendered: RenderedEmail,
+    message_id: &str,
+    date: DateTime<Utc>,
+) -> Result<Message, EmailError> {
     let from = parse_address("sender address", from_address)?;
     let recipient = parse_address("recipient address", to)?;
     check_message_id(message_id)?;
-    let rendered = render_endpoint_disabled(email);
     let envelope = Envelope::new(Some(from.clone()), vec![recipient.clone()])?;
     let builder = Message::builder()
-        .from(Mailbox::new(non_empty(single_line(&email.firm_name)), from))
-        .to(Mailbox::new(
-            non_empty(single_line(&email.admin_name)),
-            recipient,
-        ))
-        .subject(rendered.subject)
+        .from(Mailbox::new(non_empty(single_line(sender_name)), from))
+        .to(Mailbox::new(non_empty(single_line(to_name)), recipient))
+        .subject(single_line(&rendered.subject))
         .date(SystemTime::from(date))
         .message_id(Some(format!("<{message_id}>")))
         .envelope(envelope);

@@ -20,6 +20,7 @@ pub mod clients;
 pub mod error;
 pub mod journal;
 pub mod missions;
+pub mod portal;
 pub mod staff;
 pub mod webhooks;
 pub mod work;
