@@ -63,3 +63,13 @@ pub async fn insert(db: &mut DbConn<'_>, entries: &[NewJournalEntry<'_>]) -> DbR
     }
     Ok(inserted)
 }
+
+/// How many entries of these kinds exist, in every firm (for checks and diagnostics).
+pub async fn count_kinds(db: &mut DbConn<'_>, kinds: &[&str]) -> DbResult<i64> {
+    let kinds: Vec<String> = kinds.iter().map(|kind| kind.to_string()).collect();
+    Ok(with_conn!(db, |c| journal_entries::table
+        .filter(journal_entries::kind.eq_any(&kinds))
+        .count()
+        .get_result(c)
+        .await)?)
+}

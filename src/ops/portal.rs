@@ -13,11 +13,11 @@ use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, found};
 use crate::auth::{new_token, token_hash};
 use crate::db::clients::{self, Contact};
+use crate::db::firms;
 use crate::db::page::Keyset;
 use crate::db::portal::{self as sessions, NewPortalSession};
 use crate::db::tokens::{self, NewAccessToken};
 use crate::db::work::{self, InformationRequest, RequestAnswer};
-use crate::db::firms;
 use crate::domain::{Language, RequestStatus, TokenKind};
 use crate::transaction;
 
@@ -137,7 +137,9 @@ async fn live_link(
         &token_hash(link_token.trim()),
         &[TokenKind::SignInLink],
         now,
-    ).await? else {
+    )
+    .await?
+    else {
         return Ok(None);
     };
     let Some(contact_id) = link.contact_id else {
@@ -448,7 +450,10 @@ pub async fn set_subscription(
     if subscribed {
         tracing::info!(contact_id = contact.id, "a contact resubscribed to emails");
     } else {
-        tracing::info!(contact_id = contact.id, "a contact unsubscribed from emails");
+        tracing::info!(
+            contact_id = contact.id,
+            "a contact unsubscribed from emails"
+        );
     }
     Ok(Some(holder))
 }

@@ -75,7 +75,10 @@ pub fn routes() -> Router<AppState> {
 
 /// What every portal answer carries: not cached, no framing, no referrer, a strict CSP
 /// (scripts and styles from Rappel itself only, forms posting to Rappel only).
-async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -87,7 +90,10 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -234,7 +240,10 @@ fn throttled(
 }
 
 /// The signed-in contact of a request, if its cookie names a live session.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(SignedIn, String)>, OpError> {
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(SignedIn, String)>, OpError> {
     let Some(token) = session_cookie(headers) else {
         return Ok(None);
     };
@@ -247,7 +256,13 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(Sign
 fn no_session(language: Language) -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        Html(pages::new_link(language, pages::NewLinkReason::SignedOut, None, false, 0)),
+        Html(pages::new_link(
+            language,
+            pages::NewLinkReason::SignedOut,
+            None,
+            false,
+            0,
+        )),
     )
         .into_response()
 }
@@ -333,7 +348,13 @@ async fn sign_in_now(
         Err(OpError::AuthFailed(_)) => {
             return (
                 StatusCode::UNAUTHORIZED,
-                Html(pages::new_link(language, pages::NewLinkReason::Expired, None, false, 0)),
+                Html(pages::new_link(
+                    language,
+                    pages::NewLinkReason::Expired,
+                    None,
+                    false,
+                    0,
+                )),
             )
                 .into_response();
         }
@@ -343,7 +364,11 @@ async fn sign_in_now(
     let cookie = format!(
         "{COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         session.token,
-        if options(&state).secure() { "; Secure" } else { "" }
+        if options(&state).secure() {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let mut response = Redirect::to(&destination(link.request.as_deref())).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -419,8 +444,14 @@ async fn render_request(
 
 fn not_found(language: Language) -> Response {
     let (heading, text) = match language {
-        Language::English => ("Request not found", "This request does not exist, or is not yours."),
-        Language::French => ("Demande introuvable", "Cette demande n'existe pas, ou ne vous concerne pas."),
+        Language::English => (
+            "Request not found",
+            "This request does not exist, or is not yours.",
+        ),
+        Language::French => (
+            "Demande introuvable",
+            "Cette demande n'existe pas, ou ne vous concerne pas.",
+        ),
     };
     (
         StatusCode::NOT_FOUND,
@@ -529,8 +560,7 @@ async fn answer(
     if let Some(refusal) = refusal {
         return render_request(&state, &session, &token, &id, false, Some(&refusal)).await;
     }
-    match crate::ops::answers::answer_request(env(&state), &session.actor, request_id, &input)
-        .await
+    match crate::ops::answers::answer_request(env(&state), &session.actor, request_id, &input).await
     {
         Ok(_) => Redirect::to(&format!("/portal/requests/{request_id}?sent=1")).into_response(),
         Err(OpError::NotFound(_)) => not_found(session.language),
@@ -569,7 +599,11 @@ async fn sign_out(
     let mut response = Html(pages::signed_out(session.language)).into_response();
     let cookie = format!(
         "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
-        if options(&state).secure() { "; Secure" } else { "" }
+        if options(&state).secure() {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -605,8 +639,7 @@ async fn new_link_now(
     let language = browser_language(&headers);
     let email = form.email.unwrap_or_default();
     let account = crate::ops::access::login_email(&email);
-    if let Some(refused) = throttled(&state, Some(&account), client_ip(&extensions), language)
-    {
+    if let Some(refused) = throttled(&state, Some(&account), client_ip(&extensions), language) {
         return refused;
     }
     if !same_origin(&headers, options(&state)) {
@@ -627,7 +660,13 @@ async fn new_link_now(
             };
             return (
                 StatusCode::BAD_REQUEST,
-                Html(pages::new_link(language, pages::NewLinkReason::Asked, Some(&text), false, 0)),
+                Html(pages::new_link(
+                    language,
+                    pages::NewLinkReason::Asked,
+                    Some(&text),
+                    false,
+                    0,
+                )),
             )
                 .into_response();
         }
@@ -658,8 +697,14 @@ async fn unsubscribe_page(
 ) -> Response {
     let token = link.token.unwrap_or_default();
     match rules::unsubscribe_holder(env(&state), &token).await {
-        Ok(Some(holder)) => Html(pages::unsubscribe("confirm", Some(&holder), &token)).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, Html(pages::unsubscribe("invalid", None, ""))).into_response(),
+        Ok(Some(holder)) => {
+            Html(pages::unsubscribe("confirm", Some(&holder), &token)).into_response()
+        }
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Html(pages::unsubscribe("invalid", None, "")),
+        )
+            .into_response(),
         Err(error) => unavailable(&error),
     }
 }
@@ -694,7 +739,11 @@ async fn subscription(state: &AppState, token: String, subscribed: bool) -> Resp
             &token,
         ))
         .into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, Html(pages::unsubscribe("invalid", None, ""))).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Html(pages::unsubscribe("invalid", None, "")),
+        )
+            .into_response(),
         Err(error) => unavailable(&error),
     }
 }

@@ -183,7 +183,7 @@ pub fn request(
         context! {
             lang => code(language), title => &request.text, firm_name => &names.firm_name,
             client_name => &names.client_name, request => view(request, language, today),
-            answers, csrf, sent, error,
+            answers, csrf, sent, error, script => true,
             can_answer => matches!(request.status, RequestStatus::Open | RequestStatus::Answered),
         },
     )

@@ -374,7 +374,7 @@ fn link_after<'a>(text: &'a str, marker: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{marker} in {text}"))
         + marker.len();
     text[start..]
-        .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>' || c == '&')
         .next()
         .unwrap_or_default()
 }
@@ -435,9 +435,7 @@ fn rappels_signature_matches_the_standard_webhooks_test_vector_and_the_reference
 }
 
 backend_test!(
-    async fn the_demo_request_arrives_in_french_over_smtp_with_a_sign_in_link_that_works_once(
-        db: TestDb,
-    ) {
+    async fn the_demo_request_arrives_in_french_over_smtp_with_a_reusable_sign_in_link(db: TestDb) {
         let h = Harness::start(db).await;
         let demo = rappel::setup::seed_demo_if_empty(h.pool(), &h.config, None)
             .await
@@ -533,7 +531,7 @@ backend_test!(
         let second = h
             .exec(&Caller::Anonymous, redeem, json!({ "t": token }))
             .await;
-        assert_eq!(codes(&second), ["UNAUTHENTICATED"]);
+        assert!(codes(&second).is_empty(), "the link works again: {second}");
 
         let hooks = receiver.wait_for(1, WAIT).await;
         assert_eq!(hooks.len(), 1);
