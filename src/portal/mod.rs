@@ -160,11 +160,19 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Whether a form POST comes from the portal's own pages: its `Origin` is
-/// `public_base_url`'s, or this request's own host's. A post without `Origin` is refused
-/// (every browser in use sends it on POST).
+/// `public_base_url`'s, or this request's own host's. Under `Referrer-Policy: no-referrer`
+/// browsers send `Origin: null` even for a same-origin form, so a `null` (or missing) Origin
+/// is accepted only with `Sec-Fetch-Site: same-origin`, which browsers set and pages of
+/// another site cannot. Anything else is refused.
 fn same_origin(headers: &HeaderMap, options: &PortalOptions) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return false;
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .filter(|origin| *origin != "null");
+    let Some(origin) = origin else {
+        return headers
+            .get("sec-fetch-site")
+            .is_some_and(|site| site.as_bytes() == b"same-origin");
     };
     if origin == options.public_base_url {
         return true;
