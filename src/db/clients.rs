@@ -276,7 +276,10 @@ pub async fn list_contacts(
     })?)
 }
 
-/// The notified contacts of several clients of one firm (generation reads them per batch).
+/// The contacts of several clients of one firm that emails are enqueued for (generation and
+/// reminders read them per batch): those with notifications on, and those who unsubscribed
+/// with their link, whose deliveries the worker then records as SKIPPED so the firm sees what
+/// was not sent. A contact whose notifications the firm turned off gets none.
 pub async fn list_notified_contacts_of_clients(
     db: &mut DbConn<'_>,
     firm_id: i64,
@@ -287,7 +290,11 @@ pub async fn list_notified_contacts_of_clients(
         .filter(contacts::firm_id.eq(firm_id))
         .filter(contacts::client_id.eq_any(&ids))
         .filter(contacts::archived_at.is_null())
-        .filter(contacts::notifications_enabled.eq(true))
+        .filter(
+            contacts::notifications_enabled
+                .eq(true)
+                .or(contacts::unsubscribed_at.is_not_null())
+        )
         .order(contacts::id)
         .select(Contact::as_select())
         .load(c)

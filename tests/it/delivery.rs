@@ -1736,9 +1736,9 @@ backend_test!(
             skipped.last_error.as_deref(),
             Some("not sent: the contact unsubscribed before sending")
         );
-        // The next reminder is not even enqueued for her.
+        // The next reminder is enqueued for her too, and recorded SKIPPED: the firm sees it.
         let report = h.remind("2027-01-30T09:00:00Z").await;
-        assert_eq!(report.deliveries_enqueued, 1);
+        assert_eq!(report.deliveries_enqueued, 2);
         let reminders_to_marie = h
             .deliveries(firm.id)
             .await
@@ -1747,8 +1747,39 @@ backend_test!(
                 row.contact_id == Some(marie_id) && row.event == DeliveryEvent::RequestReminder
             })
             .count();
-        assert_eq!(reminders_to_marie, 1);
-        h.run("2027-01-30T09:00:00Z").await;
+        assert_eq!(reminders_to_marie, 2);
+        let run = h.run("2027-01-30T09:00:00Z").await;
+        assert_eq!((run.delivered, run.skipped), (1, 1), "{run:?}");
+        let skipped = h
+            .deliveries(firm.id)
+            .await
+            .into_iter()
+            .filter(|row| {
+                row.contact_id == Some(marie_id)
+                    && row.event == DeliveryEvent::RequestReminder
+                    && row.status == DeliveryStatus::Skipped
+            })
+            .count();
+        assert_eq!(skipped, 2, "both reminders show as SKIPPED");
+        let contact = h
+            .ok(
+                &firm.admin,
+                "query($c: ID!) { firm { client(id: $c) { contacts { email unsubscribedAt } } } }",
+                json!({ "c": firm.client }),
+            )
+            .await;
+        let contacts = contact["firm"]["client"]["contacts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let marie_row = contacts
+            .iter()
+            .find(|row| row["email"] == "marie@bakery.example")
+            .expect("Marie");
+        assert!(
+            marie_row["unsubscribedAt"].is_string(),
+            "the firm sees it: {marie_row}"
+        );
         let to_marie = h
             .sink
             .messages()
