@@ -122,7 +122,10 @@ fn env(state: &AppState) -> Env<'_> {
         std::sync::LazyLock::new(GenerationSettings::default);
     Env {
         pool: &state.pool,
-        generation: &GENERATION,
+        generation: state
+            .schema
+            .data::<GenerationSettings>()
+            .unwrap_or(&GENERATION),
         events: state.schema.data::<crate::events::EventBus>(),
     }
 }

@@ -747,3 +747,37 @@ backend_test!(
         assert_eq!(journal, 2);
     }
 );
+
+backend_test!(
+    async fn new_link_requests_are_rate_limited_per_address_by_the_sign_in_gate(db: TestDb) {
+        let app = TestApp::new(db);
+        World::build(&app).await;
+        let server = ServerProcess::start(
+            &app.db.url,
+            &[("RAPPEL_AUTH_SIGN_IN_ATTEMPTS_PER_ACCOUNT", "3")],
+        );
+        let ask = |email: &'static str| {
+            let base = server.base_url.clone();
+            async move {
+                browser()
+                    .post(format!("{base}/portal/new-link"))
+                    .header("origin", &base)
+                    .form(&[("email", email)])
+                    .send()
+                    .await
+                    .expect("POST")
+            }
+        };
+        for _ in 0..3 {
+            assert_eq!(ask("contact0@a.example.fr").await.status().as_u16(), 200);
+        }
+        let refused = ask("Contact0@A.example.fr").await;
+        assert_eq!(refused.status().as_u16(), 429, "the same address, any case");
+        assert!(refused.headers().contains_key("retry-after"));
+        assert_eq!(
+            ask("contact1@a.example.fr").await.status().as_u16(),
+            200,
+            "another address is not affected"
+        );
+    }
+);
