@@ -12,8 +12,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Sections of the file; `RAPPEL_<SECTION>_<KEY>` sets `<key>` in `[section]`.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "http",
+    "portal",
     "database",
     "graphql",
     "auth",
@@ -46,6 +47,7 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub storage: StorageConfig,
+    pub portal: PortalConfig,
 }
 
 /// `[storage]`: where uploaded documents go and what is accepted.
@@ -141,7 +143,6 @@ pub struct HttpConfig {
 pub struct AuthConfig {
     pub session_hours: u32,
     pub contact_token_days: u32,
-    pub sign_in_link_hours: u32,
     pub sign_in_attempts_per_account: u32,
     pub sign_in_attempts_per_ip: u32,
     pub sign_in_window_seconds: u64,
@@ -254,6 +255,7 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             storage: StorageConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -301,12 +303,30 @@ impl Default for HttpConfig {
     }
 }
 
+/// The client portal (`/portal`): how long an emailed link and a portal session last.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Lifetime of an emailed portal link (reusable until then), in days.
+    pub link_days: u32,
+    /// Lifetime of a portal session (its cookie), in hours.
+    pub session_hours: u32,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            link_days: 30,
+            session_hours: 12,
+        }
+    }
+}
+
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             session_hours: 720,
             contact_token_days: 365,
-            sign_in_link_hours: 72,
             sign_in_attempts_per_account: 10,
             sign_in_attempts_per_ip: 50,
             sign_in_window_seconds: 300,
@@ -657,10 +677,8 @@ impl Config {
             "auth.contact_token_days",
             self.auth.contact_token_days.into(),
         )?;
-        at_least_one(
-            "auth.sign_in_link_hours",
-            self.auth.sign_in_link_hours.into(),
-        )?;
+        at_least_one("portal.link_days", self.portal.link_days.into())?;
+        at_least_one("portal.session_hours", self.portal.session_hours.into())?;
         at_least_one("graphql.max_depth", self.graphql.max_depth as u64)?;
         at_least_one("graphql.max_complexity", self.graphql.max_complexity as u64)?;
         at_least_one("graphql.max_batch", self.graphql.max_batch as u64)?;
@@ -928,8 +946,8 @@ mod tests {
             "auth.session_hours"
         );
         assert_eq!(
-            refused_setting(|c| c.auth.sign_in_link_hours = 0),
-            "auth.sign_in_link_hours"
+            refused_setting(|c| c.portal.link_days = 0),
+            "portal.link_days"
         );
         assert_eq!(
             refused_setting(|c| c.auth.contact_token_days = 0),

@@ -64,7 +64,21 @@ pub async fn download(
             return internal();
         }
     };
-    let Some(reader) = file_reader(&caller) else {
+    let mut reader = file_reader(&caller);
+    if reader.is_none() {
+        // The portal's pages link here: a contact signed in by its session cookie.
+        match crate::portal::session_actor(&state, &headers).await {
+            Ok(Some(crate::ops::Actor::Contact {
+                firm_id, client_id, ..
+            })) => reader = Some(FileReader::Contact { firm_id, client_id }),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %error.message(), "cannot check a portal session");
+                return internal();
+            }
+        }
+    }
+    let Some(reader) = reader else {
         let mut answer = plain(
             StatusCode::UNAUTHORIZED,
             "sign in first: send Authorization: Bearer <token>",
@@ -167,7 +181,10 @@ pub async fn limit_body(
     request: Request,
     next: Next,
 ) -> Response {
-    let upload = request.uri().path() == "/graphql" && is_multipart(request.headers());
+    let path = request.uri().path();
+    let upload_route =
+        path == "/graphql" || (path.starts_with("/portal/requests/") && path.ends_with("/answer"));
+    let upload = upload_route && is_multipart(request.headers());
     let limit = match (upload, limits.upload) {
         (true, Some(upload)) => upload,
         _ => limits.default,

@@ -14,10 +14,10 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{ConnectInfo, WebSocketUpgrade};
-use axum::extract::{Extension, Form, Query, State};
+use axum::extract::{Extension, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue};
 use axum::http::{HeaderName, Method, Request, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -59,6 +59,8 @@ pub struct WebOptions {
     pub storage: Option<crate::storage::Storage>,
     /// `public_base_url`, for the download URLs the API shows.
     pub public_base_url: String,
+    /// The client portal's settings.
+    pub portal: crate::portal::PortalOptions,
 }
 
 impl WebOptions {
@@ -69,6 +71,7 @@ impl WebOptions {
             demo_token: DemoToken::default(),
             storage: None,
             public_base_url: config.public_base_url.clone(),
+            portal: crate::portal::PortalOptions::from_config(config),
         }
     }
 }
@@ -143,8 +146,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
-        .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe_now))
-        .route("/sign-in", get(sign_in_page).post(sign_in_now))
+        // The client portal, /sign-in and /unsubscribe (server-rendered pages).
+        .merge(crate::portal::routes())
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/files/{id}", get(crate::downloads::download))
@@ -683,187 +686,4 @@ async fn healthz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
         }
     }
-}
-
-/// The `token` of an emailed unsubscribe link.
-#[derive(serde::Deserialize)]
-struct UnsubscribeLink {
-    token: Option<String>,
-}
-
-/// `GET /unsubscribe?token=...`: a confirmation page with a button (a link opened by a mail
-/// scanner must not unsubscribe anyone).
-async fn unsubscribe_page(
-    State(state): State<AppState>,
-    Query(link): Query<UnsubscribeLink>,
-) -> Response {
-    let token = link.token.unwrap_or_default();
-    match crate::delivery::unsubscribe_link_is_valid(&state.pool, &token, chrono::Utc::now()).await
-    {
-        Ok(true) => Html(crate::delivery::unsubscribe_confirmation_page(&token)).into_response(),
-        Ok(false) => (
-            StatusCode::NOT_FOUND,
-            Html(crate::delivery::unsubscribe_result_page(false)),
-        )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "cannot check an unsubscribe link");
-            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
-        }
-    }
-}
-
-/// `POST /unsubscribe?token=...`: RFC 8058 one-click unsubscribe (the body,
-/// `List-Unsubscribe=One-Click`, says nothing more than the URL).
-async fn unsubscribe_now(
-    State(state): State<AppState>,
-    Query(link): Query<UnsubscribeLink>,
-) -> Response {
-    let token = link.token.unwrap_or_default();
-    match crate::delivery::unsubscribe(&state.pool, &token, chrono::Utc::now()).await {
-        Ok(true) => Html(crate::delivery::unsubscribe_result_page(true)).into_response(),
-        Ok(false) => (
-            StatusCode::NOT_FOUND,
-            Html(crate::delivery::unsubscribe_result_page(false)),
-        )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "cannot apply an unsubscribe link");
-            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
-        }
-    }
-}
-
-/// The `token` of an emailed sign-in link.
-#[derive(serde::Deserialize)]
-struct SignInLink {
-    token: Option<String>,
-}
-
-/// `GET /sign-in?token=...`, the link of a request email: a page with a button. Opening the
-/// link spends nothing (mail scanners open links); the button does.
-async fn sign_in_page(Query(link): Query<SignInLink>) -> Response {
-    let token = link.token.unwrap_or_default();
-    match crate::templates::render(
-        "sign_in.html",
-        minijinja::context! { title => "Rappel", token },
-    ) {
-        Ok(page) => Html(page).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "the sign-in page does not render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "try again later\n").into_response()
-        }
-    }
-}
-
-/// `POST /sign-in`: spends the single-use link through the same operation as
-/// `redeemSignInLink` (`ops::access`), throttled by the same gate, then shows the client
-/// view's requests and the contact token for the client view's API. Only what the client
-/// view may show.
-async fn sign_in_now(
-    State(state): State<AppState>,
-    extensions: Extensions,
-    Form(link): Form<SignInLink>,
-) -> Response {
-    let ip = client_ip(&extensions);
-    if let Some(gate) = state.schema.data::<crate::throttle::SignInGate>() {
-        if let Err(throttled) = gate.admit_counted("link", None, ip) {
-            let retry_after = throttled.retry_after_seconds();
-            let page = Html(crate::templates::message_page(
-                "fr",
-                "Rappel",
-                "Trop de tentatives / Too many attempts",
-                &[&format!(
-                    "Réessayez dans {retry_after} s. Try again in {retry_after} s."
-                )],
-            ));
-            return too_many_requests(page.into_response(), retry_after);
-        }
-    }
-    let contact_token_days = state
-        .schema
-        .data::<crate::config::AuthConfig>()
-        .map_or_else(
-            || crate::config::AuthConfig::default().contact_token_days,
-            |auth| auth.contact_token_days,
-        );
-    let generation = crate::generation::GenerationSettings::default();
-    let redeemed = crate::ops::access::redeem_sign_in_link(
-        crate::ops::Env::new(&state.pool, &generation),
-        &link.token.unwrap_or_default(),
-        contact_token_days,
-    )
-    .await;
-    let token = match redeemed {
-        Ok(session) => session.token,
-        Err(crate::ops::OpError::AuthFailed(_)) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                Html(crate::templates::message_page(
-                    "fr",
-                    "Rappel",
-                    "Lien expiré / Link expired",
-                    &["Ce lien a déjà servi ou a expiré. This link was already used or has expired."],
-                )),
-            )
-                .into_response();
-        }
-        Err(error) => {
-            tracing::error!(error = ?error, "cannot redeem a sign-in link");
-            return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response();
-        }
-    };
-    let caller = match resolve_caller(&state.pool, Some(&token)).await {
-        Ok(caller) => caller,
-        Err(error) => {
-            tracing::error!(%error, "cannot resolve a redeemed sign-in token");
-            return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response();
-        }
-    };
-    let view = state
-        .schema
-        .execute(
-            async_graphql::Request::new(
-                "{ client { firmName clientName requests { nodes { text dueDate status } } } }",
-            )
-            .data(caller),
-        )
-        .await;
-    let data = view.data.into_json().unwrap_or_default();
-    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
-    let rows: Vec<String> = data["client"]["requests"]["nodes"]
-        .as_array()
-        .map(|requests| {
-            requests
-                .iter()
-                .map(|request| {
-                    format!(
-                        "{} ({}, {})",
-                        text(&request["text"]),
-                        text(&request["dueDate"]),
-                        text(&request["status"])
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let paragraphs: Vec<&str> = rows.iter().map(String::as_str).collect();
-    let page = crate::templates::render(
-        "sign_in_done.html",
-        minijinja::context! {
-            title => "Rappel",
-            heading => format!(
-                "{} - {}",
-                text(&data["client"]["firmName"]),
-                text(&data["client"]["clientName"])
-            ),
-            paragraphs,
-            token,
-        },
-    );
-    Html(page.unwrap_or_else(|error| {
-        tracing::error!(%error, "the signed-in page does not render");
-        String::from("try again later")
-    }))
-    .into_response()
 }

@@ -19,6 +19,7 @@ pub mod listener;
 pub mod metrics;
 pub mod ops;
 pub mod playground;
+pub mod portal;
 pub mod scheduler;
 pub mod setup;
 pub mod storage;

@@ -31,12 +31,53 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "layout.html",
     "message.html",
     "sign_in.html",
-    "sign_in_done.html",
+    // The client portal (src/portal).
+    "portal_home.html",
+    "portal_request.html",
+    "portal_new_link.html",
+    "portal_signed_out.html",
+    "portal_link.subject",
+    "portal_link.txt",
+    "portal_link.html",
+    "unsubscribe.html",
+    // Emails (src/delivery/email.rs): request, reminder, endpoint notice.
+    "email/created.fr.subject",
+    "email/created.fr.txt",
+    "email/created.fr.html",
+    "email/created.en.subject",
+    "email/created.en.txt",
+    "email/created.en.html",
+    "email/reminder.fr.subject",
+    "email/reminder.fr.txt",
+    "email/reminder.fr.html",
+    "email/reminder.en.subject",
+    "email/reminder.en.txt",
+    "email/reminder.en.html",
+    "email/endpoint_disabled.fr.subject",
+    "email/endpoint_disabled.fr.txt",
+    "email/endpoint_disabled.fr.html",
+    "email/endpoint_disabled.en.subject",
+    "email/endpoint_disabled.en.txt",
+    "email/endpoint_disabled.en.html",
 ];
 
 static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // Templates end as their files end (an email body keeps its last line break).
+    env.set_keep_trailing_newline(true);
+    // The one escaper of the crate: every value an `.html` template prints goes through
+    // `escape_html`, unless the caller marked it safe (already escaped by `escape_html`).
+    env.set_formatter(|out, state, value| {
+        if matches!(state.auto_escape(), minijinja::AutoEscape::Html) && !value.is_safe() {
+            if let Some(text) = value.as_str() {
+                return out
+                    .write_str(&escape_html(text))
+                    .map_err(|_| Error::new(ErrorKind::WriteFailure, "cannot write"));
+            }
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     for (name, source) in TEMPLATES {
         if let Err(error) = env.add_template(name, source) {
             // The templates are part of the binary; a test renders each one.
@@ -46,6 +87,23 @@ static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("long_date", long_date);
     env
 });
+
+/// Escapes text for HTML element content and quoted attributes: `&`, `<`, `>`, `"` and `'`.
+/// The engine prints every value of an `.html` template through it.
+pub fn escape_html(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 16);
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
 
 /// The language a template is asked to write in (`"fr"` or `"en"`; French otherwise).
 pub fn language(code: &str) -> Language {
@@ -102,7 +160,7 @@ mod tests {
     fn html_templates_escape_what_they_print() {
         let page = render(
             "sign_in.html",
-            minijinja::context! { title => "Rappel", token => "\"><script>x</script>" },
+            minijinja::context! { title => "Rappel", lang => "fr", request => "", token => "\"><script>x</script>" },
         )
         .expect("renders");
         assert!(!page.contains("<script>x"), "{page}");

@@ -48,6 +48,8 @@ pub struct Contact {
     pub notifications_enabled: bool,
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// When the contact last unsubscribed from emails; None when subscribed.
+    pub unsubscribed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]
@@ -274,7 +276,10 @@ pub async fn list_contacts(
     })?)
 }
 
-/// The notified contacts of several clients of one firm (generation reads them per batch).
+/// The contacts of several clients of one firm that emails are enqueued for (generation and
+/// reminders read them per batch): those with notifications on, and those who unsubscribed
+/// with their link, whose deliveries the worker then records as SKIPPED so the firm sees what
+/// was not sent. A contact whose notifications the firm turned off gets none.
 pub async fn list_notified_contacts_of_clients(
     db: &mut DbConn<'_>,
     firm_id: i64,
@@ -285,7 +290,11 @@ pub async fn list_notified_contacts_of_clients(
         .filter(contacts::firm_id.eq(firm_id))
         .filter(contacts::client_id.eq_any(&ids))
         .filter(contacts::archived_at.is_null())
-        .filter(contacts::notifications_enabled.eq(true))
+        .filter(
+            contacts::notifications_enabled
+                .eq(true)
+                .or(contacts::unsubscribed_at.is_not_null())
+        )
         .order(contacts::id)
         .select(Contact::as_select())
         .load(c)
@@ -326,12 +335,60 @@ pub async fn set_contact_archived(
     .await)?)
 }
 
-/// Turns a contact's notifications off (one-click unsubscribe).
-pub async fn unsubscribe_contact(db: &mut DbConn<'_>, contact_id: i64) -> DbResult<usize> {
+/// Turns a contact's notifications off (one-click unsubscribe) and notes when; a contact
+/// already unsubscribed keeps its first date. Returns the rows changed (0: already off).
+pub async fn unsubscribe_contact(
+    db: &mut DbConn<'_>,
+    contact_id: i64,
+    now: NaiveDateTime,
+) -> DbResult<usize> {
     Ok(with_conn!(db, |c| diesel::update(
-        contacts::table.find(contact_id)
+        contacts::table
+            .find(contact_id)
+            .filter(contacts::notifications_enabled.eq(true))
     )
-    .set(contacts::notifications_enabled.eq(false))
+    .set((
+        contacts::notifications_enabled.eq(false),
+        contacts::unsubscribed_at.eq(Some(now)),
+    ))
     .execute(c)
     .await)?)
+}
+
+/// Turns a contact's notifications back on (the undo of an unsubscribe). Returns the rows
+/// changed (0: it was not unsubscribed).
+pub async fn resubscribe_contact(db: &mut DbConn<'_>, contact_id: i64) -> DbResult<usize> {
+    Ok(with_conn!(db, |c| diesel::update(
+        contacts::table
+            .find(contact_id)
+            .filter(contacts::notifications_enabled.eq(false))
+    )
+    .set((
+        contacts::notifications_enabled.eq(true),
+        contacts::unsubscribed_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(c)
+    .await)?)
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`: contact emails compare case-insensitively.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The live contacts (not archived, of a live client) with this email, any case, in any firm.
+pub async fn find_live_contacts_by_email(
+    db: &mut DbConn<'_>,
+    email: &str,
+) -> DbResult<Vec<Contact>> {
+    let email = email.trim();
+    Ok(with_conn!(db, |c| contacts::table
+        .inner_join(clients::table)
+        .filter(lower(contacts::email).eq(lower(email)))
+        .filter(contacts::archived_at.is_null())
+        .filter(clients::archived_at.is_null())
+        .select(Contact::as_select())
+        .order(contacts::id)
+        .load(c)
+        .await)?)
 }

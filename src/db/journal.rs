@@ -182,3 +182,13 @@ pub async fn list_since(
         .load(c)
         .await)?)
 }
+
+/// How many entries of these kinds exist, in every firm (for checks and diagnostics).
+pub async fn count_kinds(db: &mut DbConn<'_>, kinds: &[&str]) -> DbResult<i64> {
+    let kinds: Vec<String> = kinds.iter().map(|kind| kind.to_string()).collect();
+    Ok(with_conn!(db, |c| journal_entries::table
+        .filter(journal_entries::kind.eq_any(&kinds))
+        .count()
+        .get_result(c)
+        .await)?)
+}

@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod missions;
 pub mod outbox;
 pub mod page;
+pub mod portal;
 pub mod runs;
 pub mod schema;
 mod sql_enums;

@@ -48,6 +48,7 @@ diesel::table! {
         notifications_enabled -> Bool,
         archived_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        unsubscribed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -329,6 +330,21 @@ diesel::joinable!(journal_entries -> firms (firm_id));
 diesel::joinable!(answer_files -> firms (firm_id));
 diesel::joinable!(answer_files -> request_answers (answer_id));
 
+diesel::table! {
+    portal_sessions (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        contact_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(portal_sessions -> firms (firm_id));
+diesel::joinable!(portal_sessions -> contacts (contact_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     firms,
     users,
@@ -349,4 +365,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     scheduler_runs,
     journal_entries,
     answer_files,
+    portal_sessions,
 );

@@ -178,76 +178,31 @@ pub fn format_due_date(date: NaiveDate, language: Language) -> String {
     }
 }
 
-/// The three templates of one email kind in one language.
-struct Templates {
-    subject: &'static str,
-    text: &'static str,
-    html: &'static str,
-}
-
-fn templates(event: EmailEvent, language: Language) -> Templates {
+/// The name of one email kind's templates in one language, without the extension
+/// (`email/created.fr`: `.subject`, `.txt` and `.html` in `templates/`).
+fn template_name(event: EmailEvent, language: Language) -> &'static str {
     match (event, language) {
-        (EmailEvent::RequestCreated, Language::French) => Templates {
-            subject: include_str!("templates/created.fr.subject"),
-            text: include_str!("templates/created.fr.txt"),
-            html: include_str!("templates/created.fr.html"),
-        },
-        (EmailEvent::RequestCreated, Language::English) => Templates {
-            subject: include_str!("templates/created.en.subject"),
-            text: include_str!("templates/created.en.txt"),
-            html: include_str!("templates/created.en.html"),
-        },
-        (EmailEvent::RequestReminder { .. }, Language::French) => Templates {
-            subject: include_str!("templates/reminder.fr.subject"),
-            text: include_str!("templates/reminder.fr.txt"),
-            html: include_str!("templates/reminder.fr.html"),
-        },
-        (EmailEvent::RequestReminder { .. }, Language::English) => Templates {
-            subject: include_str!("templates/reminder.en.subject"),
-            text: include_str!("templates/reminder.en.txt"),
-            html: include_str!("templates/reminder.en.html"),
-        },
+        (EmailEvent::RequestCreated, Language::French) => "email/created.fr",
+        (EmailEvent::RequestCreated, Language::English) => "email/created.en",
+        (EmailEvent::RequestReminder { .. }, Language::French) => "email/reminder.fr",
+        (EmailEvent::RequestReminder { .. }, Language::English) => "email/reminder.en",
     }
 }
 
-/// Replaces each `{{name}}` in `template` with its value, in a single pass so
-/// that a value which itself contains `{{...}}` is never expanded again.
-/// Unknown placeholders are left as they are, so a test can spot them.
-fn substitute(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + 512);
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after_open = &rest[start + 2..];
-        let Some(end) = after_open.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let name = &after_open[..end];
-        match values.iter().find(|(key, _)| *key == name) {
-            Some((_, value)) => out.push_str(value),
-            None => out.push_str(&rest[start..start + 2 + end + 2]),
-        }
-        rest = &after_open[end + 2..];
-    }
-    out.push_str(rest);
-    out
+/// Renders `{name}.{extension}` from `templates/` with `values`. The templates are part of
+/// the binary and a test renders each one, so a failure is a bug: it is logged and leaves
+/// the part empty rather than sending a half-rendered email.
+fn render_part(name: &str, extension: &str, values: minijinja::Value) -> String {
+    let template = format!("{name}.{extension}");
+    crate::templates::render(&template, values).unwrap_or_else(|error| {
+        tracing::error!(%error, template, "an email template does not render");
+        String::new()
+    })
 }
 
-/// Escapes text for use in HTML element content and quoted attributes.
+/// Escapes text for HTML (the template engine's one escaper).
 pub(crate) fn escape_html(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 16);
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    crate::templates::escape_html(value)
 }
 
 /// Cleans one-line free text (names, subjects): control characters and
@@ -288,46 +243,37 @@ fn multi_line(value: &str) -> String {
 /// the HTML part. Links are inserted as given: [`build_message`] checks that
 /// they are http(s) URLs before sending.
 pub fn render(email: &RequestEmail) -> RenderedEmail {
-    let templates = templates(email.event, email.language);
+    let name = template_name(email.event, email.language);
     let due_date = format_due_date(email.due_date, email.language);
     let firm_name = single_line(&email.firm_name);
     let client_name = single_line(&email.client_name);
     let contact_name = single_line(&email.contact_name);
     let request_text = multi_line(&email.request_text);
 
-    let subject = single_line(&substitute(
-        templates.subject,
-        &[("firm_name", &firm_name), ("due_date", &due_date)],
+    let subject = single_line(&render_part(
+        name,
+        "subject",
+        minijinja::context! { firm_name, due_date },
     ));
-
-    let text = substitute(
-        templates.text,
-        &[
-            ("firm_name", &firm_name),
-            ("client_name", &client_name),
-            ("contact_name", &contact_name),
-            ("request_text", &request_text),
-            ("due_date", &due_date),
-            ("sign_in_url", &email.sign_in_url),
-            ("unsubscribe_url", &email.unsubscribe_url),
-        ],
+    let text = render_part(
+        name,
+        "txt",
+        minijinja::context! {
+            firm_name, client_name, contact_name, request_text, due_date,
+            sign_in_url => &email.sign_in_url, unsubscribe_url => &email.unsubscribe_url,
+        },
     );
-
-    // Escape first, then turn line breaks into <br> so the request keeps
-    // its layout without letting any of its text become markup.
-    let html_request = escape_html(&request_text).replace('\n', "<br>\n");
-    let html = substitute(
-        templates.html,
-        &[
-            ("subject", &escape_html(&subject)),
-            ("firm_name", &escape_html(&firm_name)),
-            ("client_name", &escape_html(&client_name)),
-            ("contact_name", &escape_html(&contact_name)),
-            ("request_text", &html_request),
-            ("due_date", &escape_html(&due_date)),
-            ("sign_in_url", &escape_html(&email.sign_in_url)),
-            ("unsubscribe_url", &escape_html(&email.unsubscribe_url)),
-        ],
+    // Escaped, then line breaks become <br> so the request keeps its layout without letting
+    // any of its text become markup; marked safe so the engine does not escape it twice.
+    let html_request =
+        minijinja::Value::from_safe_string(escape_html(&request_text).replace('\n', "<br>\n"));
+    let html = render_part(
+        name,
+        "html",
+        minijinja::context! {
+            subject, firm_name, client_name, contact_name, request_text => html_request,
+            due_date, sign_in_url => &email.sign_in_url, unsubscribe_url => &email.unsubscribe_url,
+        },
     );
 
     RenderedEmail {
@@ -535,45 +481,25 @@ pub struct EndpointDisabledEmail {
 
 /// Renders the subject, plain-text and HTML parts of an endpoint notice.
 pub fn render_endpoint_disabled(email: &EndpointDisabledEmail) -> RenderedEmail {
-    let (subject, text, html) = match email.language {
-        Language::French => (
-            include_str!("templates/endpoint_disabled.fr.subject"),
-            include_str!("templates/endpoint_disabled.fr.txt"),
-            include_str!("templates/endpoint_disabled.fr.html"),
-        ),
-        Language::English => (
-            include_str!("templates/endpoint_disabled.en.subject"),
-            include_str!("templates/endpoint_disabled.en.txt"),
-            include_str!("templates/endpoint_disabled.en.html"),
-        ),
+    let name = match email.language {
+        Language::French => "email/endpoint_disabled.fr",
+        Language::English => "email/endpoint_disabled.en",
     };
     let firm_name = single_line(&email.firm_name);
     let admin_name = single_line(&email.admin_name);
     let endpoint_url = single_line(&email.endpoint_url);
     let failing_since = format_due_date(email.failing_since, email.language);
     let last_error = single_line(&email.last_error);
-    let subject = single_line(&substitute(subject, &[("firm_name", &firm_name)]));
-    let text = substitute(
-        text,
-        &[
-            ("firm_name", &firm_name),
-            ("admin_name", &admin_name),
-            ("endpoint_url", &endpoint_url),
-            ("failing_since", &failing_since),
-            ("last_error", &last_error),
-        ],
-    );
-    let html = substitute(
-        html,
-        &[
-            ("subject", &escape_html(&subject)),
-            ("firm_name", &escape_html(&firm_name)),
-            ("admin_name", &escape_html(&admin_name)),
-            ("endpoint_url", &escape_html(&endpoint_url)),
-            ("failing_since", &escape_html(&failing_since)),
-            ("last_error", &escape_html(&last_error)),
-        ],
-    );
+    let subject = single_line(&render_part(
+        name,
+        "subject",
+        minijinja::context! { firm_name },
+    ));
+    let values = minijinja::context! {
+        subject, firm_name, admin_name, endpoint_url, failing_since, last_error,
+    };
+    let text = render_part(name, "txt", values.clone());
+    let html = render_part(name, "html", values);
     RenderedEmail {
         subject,
         text,
@@ -593,18 +519,36 @@ pub fn build_notice_message(
     message_id: &str,
     date: DateTime<Utc>,
 ) -> Result<Message, EmailError> {
+    build_plain_message(
+        from_address,
+        &email.firm_name,
+        (&email.admin_name, to),
+        render_endpoint_disabled(email),
+        message_id,
+        date,
+    )
+}
+
+/// Builds a message that is not a mailing (no unsubscribe header): `From` `sender_name` at
+/// `from_address`, `To` the (name, address), a stable `Message-ID`, `Date`, multipart text and
+/// HTML, with the same header checks as [`build_message`]. Endpoint notices and the portal's
+/// new-link emails use it.
+pub fn build_plain_message(
+    from_address: &str,
+    sender_name: &str,
+    (to_name, to): (&str, &str),
+    rendered: RenderedEmail,
+    message_id: &str,
+    date: DateTime<Utc>,
+) -> Result<Message, EmailError> {
     let from = parse_address("sender address", from_address)?;
     let recipient = parse_address("recipient address", to)?;
     check_message_id(message_id)?;
-    let rendered = render_endpoint_disabled(email);
     let envelope = Envelope::new(Some(from.clone()), vec![recipient.clone()])?;
     let builder = Message::builder()
-        .from(Mailbox::new(non_empty(single_line(&email.firm_name)), from))
-        .to(Mailbox::new(
-            non_empty(single_line(&email.admin_name)),
-            recipient,
-        ))
-        .subject(rendered.subject)
+        .from(Mailbox::new(non_empty(single_line(sender_name)), from))
+        .to(Mailbox::new(non_empty(single_line(to_name)), recipient))
+        .subject(single_line(&rendered.subject))
         .date(SystemTime::from(date))
         .message_id(Some(format!("<{message_id}>")))
         .envelope(envelope);

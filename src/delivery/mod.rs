@@ -3,7 +3,7 @@
 //! webhook (`webhook`), and records every attempt as `outcome` decides (next state, retry with
 //! backoff, dead); the follow-up pass (`reminders`) enqueues reminders on each service's policy
 //! dates. This module also holds the small rules the operations and the web layer call:
-//! webhook endpoint checks, `redeliver`, and the one-click unsubscribe.
+//! webhook endpoint checks and `redeliver` (the one-click unsubscribe is `ops::portal`'s).
 //!
 //! Delivery is at least once: a worker that dies between sending and recording leaves its
 //! lease to expire, and the row is sent again with the same Message-ID / `webhook-id`, which
@@ -25,12 +25,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::auth::token_hash;
 use crate::config::Config;
 use crate::db::firms::Firm;
-use crate::db::{DbResult, Pool, clients, tokens};
 use crate::domain::calendar::{next_sending_time, parse_time_zone};
-use crate::domain::{DeliveryEvent, Language, TokenKind};
+use crate::domain::{DeliveryEvent, Language};
 
 pub use outbox::{Worker, WorkerHandle};
 
@@ -64,7 +62,7 @@ pub struct DeliverySettings {
     pub default_sending_hour: u32,
     /// Base of the links in emails (`https://rappel.example`).
     pub public_base_url: String,
-    /// Lifetime of the single-use sign-in link of an email.
+    /// Lifetime of the portal link of an email (`[portal] link_days`).
     pub sign_in_link_lifetime: chrono::Duration,
     /// Envelope sender and From address.
     pub from_address: String,
@@ -88,9 +86,7 @@ impl DeliverySettings {
             )),
             default_sending_hour: config.delivery.sending_hour,
             public_base_url: config.public_base_url.trim_end_matches('/').to_string(),
-            sign_in_link_lifetime: chrono::Duration::hours(i64::from(
-                config.auth.sign_in_link_hours,
-            )),
+            sign_in_link_lifetime: chrono::Duration::days(i64::from(config.portal.link_days)),
             from_address: config.smtp.from_address.clone(),
             disable_endpoint_after: chrono::Duration::days(i64::from(
                 config.webhooks.disable_after_days,
@@ -212,89 +208,6 @@ pub fn firm_language(firm: &Firm) -> Language {
     firm.locale.parse().unwrap_or(Language::French)
 }
 
-/// Whether `token` is a live unsubscribe link (for the confirmation page).
-pub async fn unsubscribe_link_is_valid(
-    pool: &Pool,
-    token: &str,
-    now: DateTime<Utc>,
-) -> DbResult<bool> {
-    let mut conn = pool.get().await?;
-    let found = tokens::find_valid(
-        &mut conn.as_db(),
-        &token_hash(token.trim()),
-        &[TokenKind::Unsubscribe],
-        now.naive_utc(),
-    )
-    .await?;
-    Ok(found.is_some_and(|token| token.contact_id.is_some()))
-}
-
-/// One-click unsubscribe (RFC 8058): turns off the notifications of the contact the link was
-/// sent to. The link stays usable (a mailbox provider may post it more than once); true when
-/// it named a contact.
-pub async fn unsubscribe(pool: &Pool, token: &str, now: DateTime<Utc>) -> DbResult<bool> {
-    let mut conn = pool.get().await?;
-    let mut db = conn.as_db();
-    let found = tokens::find_valid(
-        &mut db,
-        &token_hash(token.trim()),
-        &[TokenKind::Unsubscribe],
-        now.naive_utc(),
-    )
-    .await?;
-    let Some(contact_id) = found.and_then(|token| token.contact_id) else {
-        return Ok(false);
-    };
-    clients::unsubscribe_contact(&mut db, contact_id).await?;
-    tracing::info!(contact_id, "a contact unsubscribed from emails");
-    Ok(true)
-}
-
-/// The small page of `GET /unsubscribe`: a button that posts the one-click form. Bilingual,
-/// since the link alone does not say which language its reader writes.
-pub fn unsubscribe_confirmation_page(token: &str) -> String {
-    let token = escape_attribute(token.trim());
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"fr\">\n<head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>Se désabonner / Unsubscribe</title>\
-         </head>\n<body style=\"font-family:Arial,Helvetica,sans-serif;max-width:520px;margin:40px auto;\">\n\
-         <h1 style=\"font-size:20px;\">Se désabonner / Unsubscribe</h1>\n\
-         <p>Vous ne recevrez plus les demandes ni les relances de votre cabinet par email.<br>\
-         You will no longer receive your firm's requests and reminders by email.</p>\n\
-         <form method=\"post\" action=\"/unsubscribe?token={token}\">\
-         <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-         <button type=\"submit\">Me désabonner / Unsubscribe me</button></form>\n</body>\n</html>\n"
-    )
-}
-
-/// The page after a one-click unsubscribe, or after an invalid link.
-pub fn unsubscribe_result_page(done: bool) -> String {
-    let message = if done {
-        "C'est fait : vous ne recevrez plus ces emails.<br>Done: you will no longer receive these emails."
-    } else {
-        "Ce lien n'est pas valide.<br>This link is not valid."
-    };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"fr\">\n<head><meta charset=\"utf-8\"><title>Rappel</title></head>\n\
-         <body style=\"font-family:Arial,Helvetica,sans-serif;max-width:520px;margin:40px auto;\">\n\
-         <p>{message}</p>\n</body>\n</html>\n"
-    )
-}
-
-fn escape_attribute(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&#39;".to_string(),
-            other => other.to_string(),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,12 +231,5 @@ mod tests {
         assert!(error.contains("task.created"), "{error}");
         assert!(parse_webhook_events(&["webhook_endpoint.disabled".to_string()]).is_err());
         assert!(parse_webhook_events(&[]).is_err());
-    }
-
-    #[test]
-    fn the_confirmation_page_cannot_be_broken_out_of_by_its_token() {
-        let page = unsubscribe_confirmation_page("rpl_x\"><script>alert(1)</script>");
-        assert!(!page.contains("<script>"), "{page}");
-        assert!(page.contains("method=\"post\""));
     }
 }

@@ -392,7 +392,10 @@ impl Worker {
             contact_name: contact.name,
             request_text: request.text,
             due_date: request.due_date,
-            sign_in_url: format!("{base}/sign-in?token={sign_in_token}"),
+            sign_in_url: format!(
+                "{base}/sign-in?token={sign_in_token}&request={}",
+                request.id
+            ),
             unsubscribe_url: format!("{base}/unsubscribe?token={unsubscribe_token}"),
         };
         let message_id = self.message_id(delivery);

@@ -3,9 +3,10 @@
 //! firm's local calendar, and the periodic pass that enqueues each reminder once (an email per
 //! notified contact and the `information_request.reminder` webhooks), with the reminder's
 //! number in its dedupe key. A pass missed, doubled or run on two instances changes nothing.
-//! It never enqueues for an answered, closed or cancelled request, an archived client, or an
-//! unsubscribed or archived contact; and it never sends anything itself (the worker checks
-//! again at send time).
+//! It never enqueues for an answered, closed or cancelled request, an archived client, an
+//! archived contact or one whose notifications the firm turned off; a contact who unsubscribed
+//! with its link gets its reminders enqueued and recorded SKIPPED by the worker, so the firm
+//! sees them; and it never sends anything itself (the worker checks again at send time).
 
 use std::collections::{HashMap, HashSet};
 

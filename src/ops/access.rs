@@ -22,7 +22,7 @@ pub struct Session {
 }
 
 /// The answer to every link that cannot be spent: it says no more than that.
-const LINK_REFUSED: &str = "this sign-in link is invalid, used or expired";
+const LINK_REFUSED: &str = "this sign-in link is invalid or expired";
 
 /// The email a staff member signs in with, as stored: trimmed, domain lower-cased. Doors
 /// throttle on it before calling [`login`].
@@ -148,9 +148,9 @@ pub async fn sign_out(env: Env<'_>, token_id: i64) -> Result<bool, OpError> {
     Ok(revoked == 1)
 }
 
-/// Spends the single-use token of an emailed sign-in link for a contact token valid
-/// `contact_token_days`. A link works once; used, expired, revoked or of an archived contact,
-/// it answers UNAUTHENTICATED.
+/// Exchanges the token of an emailed sign-in link for a contact token valid
+/// `contact_token_days`. A link works again and again until it expires (the portal's links
+/// are reusable); expired, revoked or of an archived contact, it answers UNAUTHENTICATED.
 pub async fn redeem_sign_in_link(
     env: Env<'_>,
     link_token: &str,
@@ -175,9 +175,7 @@ pub async fn redeem_sign_in_link(
             .contact_id
             .ok_or_else(|| OpError::Internal("a sign-in link without a contact".into()))?;
         let contact = clients::find_contact_by_id(&mut tx, contact_id).await?;
-        if contact.archived_at.is_some()
-            || !tokens::mark_used(&mut tx, link.id, now.naive_utc()).await?
-        {
+        if contact.archived_at.is_some() {
             return Err(OpError::AuthFailed(LINK_REFUSED.into()));
         }
         tokens::insert(

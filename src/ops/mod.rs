@@ -21,6 +21,7 @@ pub mod documents;
 pub mod error;
 pub mod journal;
 pub mod missions;
+pub mod portal;
 pub mod staff;
 pub mod webhooks;
 pub mod work;

@@ -89,7 +89,7 @@ backend_test! {
 
         ops::work::set_task_status(firm.env(), &member, tasks[0].id, TaskStatus::Done).await.expect("done");
         ops::work::assign_task(firm.env(), &admin, tasks[1].id, Some(member_id)).await.expect("assigned");
-        let answer = AnswerInput { message: Some("Ci-joint".into()), nothing_to_report: false };
+        let answer = AnswerInput { message: Some("Ci-joint".into()), nothing_to_report: false, files: Vec::new() };
         ops::answers::answer_request(firm.env(), &contact_actor, requests[0].id, &answer).await.expect("answered");
         ops::work::close_request(firm.env(), &member, requests[0].id).await.expect("closed");
         ops::work::reopen_request(firm.env(), &admin, requests[0].id).await.expect("reopened");

@@ -19,5 +19,6 @@ mod limits;
 mod operations;
 mod ops;
 mod pages;
+mod portal;
 mod schedule_limits;
 mod truth;

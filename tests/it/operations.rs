@@ -463,11 +463,7 @@ fn each_nonsense_setting_stops_the_start_naming_it() {
     let database = folder.path().join("never.db");
     for (variable, value, setting) in [
         ("RAPPEL_AUTH_SESSION_HOURS", "0", "auth.session_hours"),
-        (
-            "RAPPEL_AUTH_SIGN_IN_LINK_HOURS",
-            "0",
-            "auth.sign_in_link_hours",
-        ),
+        ("RAPPEL_PORTAL_LINK_DAYS", "0", "portal.link_days"),
         (
             "RAPPEL_AUTH_CONTACT_TOKEN_DAYS",
             "0",

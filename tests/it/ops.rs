@@ -390,7 +390,7 @@ backend_test! {
 }
 
 backend_test! {
-    async fn a_sign_in_link_is_spent_once_and_only_the_system_opens_sessions_without_a_password(db: TestDb) {
+    async fn a_sign_in_link_works_until_it_expires_and_only_the_system_opens_sessions_without_a_password(db: TestDb) {
         let firm = FirmFixture::create(&db.pool, "a").await;
         let (_, contact) = firm.client_with_contact("Boulangerie").await;
         let link = new_token();
@@ -413,8 +413,10 @@ backend_test! {
         drop(conn);
         let session = ops::access::redeem_sign_in_link(firm.env(), &link, 30).await.expect("redeemed");
         assert!(session.token.starts_with("rpl_"));
-        let (code, _, message) = refusal(ops::access::redeem_sign_in_link(firm.env(), &link, 30).await);
-        assert_eq!((code, message.as_str()), ("UNAUTHENTICATED", "this sign-in link is invalid, used or expired"));
+        let again = ops::access::redeem_sign_in_link(firm.env(), &link, 30).await.expect("a link is reusable");
+        assert_ne!(again.token, session.token);
+        let (code, _, message) = refusal(ops::access::redeem_sign_in_link(firm.env(), "rpl_unknown", 30).await);
+        assert_eq!((code, message.as_str()), ("UNAUTHENTICATED", "this sign-in link is invalid or expired"));
         let (code, _, _) = refusal(ops::access::open_staff_session(firm.env(), &firm.admin(), firm.admin_id, 8).await);
         assert_eq!(code, "FORBIDDEN");
         let system = Actor::System { firm_id: firm.firm.id };

@@ -7,6 +7,7 @@
 import { checkSchemas, memberToken } from './schemas.mjs';
 import { audit } from './audit.mjs';
 import { checkPlayground } from './playground.mjs';
+import { checkPortal } from './portal.mjs';
 
 const url = process.env.RAPPEL_URL;
 const label = process.env.BACKEND ?? 'rappel';
@@ -21,6 +22,7 @@ const checks = [
   })],
   ['audit', () => audit({ label, url })],
   ['playground', () => checkPlayground({ label, url, staffToken })],
+  ['portal', () => checkPortal({ label, url, staffToken, mailDir: process.env.MAIL_DIR })],
 ];
 const wanted = process.argv[2];
 const check = checks.find(([name]) => name === wanted);

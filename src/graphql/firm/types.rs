@@ -381,6 +381,11 @@ impl Contact {
     async fn notifications_enabled(&self) -> bool {
         self.0.notifications_enabled
     }
+    /// When the contact unsubscribed from emails (its unsubscribe link); null while it
+    /// receives them. Emails not sent because of it show as SKIPPED deliveries.
+    async fn unsubscribed_at(&self) -> Option<crate::graphql::scalars::DateTime> {
+        self.0.unsubscribed_at.map(utc)
+    }
     /// True once archived: no more email, no more sign-in.
     async fn archived(&self) -> bool {
         self.0.archived_at.is_some()

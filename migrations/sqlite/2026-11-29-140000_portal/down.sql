@@ -1,0 +1,2 @@
+ALTER TABLE contacts DROP COLUMN unsubscribed_at;
+DROP TABLE portal_sessions;
