@@ -57,6 +57,47 @@ pub struct Overview {
     pub open: Vec<InformationRequest>,
     /// Answered and closed requests, most recent due date first.
     pub done: Vec<InformationRequest>,
+    /// Each request's period ("janvier 2027", "T1 2027"), by request id, in the contact's
+    /// language.
+    pub periods: std::collections::HashMap<i64, String>,
+}
+
+/// One request as its page shows it: the request, its period, the answers and their files.
+#[derive(Debug, Clone)]
+pub struct RequestDetail {
+    pub request: InformationRequest,
+    pub period: String,
+    pub answers: Vec<RequestAnswer>,
+    /// The answers' files, by answer then id.
+    pub files: Vec<crate::db::files::AnswerFile>,
+}
+
+/// The period labels of `requests` from their mission lines' frequencies, by request id.
+async fn period_labels(
+    db: &mut crate::db::DbConn<'_>,
+    firm_id: i64,
+    requests: &[&InformationRequest],
+    language: Language,
+) -> Result<std::collections::HashMap<i64, String>, OpError> {
+    let line_ids: Vec<i64> = requests.iter().map(|r| r.mission_line_id).collect();
+    let lines = crate::db::missions::find_lines(db, firm_id, &line_ids).await?;
+    let frequencies: std::collections::HashMap<i64, crate::domain::schedule::Frequency> =
+        lines.iter().map(|line| (line.id, line.frequency)).collect();
+    Ok(requests
+        .iter()
+        .filter_map(|request| {
+            frequencies.get(&request.mission_line_id).map(|frequency| {
+                (
+                    request.id,
+                    crate::domain::placeholders::period_label(
+                        request.due_date,
+                        *frequency,
+                        language,
+                    ),
+                )
+            })
+        })
+        .collect())
 }
 
 /// A new sign-in link to email to one contact.
@@ -355,21 +396,21 @@ pub async fn overview(env: Env<'_>, actor: &Actor) -> Result<Overview, OpError> 
         );
     }
     done.sort_by(|a, b| b.due_date.cmp(&a.due_date).then(b.id.cmp(&a.id)));
+    let language = contact_language_of(&mut db, &contact).await?;
+    let all: Vec<&InformationRequest> = open.iter().chain(&done).collect();
+    let periods = period_labels(&mut db, contact.firm_id, &all, language).await?;
     Ok(Overview {
         firm_name: firm.name,
         client_name: client.name,
         open,
         done,
+        periods,
     })
 }
 
 /// One request of the contact's own client and its answers, oldest first; NOT_FOUND for a
 /// request of another client (the same answer as a missing one).
-pub async fn request(
-    env: Env<'_>,
-    actor: &Actor,
-    id: i64,
-) -> Result<(InformationRequest, Vec<RequestAnswer>), OpError> {
+pub async fn request(env: Env<'_>, actor: &Actor, id: i64) -> Result<RequestDetail, OpError> {
     let contact = actor.contact()?;
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
@@ -378,7 +419,35 @@ pub async fn request(
         "request",
     )?;
     let answers = work::list_answers(&mut db, contact.firm_id, request.id).await?;
-    Ok((request, answers))
+    let answer_ids: Vec<i64> = answers.iter().map(|answer| answer.id).collect();
+    let files = crate::db::files::of_answers(
+        &mut db,
+        contact.firm_id,
+        Some(contact.client_id),
+        &answer_ids,
+    )
+    .await?;
+    let language = contact_language_of(&mut db, &contact).await?;
+    let period = period_labels(&mut db, contact.firm_id, &[&request], language)
+        .await?
+        .remove(&request.id)
+        .unwrap_or_default();
+    Ok(RequestDetail {
+        request,
+        period,
+        answers,
+        files,
+    })
+}
+
+/// The language a contact reads (its own, else its firm's).
+async fn contact_language_of(
+    db: &mut crate::db::DbConn<'_>,
+    contact: &super::ContactActor,
+) -> Result<Language, OpError> {
+    let row = clients::find_contact(db, contact.firm_id, contact.contact_id).await?;
+    let firm = found(firms::find_firm(db, contact.firm_id).await, "firm")?;
+    Ok(contact_language(&row, &firm))
 }
 
 /// The contact a live unsubscribe link names, for its confirmation page.

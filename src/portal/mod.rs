@@ -447,12 +447,11 @@ async fn render_request(
         Err(error) => return unavailable(&error),
     };
     match rules::request(env(state), &session.actor, id).await {
-        Ok((request, answers)) => {
+        Ok(detail) => {
             let page = pages::request(
                 session.language,
                 &overview,
-                &request,
-                &answers,
+                &detail,
                 &rules::csrf_token(token),
                 sent,
                 error,

@@ -7,10 +7,10 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::PortalOptions;
-use crate::db::work::{InformationRequest, RequestAnswer};
+use crate::db::work::InformationRequest;
 use crate::domain::{Language, RequestStatus};
 use crate::ops::OpError;
-use crate::ops::portal::{Names, NewLink, Overview, UnsubscribeHolder};
+use crate::ops::portal::{Names, NewLink, Overview, RequestDetail, UnsubscribeHolder};
 
 fn code(language: Language) -> &'static str {
     match language {
@@ -97,6 +97,7 @@ pub fn sign_in(language: Language, token: &str, request: Option<&str>) -> String
 struct RequestView {
     id: i64,
     text: String,
+    period: String,
     due_date: String,
     overdue: bool,
     status_words: &'static str,
@@ -115,10 +116,16 @@ fn status_words(status: RequestStatus, language: Language) -> &'static str {
     }
 }
 
-fn view(request: &InformationRequest, language: Language, today: NaiveDate) -> RequestView {
+fn view(
+    request: &InformationRequest,
+    period: Option<&String>,
+    language: Language,
+    today: NaiveDate,
+) -> RequestView {
     RequestView {
         id: request.id,
         text: request.text.clone(),
+        period: period.cloned().unwrap_or_default(),
         due_date: request.due_date.to_string(),
         overdue: request.status == RequestStatus::Open && request.due_date < today,
         status_words: status_words(request.status, language),
@@ -130,12 +137,12 @@ pub fn home(language: Language, overview: &Overview, csrf: &str, today: NaiveDat
     let open: Vec<RequestView> = overview
         .open
         .iter()
-        .map(|request| view(request, language, today))
+        .map(|request| view(request, overview.periods.get(&request.id), language, today))
         .collect();
     let done: Vec<RequestView> = overview
         .done
         .iter()
-        .map(|request| view(request, language, today))
+        .map(|request| view(request, overview.periods.get(&request.id), language, today))
         .collect();
     let title = if language == Language::English {
         "Your requests"
@@ -156,6 +163,7 @@ struct AnswerView {
     date: String,
     message: Option<String>,
     nothing_to_report: bool,
+    files: Vec<FileView>,
 }
 
 /// One request: what was already sent, and the answer form while the firm has not closed it.
@@ -163,30 +171,69 @@ struct AnswerView {
 pub fn request(
     language: Language,
     names: &Names,
-    request: &InformationRequest,
-    answers: &[RequestAnswer],
+    detail: &RequestDetail,
     csrf: &str,
     sent: bool,
     error: Option<&str>,
     today: NaiveDate,
 ) -> String {
-    let answers: Vec<AnswerView> = answers
+    let request = &detail.request;
+    let answers: Vec<AnswerView> = detail
+        .answers
         .iter()
         .map(|answer| AnswerView {
             date: answer.created_at.date().to_string(),
             message: answer.message.clone(),
             nothing_to_report: answer.nothing_to_report,
+            files: detail
+                .files
+                .iter()
+                .filter(|file| file.answer_id == answer.id)
+                .map(|file| FileView {
+                    id: file.id,
+                    name: file.name.clone(),
+                    size: size_words(file.size_bytes, language),
+                })
+                .collect(),
         })
         .collect();
     render(
         "portal_request.html",
         context! {
             lang => code(language), title => &request.text, firm_name => &names.firm_name,
-            client_name => &names.client_name, request => view(request, language, today),
+            client_name => &names.client_name,
+            request => view(request, Some(&detail.period), language, today),
             answers, csrf, sent, error, script => true,
             can_answer => matches!(request.status, RequestStatus::Open | RequestStatus::Answered),
         },
     )
+}
+
+/// A file's size as a person reads it: "830 o", "12 Ko", "2,4 Mo" / "830 B", "12 KB", "2.4 MB".
+fn size_words(bytes: i64, language: Language) -> String {
+    let (unit_bytes, unit_kilo, unit_mega) = match language {
+        Language::French => ("o", "Ko", "Mo"),
+        Language::English => ("B", "KB", "MB"),
+    };
+    if bytes < 1024 {
+        return format!("{bytes} {unit_bytes}");
+    }
+    if bytes < 1024 * 1024 {
+        return format!("{} {unit_kilo}", (bytes + 512) / 1024);
+    }
+    let mega = format!("{:.1}", bytes as f64 / (1024.0 * 1024.0));
+    let mega = match language {
+        Language::French => mega.replace('.', ","),
+        Language::English => mega,
+    };
+    format!("{mega} {unit_mega}")
+}
+
+#[derive(Serialize)]
+struct FileView {
+    id: i64,
+    name: String,
+    size: String,
 }
 
 /// What an answer's refusal says to the contact.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rappel::graphql::Caller;
 use reqwest::redirect::Policy;
 use serde_json::json;
+use sha2::Digest as _;
 
 use crate::backend_test;
 use crate::support::app::{TestApp, World};
@@ -135,6 +136,21 @@ async fn post_answer(
         .send()
         .await
         .expect("POST answer")
+}
+
+/// How many files a folder holds, in all its subfolders.
+fn files_in(path: &std::path::Path) -> usize {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| {
+                    let path = entry.path();
+                    if path.is_dir() { files_in(&path) } else { 1 }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The request's status and answers as the firm sees them.
@@ -287,7 +303,10 @@ backend_test!(
         let app = TestApp::new(db);
         let world = World::build(&app).await;
         let link = link_for(&app, &world.contact_a, 72).await;
-        let server = ServerProcess::start(&app.db.url, &[]);
+        let files = tempfile::tempdir().expect("a storage folder");
+        let storage_url = files.path().display().to_string();
+        let server =
+            ServerProcess::start(&app.db.url, &[("RAPPEL_STORAGE_URL", storage_url.as_str())]);
         let request = world.firm_a.request.clone();
         let (cookie, _) = press_button(&server, &link, &request).await;
         let (_, page) = get(
@@ -340,7 +359,7 @@ backend_test!(
         assert_eq!(view["status"], "OPEN", "{view}");
         assert_eq!(view["answers"]["nodes"].as_array().map(Vec::len), Some(0));
 
-        // An empty answer and a file (not yet available) are refused clearly; nothing changes.
+        // An empty answer and an executable renamed .pdf are refused clearly; nothing changes.
         let response = post_answer(
             &server,
             &cookie,
@@ -353,25 +372,84 @@ backend_test!(
         assert_eq!(response.status().as_u16(), 400);
         let body = response.text().await.expect("body");
         assert!(body.contains("Écrivez un message"), "{body}");
+        let mut executable = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0".to_vec();
+        executable.resize(4096, 0x90);
         let response = post_answer(
             &server,
             &cookie,
             &server.base_url,
             &request,
-            &[("csrf", &csrf), ("message", "with a file")],
-            Some(("releve.pdf", b"%PDF-1.4")),
+            &[("csrf", &csrf), ("message", "with a program")],
+            Some(("releve.pdf", &executable)),
         )
         .await;
         assert_eq!(response.status().as_u16(), 400);
-        assert!(
-            response
-                .text()
-                .await
-                .expect("body")
-                .contains("pas encore disponible")
-        );
+        let body = response.text().await.expect("body");
+        assert!(body.contains("releve.pdf"), "the refusal names the file: {body}");
         let view = firm_view(&app, &world, &request).await;
         assert_eq!(view["status"], "OPEN", "{view}");
+        assert_eq!(view["answers"]["nodes"].as_array().map(Vec::len), Some(0));
+        assert_eq!(
+            files_in(files.path()),
+            0,
+            "nothing of a refused file is stored"
+        );
+
+        // A PDF deposited from the portal: the page lists it, and the contact and the firm
+        // download the same bytes.
+        let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+        pdf.extend((0..50_000).map(|i: usize| (i * 7 % 251) as u8));
+        let response = post_answer(
+            &server,
+            &cookie,
+            &server.base_url,
+            &request,
+            &[("csrf", &csrf), ("message", "")],
+            Some(("Relevé janvier.pdf", &pdf)),
+        )
+        .await;
+        assert_eq!(response.status().as_u16(), 303, "a file alone is an answer");
+        let (_, page) = get(
+            &server,
+            &format!("/portal/requests/{request}"),
+            Some(&cookie),
+        )
+        .await;
+        assert!(page.contains("Relevé janvier.pdf"), "{page}");
+        assert!(page.contains("(49 Ko)"), "the size in words: {page}");
+        let file_path = page
+            .split("href=\"/files/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|id| format!("/files/{id}"))
+            .expect("a download link on the page");
+        let download = browser()
+            .get(format!("{}{file_path}", server.base_url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(download.status().as_u16(), 200);
+        assert_eq!(download.bytes().await.expect("bytes").as_ref(), &pdf[..]);
+        let anonymous = browser()
+            .get(format!("{}{file_path}", server.base_url))
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(anonymous.status().as_u16(), 401, "no session, no file");
+        let firm = app
+            .ok(
+                &world.admin_a,
+                "query($id: ID!) { firm { informationRequest(id: $id) { status answers { nodes { files { name sha256 } } } } } }",
+                json!({ "id": request }),
+            )
+            .await;
+        let request_view = &firm["firm"]["informationRequest"];
+        assert_eq!(request_view["status"], "ANSWERED");
+        assert_eq!(
+            request_view["answers"]["nodes"][0]["files"][0]["sha256"],
+            format!("{:x}", sha2::Sha256::digest(&pdf)),
+        );
 
         // A message, then "nothing to report".
         let response = post_answer(
@@ -423,6 +501,7 @@ backend_test!(
         assert_eq!(
             view["answers"]["nodes"],
             json!([
+                { "message": null, "nothingToReport": false },
                 { "message": "Voici les factures <b>de janvier</b>", "nothingToReport": false },
                 { "message": null, "nothingToReport": true },
             ])
