@@ -122,6 +122,8 @@ pub struct DeliveryControl {
     pub allow_private_addresses: bool,
     pub default_sending_hour: u32,
     pub waker: DeliveryWaker,
+    /// The firm-wide reminder policy (what `remindRequest` counts against).
+    pub reminder_defaults: reminders::ReminderPolicy,
 }
 
 impl Default for DeliveryControl {
@@ -130,6 +132,12 @@ impl Default for DeliveryControl {
             allow_private_addresses: false,
             default_sending_hour: 8,
             waker: DeliveryWaker::default(),
+            reminder_defaults: reminders::ReminderPolicy {
+                days_before: 3,
+                on_due_date: true,
+                every_days: 7,
+                max_count: 3,
+            },
         }
     }
 }
@@ -141,6 +149,7 @@ impl DeliveryControl {
             allow_private_addresses: config.webhooks.allow_private_addresses,
             default_sending_hour: config.delivery.sending_hour,
             waker,
+            reminder_defaults: reminders::ReminderPolicy::from_config(config),
         }
     }
 }

@@ -20,6 +20,8 @@ pub mod clients;
 pub mod error;
 pub mod journal;
 pub mod missions;
+// The firm's day (issue 12, second half): remind now, bulk work, imports, calendar feeds, digests.
+pub mod remind;
 pub mod staff;
 pub mod webhooks;
 pub mod work;

@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod callers;
 mod delivery;
+mod digest;
 mod docs;
 mod foundation;
 mod generation;
