@@ -21,6 +21,8 @@ pub mod error;
 pub mod journal;
 pub mod missions;
 // The firm's day (issue 12, second half): remind now, bulk work, imports, calendar feeds, digests.
+pub mod bulk;
+pub mod import;
 pub mod remind;
 pub mod staff;
 pub mod webhooks;

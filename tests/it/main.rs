@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod bulk;
 mod callers;
 mod delivery;
 mod digest;
