@@ -271,6 +271,19 @@ diesel::table! {
     }
 }
 
+// The firm's day (issue 12, second half).
+diesel::table! {
+    calendar_feeds (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        contact_id -> Nullable<BigInt>,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> firms (firm_id));
 diesel::joinable!(clients -> firms (firm_id));
 diesel::joinable!(contacts -> firms (firm_id));
@@ -309,6 +322,7 @@ diesel::joinable!(deliveries -> contacts (contact_id));
 diesel::joinable!(deliveries -> webhook_endpoints (webhook_endpoint_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::joinable!(journal_entries -> firms (firm_id));
+diesel::joinable!(calendar_feeds -> firms (firm_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     firms,
@@ -329,4 +343,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_attempts,
     scheduler_runs,
     journal_entries,
+    calendar_feeds,
 );

@@ -124,6 +124,8 @@ pub struct DeliveryControl {
     pub waker: DeliveryWaker,
     /// The firm-wide reminder policy (what `remindRequest` counts against).
     pub reminder_defaults: reminders::ReminderPolicy,
+    /// Base of the links Rappel hands out (calendar feed URLs); empty: paths only.
+    pub public_base_url: String,
 }
 
 impl Default for DeliveryControl {
@@ -138,6 +140,7 @@ impl Default for DeliveryControl {
                 every_days: 7,
                 max_count: 3,
             },
+            public_base_url: String::new(),
         }
     }
 }
@@ -150,6 +153,7 @@ impl DeliveryControl {
             default_sending_hour: config.delivery.sending_hour,
             waker,
             reminder_defaults: reminders::ReminderPolicy::from_config(config),
+            public_base_url: config.public_base_url.trim_end_matches('/').to_string(),
         }
     }
 }

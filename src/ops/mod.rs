@@ -22,6 +22,7 @@ pub mod journal;
 pub mod missions;
 // The firm's day (issue 12, second half): remind now, bulk work, imports, calendar feeds, digests.
 pub mod bulk;
+pub mod calendar;
 pub mod import;
 pub mod remind;
 pub mod staff;

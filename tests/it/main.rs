@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod bulk;
 mod callers;
+mod calendar;
 mod delivery;
 mod digest;
 mod docs;
