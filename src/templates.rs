@@ -29,6 +29,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "message.html",
     "sign_in.html",
     "sign_in_done.html",
+    // The firm's day: the staff's daily digest.
+    "digest.txt",
+    "digest.html",
 ];
 
 static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(|| {

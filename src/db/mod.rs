@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod claims;
 pub mod clients;
+pub mod digests;
 pub mod feeds;
 pub mod firms;
 pub mod journal;

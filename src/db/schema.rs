@@ -284,6 +284,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    staff_preferences (user_id) {
+        user_id -> BigInt,
+        firm_id -> BigInt,
+        daily_digest -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    digests_sent (user_id, digest_date) {
+        user_id -> BigInt,
+        digest_date -> Date,
+        firm_id -> BigInt,
+        sent_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> firms (firm_id));
 diesel::joinable!(clients -> firms (firm_id));
 diesel::joinable!(contacts -> firms (firm_id));
@@ -344,4 +362,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     scheduler_runs,
     journal_entries,
     calendar_feeds,
+    staff_preferences,
+    digests_sent,
 );

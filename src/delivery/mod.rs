@@ -11,6 +11,7 @@
 //! mission name) into what leaves for a client, and nothing logs a token, a secret or a full
 //! email address.
 
+pub mod digest;
 pub mod email;
 pub mod mailer;
 pub mod outbox;

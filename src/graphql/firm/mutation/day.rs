@@ -129,6 +129,20 @@ impl DayMutation {
                 .collect(),
         })
     }
+
+    /// Changes the caller's own preferences; null fields stay as they are.
+    async fn update_my_preferences(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The preferences to change.")] input: PreferencesInput,
+    ) -> async_graphql::Result<MyPreferences> {
+        let actor = actor(ctx)?;
+        let preferences =
+            ops::staff::update_my_preferences(env(ctx)?, &actor, input.daily_digest).await?;
+        Ok(MyPreferences {
+            daily_digest: preferences.daily_digest,
+        })
+    }
 }
 
 /// Ids as given; one that is not a number is kept as 0, which no row has (NOT_FOUND for that
@@ -247,4 +261,19 @@ pub struct ImportResult {
     pub lines_unchanged: i32,
     /// Every refused line; when not empty nothing changed.
     pub errors: Vec<ImportLineError>,
+}
+
+/// A staff member's preferences to change (null: unchanged).
+#[derive(InputObject)]
+pub struct PreferencesInput {
+    /// Receive the daily digest email at the firm's sending hour.
+    pub daily_digest: Option<bool>,
+}
+
+/// A staff member's own preferences.
+#[derive(SimpleObject)]
+#[graphql(guard = "StaffGuard", visible = "visible_to_staff")]
+pub struct MyPreferences {
+    /// Whether the daily digest email is sent to them (on by default).
+    pub daily_digest: bool,
 }
