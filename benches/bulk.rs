@@ -61,7 +61,9 @@ async fn bench(backend: &str, url: &str, clients: usize) -> anyhow::Result<()> {
         csv.push_str(&format!("Client {n},Contact {n},contact{n}@example.fr\n"));
     }
     let started = Instant::now();
-    let report = import_clients(env, &actor, &csv, false).await.map_err(fail)?;
+    let report = import_clients(env, &actor, &csv, false)
+        .await
+        .map_err(fail)?;
     let import_seconds = started.elapsed().as_secs_f64();
     assert_eq!(report.clients_created, clients);
     let ids: Vec<i64> = {

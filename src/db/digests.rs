@@ -33,21 +33,23 @@ pub async fn set_daily_digest(
     enabled: bool,
     now: NaiveDateTime,
 ) -> DbResult<usize> {
-    Ok(with_conn!(db, |c| diesel::insert_into(staff_preferences::table)
-        .values((
-            staff_preferences::user_id.eq(user_id),
-            staff_preferences::firm_id.eq(firm_id),
-            staff_preferences::daily_digest.eq(enabled),
-            staff_preferences::updated_at.eq(now),
-        ))
-        .on_conflict(staff_preferences::user_id)
-        .do_update()
-        .set((
-            staff_preferences::daily_digest.eq(enabled),
-            staff_preferences::updated_at.eq(now),
-        ))
-        .execute(c)
-        .await)?)
+    Ok(with_conn!(db, |c| diesel::insert_into(
+        staff_preferences::table
+    )
+    .values((
+        staff_preferences::user_id.eq(user_id),
+        staff_preferences::firm_id.eq(firm_id),
+        staff_preferences::daily_digest.eq(enabled),
+        staff_preferences::updated_at.eq(now),
+    ))
+    .on_conflict(staff_preferences::user_id)
+    .do_update()
+    .set((
+        staff_preferences::daily_digest.eq(enabled),
+        staff_preferences::updated_at.eq(now),
+    ))
+    .execute(c)
+    .await)?)
 }
 
 /// Claims the digest of a member for a local day: true for the one caller that inserted it.
@@ -84,7 +86,11 @@ pub async fn unclaim(db: &mut DbConn<'_>, user_id: i64, digest_date: NaiveDate) 
 }
 
 /// Whether a member's digest of a day went out already.
-pub async fn already_sent(db: &mut DbConn<'_>, user_id: i64, digest_date: NaiveDate) -> DbResult<bool> {
+pub async fn already_sent(
+    db: &mut DbConn<'_>,
+    user_id: i64,
+    digest_date: NaiveDate,
+) -> DbResult<bool> {
     let found: Option<i64> = with_conn!(db, |c| digests_sent::table
         .filter(digests_sent::user_id.eq(user_id))
         .filter(digests_sent::digest_date.eq(digest_date))

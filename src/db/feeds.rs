@@ -42,11 +42,13 @@ pub enum FeedOwner {
 }
 
 pub async fn insert(db: &mut DbConn<'_>, new: &NewCalendarFeed<'_>) -> DbResult<CalendarFeed> {
-    Ok(with_conn!(db, |c| diesel::insert_into(calendar_feeds::table)
-        .values(new)
-        .returning(CalendarFeed::as_returning())
-        .get_result(c)
-        .await)?)
+    Ok(with_conn!(db, |c| diesel::insert_into(
+        calendar_feeds::table
+    )
+    .values(new)
+    .returning(CalendarFeed::as_returning())
+    .get_result(c)
+    .await)?)
 }
 
 /// The live (not revoked) feed of an owner, if any.

@@ -182,11 +182,7 @@ pub async fn render_feed(
                 let modified = latest(&[Some(task.created_at), task.completed_at, journaled]);
                 calendar.push(event(
                     &format!("rappel-task-{}@{}", task.id, firm.id),
-                    &format!(
-                        "[{}] {} — {client_name}",
-                        task.status.as_str(),
-                        task.title
-                    ),
+                    &format!("[{}] {} — {client_name}", task.status.as_str(), task.title),
                     task.due_date,
                     sequence,
                     modified,

@@ -536,8 +536,7 @@ pub(crate) async fn check_signable(
     let today = today_of(db, firm_id).await?;
     let pending: Vec<PendingLine> = lines.iter().map(pending_line).collect();
     let counts =
-        count_occurrences_to_create(db, firm_id, &window_of(&mission), &pending, today)
-            .await?;
+        count_occurrences_to_create(db, firm_id, &window_of(&mission), &pending, today).await?;
     check_occurrence_budget("id", "signing this mission", &counts, limits)?;
     Ok(mission)
 }

@@ -197,7 +197,9 @@ pub struct Preferences {
 /// The acting staff member's preferences.
 pub async fn my_preferences(env: Env<'_>, actor: &Actor) -> Result<Preferences, OpError> {
     let Actor::Staff { user_id, .. } = *actor else {
-        return Err(OpError::Forbidden("only a staff member has preferences".into()));
+        return Err(OpError::Forbidden(
+            "only a staff member has preferences".into(),
+        ));
     };
     let mut conn = env.pool.get().await?;
     Ok(Preferences {
@@ -215,7 +217,9 @@ pub async fn update_my_preferences(
         user_id, firm_id, ..
     } = *actor
     else {
-        return Err(OpError::Forbidden("only a staff member has preferences".into()));
+        return Err(OpError::Forbidden(
+            "only a staff member has preferences".into(),
+        ));
     };
     if let Some(enabled) = daily_digest {
         let now = chrono::Utc::now().naive_utc();
@@ -226,8 +230,10 @@ pub async fn update_my_preferences(
                 &mut tx,
                 actor,
                 now,
-                &[super::journal::Entry::new("preferences.updated", "user", user_id)
-                    .detail(serde_json::json!({ "dailyDigest": enabled }))],
+                &[
+                    super::journal::Entry::new("preferences.updated", "user", user_id)
+                        .detail(serde_json::json!({ "dailyDigest": enabled })),
+                ],
             )
             .await?;
             Ok::<_, OpError>(())

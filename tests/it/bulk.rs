@@ -53,7 +53,11 @@ async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
 const CREATE_MISSIONS: &str = "mutation($input: CreateMissionsInput!) { createMissions(input: $input) { dryRun applied ids errors { index id code field message } } }";
 
 /// A firm with a service and `clients` clients; its admin signed in.
-async fn firm_with_clients(app: &TestApp, tag: &str, clients: usize) -> (FirmFixture, Caller, i64, Vec<i64>) {
+async fn firm_with_clients(
+    app: &TestApp,
+    tag: &str,
+    clients: usize,
+) -> (FirmFixture, Caller, i64, Vec<i64>) {
     let firm = FirmFixture::create(&app.db.pool, tag).await;
     let service = firm.service("Paie", 5).await;
     let mut ids = Vec::new();
@@ -211,12 +215,16 @@ backend_test! {
 
 async fn firm_client(firm: &FirmFixture, id: i64) -> rappel::db::clients::Client {
     let mut conn = firm.pool.get().await.expect("connection");
-    rappel::db::clients::find_client(&mut conn.as_db(), firm.firm.id, id).await.expect("client")
+    rappel::db::clients::find_client(&mut conn.as_db(), firm.firm.id, id)
+        .await
+        .expect("client")
 }
 
 async fn rappel_service(firm: &FirmFixture, id: i64) -> rappel::db::catalog::Service {
     let mut conn = firm.pool.get().await.expect("connection");
-    rappel::db::catalog::find_service(&mut conn.as_db(), firm.firm.id, id).await.expect("service")
+    rappel::db::catalog::find_service(&mut conn.as_db(), firm.firm.id, id)
+        .await
+        .expect("service")
 }
 
 backend_test! {

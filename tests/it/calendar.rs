@@ -88,7 +88,10 @@ const REVOKE: &str = "mutation { revokeCalendarFeed { createdAt } }";
 async fn feed_path(app: &TestApp, caller: &Caller, mutation: &str, field: &str) -> String {
     let data = app.ok(caller, mutation, json!({})).await;
     let url = data[field]["url"].as_str().expect("url").to_string();
-    assert!(url.starts_with("/calendar/rpl_") && url.ends_with(".ics"), "{url}");
+    assert!(
+        url.starts_with("/calendar/rpl_") && url.ends_with(".ics"),
+        "{url}"
+    );
     url
 }
 

@@ -176,7 +176,7 @@ backend_test! {
         assert_eq!(first.expect("pass").sent + second.expect("pass").sent, 1);
         let mails = sink.wait_for(1, WAIT).await;
         assert_eq!(mails.len(), 1);
-        assert_eq!(mails[0].rcpt_to, [firm.admin_email.clone()]);
+        assert_eq!(mails[0].rcpt_to, std::slice::from_ref(&firm.admin_email));
         let digest = parse(&mails[0].data);
         let text = digest.text_body.clone().unwrap_or_default();
         let overdue: Vec<_> = tasks[1..].iter().filter(|task| task.due_date < today).collect();
@@ -195,6 +195,6 @@ backend_test! {
         assert_eq!(tomorrow.sent, 1);
         let mails = sink.wait_for(2, WAIT).await;
         assert_eq!(mails.len(), 2);
-        assert!(mails.iter().all(|mail| mail.rcpt_to == [firm.admin_email.clone()]));
+        assert!(mails.iter().all(|mail| mail.rcpt_to == std::slice::from_ref(&firm.admin_email)));
     }
 }

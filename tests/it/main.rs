@@ -6,8 +6,8 @@ mod support;
 
 mod api;
 mod bulk;
-mod callers;
 mod calendar;
+mod callers;
 mod delivery;
 mod digest;
 mod docs;

@@ -44,7 +44,8 @@ impl DayMutation {
     async fn create_missions(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The template and the clients to apply it to.")] input: CreateMissionsInput,
+        #[graphql(desc = "The template and the clients to apply it to.")]
+        input: CreateMissionsInput,
     ) -> async_graphql::Result<BulkResult> {
         let actor = actor(ctx)?;
         let template = ops::bulk::MissionTemplate {
