@@ -23,6 +23,7 @@ impl DayMutation {
     /// notified contact, and the reminder webhooks). It counts against the request's reminder
     /// policy: BAD_USER_INPUT on `id` once the policy's maximum is reached, for a request not
     /// OPEN, or for a client with no contact to notify.
+    #[graphql(visible = "visible_to_staff")]
     async fn remind_request(
         &self,
         ctx: &Context<'_>,
@@ -41,6 +42,7 @@ impl DayMutation {
     /// transaction. One refused client (unknown id, a rule of `createMission`) refuses them
     /// all: nothing is created and `errors` lists every refused client. `dryRun` checks and
     /// reports without creating anything.
+    #[graphql(visible = "visible_to_staff")]
     async fn create_missions(
         &self,
         ctx: &Context<'_>,
@@ -63,6 +65,7 @@ impl DayMutation {
 
     /// Signs several DRAFT missions. Every one is checked first as `signMission` checks it;
     /// one refused leaves them all unsigned (`errors` lists each refused mission).
+    #[graphql(visible = "visible_to_staff")]
     async fn sign_missions(
         &self,
         ctx: &Context<'_>,
@@ -76,6 +79,7 @@ impl DayMutation {
     }
 
     /// Marks several tasks DONE; one missing or cancelled task leaves them all unchanged.
+    #[graphql(visible = "visible_to_staff")]
     async fn complete_tasks(
         &self,
         ctx: &Context<'_>,
@@ -89,6 +93,7 @@ impl DayMutation {
     }
 
     /// Closes several requests; one missing or not OPEN/ANSWERED leaves them all unchanged.
+    #[graphql(visible = "visible_to_staff")]
     async fn close_requests(
         &self,
         ctx: &Context<'_>,
@@ -105,6 +110,7 @@ impl DayMutation {
     /// `reference`, `contact_name`, `contact_email`, `language` (only `client` required).
     /// One refused line refuses the import: nothing changes and `errors` gives each refused
     /// line's number. `dryRun` reports what would be created.
+    #[graphql(visible = "visible_to_staff")]
     async fn import_clients(
         &self,
         ctx: &Context<'_>,
@@ -132,6 +138,7 @@ impl DayMutation {
     }
 
     /// Changes the caller's own preferences; null fields stay as they are.
+    #[graphql(visible = "visible_to_staff")]
     async fn update_my_preferences(
         &self,
         ctx: &Context<'_>,
