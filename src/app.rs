@@ -144,7 +144,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             std::time::Duration::from_secs(
                 u64::from(config.delivery.digest_interval_minutes.max(1)) * 60,
             ),
-            config.scheduler.run_at_start,
+            // The first pass after one interval: start-up already runs generation and
+            // reminders, and a digest is due only once a day.
+            false,
         ))
     } else {
         None
