@@ -27,6 +27,9 @@ pub enum Occurrence {
     Reminder { number: u32, date: NaiveDate },
     /// An event that may repeat (answered, closed): each happening is its own delivery.
     At(DateTime<Utc>),
+    /// A reminder a staff member sent at once (`remindRequest`): its number, and the instant
+    /// that makes it unique (its key suffix starts with `now-`).
+    ReminderNow { number: u32, at: DateTime<Utc> },
 }
 
 impl Occurrence {
@@ -35,12 +38,15 @@ impl Occurrence {
             Occurrence::Once => None,
             Occurrence::Reminder { date, .. } => Some(date.to_string()),
             Occurrence::At(instant) => Some(instant.timestamp_micros().to_string()),
+            Occurrence::ReminderNow { at, .. } => Some(format!("now-{}", at.timestamp_micros())),
         }
     }
 
     fn reminder_number(self) -> Option<u32> {
         match self {
-            Occurrence::Reminder { number, .. } => Some(number),
+            Occurrence::Reminder { number, .. } | Occurrence::ReminderNow { number, .. } => {
+                Some(number)
+            }
             _ => None,
         }
     }

@@ -139,6 +139,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.scheduler.run_at_start,
         )
     });
+    // The firm's day: the staff's daily digest, with the scheduler and email delivery.
+    let digests = if config.scheduler.enabled && config.delivery.enabled {
+        let mailer = crate::delivery::email::Mailer::from_config(&config.smtp)
+            .context("cannot set up email for the daily digest")?;
+        Some(crate::scheduler::start_digests(
+            pool.clone(),
+            mailer,
+            crate::delivery::digest::DigestSettings::from_config(&config),
+            std::time::Duration::from_secs(
+                u64::from(config.delivery.digest_interval_minutes.max(1)) * 60,
+            ),
+            // The first pass after one interval: start-up already runs generation and
+            // reminders, and a digest is due only once a day.
+            false,
+        ))
+    } else {
+        None
+    };
     let worker = if config.delivery.enabled {
         Some(
             crate::delivery::Worker::from_config(pool.clone(), &config, waker.clone())
@@ -167,6 +185,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::listener::serve(listener, app, &config.http, shutdown_signal()).await;
     if let Some(scheduler) = scheduler.as_mut() {
         let _ = scheduler.shutdown().await;
+    }
+    if let Some(digests) = digests {
+        digests.abort();
     }
     if let Some(reminders) = reminders {
         reminders.abort();

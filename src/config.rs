@@ -175,6 +175,8 @@ pub struct DeliveryConfig {
     pub concurrency: u32,
     pub poll_interval_seconds: u32,
     pub reminder_interval_minutes: u32,
+    /// How often the staff's daily digest pass runs (the firm's day), in minutes.
+    pub digest_interval_minutes: u32,
     pub sending_hour: u32,
     pub reminder_days_before: u32,
     pub reminder_on_due_date: bool,
@@ -363,6 +365,7 @@ impl Default for DeliveryConfig {
             concurrency: 16,
             poll_interval_seconds: 5,
             reminder_interval_minutes: 60,
+            digest_interval_minutes: 15,
             sending_hour: 8,
             reminder_days_before: 3,
             reminder_on_due_date: true,
@@ -604,6 +607,10 @@ impl Config {
             (
                 "delivery.reminder_interval_minutes",
                 self.delivery.reminder_interval_minutes,
+            ),
+            (
+                "delivery.digest_interval_minutes",
+                self.delivery.digest_interval_minutes,
             ),
             (
                 "webhooks.disable_after_days",

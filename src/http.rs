@@ -14,7 +14,7 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{ConnectInfo, WebSocketUpgrade};
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue};
 use axum::http::{HeaderName, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -148,6 +148,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(healthz))
         // The client portal, /sign-in and /unsubscribe (server-rendered pages).
         .merge(crate::portal::routes())
+        .route("/calendar/{file}", get(calendar_feed))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/files/{id}", get(crate::downloads::download))
@@ -684,6 +685,62 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Err(_) => {
             tracing::warn!("health check timed out");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+/// The query of `GET /calendar/{token}.ics`.
+#[derive(serde::Deserialize)]
+struct CalendarQuery {
+    /// `me`: a staff feed shows only the tasks assigned to its owner.
+    assignee: Option<String>,
+}
+
+/// `GET /calendar/{token}.ics`: the iCalendar feed a secret token names (404 for an unknown,
+/// rotated or revoked one, without saying which).
+async fn calendar_feed(
+    State(state): State<AppState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    Query(query): Query<CalendarQuery>,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no such calendar\n").into_response();
+    let Some(token) = file.strip_suffix(".ics") else {
+        return not_found();
+    };
+    let scope = match query.assignee.as_deref() {
+        Some("me") => crate::ops::calendar::StaffScope::Mine,
+        None | Some("") | Some("all") => crate::ops::calendar::StaffScope::Firm,
+        Some(_) => {
+            return (StatusCode::BAD_REQUEST, "assignee is `me` or `all`\n").into_response();
+        }
+    };
+    let generation = crate::generation::GenerationSettings::default();
+    match crate::ops::calendar::render_feed(
+        crate::ops::Env::new(&state.pool, &generation),
+        token,
+        scope,
+        chrono::Utc::now(),
+    )
+    .await
+    {
+        Ok(Some(text)) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/calendar; charset=utf-8"),
+                ),
+                (
+                    axum::http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                ),
+            ],
+            text,
+        )
+            .into_response(),
+        Ok(None) => not_found(),
+        Err(error) => {
+            tracing::error!(error = ?error, "cannot render a calendar feed");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
         }
     }
 }

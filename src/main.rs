@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
+    /// Import data into a firm.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Inspect the settings.
     Config {
         #[command(subcommand)]
@@ -77,6 +82,23 @@ enum ExportCommand {
         /// First day exported (the firm's local midnight), YYYY-MM-DD.
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
         since: NaiveDate,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import clients and contacts from a CSV file (header: client, reference, contact_name,
+    /// contact_email, language); all lines or none.
+    Clients {
+        /// The CSV file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The firm's id.
+        #[arg(long)]
+        firm: i64,
+        /// Check and report what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -261,6 +283,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         report.lines_in_error
                     );
                 }
+                Ok(())
+            }
+            Command::Import {
+                command:
+                    ImportCommand::Clients {
+                        file,
+                        firm,
+                        dry_run,
+                    },
+            } => {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|error| anyhow::anyhow!("cannot read {}: {error}", file.display()))?;
+                let pool = rappel::app::open_and_migrate(&config).await?;
+                let report = rappel::setup::import_clients(&pool, firm, &text, dry_run).await?;
+                for error in &report.errors {
+                    println!(
+                        "line {}{}: {}",
+                        error.line,
+                        error
+                            .field
+                            .as_deref()
+                            .map(|field| format!(" ({field})"))
+                            .unwrap_or_default(),
+                        error.message
+                    );
+                }
+                let verb = if report.applied {
+                    "imported"
+                } else {
+                    "would import"
+                };
+                println!(
+                    "{verb}: {} client(s), {} contact(s); {} line(s) unchanged",
+                    report.clients_created, report.contacts_created, report.lines_unchanged
+                );
+                anyhow::ensure!(
+                    report.errors.is_empty(),
+                    "{} line(s) refused: nothing was imported",
+                    report.errors.len()
+                );
                 Ok(())
             }
             Command::Firm {

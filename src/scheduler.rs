@@ -175,3 +175,42 @@ pub async fn start(
     }
     Ok(scheduler)
 }
+
+// ---- The firm's day: the staff's daily digest ----
+
+/// Runs one daily digest pass now. Not journaled in `scheduler_runs` (its kinds are
+/// GENERATION and REMINDERS); each digest sent is in the activity journal instead.
+pub async fn digest_tick(
+    pool: &Pool,
+    mailer: &crate::delivery::email::Mailer,
+    settings: &crate::delivery::digest::DigestSettings,
+) {
+    if let Err(error) = crate::delivery::digest::run_pass(pool, mailer, settings, Utc::now()).await
+    {
+        tracing::error!(%error, "daily digest pass failed; the next tick will try again");
+    }
+}
+
+/// Runs a daily digest pass every `interval` in the background (the first one at once when
+/// `run_at_start`). Abort the handle to stop it.
+pub fn start_digests(
+    pool: Pool,
+    mailer: crate::delivery::email::Mailer,
+    settings: crate::delivery::digest::DigestSettings,
+    interval: Duration,
+    run_at_start: bool,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = if run_at_start {
+            tokio::time::Instant::now()
+        } else {
+            tokio::time::Instant::now() + interval
+        };
+        let mut ticks = tokio::time::interval_at(start, interval.max(Duration::from_secs(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            digest_tick(&pool, &mailer, &settings).await;
+        }
+    })
+}

@@ -46,6 +46,25 @@ pub async fn create_firm(
     .map_err(operator_error)
 }
 
+/// `rappel import clients FILE --firm ID`: imports clients and contacts from CSV text into a
+/// firm, as the system (see `ops::import`); all lines or none.
+pub async fn import_clients(
+    pool: &Pool,
+    firm_id: i64,
+    csv_text: &str,
+    dry_run: bool,
+) -> anyhow::Result<ops::import::ImportReport> {
+    let settings = GenerationSettings::default();
+    ops::import::import_clients(
+        Env::new(pool, &settings),
+        &ops::Actor::System { firm_id },
+        csv_text,
+        dry_run,
+    )
+    .await
+    .map_err(operator_error)
+}
+
 /// An operation's refusal as the operator reads it (an internal error keeps its detail: the
 /// operator runs the server).
 fn operator_error(error: OpError) -> anyhow::Error {

@@ -59,6 +59,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "email/endpoint_disabled.en.subject",
     "email/endpoint_disabled.en.txt",
     "email/endpoint_disabled.en.html",
+    // The firm's day: the staff's daily digest.
+    "digest.txt",
+    "digest.html",
 ];
 
 static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(|| {

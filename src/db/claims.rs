@@ -286,3 +286,41 @@ pub async fn existing_dedupe_keys(db: &mut DbConn<'_>, keys: &[String]) -> DbRes
         .load(c)
         .await)?)
 }
+
+// ---- Remind now (the firm's day): a request's policy and the reminders it already had ----
+
+/// The reminder policy columns of a request's service (null: the firm default).
+pub async fn reminder_policy_of_request(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    request_id: i64,
+) -> DbResult<(Option<i32>, Option<bool>, Option<i32>, Option<i32>)> {
+    Ok(with_conn!(db, |c| information_requests::table
+        .inner_join(mission_lines::table.inner_join(services::table))
+        .filter(information_requests::firm_id.eq(firm_id))
+        .filter(information_requests::id.eq(request_id))
+        .select((
+            services::reminder_days_before,
+            services::reminder_on_due_date,
+            services::reminder_every_days,
+            services::reminder_max_count,
+        ))
+        .first(c)
+        .await)?)
+}
+
+/// The dedupe keys of every reminder delivery of a request (scheduled or sent at once): one
+/// reminder is one key suffix, shared by its emails and webhooks.
+pub async fn reminder_keys_of_request(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    request_id: i64,
+) -> DbResult<Vec<String>> {
+    Ok(with_conn!(db, |c| deliveries::table
+        .filter(deliveries::firm_id.eq(firm_id))
+        .filter(deliveries::request_id.eq(request_id))
+        .filter(deliveries::event.eq(crate::domain::DeliveryEvent::RequestReminder))
+        .select(deliveries::dedupe_key)
+        .load(c)
+        .await)?)
+}

@@ -5,6 +5,8 @@
 pub mod catalog;
 pub mod claims;
 pub mod clients;
+pub mod digests;
+pub mod feeds;
 pub mod files;
 pub mod firms;
 pub mod journal;

@@ -289,6 +289,37 @@ diesel::table! {
     }
 }
 
+// The firm's day (issue 12, second half).
+diesel::table! {
+    calendar_feeds (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        contact_id -> Nullable<BigInt>,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    staff_preferences (user_id) {
+        user_id -> BigInt,
+        firm_id -> BigInt,
+        daily_digest -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    digests_sent (user_id, digest_date) {
+        user_id -> BigInt,
+        digest_date -> Date,
+        firm_id -> BigInt,
+        sent_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> firms (firm_id));
 diesel::joinable!(clients -> firms (firm_id));
 diesel::joinable!(contacts -> firms (firm_id));
@@ -344,6 +375,7 @@ diesel::table! {
 
 diesel::joinable!(portal_sessions -> firms (firm_id));
 diesel::joinable!(portal_sessions -> contacts (contact_id));
+diesel::joinable!(calendar_feeds -> firms (firm_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     firms,
@@ -366,4 +398,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_entries,
     answer_files,
     portal_sessions,
+    calendar_feeds,
+    staff_preferences,
+    digests_sent,
 );

@@ -12,6 +12,7 @@
 //! email address.
 
 pub mod answer_notice;
+pub mod digest;
 pub mod email;
 pub mod mailer;
 pub mod outbox;
@@ -119,6 +120,10 @@ pub struct DeliveryControl {
     pub allow_private_addresses: bool,
     pub default_sending_hour: u32,
     pub waker: DeliveryWaker,
+    /// The firm-wide reminder policy (what `remindRequest` counts against).
+    pub reminder_defaults: reminders::ReminderPolicy,
+    /// Base of the links Rappel hands out (calendar feed URLs); empty: paths only.
+    pub public_base_url: String,
 }
 
 impl Default for DeliveryControl {
@@ -127,6 +132,13 @@ impl Default for DeliveryControl {
             allow_private_addresses: false,
             default_sending_hour: 8,
             waker: DeliveryWaker::default(),
+            reminder_defaults: reminders::ReminderPolicy {
+                days_before: 3,
+                on_due_date: true,
+                every_days: 7,
+                max_count: 3,
+            },
+            public_base_url: String::new(),
         }
     }
 }
@@ -138,6 +150,8 @@ impl DeliveryControl {
             allow_private_addresses: config.webhooks.allow_private_addresses,
             default_sending_hour: config.delivery.sending_hour,
             waker,
+            reminder_defaults: reminders::ReminderPolicy::from_config(config),
+            public_base_url: config.public_base_url.trim_end_matches('/').to_string(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! write goes through one operation of `crate::ops` (see `door`).
 
 pub mod auth;
+pub mod calendar;
 pub mod client;
 pub mod context;
 pub mod door;
@@ -56,6 +57,7 @@ pub struct MutationRoot(
     firm::mutation::FirmMutation,
     firm::webhooks::WebhookMutation,
     client::ClientMutation,
+    calendar::CalendarMutation,
 );
 
 /// Which kind of caller is signed in.

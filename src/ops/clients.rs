@@ -33,14 +33,14 @@ pub struct ContactInput {
 }
 
 /// An optional single-line text: blank means none.
-fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, OpError> {
+pub(crate) fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, OpError> {
     Ok(value
         .filter(|text| !text.trim().is_empty())
         .map(|text| check_name(field, text))
         .transpose()?)
 }
 
-fn validate_contact_input(
+pub(crate) fn validate_contact_input(
     input: &ContactInput,
 ) -> Result<(String, String, Option<&'static str>), OpError> {
     let name = check_name("name", &input.name)?;

@@ -206,7 +206,7 @@ fn pending_line(line: &missions::MissionLine) -> PendingLine {
     }
 }
 
-fn new_lines(
+pub(crate) fn new_lines(
     firm_id: i64,
     mission_id: i64,
     lines: &[ValidatedLine],
@@ -530,30 +530,7 @@ pub async fn sign_mission(
     let firm_id = actor.firm_side()?.firm_id;
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
-    let mission = mission_of(&mut db, firm_id, mission_id).await?;
-    if mission.status != MissionStatus::Draft {
-        return Err(OpError::bad_input(
-            "id",
-            format!(
-                "only a DRAFT mission can be signed; this one is {}",
-                mission.status.as_str()
-            ),
-        ));
-    }
-    let lines = missions::list_lines(&mut db, firm_id, mission_id).await?;
-    if lines.is_empty() {
-        return Err(OpError::bad_input(
-            "id",
-            "a mission with no lines cannot be signed",
-        ));
-    }
-    // Everything already due is created at once: that catch-up must stay within bounds.
-    let today = today_of(&mut db, firm_id).await?;
-    let pending: Vec<PendingLine> = lines.iter().map(pending_line).collect();
-    let counts =
-        count_occurrences_to_create(&mut db, firm_id, &window_of(&mission), &pending, today)
-            .await?;
-    check_occurrence_budget("id", "signing this mission", &counts, &env.limits())?;
+    let mission = check_signable(&mut db, firm_id, mission_id, &env.limits()).await?;
     let now = Utc::now().naive_utc();
     let signed = transaction!(conn, |tx| {
         let signed = missions::transition(
@@ -579,6 +556,40 @@ pub async fn sign_mission(
     drop(conn);
     generate_mission(env, firm_id, mission_id).await?;
     Ok(signed)
+}
+
+/// Whether a mission may be signed now: DRAFT, with lines, and what signing would create at
+/// once within the occurrence budget. Reads only (bulk signing checks every mission first).
+pub(crate) async fn check_signable(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    mission_id: i64,
+    limits: &ScheduleLimits,
+) -> Result<Mission, OpError> {
+    let mission = mission_of(db, firm_id, mission_id).await?;
+    if mission.status != MissionStatus::Draft {
+        return Err(OpError::bad_input(
+            "id",
+            format!(
+                "only a DRAFT mission can be signed; this one is {}",
+                mission.status.as_str()
+            ),
+        ));
+    }
+    let lines = missions::list_lines(db, firm_id, mission_id).await?;
+    if lines.is_empty() {
+        return Err(OpError::bad_input(
+            "id",
+            "a mission with no lines cannot be signed",
+        ));
+    }
+    // Everything already due is created at once: that catch-up must stay within bounds.
+    let today = today_of(db, firm_id).await?;
+    let pending: Vec<PendingLine> = lines.iter().map(pending_line).collect();
+    let counts =
+        count_occurrences_to_create(db, firm_id, &window_of(&mission), &pending, today).await?;
+    check_occurrence_budget("id", "signing this mission", &counts, limits)?;
+    Ok(mission)
 }
 
 /// Ends a SIGNED mission now: nothing more is generated. `end_date` (default: today, or the

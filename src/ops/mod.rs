@@ -22,6 +22,11 @@ pub mod error;
 pub mod journal;
 pub mod missions;
 pub mod portal;
+// The firm's day (issue 12, second half): remind now, bulk work, imports, calendar feeds, digests.
+pub mod bulk;
+pub mod calendar;
+pub mod import;
+pub mod remind;
 pub mod staff;
 pub mod webhooks;
 pub mod work;

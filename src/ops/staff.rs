@@ -204,3 +204,60 @@ pub async fn remove_staff_member(env: Env<'_>, actor: &Actor, user_id: i64) -> R
     env.access_changed();
     Ok(())
 }
+
+// ---- The firm's day: a member's own preferences ----
+
+/// A staff member's own preferences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preferences {
+    /// Whether they receive the daily digest.
+    pub daily_digest: bool,
+}
+
+/// The acting staff member's preferences.
+pub async fn my_preferences(env: Env<'_>, actor: &Actor) -> Result<Preferences, OpError> {
+    let Actor::Staff { user_id, .. } = *actor else {
+        return Err(OpError::Forbidden(
+            "only a staff member has preferences".into(),
+        ));
+    };
+    let mut conn = env.pool.get().await?;
+    Ok(Preferences {
+        daily_digest: crate::db::digests::daily_digest_enabled(&mut conn.as_db(), user_id).await?,
+    })
+}
+
+/// Changes the acting staff member's preferences (None: unchanged).
+pub async fn update_my_preferences(
+    env: Env<'_>,
+    actor: &Actor,
+    daily_digest: Option<bool>,
+) -> Result<Preferences, OpError> {
+    let Actor::Staff {
+        user_id, firm_id, ..
+    } = *actor
+    else {
+        return Err(OpError::Forbidden(
+            "only a staff member has preferences".into(),
+        ));
+    };
+    if let Some(enabled) = daily_digest {
+        let now = chrono::Utc::now().naive_utc();
+        let mut conn = env.pool.get().await?;
+        crate::transaction!(conn, |tx| {
+            crate::db::digests::set_daily_digest(&mut tx, firm_id, user_id, enabled, now).await?;
+            super::journal::record(
+                &mut tx,
+                actor,
+                now,
+                &[
+                    super::journal::Entry::new("preferences.updated", "user", user_id)
+                        .detail(serde_json::json!({ "dailyDigest": enabled })),
+                ],
+            )
+            .await?;
+            Ok::<_, OpError>(())
+        })?;
+    }
+    my_preferences(env, actor).await
+}

@@ -22,9 +22,7 @@ pub async fn set_task_status(
     let mut conn = env.pool.get().await?;
     let mut db = conn.as_db();
     let task = found(work::find_task(&mut db, firm_id, id).await, "task")?;
-    if task.status == TaskStatus::Cancelled {
-        return Err(OpError::bad_input("id", "a cancelled task cannot change"));
-    }
+    check_task_may_change(&task)?;
     let now = Utc::now().naive_utc();
     let completed_at = (status == TaskStatus::Done).then_some(now);
     let kind = if status == TaskStatus::Done {
@@ -49,6 +47,28 @@ pub async fn set_task_status(
         .await?;
         Ok::<_, OpError>(updated)
     })
+}
+
+/// A cancelled task cannot change (bulk completion checks every task first).
+pub(crate) fn check_task_may_change(task: &Task) -> Result<(), OpError> {
+    if task.status == TaskStatus::Cancelled {
+        return Err(OpError::bad_input("id", "a cancelled task cannot change"));
+    }
+    Ok(())
+}
+
+/// Only an OPEN or ANSWERED request can be closed (bulk closing checks every request first).
+pub(crate) fn check_request_closable(request: &InformationRequest) -> Result<(), OpError> {
+    if !matches!(
+        request.status,
+        RequestStatus::Open | RequestStatus::Answered
+    ) {
+        return Err(OpError::bad_input(
+            "id",
+            format!("a {} request cannot be closed", request.status.as_str()),
+        ));
+    }
+    Ok(())
 }
 
 /// Assigns a task to an active member of the firm (None: unassigned).
@@ -106,15 +126,7 @@ pub async fn close_request(
         work::find_request(&mut conn.as_db(), firm_id, id).await,
         "information request",
     )?;
-    if !matches!(
-        current.status,
-        RequestStatus::Open | RequestStatus::Answered
-    ) {
-        return Err(OpError::bad_input(
-            "id",
-            format!("a {} request cannot be closed", current.status.as_str()),
-        ));
-    }
+    check_request_closable(&current)?;
     let now = Utc::now().naive_utc();
     let closed = transaction!(conn, |tx| {
         let closed = work::transition_request(

@@ -5,9 +5,12 @@
 mod support;
 
 mod api;
+mod bulk;
+mod calendar;
 mod callers;
 mod day;
 mod delivery;
+mod digest;
 mod docs;
 mod documents;
 mod foundation;

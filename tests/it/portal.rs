@@ -385,7 +385,10 @@ backend_test!(
         .await;
         assert_eq!(response.status().as_u16(), 400);
         let body = response.text().await.expect("body");
-        assert!(body.contains("releve.pdf"), "the refusal names the file: {body}");
+        assert!(
+            body.contains("releve.pdf"),
+            "the refusal names the file: {body}"
+        );
         let view = firm_view(&app, &world, &request).await;
         assert_eq!(view["status"], "OPEN", "{view}");
         assert_eq!(view["answers"]["nodes"].as_array().map(Vec::len), Some(0));

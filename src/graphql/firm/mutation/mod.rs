@@ -20,6 +20,7 @@ pub use crate::ops::missions::ValidatedMission;
 
 mod catalog;
 mod clients;
+mod day;
 mod missions;
 mod staff;
 mod work;
@@ -33,6 +34,7 @@ pub struct FirmMutation(
     missions::MissionsMutation,
     work::WorkMutation,
     staff::StaffMutation,
+    day::DayMutation,
 );
 
 #[derive(InputObject)]

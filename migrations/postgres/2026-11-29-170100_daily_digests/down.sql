@@ -1,0 +1,2 @@
+DROP TABLE digests_sent;
+DROP TABLE staff_preferences;
