@@ -167,7 +167,6 @@ struct AnswerView {
 }
 
 /// One request: what was already sent, and the answer form while the firm has not closed it.
-#[expect(clippy::too_many_arguments, reason = "one page, its parts named")]
 pub fn request(
     language: Language,
     names: &Names,
