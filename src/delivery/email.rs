@@ -74,6 +74,9 @@ pub struct RequestEmail {
     pub request_text: String,
     /// When the firm needs the answer.
     pub due_date: NaiveDate,
+    /// The period the request covers, in the contact's language ("janvier 2027", "T1 2027");
+    /// empty when unknown.
+    pub period: String,
     /// Link to sign in and answer the request.
     pub sign_in_url: String,
     /// One-click unsubscribe link (also used in `List-Unsubscribe`).
@@ -249,17 +252,18 @@ pub fn render(email: &RequestEmail) -> RenderedEmail {
     let client_name = single_line(&email.client_name);
     let contact_name = single_line(&email.contact_name);
     let request_text = multi_line(&email.request_text);
+    let period = single_line(&email.period);
 
     let subject = single_line(&render_part(
         name,
         "subject",
-        minijinja::context! { firm_name, due_date },
+        minijinja::context! { firm_name, due_date, period },
     ));
     let text = render_part(
         name,
         "txt",
         minijinja::context! {
-            firm_name, client_name, contact_name, request_text, due_date,
+            firm_name, client_name, contact_name, request_text, due_date, period,
             sign_in_url => &email.sign_in_url, unsubscribe_url => &email.unsubscribe_url,
         },
     );
@@ -272,7 +276,8 @@ pub fn render(email: &RequestEmail) -> RenderedEmail {
         "html",
         minijinja::context! {
             subject, firm_name, client_name, contact_name, request_text => html_request,
-            due_date, sign_in_url => &email.sign_in_url, unsubscribe_url => &email.unsubscribe_url,
+            due_date, period, sign_in_url => &email.sign_in_url,
+            unsubscribe_url => &email.unsubscribe_url,
         },
     );
 
@@ -581,6 +586,10 @@ mod tests {
             request_text: "Merci d'envoyer les relevés bancaires de décembre.\nEt les factures."
                 .to_owned(),
             due_date: date(2027, 1, 30),
+            period: match language {
+                Language::French => "janvier 2027".into(),
+                Language::English => "January 2027".into(),
+            },
             sign_in_url: "https://rappel.example/sign-in?token=abc&lang=fr".to_owned(),
             unsubscribe_url: "https://rappel.example/unsubscribe/u_123".to_owned(),
         }
@@ -652,7 +661,7 @@ mod tests {
         let rendered = render(&email);
         assert_eq!(
             rendered.subject,
-            "Cabinet Dupont : demande d'information pour le 30 janvier 2027"
+            "Cabinet Dupont : vos éléments de janvier 2027, au plus tard le 30 janvier 2027"
         );
         for part in [&rendered.text, &rendered.html] {
             assert!(part.contains("Marie Martin"), "{part}");
@@ -683,7 +692,7 @@ mod tests {
         let rendered = render(&email);
         assert_eq!(
             rendered.subject,
-            "Cabinet Dupont: information request due January 30, 2027"
+            "Cabinet Dupont: your documents for January 2027, due January 30, 2027"
         );
         assert!(rendered.text.starts_with("Hello Marie Martin,"));
         assert!(
@@ -706,11 +715,11 @@ mod tests {
         let reminder = EmailEvent::RequestReminder { number: 2 };
         assert_eq!(
             render(&sample(reminder, Language::French)).subject,
-            "Relance : Cabinet Dupont : demande d'information pour le 30 janvier 2027"
+            "Relance : Cabinet Dupont : vos éléments de janvier 2027, au plus tard le 30 janvier 2027"
         );
         assert_eq!(
             render(&sample(reminder, Language::English)).subject,
-            "Reminder: Cabinet Dupont: information request due January 30, 2027"
+            "Reminder: Cabinet Dupont: your documents for January 2027, due January 30, 2027"
         );
     }
 

@@ -382,6 +382,13 @@ impl Worker {
         let (sign_in_token, unsubscribe_token) = (new_token(), new_token());
         self.store_email_tokens(db, &firm, contact.id, &sign_in_token, &unsubscribe_token)
             .await?;
+        let period = crate::db::missions::find_lines(db, firm.id, &[request.mission_line_id])
+            .await?
+            .first()
+            .map(|line| {
+                crate::domain::placeholders::period_label(request.due_date, line.frequency, language)
+            })
+            .unwrap_or_default();
         let base = &self.inner.settings.public_base_url;
         let email = RequestEmail {
             event,
@@ -392,6 +399,7 @@ impl Worker {
             contact_name: contact.name,
             request_text: request.text,
             due_date: request.due_date,
+            period,
             sign_in_url: format!(
                 "{base}/sign-in?token={sign_in_token}&request={}",
                 request.id

@@ -455,7 +455,7 @@ backend_test!(
         let mail = parse(&mails[0].data);
         assert_eq!(
             mail.subject.as_deref(),
-            Some("Cabinet Démo : demande d'information pour le 30 janvier 2027")
+            Some("Cabinet Démo : vos éléments de janvier 2027, au plus tard le 30 janvier 2027")
         );
         let from = mail.from.as_ref().expect("From");
         assert_eq!(from.name.as_deref(), Some("Cabinet Démo"));
@@ -588,7 +588,7 @@ backend_test!(
         let english = to("jane@bakery.example");
         assert_eq!(
             english.subject.as_deref(),
-            Some("Cabinet Dupont: information request due January 30, 2027")
+            Some("Cabinet Dupont: your documents for January 2027, due January 30, 2027")
         );
         let text = english.text_body.expect("text part");
         assert!(text.contains("Hello Jane Smith,"), "{text}");

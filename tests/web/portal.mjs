@@ -1,7 +1,8 @@
 // The client portal in headless Chromium against a real `rappel serve` (tests/web/run starts it,
 // mail written as .eml files to MAIL_DIR): a contact asks for a link, opens it from the .eml,
-// presses the button, sees the request, answers with a message and sees the confirmation; the
-// same link opened again lands in the portal; a contact of another client cannot open the first
+// presses the button, sees the request, deposits a PDF and a JPEG with a message (a progress bar
+// per file reaching 100 %), sees the confirmation and both files, the firm downloads the same
+// bytes; the same link opened again lands in the portal; a contact of another client cannot open the first
 // one's request; an expired link offers a new one, which arrives by email; the pages fit a
 // 375 px wide phone. Every request to another host is blocked.
 //
@@ -9,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const PHONE = { width: 375, height: 740 };
@@ -136,11 +138,27 @@ export async function checkPortal({ label, url, staffToken, mailDir }) {
     await page.locator('#answer-form').waitFor();
     await fitsThePhone(page, 'the request page');
 
-    // UPLOADS: the lead adds here "upload a PDF and a JPEG, see their progress":
-    //   await page.setInputFiles('#files', [pdfPath, jpegPath]);
-    //   expect two <progress> bars in #file-list, each reaching 100 after the submit below,
-    //   and both file names with their sizes under "Déjà envoyé".
-
+    // Two files, a PDF and a JPEG: each gets its progress bar, which reaches 100 % as the
+    // multipart body goes up; the page then lists both with their sizes.
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1'),
+      Buffer.alloc(300_000, 7)]);
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00]),
+      Buffer.alloc(200_000, 9)]);
+    await page.setInputFiles('#files', [
+      { name: 'releve-janvier.pdf', mimeType: 'application/pdf', buffer: pdf },
+      { name: 'ticket.jpg', mimeType: 'image/jpeg', buffer: jpeg },
+    ]);
+    assert.equal(await page.locator('#file-list progress').count(), 2, 'a progress bar per file');
+    const highest = new Map();
+    await page.exposeFunction('reportProgress', (values) => {
+      values.forEach(([name, value]) => highest.set(name, Math.max(highest.get(name) ?? 0, value)));
+    });
+    await page.evaluate(() => {
+      setInterval(() => {
+        const bars = [...document.querySelectorAll('#file-list progress')];
+        window.reportProgress(bars.map((bar) => [bar.getAttribute('aria-label'), bar.value]));
+      }, 5);
+    });
     await page.fill('#message', 'Voici les relevés du mois.');
     await Promise.all([
       page.waitForURL(/\?sent=1$/),
@@ -148,6 +166,24 @@ export async function checkPortal({ label, url, staffToken, mailDir }) {
     ]);
     await page.getByText('Merci : votre réponse a bien été transmise').waitFor();
     await page.getByText('Voici les relevés du mois.').waitFor();
+    assert.equal(highest.get('releve-janvier.pdf'), 100, `the PDF's bar: ${[...highest]}`);
+    assert.equal(highest.get('ticket.jpg'), 100, `the JPEG's bar: ${[...highest]}`);
+    await page.getByText('releve-janvier.pdf').waitFor();
+    await page.getByText('ticket.jpg').waitFor();
+
+    // The firm downloads both through the URLs of its view: the same bytes.
+    const files = await graphql(url, staffToken,
+      '{ firm { files(first: 10) { nodes { name sha256 downloadUrl } } } }');
+    const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+    for (const [name, bytes] of [['releve-janvier.pdf', pdf], ['ticket.jpg', jpeg]]) {
+      const file = files.firm.files.nodes.find((node) => node.name === name);
+      assert.ok(file, `${name} in the firm's files`);
+      assert.equal(file.sha256, sha256(bytes));
+      const path = new URL(file.downloadUrl).pathname;
+      const download = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${staffToken}` } });
+      assert.equal(download.status, 200);
+      assert.equal(sha256(Buffer.from(await download.arrayBuffer())), sha256(bytes), `${name} downloaded`);
+    }
     await fitsThePhone(page, 'the confirmation');
 
     // The same link again, same browser: straight into the portal, no button.
