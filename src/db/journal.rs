@@ -156,11 +156,12 @@ pub async fn latest_of_kind(
         .select(JournalEntry::as_select())
         .load(c)
         .await)?;
-    let mut seen = std::collections::HashSet::new();
-    Ok(rows
-        .into_iter()
-        .filter(|row| seen.insert(row.object_id))
-        .collect())
+    // Newest first: the first row met for an object is its latest.
+    let mut latest: std::collections::HashMap<i64, JournalEntry> = std::collections::HashMap::new();
+    for row in rows {
+        latest.entry(row.object_id).or_insert(row);
+    }
+    Ok(latest.into_values().collect())
 }
 
 /// Every entry of the firm at or after `since`, oldest first, in pages of `batch` after

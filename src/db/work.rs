@@ -124,7 +124,7 @@ pub struct WorkFilter {
     /// Only those generated from this service.
     pub service_id: Option<i64>,
     /// Only those whose title (task) or text (request), or client's name, contains this
-    /// text, ignoring ASCII case; `%`, `_` and `\\` match themselves.
+    /// text, ignoring ASCII case; `%`, `_` and `\` match themselves.
     pub search: Option<String>,
 }
 
@@ -133,7 +133,7 @@ diesel::define_sql_function! {
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// A LIKE pattern that finds `text` anywhere, lower-cased, its wildcards escaped with `\\`.
+/// A LIKE pattern that finds `text` anywhere, lower-cased, its wildcards escaped with `\`.
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');

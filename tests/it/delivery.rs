@@ -1580,6 +1580,40 @@ backend_test!(
             .collect();
         assert_eq!(numbers, [json!(1), json!(2), json!(3)]);
         assert!(hooks.iter().all(|hook| hook.signature_valid));
+        // The journal holds each email the contact's server accepted, as the system's.
+        let mut conn = h.pool().get().await.expect("connection");
+        let mut entries = rappel::db::journal::list(
+            &mut conn.as_db(),
+            firm.id,
+            &rappel::db::journal::JournalFilter {
+                kinds: vec!["request.sent".into(), "request.reminded".into()],
+                ..Default::default()
+            },
+            &rappel::db::page::Keyset::first(100),
+        )
+        .await
+        .expect("journal");
+        entries.reverse();
+        let kinds: Vec<&str> = entries.iter().map(|entry| entry.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "request.sent",
+                "request.reminded",
+                "request.reminded",
+                "request.reminded"
+            ]
+        );
+        for entry in &entries {
+            assert_eq!(entry.actor_kind, "SYSTEM");
+            let detail: Value =
+                serde_json::from_str(entry.detail.as_deref().expect("detail")).expect("JSON");
+            assert_eq!(
+                detail["contactId"].to_string(),
+                firm.contacts[0],
+                "{detail}"
+            );
+        }
     }
 );
 
