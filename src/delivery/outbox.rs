@@ -386,7 +386,11 @@ impl Worker {
             .await?
             .first()
             .map(|line| {
-                crate::domain::placeholders::period_label(request.due_date, line.frequency, language)
+                crate::domain::placeholders::period_label(
+                    request.due_date,
+                    line.frequency,
+                    language,
+                )
             })
             .unwrap_or_default();
         let base = &self.inner.settings.public_base_url;
