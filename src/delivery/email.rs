@@ -894,7 +894,7 @@ mod tests {
         assert!(
             lines
                 .iter()
-                .any(|line| line.starts_with("Subject: Evil Bcc: victim@x: information")),
+                .any(|line| line.starts_with("Subject: Evil Bcc: victim@x: your documents")),
             "{text}"
         );
     }
