@@ -95,3 +95,53 @@ macro_rules! seek_id {
         }
     }};
 }
+
+/// Applies a keyset on a two-column order (`$first`, then `$second`, a unique id) whose
+/// direction is chosen at run time (`$descending`: both columns descending) to a boxed query:
+/// the seek filters, the order and the limit. "After" follows the list's direction.
+#[macro_export]
+macro_rules! seek_two_dir {
+    ($query:expr, $page:expr, $first:expr, $second:expr, $descending:expr) => {{
+        let page = $page;
+        let descending: bool = $descending;
+        let mut query = $query;
+        // A bound "toward the end" of the list: greater when ascending, smaller when not.
+        if let Some((key, id)) = page.after.clone() {
+            query = if descending {
+                query.filter(
+                    $first
+                        .lt(key.clone())
+                        .or($first.eq(key).and($second.lt(id))),
+                )
+            } else {
+                query.filter(
+                    $first
+                        .gt(key.clone())
+                        .or($first.eq(key).and($second.gt(id))),
+                )
+            };
+        }
+        if let Some((key, id)) = page.before.clone() {
+            query = if descending {
+                query.filter(
+                    $first
+                        .gt(key.clone())
+                        .or($first.eq(key).and($second.gt(id))),
+                )
+            } else {
+                query.filter(
+                    $first
+                        .lt(key.clone())
+                        .or($first.eq(key).and($second.lt(id))),
+                )
+            };
+        }
+        if page.backward != descending {
+            query
+                .order(($first.desc(), $second.desc()))
+                .limit(page.limit)
+        } else {
+            query.order(($first.asc(), $second.asc())).limit(page.limit)
+        }
+    }};
+}

@@ -4,12 +4,13 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
 
 use super::page::Keyset;
 use super::schema::{clients, information_requests, request_answers, service_items, tasks};
 use super::{DbConn, DbResult};
 use crate::domain::{RequestStatus, TaskStatus};
-use crate::{seek_two, with_conn};
+use crate::{seek_two, seek_two_dir, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = tasks)]
@@ -150,13 +151,136 @@ fn contains_pattern(text: &str) -> String {
 /// The keyset of the work lists: (due date, id).
 pub type DuePage = Keyset<(NaiveDate, i64)>;
 
+/// The key a firm's work list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum WorkSort {
+    /// The due date (today's order).
+    #[default]
+    DueDate,
+    /// The client's name (byte order of the stored name).
+    Client,
+    /// The status's stored name (for example `ANSWERED` < `CANCELLED` < `CLOSED` < `OPEN`).
+    Status,
+}
+
+/// The order of a firm's work list: a key, then the id, both in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WorkOrder {
+    pub field: WorkSort,
+    pub descending: bool,
+}
+
+/// A row's sort-key value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortValue {
+    Due(NaiveDate),
+    Text(String),
+}
+
+impl SortValue {
+    fn due(self) -> Option<NaiveDate> {
+        match self {
+            SortValue::Due(day) => Some(day),
+            SortValue::Text(_) => None,
+        }
+    }
+
+    fn text(self) -> Option<String> {
+        match self {
+            SortValue::Text(text) => Some(text),
+            SortValue::Due(_) => None,
+        }
+    }
+}
+
+/// A position in a firm's work list, as its cursor holds it: the order it was made under
+/// (a cursor of another order means nothing here), the row's sort key and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkKey {
+    #[serde(rename = "o")]
+    pub order: WorkOrder,
+    #[serde(rename = "k")]
+    pub key: SortValue,
+    #[serde(rename = "i")]
+    pub id: i64,
+}
+
+impl WorkKey {
+    /// A row's position under `order` from its due date, stored status, id and (read only
+    /// when sorting by client) its client's name.
+    fn new(
+        order: WorkOrder,
+        due: NaiveDate,
+        status: &str,
+        id: i64,
+        client_name: Option<String>,
+    ) -> Self {
+        let key = match order.field {
+            WorkSort::DueDate => SortValue::Due(due),
+            WorkSort::Client => SortValue::Text(client_name.unwrap_or_default()),
+            WorkSort::Status => SortValue::Text(status.to_owned()),
+        };
+        Self { order, key, id }
+    }
+}
+
+/// The keyset of the firm's work lists under any order.
+pub type WorkPage = Keyset<WorkKey>;
+
+impl WorkPage {
+    /// The typed keyset of one sort key; a cursor of another key is dropped (the caller
+    /// refuses those first).
+    fn typed<T>(&self, field: WorkSort, value: fn(SortValue) -> Option<T>) -> Keyset<(T, i64)> {
+        let pick = |key: &Option<WorkKey>| {
+            key.as_ref()
+                .filter(|key| key.order.field == field)
+                .and_then(|key| value(key.key.clone()).map(|typed| (typed, key.id)))
+        };
+        Keyset {
+            after: pick(&self.after),
+            before: pick(&self.before),
+            backward: self.backward,
+            limit: self.limit,
+        }
+    }
+}
+
+/// The text search of a work list: its own text or its client's name contains the pattern.
+/// `subquery`: the clients are read in a subquery; `joined`: the query already joins them.
+macro_rules! client_search {
+    (subquery, $query:expr, $firm_id:expr, $pattern:expr, $text:expr, $client_id:expr) => {{
+        let pattern = $pattern;
+        $query.filter(
+            lower($text)
+                .like(pattern.clone())
+                .escape('\\')
+                .or($client_id.eq_any(
+                    clients::table
+                        .filter(clients::firm_id.eq($firm_id))
+                        .filter(lower(clients::name).like(pattern).escape('\\'))
+                        .select(clients::id),
+                )),
+        )
+    }};
+    (joined, $query:expr, $firm_id:expr, $pattern:expr, $text:expr, $client_id:expr) => {{
+        let pattern = $pattern;
+        $query.filter(
+            lower($text)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(clients::name).like(pattern).escape('\\')),
+        )
+    }};
+}
+
 /// The firm's tasks matching `status` and `filter`, as a boxed query (for a page or a count).
 macro_rules! filtered_tasks {
-    ($firm_id:expr, $status:expr, $filter:expr) => {{
+    ($firm_id:expr, $status:expr, $filter:expr) => {
+        filtered_tasks!($firm_id, $status, $filter, tasks::table, subquery)
+    };
+    ($firm_id:expr, $status:expr, $filter:expr, $source:expr, $joined:ident) => {{
         let filter: &WorkFilter = $filter;
-        let mut query = tasks::table
-            .filter(tasks::firm_id.eq($firm_id))
-            .into_boxed();
+        let mut query = $source.filter(tasks::firm_id.eq($firm_id)).into_boxed();
         if let Some(status) = $status {
             query = query.filter(tasks::status.eq(status));
         }
@@ -201,16 +325,13 @@ macro_rules! filtered_tasks {
         }
         if let Some(search) = &filter.search {
             let pattern = contains_pattern(search);
-            query = query.filter(
-                lower(tasks::title)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(tasks::client_id.eq_any(
-                        clients::table
-                            .filter(clients::firm_id.eq($firm_id))
-                            .filter(lower(clients::name).like(pattern).escape('\\'))
-                            .select(clients::id),
-                    )),
+            query = client_search!(
+                $joined,
+                query,
+                $firm_id,
+                pattern,
+                tasks::title,
+                tasks::client_id
             );
         }
         query
@@ -219,9 +340,18 @@ macro_rules! filtered_tasks {
 
 /// The firm's requests matching `status` and `filter`, as a boxed query.
 macro_rules! filtered_requests {
-    ($firm_id:expr, $status:expr, $filter:expr) => {{
+    ($firm_id:expr, $status:expr, $filter:expr) => {
+        filtered_requests!(
+            $firm_id,
+            $status,
+            $filter,
+            information_requests::table,
+            subquery
+        )
+    };
+    ($firm_id:expr, $status:expr, $filter:expr, $source:expr, $joined:ident) => {{
         let filter: &WorkFilter = $filter;
-        let mut query = information_requests::table
+        let mut query = $source
             .filter(information_requests::firm_id.eq($firm_id))
             .into_boxed();
         if let Some(status) = $status {
@@ -265,16 +395,13 @@ macro_rules! filtered_requests {
         }
         if let Some(search) = &filter.search {
             let pattern = contains_pattern(search);
-            query = query.filter(
-                lower(information_requests::text)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(information_requests::client_id.eq_any(
-                        clients::table
-                            .filter(clients::firm_id.eq($firm_id))
-                            .filter(lower(clients::name).like(pattern).escape('\\'))
-                            .select(clients::id),
-                    )),
+            query = client_search!(
+                $joined,
+                query,
+                $firm_id,
+                pattern,
+                information_requests::text,
+                information_requests::client_id
             );
         }
         query
@@ -296,21 +423,73 @@ macro_rules! client_visible_requests {
     }};
 }
 
-/// One page of the firm's tasks by due date then id.
+/// One page of the firm's tasks in `order` (the sort key, then the id, in the same direction).
 pub async fn list_tasks(
     db: &mut DbConn<'_>,
     firm_id: i64,
     status: Option<TaskStatus>,
     filter: &WorkFilter,
-    page: &DuePage,
-) -> DbResult<Vec<Task>> {
-    Ok(with_conn!(db, |c| {
-        let query = filtered_tasks!(firm_id, status, filter);
-        seek_two!(query, page, tasks::due_date, tasks::id)
-            .select(Task::as_select())
-            .load(c)
-            .await
-    })?)
+    order: WorkOrder,
+    page: &WorkPage,
+) -> DbResult<Vec<(Task, WorkKey)>> {
+    let descending = order.descending;
+    Ok(match order.field {
+        WorkSort::DueDate => {
+            let page = page.typed(WorkSort::DueDate, SortValue::due);
+            with_conn!(db, |c| {
+                let query = filtered_tasks!(firm_id, status, filter);
+                seek_two_dir!(query, &page, tasks::due_date, tasks::id, descending)
+                    .select(Task::as_select())
+                    .load(c)
+                    .await
+            })?
+            .into_iter()
+            .map(|row: Task| {
+                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
+                (row, key)
+            })
+            .collect()
+        }
+        WorkSort::Client => {
+            let page = page.typed(WorkSort::Client, SortValue::text);
+            with_conn!(db, |c| {
+                let query = filtered_tasks!(
+                    firm_id,
+                    status,
+                    filter,
+                    tasks::table.inner_join(clients::table),
+                    joined
+                );
+                seek_two_dir!(query, &page, clients::name, tasks::id, descending)
+                    .select((Task::as_select(), clients::name))
+                    .load::<(Task, String)>(c)
+                    .await
+            })?
+            .into_iter()
+            .map(|(row, name)| {
+                let key =
+                    WorkKey::new(order, row.due_date, row.status.as_str(), row.id, Some(name));
+                (row, key)
+            })
+            .collect()
+        }
+        WorkSort::Status => {
+            let page = page.typed(WorkSort::Status, SortValue::text);
+            with_conn!(db, |c| {
+                let query = filtered_tasks!(firm_id, status, filter);
+                seek_two_dir!(query, &page, tasks::status, tasks::id, descending)
+                    .select(Task::as_select())
+                    .load(c)
+                    .await
+            })?
+            .into_iter()
+            .map(|row: Task| {
+                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
+                (row, key)
+            })
+            .collect()
+        }
+    })
 }
 
 /// How many tasks match `status` and `filter`.
@@ -375,26 +554,92 @@ pub async fn assign_task(
     .await)?)
 }
 
-/// One page of the firm's requests by due date then id.
+/// One page of the firm's requests in `order` (the sort key, then the id, in the same
+/// direction).
 pub async fn list_requests(
     db: &mut DbConn<'_>,
     firm_id: i64,
     status: Option<RequestStatus>,
     filter: &WorkFilter,
-    page: &DuePage,
-) -> DbResult<Vec<InformationRequest>> {
-    Ok(with_conn!(db, |c| {
-        let query = filtered_requests!(firm_id, status, filter);
-        seek_two!(
-            query,
-            page,
-            information_requests::due_date,
-            information_requests::id
-        )
-        .select(InformationRequest::as_select())
-        .load(c)
-        .await
-    })?)
+    order: WorkOrder,
+    page: &WorkPage,
+) -> DbResult<Vec<(InformationRequest, WorkKey)>> {
+    let descending = order.descending;
+    Ok(match order.field {
+        WorkSort::DueDate => {
+            let page = page.typed(WorkSort::DueDate, SortValue::due);
+            with_conn!(db, |c| {
+                let query = filtered_requests!(firm_id, status, filter);
+                seek_two_dir!(
+                    query,
+                    &page,
+                    information_requests::due_date,
+                    information_requests::id,
+                    descending
+                )
+                .select(InformationRequest::as_select())
+                .load(c)
+                .await
+            })?
+            .into_iter()
+            .map(|row: InformationRequest| {
+                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
+                (row, key)
+            })
+            .collect()
+        }
+        WorkSort::Client => {
+            let page = page.typed(WorkSort::Client, SortValue::text);
+            with_conn!(db, |c| {
+                let query = filtered_requests!(
+                    firm_id,
+                    status,
+                    filter,
+                    information_requests::table.inner_join(clients::table),
+                    joined
+                );
+                seek_two_dir!(
+                    query,
+                    &page,
+                    clients::name,
+                    information_requests::id,
+                    descending
+                )
+                .select((InformationRequest::as_select(), clients::name))
+                .load::<(InformationRequest, String)>(c)
+                .await
+            })?
+            .into_iter()
+            .map(|(row, name)| {
+                let key =
+                    WorkKey::new(order, row.due_date, row.status.as_str(), row.id, Some(name));
+                (row, key)
+            })
+            .collect()
+        }
+        WorkSort::Status => {
+            let page = page.typed(WorkSort::Status, SortValue::text);
+            with_conn!(db, |c| {
+                let query = filtered_requests!(firm_id, status, filter);
+                seek_two_dir!(
+                    query,
+                    &page,
+                    information_requests::status,
+                    information_requests::id,
+                    descending
+                )
+                .select(InformationRequest::as_select())
+                .load(c)
+                .await
+            })?
+            .into_iter()
+            .map(|row: InformationRequest| {
+                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
+                (row, key)
+            })
+            .collect()
+        }
+    })
 }
 
 /// How many requests match `status` and `filter`.

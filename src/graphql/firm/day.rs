@@ -3,11 +3,11 @@
 //! `workload` counts. "Today" is always the firm's local date, never the server's.
 //! No diesel here, and no rule that changes anything: these are reads.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 
 use super::types::StaffMember;
-use crate::db::work::{self, AssigneeWorkload, WorkFilter};
+use crate::db::work::{self, AssigneeWorkload, WorkFilter, WorkOrder, WorkPage, WorkSort};
 use crate::error::AppError;
 use crate::generation::firm_today;
 use crate::graphql::context::{StaffGuard, connect, parse_id, staff, visible_to_staff};
@@ -58,6 +58,93 @@ pub struct RequestFilter {
     pub service_id: Option<ID>,
     /// Only those whose text or client's name contains this text (ignoring ASCII case).
     pub search: Option<String>,
+}
+
+/// The key a task or request list is sorted by; the id breaks ties.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkOrderField {
+    /// By due date (the default).
+    #[default]
+    DueDate,
+    /// By the client's name.
+    Client,
+    /// By status name, alphabetically (ANSWERED, CANCELLED, CLOSED, DONE, OPEN).
+    Status,
+}
+
+/// Which way a list is sorted.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderDirection {
+    /// Smallest first (the default).
+    #[default]
+    Asc,
+    /// Largest first (ties: largest id first).
+    Desc,
+}
+
+/// How to sort a task list: default DUE_DATE ASC.
+#[derive(InputObject, Default)]
+pub struct TaskOrder {
+    /// The sort key.
+    #[graphql(default)]
+    pub field: WorkOrderField,
+    /// Ascending or descending.
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// How to sort a request list: default DUE_DATE ASC.
+#[derive(InputObject, Default)]
+pub struct RequestOrder {
+    /// The sort key.
+    #[graphql(default)]
+    pub field: WorkOrderField,
+    /// Ascending or descending.
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+fn work_order(field: WorkOrderField, direction: OrderDirection) -> WorkOrder {
+    WorkOrder {
+        field: match field {
+            WorkOrderField::DueDate => WorkSort::DueDate,
+            WorkOrderField::Client => WorkSort::Client,
+            WorkOrderField::Status => WorkSort::Status,
+        },
+        descending: direction == OrderDirection::Desc,
+    }
+}
+
+impl TaskOrder {
+    /// The order of the database read (None: DUE_DATE ASC).
+    pub fn read(order: Option<TaskOrder>) -> WorkOrder {
+        let order = order.unwrap_or_default();
+        work_order(order.field, order.direction)
+    }
+}
+
+impl RequestOrder {
+    /// The order of the database read (None: DUE_DATE ASC).
+    pub fn read(order: Option<RequestOrder>) -> WorkOrder {
+        let order = order.unwrap_or_default();
+        work_order(order.field, order.direction)
+    }
+}
+
+/// Refuses a cursor made under another order than `order` (BAD_USER_INPUT naming it): its
+/// position means nothing in this list.
+pub fn same_order(page: &WorkPage, order: WorkOrder) -> Result<(), AppError> {
+    for (name, key) in [("after", &page.after), ("before", &page.before)] {
+        if key.as_ref().is_some_and(|key| key.order != order) {
+            return Err(AppError::bad_input(
+                name,
+                format!(
+                    "{name} is a cursor of this list under another orderBy; ask again from the first page"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn checked_search(search: Option<String>) -> Result<Option<String>, AppError> {

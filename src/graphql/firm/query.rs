@@ -2,7 +2,6 @@
 //! scoped to the signed-in staff member's firm.
 
 use async_graphql::{Context, ID, Object};
-use chrono::NaiveDate;
 use futures_util::FutureExt as _;
 
 use super::preview::{PreviewOccurrence, preview_for_input, preview_for_mission};
@@ -13,7 +12,8 @@ use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
 use crate::graphql::firm::day::{
-    RequestFilter, TaskFilter, Workload, request_filter, task_filter, today,
+    RequestFilter, RequestOrder, TaskFilter, TaskOrder, Workload, request_filter, same_order,
+    task_filter, today,
 };
 use crate::graphql::firm::history::{HistoryArgs, HistoryEntry, HistoryFilter, history_page};
 use crate::graphql::firm::mutation::{MissionInput, limits};
@@ -365,6 +365,10 @@ impl FirmView {
         )]
         task_filter_input: Option<TaskFilter>,
         #[graphql(
+            desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
+        )]
+        order_by: Option<TaskOrder>,
+        #[graphql(
             desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
         )]
         first: Option<i32>,
@@ -380,7 +384,7 @@ impl FirmView {
             desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
         )]
         before: Option<String>,
-    ) -> async_graphql::Result<Page<(NaiveDate, i64), Task>> {
+    ) -> async_graphql::Result<Page<work::WorkKey, Task>> {
         let firm_id = staff(ctx)?.firm_id;
         let filter = work::WorkFilter {
             client_id: optional_id(client_id.as_ref(), "client")?,
@@ -398,10 +402,19 @@ impl FirmView {
             before,
         }
         .read(ctx)?;
+        let order = TaskOrder::read(order_by);
+        same_order(&page.keyset, order)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_tasks(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
-            .await
-            .map_err(AppError::from)?;
+        let rows = work::list_tasks(
+            &mut conn.as_db(),
+            firm_id,
+            status,
+            &filter,
+            order,
+            &page.keyset,
+        )
+        .await
+        .map_err(AppError::from)?;
         let total = TotalCount::new(move |pool| {
             let filter = filter.clone();
             async move {
@@ -409,7 +422,7 @@ impl FirmView {
             }
             .boxed()
         });
-        Ok(page.connection(rows, total, |row| (row.due_date, row.id), Task))
+        Ok(page.connection(rows, total, |(_, key)| key.clone(), |(row, _)| Task(row)))
     }
 
     /// One task by id.
@@ -445,6 +458,10 @@ impl FirmView {
         )]
         request_filter_input: Option<RequestFilter>,
         #[graphql(
+            desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
+        )]
+        order_by: Option<RequestOrder>,
+        #[graphql(
             desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
         )]
         first: Option<i32>,
@@ -460,7 +477,7 @@ impl FirmView {
             desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
         )]
         before: Option<String>,
-    ) -> async_graphql::Result<Page<(NaiveDate, i64), InformationRequest>> {
+    ) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
         let firm_id = staff(ctx)?.firm_id;
         let filter = work::WorkFilter {
             client_id: optional_id(client_id.as_ref(), "client")?,
@@ -478,10 +495,19 @@ impl FirmView {
             before,
         }
         .read(ctx)?;
+        let order = RequestOrder::read(order_by);
+        same_order(&page.keyset, order)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_requests(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
-            .await
-            .map_err(AppError::from)?;
+        let rows = work::list_requests(
+            &mut conn.as_db(),
+            firm_id,
+            status,
+            &filter,
+            order,
+            &page.keyset,
+        )
+        .await
+        .map_err(AppError::from)?;
         let total = TotalCount::new(move |pool| {
             let filter = filter.clone();
             async move {
@@ -492,8 +518,8 @@ impl FirmView {
         Ok(page.connection(
             rows,
             total,
-            |row| (row.due_date, row.id),
-            InformationRequest,
+            |(_, key)| key.clone(),
+            |(row, _)| InformationRequest(row),
         ))
     }
 

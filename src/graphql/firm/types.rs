@@ -14,7 +14,9 @@ use crate::domain::{
 use crate::error::AppError;
 use crate::graphql::context::connect;
 use crate::graphql::context::{StaffGuard, staff, visible_to_staff};
-use crate::graphql::firm::day::{RequestFilter, TaskFilter, request_filter, task_filter};
+use crate::graphql::firm::day::{
+    RequestFilter, RequestOrder, TaskFilter, TaskOrder, request_filter, same_order, task_filter,
+};
 use crate::graphql::firm::history::{
     HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page,
 };
@@ -241,12 +243,16 @@ impl Client {
         ctx: &Context<'_>,
         #[graphql(desc = "Only those in this status.")] status: Option<TaskStatus>,
         #[graphql(desc = "More ways to narrow the list.")] filter: Option<TaskFilter>,
+        #[graphql(
+            desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
+        )]
+        order_by: Option<TaskOrder>,
         #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
         first: Option<i32>,
         #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
         #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
         #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
-    ) -> async_graphql::Result<Page<(chrono::NaiveDate, i64), Task>> {
+    ) -> async_graphql::Result<Page<work::WorkKey, Task>> {
         let firm_id = staff(ctx)?.firm_id;
         let base = work::WorkFilter {
             client_id: Some(self.0.id),
@@ -260,10 +266,19 @@ impl Client {
             before,
         }
         .read(ctx)?;
+        let order = TaskOrder::read(order_by);
+        same_order(&page.keyset, order)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_tasks(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
-            .await
-            .map_err(AppError::from)?;
+        let rows = work::list_tasks(
+            &mut conn.as_db(),
+            firm_id,
+            status,
+            &filter,
+            order,
+            &page.keyset,
+        )
+        .await
+        .map_err(AppError::from)?;
         let total = TotalCount::new(move |pool| {
             let filter = filter.clone();
             async move {
@@ -271,7 +286,7 @@ impl Client {
             }
             .boxed()
         });
-        Ok(page.connection(rows, total, |row| (row.due_date, row.id), Task))
+        Ok(page.connection(rows, total, |(_, key)| key.clone(), |(row, _)| Task(row)))
     }
     /// The client's requests by due date, paginated: what it was asked and answered.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
@@ -280,12 +295,16 @@ impl Client {
         ctx: &Context<'_>,
         #[graphql(desc = "Only those in this status.")] status: Option<RequestStatus>,
         #[graphql(desc = "More ways to narrow the list.")] filter: Option<RequestFilter>,
+        #[graphql(
+            desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
+        )]
+        order_by: Option<RequestOrder>,
         #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
         first: Option<i32>,
         #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
         #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
         #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
-    ) -> async_graphql::Result<Page<(chrono::NaiveDate, i64), InformationRequest>> {
+    ) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
         let firm_id = staff(ctx)?.firm_id;
         let base = work::WorkFilter {
             client_id: Some(self.0.id),
@@ -299,10 +318,19 @@ impl Client {
             before,
         }
         .read(ctx)?;
+        let order = RequestOrder::read(order_by);
+        same_order(&page.keyset, order)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_requests(&mut conn.as_db(), firm_id, status, &filter, &page.keyset)
-            .await
-            .map_err(AppError::from)?;
+        let rows = work::list_requests(
+            &mut conn.as_db(),
+            firm_id,
+            status,
+            &filter,
+            order,
+            &page.keyset,
+        )
+        .await
+        .map_err(AppError::from)?;
         let total = TotalCount::new(move |pool| {
             let filter = filter.clone();
             async move {
@@ -313,8 +341,8 @@ impl Client {
         Ok(page.connection(
             rows,
             total,
-            |row| (row.due_date, row.id),
-            InformationRequest,
+            |(_, key)| key.clone(),
+            |(row, _)| InformationRequest(row),
         ))
     }
     /// What happened to this client's file, newest first: its missions, requests, tasks, contacts.

@@ -1,0 +1,4 @@
+DROP INDEX information_requests_client_id_idx;
+DROP INDEX tasks_client_id_idx;
+DROP INDEX information_requests_firm_status_id_idx;
+DROP INDEX tasks_firm_status_id_idx;
