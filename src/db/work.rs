@@ -423,8 +423,39 @@ macro_rules! client_visible_requests {
     }};
 }
 
-/// One page of the firm's tasks in `order` (the sort key, then the id, in the same direction).
+/// One page of the firm's tasks by due date then id.
 pub async fn list_tasks(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<TaskStatus>,
+    filter: &WorkFilter,
+    page: &DuePage,
+) -> DbResult<Vec<Task>> {
+    let page = due_keys(page);
+    let rows = list_tasks_sorted(db, firm_id, status, filter, WorkOrder::default(), &page).await?;
+    Ok(rows.into_iter().map(|(row, _)| row).collect())
+}
+
+/// A keyset by (due date, id) as the work lists' keyset in their default order.
+fn due_keys(page: &DuePage) -> WorkPage {
+    let key = |key: &Option<(NaiveDate, i64)>| {
+        key.map(|(day, id)| WorkKey {
+            order: WorkOrder::default(),
+            key: SortValue::Due(day),
+            id,
+        })
+    };
+    Keyset {
+        after: key(&page.after),
+        before: key(&page.before),
+        backward: page.backward,
+        limit: page.limit,
+    }
+}
+
+/// One page of the firm's tasks in `order` (the sort key, then the id, in the same
+/// direction), each with its position (its cursor's key).
+pub async fn list_tasks_sorted(
     db: &mut DbConn<'_>,
     firm_id: i64,
     status: Option<TaskStatus>,
@@ -554,9 +585,23 @@ pub async fn assign_task(
     .await)?)
 }
 
-/// One page of the firm's requests in `order` (the sort key, then the id, in the same
-/// direction).
+/// One page of the firm's requests by due date then id.
 pub async fn list_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<RequestStatus>,
+    filter: &WorkFilter,
+    page: &DuePage,
+) -> DbResult<Vec<InformationRequest>> {
+    let page = due_keys(page);
+    let rows =
+        list_requests_sorted(db, firm_id, status, filter, WorkOrder::default(), &page).await?;
+    Ok(rows.into_iter().map(|(row, _)| row).collect())
+}
+
+/// One page of the firm's requests in `order` (the sort key, then the id, in the same
+/// direction), each with its position (its cursor's key).
+pub async fn list_requests_sorted(
     db: &mut DbConn<'_>,
     firm_id: i64,
     status: Option<RequestStatus>,

@@ -269,7 +269,7 @@ impl Client {
         let order = TaskOrder::read(order_by);
         same_order(&page.keyset, order)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_tasks(
+        let rows = work::list_tasks_sorted(
             &mut conn.as_db(),
             firm_id,
             status,
@@ -321,7 +321,7 @@ impl Client {
         let order = RequestOrder::read(order_by);
         same_order(&page.keyset, order)?;
         let mut conn = connect(ctx).await?;
-        let rows = work::list_requests(
+        let rows = work::list_requests_sorted(
             &mut conn.as_db(),
             firm_id,
             status,
