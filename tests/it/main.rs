@@ -24,4 +24,5 @@ mod ops;
 mod pages;
 mod portal;
 mod schedule_limits;
+mod sorting;
 mod truth;
