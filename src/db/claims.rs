@@ -309,6 +309,26 @@ pub async fn reminder_policy_of_request(
         .await)?)
 }
 
+/// The dedupe keys of the reminder deliveries (scheduled and sent at once) of these requests
+/// of the firm, as (request id, key), in one statement.
+pub async fn reminder_keys_of_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    request_ids: &[i64],
+) -> DbResult<Vec<(i64, String)>> {
+    let rows: Vec<(Option<i64>, String)> = with_conn!(db, |c| deliveries::table
+        .filter(deliveries::firm_id.eq(firm_id))
+        .filter(deliveries::request_id.eq_any(request_ids))
+        .filter(deliveries::event.eq(crate::domain::DeliveryEvent::RequestReminder))
+        .select((deliveries::request_id, deliveries::dedupe_key))
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, key)| id.map(|id| (id, key)))
+        .collect())
+}
+
 /// The dedupe keys of every reminder delivery of a request (scheduled or sent at once): one
 /// reminder is one key suffix, shared by its emails and webhooks.
 pub async fn reminder_keys_of_request(

@@ -2,7 +2,8 @@
 //! due date, on the due date, then every N days after, at most M in all), computed in the
 //! firm's local calendar, and the periodic pass that enqueues each reminder once (an email per
 //! notified contact and the `information_request.reminder` webhooks), with the reminder's
-//! number in its dedupe key. A pass missed, doubled or run on two instances changes nothing.
+//! date in its dedupe key. Reminders sent at once ("remind now") count against the policy's
+//! maximum like the scheduled ones. A pass missed, doubled or run on two instances changes nothing.
 //! It never enqueues for an answered, closed or cancelled request, an archived client, an
 //! archived contact or one whose notifications the firm turned off; a contact who unsubscribed
 //! with its link gets its reminders enqueued and recorded SKIPPED by the worker, so the firm
@@ -23,6 +24,7 @@ use crate::db::{DbError, Pool};
 use crate::domain::DeliveryEvent;
 use crate::domain::calendar::parse_time_zone;
 use crate::generation::firm_today;
+use crate::ops::remind::reminders_counted;
 use crate::transaction;
 
 /// Most dedupe keys looked up in one query.
@@ -228,6 +230,42 @@ async fn remind_firm(
                 })
             })
             .collect();
+        // Reminders already given (scheduled ones and those sent at once with "remind now")
+        // count against the policy's maximum: a scheduled reminder not yet given is dropped
+        // once the request had max_count, and otherwise numbered after those given.
+        let due = if due.is_empty() {
+            due
+        } else {
+            let ids: Vec<i64> = due.iter().map(|(c, _, _)| c.request.id).collect();
+            let mut keys: HashMap<i64, Vec<String>> = HashMap::new();
+            for chunk in ids.chunks(KEYS_PER_QUERY) {
+                for (id, key) in
+                    claims::reminder_keys_of_requests(&mut conn.as_db(), firm.id, chunk).await?
+                {
+                    keys.entry(id).or_default().push(key);
+                }
+            }
+            due.into_iter()
+                .filter_map(|(candidate, number, date)| {
+                    let given = keys
+                        .get(&candidate.request.id)
+                        .map_or(&[][..], Vec::as_slice);
+                    let suffix = format!(":{date}");
+                    if given.iter().any(|key| key.ends_with(&suffix)) {
+                        // Already (partly) enqueued: only its missing recipients, same number.
+                        return Some((candidate, number, date));
+                    }
+                    let sent = reminders_counted(given);
+                    let policy = settings.defaults.with_overrides(
+                        candidate.days_before,
+                        candidate.on_due_date,
+                        candidate.every_days,
+                        candidate.max_count,
+                    );
+                    (sent < policy.max_count).then(|| (candidate, number.max(sent + 1), date))
+                })
+                .collect()
+        };
         if !due.is_empty() {
             let mut client_ids: Vec<i64> =
                 due.iter().map(|(c, _, _)| c.request.client_id).collect();

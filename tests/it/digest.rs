@@ -2,7 +2,8 @@
 //! loopback, time driven through the passes' `now`): each opted-in member gets exactly one
 //! daily digest per local day at the firm's sending hour, none when there is nothing to say;
 //! "remind now" sends the client one reminder through the outbox, and is refused past the
-//! reminder policy or for a request that is not open.
+//! reminder policy or for a request that is not open; the scheduled pass counts those against
+//! the policy's maximum too.
 
 use std::time::Duration;
 
@@ -196,5 +197,75 @@ backend_test! {
         let mails = sink.wait_for(2, WAIT).await;
         assert_eq!(mails.len(), 2);
         assert!(mails.iter().all(|mail| mail.rcpt_to == std::slice::from_ref(&firm.admin_email)));
+    }
+}
+
+backend_test! {
+    async fn the_scheduled_pass_counts_reminders_sent_at_once_against_the_policy_maximum(db: TestDb) {
+        use rappel::db::claims;
+        use rappel::delivery::reminders::{ReminderSettings, reminder_dates, run_pass};
+        use rappel::ops::remind::reminders_counted;
+
+        let sink = SmtpSink::start().await;
+        let config = config_for(&sink);
+        let app = TestApp::new(db);
+        let pool = app.db.pool.clone();
+        let firm = FirmFixture::create(&pool, "cap").await;
+        let service = firm.service("TVA", 10).await;
+        let (client, _contact) = firm.client_with_contact("Boulangerie").await;
+        let mission = firm.monthly_mission(&client, &service).await;
+        rappel::ops::missions::sign_mission(firm.env(), &firm.admin(), mission.id)
+            .await
+            .expect("signed");
+        let settings = ReminderSettings::from_config(&config);
+        let policy = settings.defaults;
+        assert_eq!(policy.max_count, 3, "the default policy allows three reminders");
+        // A request with at least two scheduled reminder dates ahead.
+        let (request, dates) = open_requests(&pool, firm.firm.id)
+            .await
+            .into_iter()
+            .map(|request| {
+                // As the pass reckons it: from the day the request went out, in the firm's zone.
+                let zone = rappel::domain::calendar::parse_time_zone(&firm.firm.time_zone)
+                    .expect("zone");
+                let created = request.created_at.and_utc().with_timezone(&zone).date_naive();
+                let dates = reminder_dates(request.due_date, &policy, request.created_on.max(created));
+                (request, dates)
+            })
+            .find(|(_, dates)| dates.len() >= 2)
+            .expect("a request with two reminder dates");
+        let given = |pool: Pool, id: i64| async move {
+            let mut conn = pool.get().await.expect("connection");
+            reminders_counted(
+                &claims::reminder_keys_of_request(&mut conn.as_db(), firm.firm.id, id)
+                    .await
+                    .expect("keys"),
+            )
+        };
+        // Two reminders sent at once.
+        let (_, admin) = app.login(&firm.admin_email, PASSWORD).await;
+        let remind = "mutation($id: ID!) { remindRequest(id: $id) { id } }";
+        for _ in 0..2 {
+            app.ok(&admin, remind, json!({ "id": request.id.to_string() })).await;
+        }
+        assert_eq!(given(pool.clone(), request.id).await, 2);
+        // The first scheduled date: one more reminder, the third and last.
+        let report = run_pass(&pool, &settings, Utc::now(), Some(dates[0]))
+            .await
+            .expect("pass");
+        assert!(report.reminders >= 1, "{report:?}");
+        assert_eq!(given(pool.clone(), request.id).await, 3);
+        // The next scheduled date: the request had its three, nothing more is enqueued,
+        // however often the pass runs.
+        for _ in 0..2 {
+            run_pass(&pool, &settings, Utc::now(), Some(dates[1]))
+                .await
+                .expect("pass");
+        }
+        assert_eq!(given(pool.clone(), request.id).await, 3, "scheduled + manual stay within max_count");
+        // And remindRequest is refused now.
+        let refused = app.exec(&admin, remind, json!({ "id": request.id.to_string() })).await;
+        assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+        assert_eq!(given(pool.clone(), request.id).await, 3);
     }
 }
