@@ -346,7 +346,7 @@ impl FirmView {
         )?))
     }
 
-    /// Internal tasks by due date then id, filtered and paginated.
+    /// Internal tasks, filtered, sorted by `orderBy` (default due date then id) and paginated.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn tasks(
         &self,
@@ -440,7 +440,8 @@ impl FirmView {
         )?))
     }
 
-    /// Requests to clients by due date then id, filtered and paginated.
+    /// Requests to clients, filtered, sorted by `orderBy` (default due date then id) and
+    /// paginated.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn information_requests(
         &self,

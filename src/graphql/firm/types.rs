@@ -236,7 +236,7 @@ impl Client {
         let rows = list(firm_loader(ctx)?, MissionsOf(self.0.id)).await?;
         Ok(rows.into_iter().map(Mission).collect())
     }
-    /// The client's tasks by due date, paginated: its file's internal work.
+    /// The client's tasks, sorted by `orderBy` (default due date), paginated: its file's internal work.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn tasks(
         &self,
@@ -288,7 +288,8 @@ impl Client {
         });
         Ok(page.connection(rows, total, |(_, key)| key.clone(), |(row, _)| Task(row)))
     }
-    /// The client's requests by due date, paginated: what it was asked and answered.
+    /// The client's requests, sorted by `orderBy` (default due date), paginated: what it was
+    /// asked and answered.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn requests(
         &self,
