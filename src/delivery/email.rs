@@ -28,7 +28,7 @@
 
 use std::time::SystemTime;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use lettre::address::Envelope;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -135,50 +135,8 @@ pub enum EmailError {
 /// "30 janvier 2027" / "1er janvier 2027" in French,
 /// "January 30, 2027" in English.
 pub fn format_due_date(date: NaiveDate, language: Language) -> String {
-    const FRENCH_MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    const ENGLISH_MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    // month0() is always in 0..12, so indexing cannot go out of bounds.
-    let month = date.month0() as usize;
-    match language {
-        Language::French => {
-            // French writes the first day of a month as an ordinal: "1er".
-            let day = if date.day() == 1 {
-                "1er".to_owned()
-            } else {
-                date.day().to_string()
-            };
-            format!("{day} {} {}", FRENCH_MONTHS[month], date.year())
-        }
-        Language::English => {
-            format!("{} {}, {}", ENGLISH_MONTHS[month], date.day(), date.year())
-        }
-    }
+    // One spelling of dates for emails, pages and request texts.
+    crate::domain::placeholders::long_date(date, language)
 }
 
 /// The name of one email kind's templates in one language, without the extension
