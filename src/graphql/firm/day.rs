@@ -6,12 +6,16 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 
-use super::types::StaffMember;
+use futures_util::FutureExt as _;
+
+use super::types::{InformationRequest, StaffMember, Task};
 use crate::db::work::{self, AssigneeWorkload, WorkFilter, WorkOrder, WorkPage, WorkSort};
+use crate::domain::{RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::generation::firm_today;
 use crate::graphql::context::{StaffGuard, connect, parse_id, staff, visible_to_staff};
 use crate::graphql::loaders::{FirmKey, UserKey, firm_loader, one};
+use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
 /// Longest text search, in characters.
@@ -145,6 +149,79 @@ pub fn same_order(page: &WorkPage, order: WorkOrder) -> Result<(), AppError> {
         }
     }
     Ok(())
+}
+
+/// One page of the firm's tasks in `status` matching `filter`, sorted by `order_by`, with
+/// `totalCount`: the firm's list and a client's list both answer through it.
+pub async fn task_page(
+    ctx: &Context<'_>,
+    status: Option<TaskStatus>,
+    filter: WorkFilter,
+    order_by: Option<TaskOrder>,
+    args: PageArgs,
+) -> async_graphql::Result<Page<work::WorkKey, Task>> {
+    let firm_id = staff(ctx)?.firm_id;
+    let page = args.read(ctx)?;
+    let order = TaskOrder::read(order_by);
+    same_order(&page.keyset, order)?;
+    let mut conn = connect(ctx).await?;
+    let rows = work::list_tasks_sorted(
+        &mut conn.as_db(),
+        firm_id,
+        status,
+        &filter,
+        order,
+        &page.keyset,
+    )
+    .await
+    .map_err(AppError::from)?;
+    let total = TotalCount::new(move |pool| {
+        let filter = filter.clone();
+        async move {
+            work::count_tasks(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+        }
+        .boxed()
+    });
+    Ok(page.connection(rows, total, |(_, key)| key.clone(), |(row, _)| Task(row)))
+}
+
+/// One page of the firm's requests in `status` matching `filter`, sorted by `order_by`,
+/// with `totalCount`: the firm's list and a client's list both answer through it.
+pub async fn request_page(
+    ctx: &Context<'_>,
+    status: Option<RequestStatus>,
+    filter: WorkFilter,
+    order_by: Option<RequestOrder>,
+    args: PageArgs,
+) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
+    let firm_id = staff(ctx)?.firm_id;
+    let page = args.read(ctx)?;
+    let order = RequestOrder::read(order_by);
+    same_order(&page.keyset, order)?;
+    let mut conn = connect(ctx).await?;
+    let rows = work::list_requests_sorted(
+        &mut conn.as_db(),
+        firm_id,
+        status,
+        &filter,
+        order,
+        &page.keyset,
+    )
+    .await
+    .map_err(AppError::from)?;
+    let total = TotalCount::new(move |pool| {
+        let filter = filter.clone();
+        async move {
+            work::count_requests(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
+        }
+        .boxed()
+    });
+    Ok(page.connection(
+        rows,
+        total,
+        |(_, key)| key.clone(),
+        |(row, _)| InformationRequest(row),
+    ))
 }
 
 fn checked_search(search: Option<String>) -> Result<Option<String>, AppError> {

@@ -12,8 +12,8 @@ use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
 use crate::graphql::firm::day::{
-    RequestFilter, RequestOrder, TaskFilter, TaskOrder, Workload, request_filter, same_order,
-    task_filter, today,
+    RequestFilter, RequestOrder, TaskFilter, TaskOrder, Workload, request_filter, request_page,
+    task_filter, task_page, today,
 };
 use crate::graphql::firm::history::{HistoryArgs, HistoryEntry, HistoryFilter, history_page};
 use crate::graphql::firm::mutation::{MissionInput, limits};
@@ -385,7 +385,7 @@ impl FirmView {
         )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, Task>> {
-        let firm_id = staff(ctx)?.firm_id;
+        staff(ctx)?;
         let filter = work::WorkFilter {
             client_id: optional_id(client_id.as_ref(), "client")?,
             mission_id: optional_id(mission_id.as_ref(), "mission")?,
@@ -395,34 +395,19 @@ impl FirmView {
             ..work::WorkFilter::default()
         };
         let filter = task_filter(ctx, filter, task_filter_input).await?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .read(ctx)?;
-        let order = TaskOrder::read(order_by);
-        same_order(&page.keyset, order)?;
-        let mut conn = connect(ctx).await?;
-        let rows = work::list_tasks_sorted(
-            &mut conn.as_db(),
-            firm_id,
+        task_page(
+            ctx,
             status,
-            &filter,
-            order,
-            &page.keyset,
+            filter,
+            order_by,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
         )
         .await
-        .map_err(AppError::from)?;
-        let total = TotalCount::new(move |pool| {
-            let filter = filter.clone();
-            async move {
-                work::count_tasks(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
-            }
-            .boxed()
-        });
-        Ok(page.connection(rows, total, |(_, key)| key.clone(), |(row, _)| Task(row)))
     }
 
     /// One task by id.
@@ -479,7 +464,7 @@ impl FirmView {
         )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
-        let firm_id = staff(ctx)?.firm_id;
+        staff(ctx)?;
         let filter = work::WorkFilter {
             client_id: optional_id(client_id.as_ref(), "client")?,
             mission_id: optional_id(mission_id.as_ref(), "mission")?,
@@ -489,39 +474,19 @@ impl FirmView {
             ..work::WorkFilter::default()
         };
         let filter = request_filter(ctx, filter, request_filter_input).await?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .read(ctx)?;
-        let order = RequestOrder::read(order_by);
-        same_order(&page.keyset, order)?;
-        let mut conn = connect(ctx).await?;
-        let rows = work::list_requests_sorted(
-            &mut conn.as_db(),
-            firm_id,
+        request_page(
+            ctx,
             status,
-            &filter,
-            order,
-            &page.keyset,
+            filter,
+            order_by,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
         )
         .await
-        .map_err(AppError::from)?;
-        let total = TotalCount::new(move |pool| {
-            let filter = filter.clone();
-            async move {
-                work::count_requests(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
-            }
-            .boxed()
-        });
-        Ok(page.connection(
-            rows,
-            total,
-            |(_, key)| key.clone(),
-            |(row, _)| InformationRequest(row),
-        ))
     }
 
     /// One request by id.

@@ -11,11 +11,10 @@ use crate::domain::{
     DeliverableType, DeliveryEvent, DeliveryKind, DeliveryStatus, ItemKind, Language,
     MissionStatus, RequestStatus, Role, TaskStatus,
 };
-use crate::error::AppError;
-use crate::graphql::context::connect;
 use crate::graphql::context::{StaffGuard, staff, visible_to_staff};
 use crate::graphql::firm::day::{
-    RequestFilter, RequestOrder, TaskFilter, TaskOrder, request_filter, same_order, task_filter,
+    RequestFilter, RequestOrder, TaskFilter, TaskOrder, request_filter, request_page, task_filter,
+    task_page,
 };
 use crate::graphql::firm::history::{
     HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page,
@@ -29,7 +28,6 @@ use crate::graphql::loaders::{
 };
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::{Date, DateTime};
-use futures_util::FutureExt as _;
 
 pub(crate) fn utc(instant: NaiveDateTime) -> DateTime {
     DateTime::from(instant)
@@ -253,40 +251,25 @@ impl Client {
         #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
         #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, Task>> {
-        let firm_id = staff(ctx)?.firm_id;
+        staff(ctx)?;
         let base = work::WorkFilter {
             client_id: Some(self.0.id),
             ..work::WorkFilter::default()
         };
         let filter = task_filter(ctx, base, filter).await?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .read(ctx)?;
-        let order = TaskOrder::read(order_by);
-        same_order(&page.keyset, order)?;
-        let mut conn = connect(ctx).await?;
-        let rows = work::list_tasks_sorted(
-            &mut conn.as_db(),
-            firm_id,
+        task_page(
+            ctx,
             status,
-            &filter,
-            order,
-            &page.keyset,
+            filter,
+            order_by,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
         )
         .await
-        .map_err(AppError::from)?;
-        let total = TotalCount::new(move |pool| {
-            let filter = filter.clone();
-            async move {
-                work::count_tasks(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
-            }
-            .boxed()
-        });
-        Ok(page.connection(rows, total, |(_, key)| key.clone(), |(row, _)| Task(row)))
     }
     /// The client's requests, sorted by `orderBy` (default due date), paginated: what it was
     /// asked and answered.
@@ -306,45 +289,25 @@ impl Client {
         #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
         #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
-        let firm_id = staff(ctx)?.firm_id;
+        staff(ctx)?;
         let base = work::WorkFilter {
             client_id: Some(self.0.id),
             ..work::WorkFilter::default()
         };
         let filter = request_filter(ctx, base, filter).await?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .read(ctx)?;
-        let order = RequestOrder::read(order_by);
-        same_order(&page.keyset, order)?;
-        let mut conn = connect(ctx).await?;
-        let rows = work::list_requests_sorted(
-            &mut conn.as_db(),
-            firm_id,
+        request_page(
+            ctx,
             status,
-            &filter,
-            order,
-            &page.keyset,
+            filter,
+            order_by,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
         )
         .await
-        .map_err(AppError::from)?;
-        let total = TotalCount::new(move |pool| {
-            let filter = filter.clone();
-            async move {
-                work::count_requests(&mut pool.get().await?.as_db(), firm_id, status, &filter).await
-            }
-            .boxed()
-        });
-        Ok(page.connection(
-            rows,
-            total,
-            |(_, key)| key.clone(),
-            |(row, _)| InformationRequest(row),
-        ))
     }
     /// What happened to this client's file, newest first: its missions, requests, tasks, contacts.
     async fn history(
