@@ -88,6 +88,24 @@ pub struct BulkOutcome {
     pub errors: Vec<ItemError>,
 }
 
+/// Sorts one item's check: its value when it passed, its refusal kept for the report (None),
+/// or the whole call stopped when the failure is ours (INTERNAL), not the item's.
+fn item_checked<T>(
+    errors: &mut Vec<ItemError>,
+    index: usize,
+    id: i64,
+    checked: Result<T, OpError>,
+) -> Result<Option<T>, OpError> {
+    match checked {
+        Ok(value) => Ok(Some(value)),
+        Err(OpError::Internal(detail)) => Err(OpError::Internal(detail)),
+        Err(error) => {
+            errors.push(ItemError::new(index, id, &error));
+            Ok(None)
+        }
+    }
+}
+
 /// Refuses an empty or oversized list, and reports repeated ids.
 fn check_ids(field: &str, ids: &[i64]) -> Result<Vec<ItemError>, OpError> {
     if ids.is_empty() {
@@ -131,18 +149,14 @@ pub async fn create_missions(
     {
         let mut db = conn.as_db();
         for (index, client_id) in client_ids.iter().enumerate() {
-            match super::missions::validate_mission_input(
+            let checked = super::missions::validate_mission_input(
                 &mut db,
                 firm_id,
                 &template.for_client(*client_id),
                 &limits,
             )
-            .await
-            {
-                Ok(mission) => validated.push(mission),
-                Err(OpError::Internal(detail)) => return Err(OpError::Internal(detail)),
-                Err(error) => errors.push(ItemError::new(index, *client_id, &error)),
-            }
+            .await;
+            validated.extend(item_checked(&mut errors, index, *client_id, checked)?);
         }
     }
     errors.sort_by_key(|error| error.index);
@@ -211,11 +225,8 @@ pub async fn sign_missions(
         let mut conn = env.pool.get().await?;
         let mut db = conn.as_db();
         for (index, id) in ids.iter().enumerate() {
-            match check_signable(&mut db, firm_id, *id, &env.limits()).await {
-                Ok(_) => {}
-                Err(OpError::Internal(detail)) => return Err(OpError::Internal(detail)),
-                Err(error) => errors.push(ItemError::new(index, *id, &error)),
-            }
+            let checked = check_signable(&mut db, firm_id, *id, &env.limits()).await;
+            item_checked(&mut errors, index, *id, checked)?;
         }
     }
     finish(errors, ids, dry_run, async || {
@@ -242,11 +253,7 @@ pub async fn complete_tasks(
         for (index, id) in ids.iter().enumerate() {
             let checked = found(work_db::find_task(&mut db, firm_id, *id).await, "task")
                 .and_then(|task| check_task_may_change(&task));
-            match checked {
-                Ok(()) => {}
-                Err(OpError::Internal(detail)) => return Err(OpError::Internal(detail)),
-                Err(error) => errors.push(ItemError::new(index, *id, &error)),
-            }
+            item_checked(&mut errors, index, *id, checked)?;
         }
     }
     finish(errors, ids, dry_run, async || {
@@ -276,11 +283,7 @@ pub async fn close_requests(
                 "information request",
             )
             .and_then(|request| check_request_closable(&request));
-            match checked {
-                Ok(()) => {}
-                Err(OpError::Internal(detail)) => return Err(OpError::Internal(detail)),
-                Err(error) => errors.push(ItemError::new(index, *id, &error)),
-            }
+            item_checked(&mut errors, index, *id, checked)?;
         }
     }
     finish(errors, ids, dry_run, async || {
