@@ -95,7 +95,7 @@ const DEFAULT_QUERY: &str = "\
 #   { \"Authorization\": \"Bearer rpl_...\" }
 # `rappel serve` prints a staff token and a contact
 # token when it seeds its demo; staff sign in with
-#   mutation { login(email: \"...\", password: \"...\") { token } }
+#   mutation { login(input: { email: \"...\", password: \"...\" }) { token } }
 # Anonymous callers reach only `viewer`, `login` and
 # `redeemSignInLink`.
 

@@ -4,7 +4,7 @@
 //! before the operation reads the database; the operation checks the password on the gate's
 //! bounded pool without holding a database connection.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use crate::config::AuthConfig;
 use crate::graphql::context::{Caller, caller};
@@ -51,15 +51,31 @@ fn admit(ctx: &Context<'_>, account: Option<&str>) -> async_graphql::Result<()> 
     }
 }
 
+/// A staff member's credentials.
+#[derive(InputObject)]
+pub struct LoginInput {
+    /// The staff member's email address, in any case.
+    pub email: String,
+    /// The staff member's password.
+    pub password: String,
+}
+
+/// The token of an emailed sign-in link.
+#[derive(InputObject)]
+pub struct RedeemSignInLinkInput {
+    /// The token in the emailed link, as it was sent.
+    pub token: String,
+}
+
 #[Object]
 impl AuthMutation {
     /// Signs a staff member in. A wrong email and a wrong password get the same answer.
     async fn login(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The staff member's email address, in any case.")] email: String,
-        #[graphql(desc = "The staff member's password.")] password: String,
+        #[graphql(desc = "The staff member's credentials.")] input: LoginInput,
     ) -> async_graphql::Result<Session> {
+        let LoginInput { email, password } = input;
         let config = auth_config(ctx);
         let email = ops::access::login_email(&email);
         admit(ctx, Some(&email))?;
@@ -89,8 +105,9 @@ impl AuthMutation {
     async fn redeem_sign_in_link(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The token in the emailed link, as it was sent.")] token: String,
+        #[graphql(desc = "The emailed link's token.")] input: RedeemSignInLinkInput,
     ) -> async_graphql::Result<Session> {
+        let token = input.token;
         let config = auth_config(ctx);
         admit(ctx, None)?;
         let session =

@@ -2,7 +2,7 @@
 //! client may read (the request's text, due date, status, creation date and answers), so no
 //! firm-only field can leak through it; its fields are hidden from staff introspection.
 
-use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Upload};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::NaiveDate;
 use futures_util::FutureExt as _;
 
@@ -218,6 +218,23 @@ impl ClientView {
     }
 }
 
+/// A contact's answer to a request.
+#[derive(InputObject)]
+#[graphql(visible = "visible_to_contacts")]
+pub struct AnswerRequestInput {
+    /// The id of a request of the contact's client (NOT_FOUND for any other).
+    pub id: ID,
+    /// What the contact has to say; null with nothingToReport.
+    pub message: Option<String>,
+    /// True to answer that there is nothing to send this period.
+    #[graphql(default = false)]
+    pub nothing_to_report: bool,
+    /// Documents to deposit with the answer, sent as a multipart request (the GraphQL multipart
+    /// request spec, variables path `variables.input.files.N`): at most 20 files of 25 MB by
+    /// default; PDF, images, office documents, CSV, text or ZIP, checked from their bytes.
+    pub files: Option<Vec<Upload>>,
+}
+
 /// Mutations of the client view.
 #[derive(Default)]
 pub struct ClientMutation;
@@ -230,20 +247,14 @@ impl ClientMutation {
     async fn answer_request(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The id of a request of the contact's client (NOT_FOUND for any other).")]
-        id: ID,
-        #[graphql(desc = "What the contact has to say; null with nothingToReport.")]
-        message: Option<String>,
-        #[graphql(
-            default = false,
-            desc = "True to answer that there is nothing to send this period."
-        )]
-        nothing_to_report: bool,
-        #[graphql(
-            desc = "Documents to deposit with the answer, sent as a multipart request (the GraphQL multipart request spec): at most 20 files of 25 MB by default; PDF, images, office documents, CSV, text or ZIP, checked from their bytes."
-        )]
-        files: Option<Vec<Upload>>,
+        #[graphql(desc = "The request and the answer.")] input: AnswerRequestInput,
     ) -> async_graphql::Result<ClientRequest> {
+        let AnswerRequestInput {
+            id,
+            message,
+            nothing_to_report,
+            files,
+        } = input;
         let actor = actor(ctx)?;
         let id = parse_id(&id, "request")?;
         let env = env(ctx)?;

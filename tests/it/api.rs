@@ -102,7 +102,7 @@ const POLICY: &[Entry] = &[
         field: "login",
         policy: Policy::Public,
         names_firm_a_objects: false,
-        operation: r#"mutation { login(email: "admin@a.example.fr", password: "correct horse battery") { token } }"#,
+        operation: r#"mutation { login(input: { email: "admin@a.example.fr", password: "correct horse battery" }) { token } }"#,
     },
     Entry {
         kind: "mutation",
@@ -116,21 +116,21 @@ const POLICY: &[Entry] = &[
         field: "redeemSignInLink",
         policy: Policy::PublicCredential,
         names_firm_a_objects: false,
-        operation: r#"mutation { redeemSignInLink(token: "rpl_unknown") { token } }"#,
+        operation: r#"mutation { redeemSignInLink(input: { token: "rpl_unknown" }) { token } }"#,
     },
     Entry {
         kind: "mutation",
         field: "createCategory",
         policy: Policy::Staff,
         names_firm_a_objects: false,
-        operation: r#"mutation { createCategory(name: "Social") { id } }"#,
+        operation: r#"mutation { createCategory(input: { name: "Social" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
         field: "renameCategory",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { renameCategory(id: "{category}", name: "Fiscalité") { id } }"#,
+        operation: r#"mutation { renameCategory(input: { id: "{category}", name: "Fiscalité" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -144,14 +144,14 @@ const POLICY: &[Entry] = &[
         field: "updateService",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { updateService(id: "{service}", input: { title: "Rappel TVA", leadDays: 10, items: [{ kind: INFORMATION_REQUEST, title: "Merci" }] }) { id } }"#,
+        operation: r#"mutation { updateService(input: { id: "{service}", title: "Rappel TVA", leadDays: 10, items: [{ kind: INFORMATION_REQUEST, title: "Merci" }] }) { id } }"#,
     },
     Entry {
         kind: "mutation",
         field: "reorderServiceItems",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { reorderServiceItems(serviceId: "{service}", itemIds: []) { id } }"#,
+        operation: r#"mutation { reorderServiceItems(input: { serviceId: "{service}", itemIds: [] }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -172,7 +172,7 @@ const POLICY: &[Entry] = &[
         field: "updateClient",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { updateClient(id: "{client}", input: { name: "Renommé" }) { id } }"#,
+        operation: r#"mutation { updateClient(input: { id: "{client}", name: "Renommé" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -186,14 +186,14 @@ const POLICY: &[Entry] = &[
         field: "addContact",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { addContact(clientId: "{client}", input: { name: "Paul", email: "paul@example.fr" }) { id } }"#,
+        operation: r#"mutation { addContact(input: { clientId: "{client}", name: "Paul", email: "paul@example.fr" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
         field: "updateContact",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { updateContact(id: "{contact}", input: { name: "Contact", email: "contact0@a.example.fr" }) { id } }"#,
+        operation: r#"mutation { updateContact(input: { id: "{contact}", name: "Contact", email: "contact0@a.example.fr" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -214,14 +214,14 @@ const POLICY: &[Entry] = &[
         field: "updateMission",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { updateMission(id: "{draft}", input: { name: "Brouillon 2" }) { id } }"#,
+        operation: r#"mutation { updateMission(input: { id: "{draft}", name: "Brouillon 2" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
         field: "addMissionLine",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { addMissionLine(missionId: "{draft}", line: { serviceId: "{service}", frequency: QUARTERLY }) { id } }"#,
+        operation: r#"mutation { addMissionLine(input: { missionId: "{draft}", serviceId: "{service}", frequency: QUARTERLY }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -235,7 +235,7 @@ const POLICY: &[Entry] = &[
         field: "endMission",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { endMission(id: "{mission}") { id } }"#,
+        operation: r#"mutation { endMission(input: { id: "{mission}" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -263,7 +263,7 @@ const POLICY: &[Entry] = &[
         field: "assignTask",
         policy: Policy::Staff,
         names_firm_a_objects: true,
-        operation: r#"mutation { assignTask(id: "{task}", assigneeId: null) { id } }"#,
+        operation: r#"mutation { assignTask(input: { id: "{task}", assigneeId: null }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -284,7 +284,7 @@ const POLICY: &[Entry] = &[
         field: "inviteStaffMember",
         policy: Policy::Admin,
         names_firm_a_objects: false,
-        operation: r#"mutation { inviteStaffMember(email: "new{n}@example.fr", name: "New") { member { id } } }"#,
+        operation: r#"mutation { inviteStaffMember(input: { email: "new{n}@example.fr", name: "New" }) { member { id } } }"#,
     },
     Entry {
         kind: "mutation",
@@ -298,35 +298,35 @@ const POLICY: &[Entry] = &[
         field: "createContactAccessToken",
         policy: Policy::Admin,
         names_firm_a_objects: true,
-        operation: r#"mutation { createContactAccessToken(contactId: "{contact}") }"#,
+        operation: r#"mutation { createContactAccessToken(input: { contactId: "{contact}" }) }"#,
     },
     Entry {
         kind: "mutation",
         field: "answerRequest",
         policy: Policy::Contact,
         names_firm_a_objects: true,
-        operation: r#"mutation { answerRequest(id: "{request}", nothingToReport: true) { id } }"#,
+        operation: r#"mutation { answerRequest(input: { id: "{request}", nothingToReport: true }) { id } }"#,
     },
     Entry {
         kind: "mutation",
         field: "createWebhookEndpoint",
         policy: Policy::Admin,
         names_firm_a_objects: false,
-        operation: r#"mutation { createWebhookEndpoint(url: "https://93.184.216.34/hook", events: ["information_request.created"]) { endpoint { id } } }"#,
+        operation: r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/hook", events: ["information_request.created"] }) { endpoint { id } } }"#,
     },
     Entry {
         kind: "mutation",
         field: "updateWebhookEndpoint",
         policy: Policy::Admin,
         names_firm_a_objects: true,
-        operation: r#"mutation { updateWebhookEndpoint(id: "{endpoint}", events: ["information_request.answered"]) { id } }"#,
+        operation: r#"mutation { updateWebhookEndpoint(input: { id: "{endpoint}", events: ["information_request.answered"] }) { id } }"#,
     },
     Entry {
         kind: "mutation",
         field: "disableWebhookEndpoint",
         policy: Policy::Admin,
         names_firm_a_objects: true,
-        operation: r#"mutation { disableWebhookEndpoint(id: "{endpoint}") { id } }"#,
+        operation: r#"mutation { disableWebhookEndpoint(input: { id: "{endpoint}" }) { id } }"#,
     },
     Entry {
         kind: "mutation",
@@ -375,28 +375,28 @@ const POLICY: &[Entry] = &[
         field: "signMissions",
         policy: Policy::Staff,
         names_firm_a_objects: false,
-        operation: r#"mutation { signMissions(ids: ["{draft}"], dryRun: true) { applied } }"#,
+        operation: r#"mutation { signMissions(input: { ids: ["{draft}"], dryRun: true }) { applied } }"#,
     },
     Entry {
         kind: "mutation",
         field: "completeTasks",
         policy: Policy::Staff,
         names_firm_a_objects: false,
-        operation: r#"mutation { completeTasks(ids: ["{task}"], dryRun: true) { applied } }"#,
+        operation: r#"mutation { completeTasks(input: { ids: ["{task}"], dryRun: true }) { applied } }"#,
     },
     Entry {
         kind: "mutation",
         field: "closeRequests",
         policy: Policy::Staff,
         names_firm_a_objects: false,
-        operation: r#"mutation { closeRequests(ids: ["{request}"], dryRun: true) { applied } }"#,
+        operation: r#"mutation { closeRequests(input: { ids: ["{request}"], dryRun: true }) { applied } }"#,
     },
     Entry {
         kind: "mutation",
         field: "importClients",
         policy: Policy::Admin,
         names_firm_a_objects: false,
-        operation: r#"mutation { importClients(csv: "client\nImport {n}\n", dryRun: true) { applied } }"#,
+        operation: r#"mutation { importClients(input: { csv: "client\nImport {n}\n", dryRun: true }) { applied } }"#,
     },
     Entry {
         kind: "mutation",
@@ -739,7 +739,7 @@ backend_test!(
             let response = app
                 .exec(
                     &world.contact_a,
-                    "mutation($id: ID!) { answerRequest(id: $id, nothingToReport: true) { id } }",
+                    "mutation($id: ID!) { answerRequest(input: { id: $id, nothingToReport: true }) { id } }",
                     json!({ "id": foreign_request }),
                 )
                 .await;
@@ -807,13 +807,13 @@ backend_test!(
         let empty = app
             .ok(
                 &world.admin_a,
-                "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+                "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }",
                 json!({ "input": { "clientId": a.client, "name": "Vide", "startDate": "2031-01-01", "lines": [] } }),
             )
             .await;
         app.ok(
             &world.admin_a,
-            "mutation($id: ID!, $service: ID!) { addMissionLine(missionId: $id, line: { serviceId: $service, frequency: ANNUAL, firstDueDate: \"2099-01-31\" }) { id } }",
+            "mutation($id: ID!, $service: ID!) { addMissionLine(input: { missionId: $id, serviceId: $service, frequency: ANNUAL, firstDueDate: \"2099-01-31\" }) { id } }",
             json!({ "id": a.mission, "service": a.service }),
         )
         .await;
@@ -833,9 +833,9 @@ backend_test!(
             line
         };
         let create_mission =
-            "mutation($input: MissionInput!) { createMission(input: $input) { id } }";
+            "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }";
         let create_service =
-            "mutation($input: ServiceInput!) { createService(input: $input) { id } }";
+            "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }";
         let service = |title: &str, lead_days: i64| json!({ "input": { "title": title, "leadDays": lead_days, "items": [{ "kind": "TASK", "title": "T" }] } });
         let cases: Vec<(&str, &str, Value, &str)> = vec![
             (
@@ -907,13 +907,13 @@ backend_test!(
             ),
             (
                 "a malformed email",
-                "mutation($client: ID!) { addContact(clientId: $client, input: { name: \"X\", email: \"pas-un-email\" }) { id } }",
+                "mutation($client: ID!) { addContact(input: { clientId: $client, name: \"X\", email: \"pas-un-email\" }) { id } }",
                 json!({ "client": a.client }),
                 "email",
             ),
             (
                 "an email with a line break",
-                "mutation($client: ID!) { addContact(clientId: $client, input: { name: \"X\", email: \"x@example.fr\\r\\nBcc: y@example.fr\" }) { id } }",
+                "mutation($client: ID!) { addContact(input: { clientId: $client, name: \"X\", email: \"x@example.fr\\r\\nBcc: y@example.fr\" }) { id } }",
                 json!({ "client": a.client }),
                 "email",
             ),
@@ -925,37 +925,37 @@ backend_test!(
             ),
             (
                 "moving a signed mission's start",
-                "mutation($id: ID!) { updateMission(id: $id, input: { startDate: \"2020-01-01\" }) { id } }",
+                "mutation($id: ID!) { updateMission(input: { id: $id, startDate: \"2020-01-01\" }) { id } }",
                 json!({ "id": a.mission }),
                 "startDate",
             ),
             (
                 "ending a signed mission in the past",
-                "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2021-01-01\" }) { id } }",
+                "mutation($id: ID!) { updateMission(input: { id: $id, endDate: \"2021-01-01\" }) { id } }",
                 json!({ "id": a.mission }),
                 "endDate",
             ),
             (
                 "replacing a signed mission's lines",
-                "mutation($id: ID!, $service: ID!) { updateMission(id: $id, input: { lines: [{ serviceId: $service, frequency: ANNUAL }] }) { id } }",
+                "mutation($id: ID!, $service: ID!) { updateMission(input: { id: $id, lines: [{ serviceId: $service, frequency: ANNUAL }] }) { id } }",
                 json!({ "id": a.mission, "service": a.service }),
                 "lines",
             ),
             (
                 "adding a past line to a signed mission",
-                "mutation($id: ID!, $line: MissionLineInput!) { addMissionLine(missionId: $id, line: $line) { id } }",
-                json!({ "id": a.mission, "line": { "serviceId": a.service, "frequency": "MONTHLY", "firstDueDate": months_ago_28th(1) } }),
+                "mutation($input: AddMissionLineInput!) { addMissionLine(input: $input) { id } }",
+                json!({ "input": { "missionId": a.mission, "serviceId": a.service, "frequency": "MONTHLY", "firstDueDate": months_ago_28th(1) } }),
                 "lines.2.firstDueDate",
             ),
             (
                 "ending a mission at a future date",
-                "mutation($id: ID!) { endMission(id: $id, endDate: \"2099-01-01\") { id } }",
+                "mutation($id: ID!) { endMission(input: { id: $id, endDate: \"2099-01-01\" }) { id } }",
                 json!({ "id": a.mission }),
                 "endDate",
             ),
             (
                 "ending a signed mission before one of its lines starts",
-                "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2098-12-31\" }) { id } }",
+                "mutation($id: ID!) { updateMission(input: { id: $id, endDate: \"2098-12-31\" }) { id } }",
                 json!({ "id": a.mission }),
                 "lines.1.firstDueDate",
             ),
@@ -1043,8 +1043,8 @@ backend_test!(
             }
         };
 
-        let wrong = post_graphql(base, None, "mutation { login(email: \"expert@dupont.fr\", password: \"wrong password\") { token } }", json!({})).await;
-        let unknown = post_graphql(base, None, "mutation { login(email: \"nobody@dupont.fr\", password: \"wrong password\") { token } }", json!({})).await;
+        let wrong = post_graphql(base, None, "mutation { login(input: { email: \"expert@dupont.fr\", password: \"wrong password\" }) { token } }", json!({})).await;
+        let unknown = post_graphql(base, None, "mutation { login(input: { email: \"nobody@dupont.fr\", password: \"wrong password\" }) { token } }", json!({})).await;
         assert_eq!(error_codes(&wrong), ["UNAUTHENTICATED"]);
         assert_eq!(
             wrong["errors"][0]["message"], unknown["errors"][0]["message"],
@@ -1053,7 +1053,7 @@ backend_test!(
 
         let data = gql(
             None,
-            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+            "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { token } }",
             json!({ "e": "expert@dupont.fr", "p": PASSWORD }),
         )
         .await;
@@ -1064,12 +1064,12 @@ backend_test!(
 
         let data = gql(
             staff.clone(),
-            "mutation { createCategory(name: \"Fiscal\") { id } }",
+            "mutation { createCategory(input: { name: \"Fiscal\" }) { id } }",
             json!({}),
         )
         .await;
         let category = data["createCategory"]["id"].clone();
-        let data = gql(staff.clone(), "mutation($input: ServiceInput!) { createService(input: $input) { id title leadDays items { kind title position } } }", json!({ "input": {
+        let data = gql(staff.clone(), "mutation($input: CreateServiceInput!) { createService(input: $input) { id title leadDays items { kind title position } } }", json!({ "input": {
             "categoryId": category, "title": "Rappel TVA", "deliverableType": "DOCUMENTS", "leadDays": 10,
             "items": [
                 { "kind": "INFORMATION_REQUEST", "title": "Merci de déposer vos éléments du mois sur le portail du cabinet" },
@@ -1091,12 +1091,12 @@ backend_test!(
         )
         .await;
         let client = data["createClient"]["id"].clone();
-        let data = gql(staff.clone(), "mutation($c: ID!) { addContact(clientId: $c, input: { name: \"Marie Martin\", email: \"marie@boulangerie.fr\", language: FRENCH }) { id } }", json!({ "c": client })).await;
+        let data = gql(staff.clone(), "mutation($c: ID!) { addContact(input: { clientId: $c, name: \"Marie Martin\", email: \"marie@boulangerie.fr\", language: FRENCH }) { id } }", json!({ "c": client })).await;
         let contact = data["addContact"]["id"].clone();
         let start = months_ago_28th(2);
         let data = gql(
             staff.clone(),
-            "mutation($input: MissionInput!) { createMission(input: $input) { id status } }",
+            "mutation($input: CreateMissionInput!) { createMission(input: $input) { id status } }",
             json!({ "input": {
                 "clientId": client, "name": "TVA mensuelle", "startDate": start,
                 "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
@@ -1147,7 +1147,7 @@ backend_test!(
 
         let data = gql(
             staff.clone(),
-            "mutation($c: ID!) { createContactAccessToken(contactId: $c) }",
+            "mutation($c: ID!) { createContactAccessToken(input: { contactId: $c }) }",
             json!({ "c": contact }),
         )
         .await;
@@ -1174,7 +1174,7 @@ backend_test!(
             "Merci de déposer vos éléments du mois sur le portail du cabinet"
         );
         let request_id = seen[0]["id"].clone();
-        let data = gql(client_token.clone(), "mutation($id: ID!) { answerRequest(id: $id, message: \"Déposé sur le portail\") { status answers { nodes { message } } } }", json!({ "id": request_id })).await;
+        let data = gql(client_token.clone(), "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Déposé sur le portail\" }) { status answers { nodes { message } } } }", json!({ "id": request_id })).await;
         assert_eq!(data["answerRequest"]["status"], "ANSWERED");
         let data = gql(staff.clone(), "query($id: ID!) { firm { informationRequest(id: $id) { status answers { totalCount nodes { message contact { name } } } } } }", json!({ "id": request_id })).await;
         assert_eq!(data["firm"]["informationRequest"]["status"], "ANSWERED");
@@ -1303,7 +1303,7 @@ backend_test!(
             let data = app
                 .ok(
                     &world.admin_a,
-                    "mutation($c: ID!) { createContactAccessToken(contactId: $c) }",
+                    "mutation($c: ID!) { createContactAccessToken(input: { contactId: $c }) }",
                     json!({ "c": world.firm_a.other_contact }),
                 )
                 .await;
@@ -1328,7 +1328,7 @@ backend_test!(
             .expect("staff");
         // A subscription starts listening a moment after `subscribe` is sent, so each answer
         // is repeated (answers may be) until its author hears it, within a bounded number.
-        let answer = "mutation($id: ID!) { answerRequest(id: $id, message: \"Voici\") { status } }";
+        let answer = "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Voici\" }) { status } }";
         let mut heard = Vec::new();
         for (token, request, socket) in [
             (
@@ -1562,7 +1562,7 @@ async fn a_subscriber_on_one_instance_hears_what_another_instance_did_on_postgre
     let mut socket = subscribe(&listening.base_url, Some(&world.contact_a_token))
         .await
         .expect("subscribed on the first instance");
-    let answer = "mutation($id: ID!) { answerRequest(id: $id, nothingToReport: true) { status } }";
+    let answer = "mutation($id: ID!) { answerRequest(input: { id: $id, nothingToReport: true }) { status } }";
     let mut event = None;
     // Bounded: the instances' listeners connect a moment after start.
     for _ in 0..20 {
@@ -1605,7 +1605,7 @@ backend_test!(
         let second = app
             .ok(
                 &world.admin_a,
-                "mutation($c: ID!) { createContactAccessToken(contactId: $c) }",
+                "mutation($c: ID!) { createContactAccessToken(input: { contactId: $c }) }",
                 json!({ "c": contact.contact_id.to_string() }),
             )
             .await["createContactAccessToken"]
@@ -1615,8 +1615,7 @@ backend_test!(
         let mut socket = subscribe(&server.base_url, Some(&world.contact_a_token))
             .await
             .expect("subscribed");
-        let answer =
-            "mutation($id: ID!) { answerRequest(id: $id, nothingToReport: true) { status } }";
+        let answer = "mutation($id: ID!) { answerRequest(input: { id: $id, nothingToReport: true }) { status } }";
         let mut heard = None;
         for _ in 0..20 {
             post_graphql(

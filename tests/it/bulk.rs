@@ -109,7 +109,7 @@ backend_test! {
         assert!(journal >= 5, "each mission has its entry: {journal}");
 
         // Signing them all at once generates each one.
-        let sign = "mutation($ids: [ID!]!) { signMissions(ids: $ids) { applied errors { id message } } }";
+        let sign = "mutation($ids: [ID!]!) { signMissions(input: { ids: $ids }) { applied errors { id message } } }";
         let data = app.ok(&admin, sign, json!({ "ids": created })).await;
         assert_eq!(data["signMissions"]["applied"], true, "{data}");
         let data = app.ok(&admin, "{ firm { missions(status: SIGNED, first: 50) { nodes { id } } } }", json!({})).await;
@@ -176,7 +176,7 @@ backend_test! {
         assert_eq!(data["createMissions"]["errors"], json!([]));
         let csv = "client,contact_name,contact_email\nNouveau,Ana,ana@nouveau.example.fr\n";
         let data = app
-            .ok(&admin, "mutation($csv: String!) { importClients(csv: $csv, dryRun: true) { applied clientsCreated contactsCreated errors { line } } }", json!({ "csv": csv }))
+            .ok(&admin, "mutation($csv: String!) { importClients(input: { csv: $csv, dryRun: true }) { applied clientsCreated contactsCreated errors { line } } }", json!({ "csv": csv }))
             .await;
         assert_eq!(data["importClients"]["clientsCreated"], 1);
         assert_eq!(data["importClients"]["contactsCreated"], 1);
@@ -190,7 +190,7 @@ backend_test! {
         let tasks: Vec<Value> = data["firm"]["tasks"]["nodes"].as_array().expect("tasks").iter().map(|t| t["id"].clone()).collect();
         let requests: Vec<Value> = data["firm"]["informationRequests"]["nodes"].as_array().expect("requests").iter().map(|r| r["id"].clone()).collect();
         assert!(tasks.len() >= 2 && requests.len() >= 2, "{data}");
-        let complete = "mutation($ids: [ID!]!, $dry: Boolean!) { completeTasks(ids: $ids, dryRun: $dry) { applied ids errors { index code } } }";
+        let complete = "mutation($ids: [ID!]!, $dry: Boolean!) { completeTasks(input: { ids: $ids, dryRun: $dry }) { applied ids errors { index code } } }";
         let before = table_counts(&app.db).await;
         let data = app.ok(&admin, complete, json!({ "ids": tasks, "dry": true })).await;
         assert_eq!(data["completeTasks"]["ids"].as_array().expect("ids").len(), tasks.len());
@@ -205,7 +205,7 @@ backend_test! {
         assert_eq!(data["completeTasks"]["applied"], true);
         let data = app.ok(&admin, "{ firm { tasks(status: DONE, first: 50) { nodes { id } } } }", json!({})).await;
         assert_eq!(data["firm"]["tasks"]["nodes"].as_array().expect("done").len(), tasks.len());
-        let close = "mutation($ids: [ID!]!) { closeRequests(ids: $ids) { applied errors { code } } }";
+        let close = "mutation($ids: [ID!]!) { closeRequests(input: { ids: $ids }) { applied errors { code } } }";
         let data = app.ok(&admin, close, json!({ "ids": requests })).await;
         assert_eq!(data["closeRequests"]["applied"], true, "{data}");
         let data = app.ok(&admin, close, json!({ "ids": requests })).await;
@@ -231,7 +231,7 @@ backend_test! {
     async fn a_csv_import_creates_clients_and_contacts_or_reports_each_bad_line_and_changes_nothing(db: TestDb) {
         let app = TestApp::new(db);
         let (_firm, admin, _service, _clients) = firm_with_clients(&app, "import", 1).await;
-        let import = "mutation($csv: String!) { importClients(csv: $csv) { applied clientsCreated contactsCreated linesUnchanged errors { line field message } } }";
+        let import = "mutation($csv: String!) { importClients(input: { csv: $csv }) { applied clientsCreated contactsCreated linesUnchanged errors { line field message } } }";
         let before = table_counts(&app.db).await;
         let bad = "client,reference,contact_name,contact_email,language\n\
                    Garage Martin,G-1,Luc,luc@garage.example.fr,fr\n\

@@ -92,7 +92,7 @@ async fn login(base_url: &str) -> String {
     let response = post_graphql(
         base_url,
         None,
-        "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
+        "mutation($email: String!, $password: String!) { login(input: { email: $email, password: $password }) { token } }",
         json!({ "email": "admin@a.example.fr", "password": crate::support::app::PASSWORD }),
     )
     .await;

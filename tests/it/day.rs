@@ -81,9 +81,9 @@ backend_test! {
         assert_eq!(data["firm"]["today"], today.to_string());
 
         // Some work moves: a task assigned to the member and one done, a request answered.
-        app.ok(admin, "mutation($id: ID!, $to: ID) { assignTask(id: $id, assigneeId: $to) { id } }",
+        app.ok(admin, "mutation($id: ID!, $to: ID) { assignTask(input: { id: $id, assigneeId: $to }) { id } }",
             json!({ "id": world.firm_a.task, "to": world.member_a_id })).await;
-        app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(id: $id, message: \"Ci-joint\") { status } }",
+        app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Ci-joint\" }) { status } }",
             json!({ "id": world.firm_a.request })).await;
         let (tasks, requests) = rows(&app, firm_id).await;
         let other_task = tasks.iter().find(|t| t.id.to_string() != world.firm_a.task).expect("another task");
@@ -210,7 +210,7 @@ async fn firm_with_placeholders(
     .await
     .expect("firm");
     let (_, admin) = app.login(&email, PASSWORD).await;
-    let data = app.ok(&admin, "mutation($input: ServiceInput!) { createService(input: $input) { id } }", json!({ "input": {
+    let data = app.ok(&admin, "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }", json!({ "input": {
         "title": "TVA", "deliverableType": "DOCUMENTS", "leadDays": 5,
         "items": [
             { "kind": "INFORMATION_REQUEST", "title": "Vos éléments de {mois} ({previous_month}, {trimestre}), au plus tard le {echeance}" },
@@ -229,7 +229,7 @@ async fn firm_with_placeholders(
         )
         .await;
     let client = data["createClient"]["id"].as_str().expect("id").to_string();
-    let data = app.ok(&admin, "mutation($input: MissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
+    let data = app.ok(&admin, "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
         "clientId": client, "name": "TVA", "startDate": crate::support::app::months_ago_28th(2),
         "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
     }})).await;
@@ -341,12 +341,12 @@ backend_test! {
                 { "kind": "INFORMATION_REQUEST", "title": "Vos éléments de {moi}" }
             ]
         });
-        let response = app.exec(&admin, "mutation($input: ServiceInput!) { createService(input: $input) { id } }", json!({ "input": bad })).await;
+        let response = app.exec(&admin, "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }", json!({ "input": bad })).await;
         assert_eq!(error_codes(&response), vec!["BAD_USER_INPUT"], "{response}");
         assert_eq!(response["errors"][0]["extensions"]["field"], "items.1.title", "{response}");
         assert!(response["errors"][0]["message"].as_str().expect("message").contains("{moi}"), "{response}");
-        let response = app.exec(&admin, "mutation($id: ID!, $input: ServiceInput!) { updateService(id: $id, input: $input) { id } }",
-            json!({ "id": service_id, "input": bad })).await;
+        let response = app.exec(&admin, "mutation($input: UpdateServiceInput!) { updateService(input: $input) { id } }",
+            json!({ "input": { "id": service_id, "title": bad["title"], "deliverableType": bad["deliverableType"], "leadDays": bad["leadDays"], "items": bad["items"] } })).await;
         assert_eq!(error_codes(&response), vec!["BAD_USER_INPUT"], "{response}");
         let after = app.ok(&admin, "{ firm { services { totalCount } } }", json!({})).await;
         assert_eq!(before, after);
@@ -360,7 +360,7 @@ backend_test! {
         let app = TestApp::new(db);
         let world = World::build(&app).await;
         let admin = &world.admin_a;
-        app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(id: $id, message: \"Ci-joint\") { status } }",
+        app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Ci-joint\" }) { status } }",
             json!({ "id": world.firm_a.request })).await;
         let data = app.ok(admin, r#"query($c: ID!) { firm { tasks(clientId: $c, first: 10) { nodes {
             id dueDate periodLabel missionLine { id frequency } service { id }

@@ -161,7 +161,7 @@ impl Harness {
         let data = self
             .ok(
                 &Caller::Anonymous,
-                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { token } }",
                 json!({ "e": email, "p": password }),
             )
             .await;
@@ -279,7 +279,7 @@ async fn firm_with_mission(
     let data = h
         .ok(
             &admin,
-            "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+            "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }",
             json!({ "input": input }),
         )
         .await;
@@ -300,8 +300,8 @@ async fn firm_with_mission(
         let data = h
             .ok(
                 &admin,
-                "mutation($c: ID!, $input: ContactInput!) { addContact(clientId: $c, input: $input) { id } }",
-                json!({ "c": client, "input": { "name": name, "email": email, "language": language } }),
+                "mutation($input: AddContactInput!) { addContact(input: $input) { id } }",
+                json!({ "input": { "clientId": client, "name": name, "email": email, "language": language } }),
             )
             .await;
         contact_ids.push(data["addContact"]["id"].as_str().expect("id").to_string());
@@ -309,7 +309,7 @@ async fn firm_with_mission(
     let data = h
         .ok(
             &admin,
-            "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+            "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }",
             json!({ "input": {
                 "clientId": client, "name": MISSION_NAME, "startDate": "2027-01-01",
                 "endDate": "2027-12-31",
@@ -336,7 +336,7 @@ async fn firm_with_mission(
 }
 
 const CREATE_ENDPOINT: &str = "mutation($url: String!, $events: [String!]!, $client: ID) { \
-    createWebhookEndpoint(url: $url, events: $events, clientId: $client) { \
+    createWebhookEndpoint(input: { url: $url, events: $events, clientId: $client }) { \
     endpoint { id url events enabled } secret } }";
 
 /// Adds an endpoint through GraphQL; returns its id and secret.
@@ -506,7 +506,7 @@ backend_test!(
 
         let token = link_after(text, "/sign-in?token=");
         assert!(token.starts_with("rpl_"), "{token}");
-        let redeem = "mutation($t: String!) { redeemSignInLink(token: $t) { token } }";
+        let redeem = "mutation($t: String!) { redeemSignInLink(input: { token: $t }) { token } }";
         let first = h
             .ok(&Caller::Anonymous, redeem, json!({ "t": token }))
             .await;
@@ -1067,7 +1067,7 @@ backend_test!(
             .await;
         h.ok(
             &firm.admin,
-            "mutation($id: ID!, $client: ID!) { updateWebhookEndpoint(id: $id, clientId: $client) { id } }",
+            "mutation($id: ID!, $client: ID!) { updateWebhookEndpoint(input: { id: $id, clientId: $client }) { id } }",
             json!({ "id": endpoint, "client": other["createClient"]["id"] }),
         )
         .await;
@@ -1097,7 +1097,7 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "mutation($id: ID!) { createContactAccessToken(contactId: $id) }",
+                "mutation($id: ID!) { createContactAccessToken(input: { contactId: $id }) }",
                 json!({ "id": firm.contacts[0] }),
             )
             .await;
@@ -1115,7 +1115,7 @@ backend_test!(
         for message in ["Premier envoi", "Il manquait une facture"] {
             h.ok(
                 &contact,
-                "mutation($id: ID!, $m: String!) { answerRequest(id: $id, message: $m) { status } }",
+                "mutation($id: ID!, $m: String!) { answerRequest(input: { id: $id, message: $m }) { status } }",
                 json!({ "id": id, "m": message }),
             )
             .await;
@@ -1246,7 +1246,7 @@ backend_test!(
         let invitation = h
             .ok(
                 &firm.admin,
-                r#"mutation { inviteStaffMember(email: "member@dupont.example", name: "Member") { temporaryPassword } }"#,
+                r#"mutation { inviteStaffMember(input: { email: "member@dupont.example", name: "Member" }) { temporaryPassword } }"#,
                 json!({}),
             )
             .await;
@@ -1345,7 +1345,7 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, events: [\"information_request.reminder\"], clientId: null) { events clientId } }",
+                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [\"information_request.reminder\"], clientId: null }) { events clientId } }",
                 json!({ "id": id }),
             )
             .await;
@@ -1356,7 +1356,7 @@ backend_test!(
         let bad = h
             .exec(
                 &firm.admin,
-                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, events: [\"task.created\"]) { id } }",
+                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [\"task.created\"] }) { id } }",
                 json!({ "id": id }),
             )
             .await;
@@ -1365,7 +1365,7 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "mutation($id: ID!) { disableWebhookEndpoint(id: $id, reason: \"maintenance\") { enabled disabledReason } }",
+                "mutation($id: ID!) { disableWebhookEndpoint(input: { id: $id, reason: \"maintenance\" }) { enabled disabledReason } }",
                 json!({ "id": id }),
             )
             .await;
@@ -1387,7 +1387,7 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, events: [\"information_request.created\"]) { id } }",
+                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [\"information_request.created\"] }) { id } }",
                 json!({ "id": id }),
             )
             .await;
@@ -1634,7 +1634,7 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "mutation($id: ID!) { createContactAccessToken(contactId: $id) }",
+                "mutation($id: ID!) { createContactAccessToken(input: { contactId: $id }) }",
                 json!({ "id": firm.contacts[0] }),
             )
             .await;
@@ -1652,7 +1652,7 @@ backend_test!(
         // The client answers before the 08:00 sending hour.
         h.ok(
             &contact,
-            "mutation($id: ID!) { answerRequest(id: $id, message: \"Envoyé par courrier\") { status } }",
+            "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Envoyé par courrier\" }) { status } }",
             json!({ "id": request_id }),
         )
         .await;

@@ -20,8 +20,8 @@ use crate::support::smtp::SmtpSink;
 use crate::support::webhooks;
 
 const BOUNDARY: &str = "rappel-test-boundary-7d1f";
-const ANSWER: &str = "mutation($id: ID!, $message: String, $files: [Upload!]) { \
-    answerRequest(id: $id, message: $message, files: $files) { status \
+const ANSWER: &str = "mutation($input: AnswerRequestInput!) { \
+    answerRequest(input: $input) { status \
     answers { nodes { id files { id name size mediaType sha256 downloadUrl } } } } }";
 
 /// Bytes that start like a PDF.
@@ -54,10 +54,10 @@ fn multipart_body(request_id: &str, message: Option<&str>, files: &[(&str, Vec<u
     let nulls: Vec<Value> = files.iter().map(|_| Value::Null).collect();
     let operations = json!({
         "query": ANSWER,
-        "variables": { "id": request_id, "message": message, "files": nulls },
+        "variables": { "input": { "id": request_id, "message": message, "files": nulls } },
     });
     let map: serde_json::Map<String, Value> = (0..files.len())
-        .map(|i| (i.to_string(), json!([format!("variables.files.{i}")])))
+        .map(|i| (i.to_string(), json!([format!("variables.input.files.{i}")])))
         .collect();
     let mut body = Vec::new();
     let mut part = |headers: String, content: &[u8]| {
@@ -242,7 +242,7 @@ async fn documents_round_trip(app: &TestApp, storage_env: &[(&str, &str)], objec
     let created = post_graphql(
         &base,
         Some(&admin),
-        "mutation($url: String!) { createWebhookEndpoint(url: $url, events: [\"information_request.answered\"]) { secret } }",
+        "mutation($url: String!) { createWebhookEndpoint(input: { url: $url, events: [\"information_request.answered\"] }) { secret } }",
         json!({ "url": receiver.url }),
     )
     .await;
@@ -410,7 +410,7 @@ async fn documents_round_trip(app: &TestApp, storage_env: &[(&str, &str)], objec
     let other_firm = post_graphql(
         &base,
         None,
-        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+        "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { token } }",
         json!({ "e": "admin@b.example.fr", "p": PASSWORD }),
     )
     .await;

@@ -44,7 +44,7 @@ async fn signed_mission(app: &TestApp, admin: &Caller, input: Value) -> String {
     let data = app
         .ok(
             admin,
-            "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+            "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }",
             json!({ "input": input }),
         )
         .await;
@@ -264,7 +264,7 @@ backend_test!(
 
         let next_month = today.with_day(1).expect("first") + Months::new(1);
         let data = app
-            .ok(&admin, "mutation($input: MissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
+            .ok(&admin, "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
                 "clientId": client, "name": "Sans passé", "startDate": first_due.to_string(),
                 "lines": [{ "serviceId": service, "frequency": "MONTHLY", "firstDueDate": next_month.to_string() }]
             }}))
@@ -407,7 +407,7 @@ backend_test!(
         let data = app
             .ok(
                 &admin,
-                "mutation($id: ID!) { endMission(id: $id) { status endDate } }",
+                "mutation($id: ID!) { endMission(input: { id: $id }) { status endDate } }",
                 json!({ "id": ended }),
             )
             .await;
@@ -543,7 +543,7 @@ async fn two_processes_on_postgres_generate_every_occurrence_once() {
         .collect();
     for index in 0..5 {
         let data = app
-            .ok(&admin, "mutation($input: MissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
+            .ok(&admin, "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
                 "clientId": client, "name": format!("M{index}"), "startDate": "2027-01-01", "endDate": "2027-12-31", "lines": lines
             }}))
             .await;
@@ -668,7 +668,7 @@ async fn the_server_runs_a_pass_at_start_so_downtime_is_caught_up() {
     let app = TestApp::new(db);
     let (admin, client, service) = firm_with_service(&app, "reprise", "Europe/Paris", 10).await;
     let data = app
-        .ok(&admin, "mutation($input: MissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
+        .ok(&admin, "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }", json!({ "input": {
             "clientId": client, "name": "Signée hors ligne", "startDate": crate::support::app::months_ago_28th(3),
             "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
         }}))
@@ -764,8 +764,8 @@ backend_test!(
         let items = service_items(&app, &admin, &service).await;
         app.ok(
             &admin,
-            "mutation($id: ID!, $input: ServiceInput!) { updateService(id: $id, input: $input) { leadDays } }",
-            json!({ "id": service, "input": { "title": "Rappel TVA", "leadDays": 20, "items": items } }),
+            "mutation($input: UpdateServiceInput!) { updateService(input: $input) { leadDays } }",
+            json!({ "input": { "id": service, "title": "Rappel TVA", "leadDays": 20, "items": items } }),
         )
         .await;
         run_pass(
@@ -815,13 +815,13 @@ backend_test!(
         items.push(json!({ "kind": "INFORMATION_REQUEST", "title": "Merci de joindre les relevés bancaires" }));
         app.ok(
             &admin,
-            "mutation($id: ID!, $input: ServiceInput!) { updateService(id: $id, input: $input) { id } }",
-            json!({ "id": service, "input": { "title": "Rappel TVA", "leadDays": 10, "items": items } }),
+            "mutation($input: UpdateServiceInput!) { updateService(input: $input) { id } }",
+            json!({ "input": { "id": service, "title": "Rappel TVA", "leadDays": 10, "items": items } }),
         )
         .await;
         app.ok(
             &admin,
-            "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2027-12-31\" }) { endDate } }",
+            "mutation($id: ID!) { updateMission(input: { id: $id, endDate: \"2027-12-31\" }) { endDate } }",
             json!({ "id": mission }),
         )
         .await;

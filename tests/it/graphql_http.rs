@@ -203,7 +203,7 @@ async fn get_executes_queries_refuses_mutations_and_gives_browsers_the_playgroun
     );
 
     // A mutation over GET is refused with 405 and `Allow: POST`, and changes nothing.
-    let mutation = r#"mutation { createCategory(name: "Par GET") { id } }"#;
+    let mutation = r#"mutation { createCategory(input: { name: "Par GET" }) { id } }"#;
     for accept in ["application/json", "application/graphql-response+json"] {
         let response = get(mutation, accept).await.expect("GET");
         assert_eq!(response.status().as_u16(), 405, "{accept}");
@@ -514,7 +514,7 @@ backend_test!(
         let answer = app
             .exec(
                 &Caller::Anonymous,
-                r#"mutation { createCategory(name: "X") { id } }"#,
+                r#"mutation { createCategory(input: { name: "X" }) { id } }"#,
                 json!({}),
             )
             .await;
@@ -572,7 +572,7 @@ backend_test!(
         let answer = app
             .exec(
                 &world.contact_a,
-                r#"mutation { answerRequest(id: "99", message: "x") { id } }"#,
+                r#"mutation { answerRequest(input: { id: "99", message: "x" }) { id } }"#,
                 json!({}),
             )
             .await;

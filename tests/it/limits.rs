@@ -236,7 +236,7 @@ backend_test!(
     }
 );
 
-const LOGIN: &str = "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }";
+const LOGIN: &str = "mutation($email: String!, $password: String!) { login(input: { email: $email, password: $password }) { token } }";
 
 fn login(email: &str, password: &str) -> Value {
     json!({ "query": LOGIN, "variables": { "email": email, "password": password } })
@@ -262,7 +262,7 @@ backend_test!(
         let attacker = client_from("127.0.0.1");
 
         let aliased: String = (0..2)
-            .map(|i| format!("l{i}: login(email: \"admin@a.example.fr\", password: \"guess{i}\") {{ token }} "))
+            .map(|i| format!("l{i}: login(input: {{ email: \"admin@a.example.fr\", password: \"guess{i}\" }}) {{ token }} "))
             .collect();
         let (_, _, answer) = graphql(
             &attacker,
@@ -298,7 +298,7 @@ backend_test!(
 
         // The finding's attack: batches of ten operations of aliased logins each.
         let aliased: String = (0..20)
-            .map(|i| format!("l{i}: login(email: \"admin@a.example.fr\", password: \"guess{i}\") {{ token }} "))
+            .map(|i| format!("l{i}: login(input: {{ email: \"admin@a.example.fr\", password: \"guess{i}\" }}) {{ token }} "))
             .collect();
         let attack: Vec<Value> = (0..10)
             .map(|_| json!({ "query": format!("mutation {{ {aliased} }}") }))
@@ -438,8 +438,7 @@ backend_test!(
                 "RATE_LIMITED"
             ]
         );
-        let redeem =
-            json!({ "query": "mutation { redeemSignInLink(token: \"rpl_guess\") { token } }" });
+        let redeem = json!({ "query": "mutation { redeemSignInLink(input: { token: \"rpl_guess\" }) { token } }" });
         let (status, _, answer) = graphql(&attacker, &server, redeem.clone()).await;
         assert_eq!(
             (status, error_codes(&answer)),
@@ -689,7 +688,7 @@ backend_test!(
             ("subscription { requestEvents { nope } }".to_string(), "GRAPHQL_VALIDATION_FAILED"),
             ("{ __typename(a: [".to_string(), "GRAPHQL_PARSE_FAILED"),
             (fragment_bomb(7), "BAD_USER_INPUT"),
-            ("mutation { a: login(email: \"x\", password: \"y\") { token } b: login(email: \"x\", password: \"z\") { token } }".to_string(), "BAD_USER_INPUT"),
+            ("mutation { a: login(input: { email: \"x\", password: \"y\" }) { token } b: login(input: { email: \"x\", password: \"z\" }) { token } }".to_string(), "BAD_USER_INPUT"),
         ];
         for (id, (query, expected)) in queries.iter().enumerate() {
             let id = (id + 1).to_string();

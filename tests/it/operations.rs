@@ -331,7 +331,7 @@ backend_test!(
         let login = post_graphql(
             &server.base_url,
             None,
-            "mutation SignIn($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
+            "mutation SignIn($email: String!, $password: String!) { login(input: { email: $email, password: $password }) { token } }",
             json!({ "email": "admin@a.example.fr", "password": "not-the-password-123" }),
         )
         .await;

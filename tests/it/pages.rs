@@ -142,7 +142,7 @@ async fn big_world(app: &TestApp) -> World {
     let data = app
         .ok(
             &world.admin_a,
-            "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+            "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }",
             json!({ "input": {
                 "categoryId": world.firm_a.category, "title": "Paie", "deliverableType": "DOCUMENTS",
                 "leadDays": 10, "items": items
@@ -156,7 +156,7 @@ async fn big_world(app: &TestApp) -> World {
     let data = app
         .ok(
             &world.admin_a,
-            "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+            "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }",
             json!({ "input": {
                 "clientId": world.firm_a.client, "name": "Paie mensuelle",
                 "startDate": months_ago_28th(3),
@@ -189,7 +189,7 @@ async fn big_world(app: &TestApp) -> World {
     for node in ids {
         app.ok(
             &world.contact_a,
-            "mutation($id: ID!) { answerRequest(id: $id, message: \"Voici\") { status } }",
+            "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Voici\" }) { status } }",
             json!({ "id": node["id"] }),
         )
         .await;
@@ -555,7 +555,7 @@ backend_test!(
         let world = World::build(&app).await;
         app.ok(
             &world.contact_a,
-            "mutation($id: ID!) { answerRequest(id: $id, message: \"Voici\") { status } }",
+            "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Voici\" }) { status } }",
             json!({ "id": world.firm_a.request }),
         )
         .await;
@@ -642,7 +642,7 @@ backend_test!(
         let answer = async |id: &Value, message: &str| {
             app.ok(
                 &world.contact_a,
-                "mutation($id: ID!, $message: String!) { answerRequest(id: $id, message: $message) { status } }",
+                "mutation($id: ID!, $message: String!) { answerRequest(input: { id: $id, message: $message }) { status } }",
                 json!({ "id": id, "message": message }),
             )
             .await;

@@ -702,7 +702,7 @@ backend_test!(
         assert!(french.contains("lang=\"fr\""));
         app.ok(
             &world.admin_a,
-            "mutation($id: ID!) { updateContact(id: $id, input: { name: \"Contact\", email: \"contact0@a.example.fr\", language: ENGLISH }) { id } }",
+            "mutation($id: ID!) { updateContact(input: { id: $id, name: \"Contact\", email: \"contact0@a.example.fr\", language: ENGLISH }) { id } }",
             json!({ "id": world.firm_a.contact }),
         )
         .await;

@@ -81,8 +81,8 @@ fn refusal(response: &Value) -> (String, String, String) {
 }
 
 const CREATE_MISSION: &str =
-    "mutation($input: MissionInput!) { createMission(input: $input) { id } }";
-const PREVIEW: &str = "query($m: MissionInput!, $until: Date!) { firm { schedulePreview(mission: $m, until: $until) { dueDate copyNumber } } }";
+    "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }";
+const PREVIEW: &str = "query($m: CreateMissionInput!, $until: Date!) { firm { schedulePreview(mission: $m, until: $until) { dueDate copyNumber } } }";
 
 backend_test!(
     async fn quantities_items_and_lines_past_their_bounds_are_refused_naming_the_field(db: TestDb) {
@@ -175,7 +175,7 @@ backend_test!(
             let response = app
                 .exec(
                     &admin,
-                    "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+                    "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }",
                     json!({ "input": { "title": "Énorme", "leadDays": 0, "items": items } }),
                 )
                 .await;
@@ -386,7 +386,7 @@ backend_test!(
         .expect("pass");
         app.ok(
             &admin,
-            "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2028-12-31\" }) { id } }",
+            "mutation($id: ID!) { updateMission(input: { id: $id, endDate: \"2028-12-31\" }) { id } }",
             json!({ "id": mission }),
         )
         .await;
@@ -559,7 +559,7 @@ backend_test!(
         let response = app
             .exec(
                 &admin,
-                "mutation($id: ID!) { updateMission(id: $id, input: { endDate: \"2099-12-31\" }) { id } }",
+                "mutation($id: ID!) { updateMission(input: { id: $id, endDate: \"2099-12-31\" }) { id } }",
                 json!({ "id": mission }),
             )
             .await;
@@ -591,7 +591,7 @@ backend_test!(
         let data = app
             .ok(
                 &admin,
-                "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+                "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }",
                 json!({ "input": { "title": "Long délai", "leadDays": 366, "items": items } }),
             )
             .await;
@@ -623,8 +623,8 @@ backend_test!(
         let response = app
             .exec(
                 &admin,
-                "mutation($m: ID!, $line: MissionLineInput!) { addMissionLine(missionId: $m, line: $line) { id } }",
-                json!({ "m": mission, "line": { "serviceId": heavy, "frequency": "WEEKLY", "firstDueDate": tomorrow } }),
+                "mutation($input: AddMissionLineInput!) { addMissionLine(input: $input) { id } }",
+                json!({ "input": { "missionId": mission, "serviceId": heavy, "frequency": "WEEKLY", "firstDueDate": tomorrow } }),
             )
             .await;
         let (code, field, message) = refusal(&response);

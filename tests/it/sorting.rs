@@ -180,7 +180,7 @@ backend_test! {
         let world = World::build(&app).await;
         let admin = &world.admin_a;
         // Mixed statuses, so STATUS has ties and changes; both clients hold work.
-        app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(id: $id, message: \"Ci-joint\") { status } }",
+        app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Ci-joint\" }) { status } }",
             json!({ "id": world.firm_a.request })).await;
         app.ok(admin, "mutation($id: ID!) { completeTask(id: $id) { status } }",
             json!({ "id": world.firm_a.task })).await;

@@ -29,7 +29,7 @@ backend_test!(
         let login = app
             .exec(
                 &Caller::Anonymous,
-                "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
+                "mutation($email: String!, $password: String!) { login(input: { email: $email, password: $password }) { token } }",
                 json!({ "email": "admin@a.example.fr\u{0}", "password": PASSWORD }),
             )
             .await;
@@ -55,7 +55,7 @@ backend_test!(
         let disable = app
             .exec(
                 &world.admin_a,
-                "mutation($id: ID!, $reason: String) { disableWebhookEndpoint(id: $id, reason: $reason) { id } }",
+                "mutation($id: ID!, $reason: String) { disableWebhookEndpoint(input: { id: $id, reason: $reason }) { id } }",
                 json!({ "id": world.firm_a.endpoint, "reason": "paused\u{0}by\u{1b}[31m ops" }),
             )
             .await;
@@ -76,7 +76,7 @@ backend_test!(
         let nested = app
             .exec(
                 &world.admin_a,
-                "mutation($input: ClientInput!) { createClient(input: $input) { id } }",
+                "mutation($input: CreateClientInput!) { createClient(input: $input) { id } }",
                 json!({ "input": { "name": "Boulangerie\u{7}" } }),
             )
             .await;
@@ -87,7 +87,7 @@ backend_test!(
         let multi_line = app
             .exec(
                 &world.admin_a,
-                "mutation($id: ID!, $reason: String) { disableWebhookEndpoint(id: $id, reason: $reason) { disabledReason } }",
+                "mutation($id: ID!, $reason: String) { disableWebhookEndpoint(input: { id: $id, reason: $reason }) { disabledReason } }",
                 json!({ "id": world.firm_a.endpoint, "reason": "paused:\n\tmaintenance" }),
             )
             .await;
@@ -124,7 +124,7 @@ backend_test!(
             let contact = app
                 .exec(
                     &world.admin_a,
-                    "mutation($client: ID!, $name: String!) { addContact(clientId: $client, input: { name: $name, email: \"new.contact@a.example.fr\" }) { id } }",
+                    "mutation($client: ID!, $name: String!) { addContact(input: { clientId: $client, name: $name, email: \"new.contact@a.example.fr\" }) { id } }",
                     json!({ "client": world.firm_a.client, "name": name }),
                 )
                 .await;
@@ -137,7 +137,7 @@ backend_test!(
             let staff = app
                 .exec(
                     &world.admin_a,
-                    "mutation($name: String!) { inviteStaffMember(email: \"new.member@a.example.fr\", name: $name) { member { id } } }",
+                    "mutation($name: String!) { inviteStaffMember(input: { email: \"new.member@a.example.fr\", name: $name }) { member { id } } }",
                     json!({ "name": name }),
                 )
                 .await;
@@ -234,7 +234,7 @@ backend_test!(
             async move {
                 app.exec(
                     &admin,
-                    "mutation($email: String!) { inviteStaffMember(email: $email, name: \"Someone\") { member { id } } }",
+                    "mutation($email: String!) { inviteStaffMember(input: { email: $email, name: \"Someone\" }) { member { id } } }",
                     json!({ "email": email }),
                 )
                 .await
@@ -262,7 +262,7 @@ backend_test!(
         let contact = app
             .exec(
                 &world.admin_a,
-                "mutation($client: ID!) { addContact(clientId: $client, input: { name: \"Twin\", email: \"CONTACT0@a.example.fr\" }) { id } }",
+                "mutation($client: ID!) { addContact(input: { clientId: $client, name: \"Twin\", email: \"CONTACT0@a.example.fr\" }) { id } }",
                 json!({ "client": world.firm_a.client }),
             )
             .await;
@@ -333,7 +333,7 @@ backend_test!(
         let world = World::build(&app).await;
         app.ok(
             &world.admin_a,
-            r#"mutation { createWebhookEndpoint(url: "https://93.184.216.34/in?token=s3cret-value", events: ["information_request.created"]) { endpoint { id } } }"#,
+            r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/in?token=s3cret-value", events: ["information_request.created"] }) { endpoint { id } } }"#,
             json!({}),
         )
         .await;

@@ -36,12 +36,12 @@ async function clientWithRequests(url, token, tag) {
   const clientId = client.createClient.id;
   const email = `contact.${tag}@garage.example`;
   await graphql(url, token,
-    'mutation($c: ID!, $e: String!) { addContact(clientId: $c, input: { name: "Paul", email: $e }) { id } }',
+    'mutation($c: ID!, $e: String!) { addContact(input: { clientId: $c, name: "Paul", email: $e }) { id } }',
     { c: clientId, e: email });
   const today = new Date();
   const start = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 2, 10)).toISOString().slice(0, 10);
   const mission = await graphql(url, token,
-    `mutation($input: MissionInput!) { createMission(input: $input) { id } }`,
+    `mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }`,
     { input: { clientId, name: `Mission ${tag}`, startDate: start, lines: [{ serviceId, frequency: 'MONTHLY', firstDueDate: start }] } });
   await graphql(url, token, 'mutation($id: ID!) { signMission(id: $id) { id } }', { id: mission.createMission.id });
   return { email };

@@ -14,10 +14,15 @@ export const FIRM_ONLY_NAMES = [
   'FirmView', 'Task', 'InformationRequest', 'Mission', 'MissionLine', 'Service', 'ServiceItem',
   'Category', 'Client', 'Contact', 'StaffMember', 'StaffInvitation', 'Delivery', 'DeliveryAttempt',
   'WebhookEndpoint', 'WebhookEndpointWithSecret', 'TaskStatus', 'MissionStatus', 'DeliveryStatus',
-  'ServiceInput', 'MissionInput', 'MissionLineInput', 'ServiceItemInput', 'Frequency', 'ItemKind',
+  'CreateServiceInput', 'CreateMissionInput', 'MissionLineInput', 'ServiceItemInput', 'Frequency', 'ItemKind',
   'PreviewOccurrence', 'WorkingDayAdjustment', 'ReminderPolicy', 'ReminderPolicyInput',
-  'DeliveryEvent', 'DeliveryKind', 'RequestAnswer', 'MissionUpdateInput', 'ClientInput',
-  'ContactInput', 'ClientConnection', 'TaskConnection', 'DeliveryConnection',
+  'DeliveryEvent', 'DeliveryKind', 'RequestAnswer', 'UpdateMissionInput', 'CreateClientInput',
+  'AddContactInput', 'UpdateContactInput', 'UpdateServiceInput', 'UpdateClientInput',
+  'CreateCategoryInput', 'RenameCategoryInput', 'ReorderServiceItemsInput', 'AddMissionLineInput',
+  'EndMissionInput', 'AssignTaskInput', 'InviteStaffMemberInput', 'CreateContactAccessTokenInput',
+  'SignMissionsInput', 'CompleteTasksInput', 'CloseRequestsInput', 'ImportClientsInput',
+  'CreateWebhookEndpointInput', 'UpdateWebhookEndpointInput', 'DisableWebhookEndpointInput',
+  'UpdateMyPreferencesInput', 'ClientConnection', 'TaskConnection', 'DeliveryConnection',
   'InformationRequestConnection', 'Role', 'CategoryConnection', 'CategoryEdge', 'ClientEdge',
   'DeliveryEdge', 'InformationRequestEdge', 'MissionConnection', 'MissionEdge',
   'RequestAnswerConnection', 'RequestAnswerEdge', 'ServiceConnection', 'ServiceEdge',
@@ -82,10 +87,10 @@ async function post(token, query, variables = {}) {
 export async function memberToken(staffToken) {
   const email = `member-${Date.now()}@cabinet-demo.fr`;
   const invited = await post(staffToken,
-    'mutation($email: String!) { inviteStaffMember(email: $email, name: "Membre") { temporaryPassword } }',
+    'mutation($email: String!) { inviteStaffMember(input: { email: $email, name: "Membre" }) { temporaryPassword } }',
     { email });
   const session = await post(null,
-    'mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }',
+    'mutation($email: String!, $password: String!) { login(input: { email: $email, password: $password }) { token } }',
     { email, password: invited.inviteStaffMember.temporaryPassword });
   return session.login.token;
 }

@@ -11,7 +11,7 @@ use crate::domain::schedule::{self, LineSchedule, MissionWindow, ScheduleLimits}
 use crate::error::AppError;
 use crate::generation::firm_today;
 use crate::graphql::context::{StaffGuard, found, visible_to_staff};
-use crate::graphql::firm::mutation::{MissionInput, validate_mission_input};
+use crate::graphql::firm::mutation::{CreateMissionInput, validate_mission_input};
 use crate::graphql::scalars::Date;
 
 /// One occurrence a mission would generate.
@@ -66,7 +66,7 @@ pub async fn preview_for_mission(
 pub async fn preview_for_input(
     db: &mut DbConn<'_>,
     firm: &Firm,
-    input: &MissionInput,
+    input: &CreateMissionInput,
     until: NaiveDate,
     limits: &ScheduleLimits,
 ) -> Result<Vec<PreviewOccurrence>, AppError> {

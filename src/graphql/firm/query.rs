@@ -16,7 +16,7 @@ use crate::graphql::firm::day::{
     task_filter, task_page, today,
 };
 use crate::graphql::firm::history::{HistoryArgs, HistoryEntry, HistoryFilter, history_page};
-use crate::graphql::firm::mutation::{MissionInput, limits};
+use crate::graphql::firm::mutation::{CreateMissionInput, limits};
 use crate::graphql::loaders::{FirmKey, firm_loader, one};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
@@ -514,7 +514,7 @@ impl FirmView {
         ctx: &Context<'_>,
         #[graphql(desc = "A saved mission to preview (or give mission).")] mission_id: Option<ID>,
         #[graphql(desc = "A draft mission to preview, instead of missionId.")] mission: Option<
-            MissionInput,
+            CreateMissionInput,
         >,
         #[graphql(
             desc = "Last due date listed, after working-day adjustment (inclusive). The mission's \

@@ -4,7 +4,7 @@
 //! field of `WebhookEndpoint`. Each resolver calls one operation of `crate::ops::webhooks`,
 //! which checks URLs on save (https, public addresses; the worker checks again at send time).
 
-use async_graphql::{Context, ID, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
 use crate::graphql::context::{AdminGuard, StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, delivery_control, env};
@@ -80,16 +80,14 @@ impl WebhookMutation {
     async fn create_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "An https URL reaching a public address (BAD_USER_INPUT otherwise).")] url: String,
-        #[graphql(
-            desc = "The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other)."
-        )]
-        events: Vec<String>,
-        #[graphql(desc = "The id of one client to keep; null for every client.")] client_id: Option<
-            ID,
-        >,
+        #[graphql(desc = "The new endpoint.")] input: CreateWebhookEndpointInput,
     ) -> async_graphql::Result<WebhookEndpointWithSecret> {
         let actor = actor(ctx)?;
+        let CreateWebhookEndpointInput {
+            url,
+            events,
+            client_id,
+        } = input;
         let client_id = client_id
             .as_ref()
             .map(|id| parse_id(id, "client"))
@@ -112,19 +110,15 @@ impl WebhookMutation {
     async fn update_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint."
-        )]
-        id: ID,
-        #[graphql(desc = "An https URL reaching a public address (BAD_USER_INPUT otherwise).")] url: Option<String>,
-        #[graphql(
-            desc = "The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other)."
-        )]
-        events: Option<Vec<String>>,
-        #[graphql(desc = "The id of one client to keep; null for every client.")]
-        client_id: MaybeUndefined<ID>,
+        #[graphql(desc = "The endpoint and what changes.")] input: UpdateWebhookEndpointInput,
     ) -> async_graphql::Result<WebhookEndpoint> {
         let actor = actor(ctx)?;
+        let UpdateWebhookEndpointInput {
+            id,
+            url,
+            events,
+            client_id,
+        } = input;
         let id = parse_id(&id, "webhook endpoint")?;
         let client_id = match client_id {
             MaybeUndefined::Undefined => None,
@@ -147,16 +141,13 @@ impl WebhookMutation {
     async fn disable_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint."
-        )]
-        id: ID,
-        #[graphql(desc = "Why, shown in the endpoint's disabledReason.")] reason: Option<String>,
+        #[graphql(desc = "The endpoint and why it is disabled.")]
+        input: DisableWebhookEndpointInput,
     ) -> async_graphql::Result<WebhookEndpoint> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "webhook endpoint")?;
+        let id = parse_id(&input.id, "webhook endpoint")?;
         let endpoint =
-            ops::webhooks::disable_endpoint(env(ctx)?, &actor, id, reason.as_deref()).await?;
+            ops::webhooks::disable_endpoint(env(ctx)?, &actor, id, input.reason.as_deref()).await?;
         Ok(WebhookEndpoint(endpoint))
     }
 
@@ -228,6 +219,39 @@ impl WebhookMutation {
                 .await?;
         Ok(Delivery(requeued))
     }
+}
+
+/// A new webhook endpoint.
+#[derive(InputObject)]
+pub struct CreateWebhookEndpointInput {
+    /// An https URL reaching a public address (BAD_USER_INPUT otherwise).
+    pub url: String,
+    /// The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other).
+    pub events: Vec<String>,
+    /// The id of one client to keep; null for every client.
+    pub client_id: Option<ID>,
+}
+
+/// Changes to a webhook endpoint; a field left out stays as it is.
+#[derive(InputObject)]
+pub struct UpdateWebhookEndpointInput {
+    /// The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint.
+    pub id: ID,
+    /// An https URL reaching a public address (BAD_USER_INPUT otherwise).
+    pub url: Option<String>,
+    /// The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other).
+    pub events: Option<Vec<String>>,
+    /// The id of one client to keep; null for every client; left out, unchanged.
+    pub client_id: MaybeUndefined<ID>,
+}
+
+/// A webhook endpoint to stop sending to.
+#[derive(InputObject)]
+pub struct DisableWebhookEndpointInput {
+    /// The webhook endpoint's id; NOT_FOUND when the firm has no such webhook endpoint.
+    pub id: ID,
+    /// Why, shown in the endpoint's disabledReason.
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ impl TestApp {
         let data = self
             .ok(
                 &admin,
-                "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+                "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }",
                 json!({ "input": service }),
             )
             .await;
@@ -96,7 +96,7 @@ impl TestApp {
         let client = data["createClient"]["id"].as_str().expect("id").to_string();
         self.ok(
             &admin,
-            "mutation($c: ID!, $e: String!) { addContact(clientId: $c, input: { name: \"Marie\", email: $e }) { id } }",
+            "mutation($c: ID!, $e: String!) { addContact(input: { clientId: $c, name: \"Marie\", email: $e }) { id } }",
             json!({ "c": client, "e": format!("marie@{tag}.example.fr") }),
         )
         .await;
@@ -108,7 +108,7 @@ impl TestApp {
         let data = self
             .ok(
                 &Caller::Anonymous,
-                "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
+                "mutation($email: String!, $password: String!) { login(input: { email: $email, password: $password }) { token } }",
                 json!({ "email": email, "password": password }),
             )
             .await;
@@ -221,7 +221,7 @@ impl World {
         let invitation = app
             .ok(
                 &admin_a,
-                r#"mutation { inviteStaffMember(email: "member@a.example.fr", name: "Member") { member { id } temporaryPassword } }"#,
+                r#"mutation { inviteStaffMember(input: { email: "member@a.example.fr", name: "Member" }) { member { id } temporaryPassword } }"#,
                 json!({}),
             )
             .await;
@@ -258,7 +258,7 @@ impl World {
         let data = app
             .ok(
                 admin,
-                r#"mutation { createCategory(name: "Fiscal") { id } }"#,
+                r#"mutation { createCategory(input: { name: "Fiscal" }) { id } }"#,
                 json!({}),
             )
             .await;
@@ -269,7 +269,7 @@ impl World {
         let data = app
             .ok(
                 admin,
-                "mutation($input: ServiceInput!) { createService(input: $input) { id } }",
+                "mutation($input: CreateServiceInput!) { createService(input: $input) { id } }",
                 json!({ "input": {
                     "categoryId": category, "title": "Rappel TVA", "deliverableType": "DOCUMENTS",
                     "leadDays": 10,
@@ -297,7 +297,7 @@ impl World {
             let data = app
                 .ok(
                     admin,
-                    "mutation($client: ID!, $email: String!) { addContact(clientId: $client, input: { name: \"Contact\", email: $email }) { id } }",
+                    "mutation($client: ID!, $email: String!) { addContact(input: { clientId: $client, name: \"Contact\", email: $email }) { id } }",
                     json!({ "client": client, "email": format!("contact{index}@{tag}.example.fr") }),
                 )
                 .await;
@@ -305,7 +305,7 @@ impl World {
             let data = app
                 .ok(
                     admin,
-                    "mutation($contact: ID!) { createContactAccessToken(contactId: $contact) }",
+                    "mutation($contact: ID!) { createContactAccessToken(input: { contactId: $contact }) }",
                     json!({ "contact": contact }),
                 )
                 .await;
@@ -319,7 +319,7 @@ impl World {
         let data = app
             .ok(
                 admin,
-                "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+                "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }",
                 json!({ "input": {
                     "clientId": clients[0].0, "name": "Brouillon", "startDate": "2030-01-01",
                     "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
@@ -359,7 +359,7 @@ impl World {
         let data = app
             .ok(
                 admin,
-                r#"mutation { createWebhookEndpoint(url: "https://93.184.216.34/hook", events: ["information_request.created"]) { endpoint { id } } }"#,
+                r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/hook", events: ["information_request.created"] }) { endpoint { id } } }"#,
                 json!({}),
             )
             .await;
@@ -406,7 +406,7 @@ impl World {
         let data = app
             .ok(
                 admin,
-                "mutation($input: MissionInput!) { createMission(input: $input) { id } }",
+                "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }",
                 json!({ "input": {
                     "clientId": client, "name": "TVA mensuelle", "startDate": months_ago_28th(3),
                     "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]

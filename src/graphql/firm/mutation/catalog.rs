@@ -1,9 +1,9 @@
 //! Firm mutations: the catalogue: categories, services and their items. Each resolver parses ids and inputs, calls one
 //! operation of `crate::ops::catalog` with the caller as actor, and maps its answer.
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 
-use super::ServiceInput;
+use super::{CreateServiceInput, UpdateServiceInput};
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::{Category, Service};
@@ -20,9 +20,9 @@ impl CatalogMutation {
     async fn create_category(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The category's name.")] name: String,
+        #[graphql(desc = "The new category.")] input: CreateCategoryInput,
     ) -> async_graphql::Result<Category> {
-        let row = ops::catalog::create_category(env(ctx)?, &actor(ctx)?, &name).await?;
+        let row = ops::catalog::create_category(env(ctx)?, &actor(ctx)?, &input.name).await?;
         Ok(Category(row))
     }
 
@@ -31,13 +31,11 @@ impl CatalogMutation {
     async fn rename_category(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The category's id; NOT_FOUND when the firm has no such category.")]
-        id: ID,
-        #[graphql(desc = "The new name.")] name: String,
+        #[graphql(desc = "The category and its new name.")] input: RenameCategoryInput,
     ) -> async_graphql::Result<Category> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "category")?;
-        let row = ops::catalog::rename_category(env(ctx)?, &actor, id, &name).await?;
+        let id = parse_id(&input.id, "category")?;
+        let row = ops::catalog::rename_category(env(ctx)?, &actor, id, &input.name).await?;
         Ok(Category(row))
     }
 
@@ -46,7 +44,7 @@ impl CatalogMutation {
     async fn create_service(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The new service.")] input: ServiceInput,
+        #[graphql(desc = "The new service.")] input: CreateServiceInput,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
         let input = input.to_op()?;
@@ -60,15 +58,14 @@ impl CatalogMutation {
     async fn update_service(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The service's id; NOT_FOUND when the firm has no such service.")] id: ID,
         #[graphql(
-            desc = "The service's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+            desc = "The service's id and new values (every field is checked; BAD_USER_INPUT names the one refused)."
         )]
-        input: ServiceInput,
+        input: UpdateServiceInput,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "service")?;
-        let input = input.to_op()?;
+        let id = parse_id(&input.id, "service")?;
+        let input = input.values.to_op()?;
         let row = ops::catalog::update_service(env(ctx)?, &actor, id, &input).await?;
         Ok(Service(row))
     }
@@ -78,15 +75,13 @@ impl CatalogMutation {
     async fn reorder_service_items(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The service's id.")] service_id: ID,
-        #[graphql(
-            desc = "Every live item of the service, once each, in the new order (BAD_USER_INPUT otherwise)."
-        )]
-        item_ids: Vec<ID>,
+        #[graphql(desc = "The service and its items in the new order.")]
+        input: ReorderServiceItemsInput,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
-        let service_id = parse_id(&service_id, "service")?;
-        let order = item_ids
+        let service_id = parse_id(&input.service_id, "service")?;
+        let order = input
+            .item_ids
             .iter()
             .map(|id| parse_id(id, "service item"))
             .collect::<Result<Vec<_>, _>>()?;
@@ -109,4 +104,29 @@ impl CatalogMutation {
             ops::catalog::archive_service(env(ctx)?, &actor, id).await?,
         ))
     }
+}
+
+/// A new category.
+#[derive(InputObject)]
+pub struct CreateCategoryInput {
+    /// The category's name; not blank (BAD_USER_INPUT).
+    pub name: String,
+}
+
+/// A category and its new name.
+#[derive(InputObject)]
+pub struct RenameCategoryInput {
+    /// The category's id; NOT_FOUND when the firm has no such category.
+    pub id: ID,
+    /// The new name; not blank (BAD_USER_INPUT).
+    pub name: String,
+}
+
+/// A service's items in a new order.
+#[derive(InputObject)]
+pub struct ReorderServiceItemsInput {
+    /// The service's id; NOT_FOUND when the firm has no such service.
+    pub service_id: ID,
+    /// Every live item of the service, once each, in the new order (BAD_USER_INPUT otherwise).
+    pub item_ids: Vec<ID>,
 }

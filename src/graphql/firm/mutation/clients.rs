@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::{ClientInput, ContactInput};
+use super::{AddContactInput, CreateClientInput, UpdateClientInput, UpdateContactInput};
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::{Client, Contact};
@@ -20,7 +20,7 @@ impl ClientsMutation {
     async fn create_client(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The new client.")] input: ClientInput,
+        #[graphql(desc = "The new client.")] input: CreateClientInput,
     ) -> async_graphql::Result<Client> {
         let row = ops::clients::create_client(env(ctx)?, &actor(ctx)?, &input.to_op()).await?;
         Ok(Client(row))
@@ -31,15 +31,14 @@ impl ClientsMutation {
     async fn update_client(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The client's id; NOT_FOUND when the firm has no such client.")] id: ID,
         #[graphql(
-            desc = "The client's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+            desc = "The client's id and new values (every field is checked; BAD_USER_INPUT names the one refused)."
         )]
-        input: ClientInput,
+        input: UpdateClientInput,
     ) -> async_graphql::Result<Client> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "client")?;
-        let row = ops::clients::update_client(env(ctx)?, &actor, id, &input.to_op()).await?;
+        let id = parse_id(&input.id, "client")?;
+        let row = ops::clients::update_client(env(ctx)?, &actor, id, &input.values.to_op()).await?;
         Ok(Client(row))
     }
 
@@ -63,11 +62,10 @@ impl ClientsMutation {
     async fn add_contact(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The id of the client the contact belongs to.")] client_id: ID,
-        #[graphql(desc = "The contact's values.")] input: ContactInput,
+        #[graphql(desc = "The client and the contact's values.")] input: AddContactInput,
     ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
-        let client_id = parse_id(&client_id, "client")?;
+        let client_id = parse_id(&input.client_id, "client")?;
         let row = ops::clients::add_contact(env(ctx)?, &actor, client_id, &input.to_op()).await?;
         Ok(Contact(row))
     }
@@ -77,14 +75,13 @@ impl ClientsMutation {
     async fn update_contact(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The contact's id; NOT_FOUND when the firm has no such contact.")] id: ID,
         #[graphql(
-            desc = "The contact's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+            desc = "The contact's id and new values (every field is checked; BAD_USER_INPUT names the one refused)."
         )]
-        input: ContactInput,
+        input: UpdateContactInput,
     ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "contact")?;
+        let id = parse_id(&input.id, "contact")?;
         let row = ops::clients::update_contact(env(ctx)?, &actor, id, &input.to_op()).await?;
         Ok(Contact(row))
     }

@@ -69,12 +69,11 @@ impl DayMutation {
     async fn sign_missions(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The missions' ids.")] ids: Vec<ID>,
-        #[graphql(desc = "Check and report only.", default = false)] dry_run: bool,
+        #[graphql(desc = "The missions and whether to check only.")] input: SignMissionsInput,
     ) -> async_graphql::Result<BulkResult> {
         let actor = actor(ctx)?;
-        let outcome =
-            ops::bulk::sign_missions(env(ctx)?, &actor, &loose_ids(&ids), dry_run).await?;
+        let ids = loose_ids(&input.ids);
+        let outcome = ops::bulk::sign_missions(env(ctx)?, &actor, &ids, input.dry_run).await?;
         Ok(BulkResult::from(outcome))
     }
 
@@ -83,12 +82,11 @@ impl DayMutation {
     async fn complete_tasks(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The tasks' ids.")] ids: Vec<ID>,
-        #[graphql(desc = "Check and report only.", default = false)] dry_run: bool,
+        #[graphql(desc = "The tasks and whether to check only.")] input: CompleteTasksInput,
     ) -> async_graphql::Result<BulkResult> {
         let actor = actor(ctx)?;
-        let outcome =
-            ops::bulk::complete_tasks(env(ctx)?, &actor, &loose_ids(&ids), dry_run).await?;
+        let ids = loose_ids(&input.ids);
+        let outcome = ops::bulk::complete_tasks(env(ctx)?, &actor, &ids, input.dry_run).await?;
         Ok(BulkResult::from(outcome))
     }
 
@@ -97,12 +95,11 @@ impl DayMutation {
     async fn close_requests(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The requests' ids.")] ids: Vec<ID>,
-        #[graphql(desc = "Check and report only.", default = false)] dry_run: bool,
+        #[graphql(desc = "The requests and whether to check only.")] input: CloseRequestsInput,
     ) -> async_graphql::Result<BulkResult> {
         let actor = actor(ctx)?;
-        let outcome =
-            ops::bulk::close_requests(env(ctx)?, &actor, &loose_ids(&ids), dry_run).await?;
+        let ids = loose_ids(&input.ids);
+        let outcome = ops::bulk::close_requests(env(ctx)?, &actor, &ids, input.dry_run).await?;
         Ok(BulkResult::from(outcome))
     }
 
@@ -114,11 +111,11 @@ impl DayMutation {
     async fn import_clients(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The CSV text, header row first.")] csv: String,
-        #[graphql(desc = "Check and report only.", default = false)] dry_run: bool,
+        #[graphql(desc = "The CSV text and whether to check only.")] input: ImportClientsInput,
     ) -> async_graphql::Result<ImportResult> {
         let actor = actor(ctx)?;
-        let report = ops::import::import_clients(env(ctx)?, &actor, &csv, dry_run).await?;
+        let report =
+            ops::import::import_clients(env(ctx)?, &actor, &input.csv, input.dry_run).await?;
         Ok(ImportResult {
             dry_run: report.dry_run,
             applied: report.applied,
@@ -142,7 +139,7 @@ impl DayMutation {
     async fn update_my_preferences(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The preferences to change.")] input: PreferencesInput,
+        #[graphql(desc = "The preferences to change.")] input: UpdateMyPreferencesInput,
     ) -> async_graphql::Result<MyPreferences> {
         let actor = actor(ctx)?;
         let preferences =
@@ -273,7 +270,7 @@ pub struct ImportResult {
 
 /// A staff member's preferences to change (null: unchanged).
 #[derive(InputObject)]
-pub struct PreferencesInput {
+pub struct UpdateMyPreferencesInput {
     /// Receive the daily digest email at the firm's sending hour.
     pub daily_digest: Option<bool>,
 }
@@ -284,4 +281,44 @@ pub struct PreferencesInput {
 pub struct MyPreferences {
     /// Whether the daily digest email is sent to them (on by default).
     pub daily_digest: bool,
+}
+
+/// Several DRAFT missions to sign at once.
+#[derive(InputObject)]
+pub struct SignMissionsInput {
+    /// The missions' ids (an unknown one is refused as NOT_FOUND in `errors`).
+    pub ids: Vec<ID>,
+    /// Check and report only; nothing is signed.
+    #[graphql(default = false)]
+    pub dry_run: bool,
+}
+
+/// Several tasks to mark DONE at once.
+#[derive(InputObject)]
+pub struct CompleteTasksInput {
+    /// The tasks' ids (an unknown one is refused as NOT_FOUND in `errors`).
+    pub ids: Vec<ID>,
+    /// Check and report only; nothing changes.
+    #[graphql(default = false)]
+    pub dry_run: bool,
+}
+
+/// Several requests to close at once.
+#[derive(InputObject)]
+pub struct CloseRequestsInput {
+    /// The requests' ids (an unknown one is refused as NOT_FOUND in `errors`).
+    pub ids: Vec<ID>,
+    /// Check and report only; nothing changes.
+    #[graphql(default = false)]
+    pub dry_run: bool,
+}
+
+/// Clients and contacts to import from CSV text.
+#[derive(InputObject)]
+pub struct ImportClientsInput {
+    /// The CSV text, header row first.
+    pub csv: String,
+    /// Check and report only; nothing is created.
+    #[graphql(default = false)]
+    pub dry_run: bool,
 }

@@ -1,9 +1,9 @@
 //! Firm mutations: missions and their life: create, edit, add a line, sign, end, cancel. Each resolver parses ids and inputs, calls one
 //! operation of `crate::ops::missions` with the caller as actor, and maps its answer.
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 
-use super::{MissionInput, MissionLineInput, MissionUpdateInput, lines_to_op};
+use super::{CreateMissionInput, MissionLineInput, UpdateMissionInput, lines_to_op};
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::Mission;
@@ -21,7 +21,7 @@ impl MissionsMutation {
     async fn create_mission(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The new mission.")] input: MissionInput,
+        #[graphql(desc = "The new mission.")] input: CreateMissionInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
         let input = input.to_op()?;
@@ -35,14 +35,13 @@ impl MissionsMutation {
     async fn update_mission(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
         #[graphql(
-            desc = "The mission's new values (every field is checked; BAD_USER_INPUT names the one refused)."
+            desc = "The mission's id and new values (every field is checked; BAD_USER_INPUT names the one refused)."
         )]
-        input: MissionUpdateInput,
+        input: UpdateMissionInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "mission")?;
+        let id = parse_id(&input.id, "mission")?;
         let input = ops::missions::MissionUpdateInput {
             name: input.name,
             start_date: input.start_date.map(|date| date.0),
@@ -61,15 +60,11 @@ impl MissionsMutation {
     async fn add_mission_line(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The id of a DRAFT or SIGNED mission.")] mission_id: ID,
-        #[graphql(
-            desc = "The new line; on a signed mission its first due date may not lie before the firm's today."
-        )]
-        line: MissionLineInput,
+        #[graphql(desc = "The mission and its new line.")] input: AddMissionLineInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let mission_id = parse_id(&mission_id, "mission")?;
-        let line = line.to_op()?;
+        let mission_id = parse_id(&input.mission_id, "mission")?;
+        let line = input.line.to_op()?;
         Ok(Mission(
             ops::missions::add_mission_line(env(ctx)?, &actor, mission_id, &line).await?,
         ))
@@ -98,15 +93,11 @@ impl MissionsMutation {
     async fn end_mission(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
-        #[graphql(
-            desc = "The day the mission ended (inclusive); default the firm's today, or the start date of a mission not started yet. Not later than that."
-        )]
-        end_date: Option<Date>,
+        #[graphql(desc = "The mission and the day it ended.")] input: EndMissionInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "mission")?;
-        let end_date = end_date.map(|date| date.0);
+        let id = parse_id(&input.id, "mission")?;
+        let end_date = input.end_date.map(|date| date.0);
         Ok(Mission(
             ops::missions::end_mission(env(ctx)?, &actor, id, end_date).await?,
         ))
@@ -125,4 +116,24 @@ impl MissionsMutation {
             ops::missions::cancel_mission(env(ctx)?, &actor, id).await?,
         ))
     }
+}
+
+/// A new line for a DRAFT or SIGNED mission: the mission's id and the line's fields.
+#[derive(InputObject)]
+pub struct AddMissionLineInput {
+    /// The id of a DRAFT or SIGNED mission; NOT_FOUND when the firm has no such mission.
+    pub mission_id: ID,
+    /// The new line; on a signed mission its first due date may not lie before the firm's today.
+    #[graphql(flatten)]
+    pub line: MissionLineInput,
+}
+
+/// A mission to end and the day it ended.
+#[derive(InputObject)]
+pub struct EndMissionInput {
+    /// The mission's id; NOT_FOUND when the firm has no such mission.
+    pub id: ID,
+    /// The day the mission ended (inclusive); default the firm's today, or the start date of a
+    /// mission not started yet. Not later than that.
+    pub end_date: Option<Date>,
 }

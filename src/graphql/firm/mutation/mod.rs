@@ -62,8 +62,8 @@ pub struct ReminderPolicyInput {
 }
 
 #[derive(InputObject)]
-/// A service: its title, what the client hands over, its lead time and its items.
-pub struct ServiceInput {
+/// A new service: its title, what the client hands over, its lead time and its items.
+pub struct CreateServiceInput {
     /// The category to file it in; null for none.
     pub category_id: Option<ID>,
     /// The firm-only title (clients never read it); not blank.
@@ -80,17 +80,35 @@ pub struct ServiceInput {
 }
 
 #[derive(InputObject)]
-/// A client company.
-pub struct ClientInput {
+/// A new client company.
+pub struct CreateClientInput {
     /// The company's name; not blank.
     pub name: String,
     /// The firm's own reference (a file number); null for none.
     pub reference: Option<String>,
 }
 
+/// A new contact of a client.
 #[derive(InputObject)]
-/// A contact of a client.
-pub struct ContactInput {
+pub struct AddContactInput {
+    /// The id of the client the contact belongs to; NOT_FOUND when the firm has no such client.
+    pub client_id: ID,
+    /// The contact's name; not blank.
+    pub name: String,
+    /// The address requests are emailed to (BAD_USER_INPUT when not an address).
+    pub email: String,
+    /// Null: the firm's language.
+    pub language: Option<Language>,
+    #[graphql(default = true)]
+    /// False to send this contact no email; true by default.
+    pub notifications_enabled: bool,
+}
+
+/// A contact's new values (every field is checked; BAD_USER_INPUT names the one refused).
+#[derive(InputObject)]
+pub struct UpdateContactInput {
+    /// The contact's id; NOT_FOUND when the firm has no such contact.
+    pub id: ID,
     /// The contact's name; not blank.
     pub name: String,
     /// The address requests are emailed to (BAD_USER_INPUT when not an address).
@@ -121,7 +139,7 @@ pub struct MissionLineInput {
 
 #[derive(InputObject, Clone)]
 /// A new mission for one client, with its lines.
-pub struct MissionInput {
+pub struct CreateMissionInput {
     /// The id of the client the mission is for.
     pub client_id: ID,
     /// The firm-only name of the mission; not blank.
@@ -140,7 +158,9 @@ pub struct MissionInput {
 /// Once SIGNED its past is fixed: only the name and the end date (not before the firm's today
 /// nor before an occurrence already generated) may change; add lines with `addMissionLine`.
 #[derive(InputObject)]
-pub struct MissionUpdateInput {
+pub struct UpdateMissionInput {
+    /// The mission's id; NOT_FOUND when the firm has no such mission.
+    pub id: ID,
     /// A new name; null keeps it.
     pub name: Option<String>,
     /// A new start date (DRAFT only); null keeps it.
@@ -167,7 +187,25 @@ pub struct StaffInvitation {
     pub temporary_password: String,
 }
 
-impl ServiceInput {
+/// A service's new values (every field is checked; BAD_USER_INPUT names the one refused).
+#[derive(InputObject)]
+pub struct UpdateServiceInput {
+    /// The service's id; NOT_FOUND when the firm has no such service.
+    pub id: ID,
+    #[graphql(flatten)]
+    pub values: CreateServiceInput,
+}
+
+/// A client's new values (every field is checked; BAD_USER_INPUT names the one refused).
+#[derive(InputObject)]
+pub struct UpdateClientInput {
+    /// The client's id; NOT_FOUND when the firm has no such client.
+    pub id: ID,
+    #[graphql(flatten)]
+    pub values: CreateClientInput,
+}
+
+impl CreateServiceInput {
     pub(super) fn to_op(&self) -> Result<ops::catalog::ServiceInput, AppError> {
         Ok(ops::catalog::ServiceInput {
             category_id: self
@@ -205,7 +243,7 @@ impl ServiceInput {
     }
 }
 
-impl ClientInput {
+impl CreateClientInput {
     pub(super) fn to_op(&self) -> ops::clients::ClientInput {
         ops::clients::ClientInput {
             name: self.name.clone(),
@@ -214,7 +252,18 @@ impl ClientInput {
     }
 }
 
-impl ContactInput {
+impl AddContactInput {
+    pub(super) fn to_op(&self) -> ops::clients::ContactInput {
+        ops::clients::ContactInput {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            language: self.language,
+            notifications_enabled: self.notifications_enabled,
+        }
+    }
+}
+
+impl UpdateContactInput {
     pub(super) fn to_op(&self) -> ops::clients::ContactInput {
         ops::clients::ContactInput {
             name: self.name.clone(),
@@ -244,7 +293,7 @@ pub(super) fn lines_to_op(
     lines.iter().map(MissionLineInput::to_op).collect()
 }
 
-impl MissionInput {
+impl CreateMissionInput {
     /// The operation's input: ids parsed (an id that is not one of ours is NOT_FOUND).
     pub fn to_op(&self) -> Result<ops::missions::MissionInput, AppError> {
         Ok(ops::missions::MissionInput {
@@ -261,7 +310,7 @@ impl MissionInput {
 pub async fn validate_mission_input(
     db: &mut DbConn<'_>,
     firm_id: i64,
-    input: &MissionInput,
+    input: &CreateMissionInput,
     limits: &ScheduleLimits,
 ) -> Result<ValidatedMission, AppError> {
     ops::missions::validate_mission_input(db, firm_id, &input.to_op()?, limits).await

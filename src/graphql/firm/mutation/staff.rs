@@ -1,7 +1,7 @@
 //! Firm mutations: the firm's members and contacts' access tokens (admins only). Each resolver parses ids and inputs, calls one
 //! operation of `crate::ops::staff` with the caller as actor, and maps its answer.
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 
 use super::StaffInvitation;
 use crate::config::AuthConfig;
@@ -22,16 +22,16 @@ impl StaffMutation {
     async fn invite_staff_member(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The member's email address.")] email: String,
-        #[graphql(desc = "The member's display name.")] name: String,
-        #[graphql(
-            default_with = "Role::Member",
-            desc = "What the member may do; MEMBER by default."
-        )]
-        role: Role,
+        #[graphql(desc = "The new member.")] input: InviteStaffMemberInput,
     ) -> async_graphql::Result<StaffInvitation> {
-        let invitation =
-            ops::staff::invite_staff_member(env(ctx)?, &actor(ctx)?, &email, &name, role).await?;
+        let invitation = ops::staff::invite_staff_member(
+            env(ctx)?,
+            &actor(ctx)?,
+            &input.email,
+            &input.name,
+            input.role,
+        )
+        .await?;
         Ok(StaffInvitation {
             member: StaffMember(invitation.member),
             temporary_password: invitation.temporary_password,
@@ -61,10 +61,10 @@ impl StaffMutation {
     async fn create_contact_access_token(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The id of the contact the token acts for.")] contact_id: ID,
+        #[graphql(desc = "The contact the token acts for.")] input: CreateContactAccessTokenInput,
     ) -> async_graphql::Result<String> {
         let actor = actor(ctx)?;
-        let contact_id = parse_id(&contact_id, "contact")?;
+        let contact_id = parse_id(&input.contact_id, "contact")?;
         let lifetime = ctx
             .data::<AuthConfig>()
             .map(|config| config.contact_token_days)
@@ -74,4 +74,23 @@ impl StaffMutation {
                 .await?;
         Ok(session.token)
     }
+}
+
+/// A new member of the firm.
+#[derive(InputObject)]
+pub struct InviteStaffMemberInput {
+    /// The member's email address (BAD_USER_INPUT when not an address; CONFLICT when taken).
+    pub email: String,
+    /// The member's display name; not blank.
+    pub name: String,
+    /// What the member may do; MEMBER by default.
+    #[graphql(default_with = "Role::Member")]
+    pub role: Role,
+}
+
+/// The contact a new access token acts for.
+#[derive(InputObject)]
+pub struct CreateContactAccessTokenInput {
+    /// The id of the contact the token acts for; NOT_FOUND when the firm has no such contact.
+    pub contact_id: ID,
 }

@@ -1,7 +1,7 @@
 //! Firm mutations: tasks (complete, reopen, assign) and information requests (close, reopen). Each resolver parses ids and inputs, calls one
 //! operation of `crate::ops::work` with the caller as actor, and maps its answer.
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::domain::TaskStatus;
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
@@ -40,12 +40,12 @@ impl WorkMutation {
     async fn assign_task(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The task's id; NOT_FOUND when the firm has no such task.")] id: ID,
-        #[graphql(desc = "The id of an active member of the firm; null to unassign.")] assignee_id: Option<ID>,
+        #[graphql(desc = "The task and its new assignee.")] input: AssignTaskInput,
     ) -> async_graphql::Result<Task> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "task")?;
-        let assignee_id = assignee_id
+        let id = parse_id(&input.id, "task")?;
+        let assignee_id = input
+            .assignee_id
             .as_ref()
             .map(|id| parse_id(id, "staff member"))
             .transpose()?;
@@ -89,4 +89,13 @@ async fn set_task(ctx: &Context<'_>, id: ID, status: TaskStatus) -> async_graphq
     Ok(Task(
         ops::work::set_task_status(env(ctx)?, &actor, id, status).await?,
     ))
+}
+
+/// A task and the member to assign it to.
+#[derive(InputObject)]
+pub struct AssignTaskInput {
+    /// The task's id; NOT_FOUND when the firm has no such task.
+    pub id: ID,
+    /// The id of an active member of the firm; null to unassign.
+    pub assignee_id: Option<ID>,
 }
