@@ -124,6 +124,8 @@ pub struct GraphqlConfig {
     pub default_page_size: usize,
     /// Most rows a caller may ask for in one page (`first` or `last`).
     pub max_page_size: usize,
+    /// Most documents kept for automatic persisted queries (least recently used go first).
+    pub persisted_queries: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,6 +291,7 @@ impl Default for GraphqlConfig {
             max_root_fields: 20,
             default_page_size: 50,
             max_page_size: 100,
+            persisted_queries: 1000,
         }
     }
 }

@@ -113,7 +113,8 @@ impl Refusal {
     }
 }
 
-/// One GraphQL request from its JSON form: `query` (a string, required), `operationName`
+/// One GraphQL request from its JSON form: `query` (a string, required unless
+/// `extensions.persistedQuery` stands for it), `operationName`
 /// (string or null), `variables` and `extensions` (maps or null).
 fn request_from_json(value: serde_json::Value) -> Result<Request, Refusal> {
     let serde_json::Value::Object(mut fields) = value else {
@@ -121,9 +122,15 @@ fn request_from_json(value: serde_json::Value) -> Result<Request, Refusal> {
             "a GraphQL request is a JSON object with a \"query\" string",
         ));
     };
+    let persisted = fields
+        .get("extensions")
+        .and_then(|extensions| extensions.get("persistedQuery"))
+        .is_some();
     let query = match fields.remove("query") {
         Some(serde_json::Value::String(query)) => query,
         Some(_) => return Err(Refusal::bad_request("\"query\" must be a string")),
+        // A persisted query's hash stands for its text (`graphql::persisted`).
+        None if persisted => String::new(),
         None => return Err(Refusal::bad_request("the request has no \"query\"")),
     };
     let mut request = Request::new(query);

@@ -328,10 +328,19 @@ async fn graphql_get(
         Wanted::Nothing => return not_acceptable(),
         Wanted::Graphql(media) => media,
     };
-    let request = match over_http::request_from_query_string(uri.query().unwrap_or_default()) {
+    let mut request = match over_http::request_from_query_string(uri.query().unwrap_or_default()) {
         Ok(request) => request,
         Err(refusal) => return over_http::refusal_answer(&refusal, "BAD_USER_INPUT", media),
     };
+    // A persisted query's text is needed to tell a query from a mutation.
+    if let Some(persisted) = state
+        .schema
+        .data::<crate::graphql::persisted::PersistedQueries>()
+        && let Err(error) = persisted.resolve(&mut request)
+    {
+        let response = async_graphql::Response::from_errors(vec![error]);
+        return over_http::answer(&async_graphql::BatchResponse::Single(response), media);
+    }
     let limits = &state.web.document_limits;
     let within_limits = request.query.len() <= limits.max_document_bytes
         && crate::graphql::limits::count_tokens(&request.query, limits.max_tokens)

@@ -84,21 +84,9 @@ impl ClientRequest {
     async fn answers(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, ClientAnswer>> {
         let page = PageArgs {
@@ -155,21 +143,9 @@ impl ClientView {
         ctx: &Context<'_>,
         #[graphql(desc = "Only requests in this status; null: all but withdrawn ones.")]
         status: Option<RequestStatus>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(NaiveDate, i64), ClientRequest>> {
         let contact = contact(ctx)?;

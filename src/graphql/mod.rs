@@ -16,6 +16,7 @@ pub mod loaders;
 mod nulls;
 mod observe;
 pub mod pages;
+pub mod persisted;
 pub mod scalars;
 pub mod subscription;
 
@@ -160,6 +161,8 @@ pub fn build_schema_with_delivery(
     delivery: Option<crate::delivery::DeliveryControl>,
     config: &GraphqlConfig,
 ) -> RappelSchema {
+    let persisted =
+        persisted::PersistedQueries::new(config.persisted_queries, config.max_document_bytes);
     let mut builder = Schema::build(
         QueryRoot,
         MutationRoot::default(),
@@ -167,6 +170,7 @@ pub fn build_schema_with_delivery(
     )
     .limit_depth(config.max_depth)
     .limit_complexity(config.max_complexity)
+    .extension(persisted.clone())
     .extension(observe::Observer)
     .extension(ErrorCodes)
     .extension(nulls::NullPropagation)
@@ -175,7 +179,9 @@ pub fn build_schema_with_delivery(
     ))
     .extension(input_check::InputCheck)
     .extension(loaders::LoadersExtension)
-    .data(pages::PageSizes::from_config(config));
+    .register_output_type::<pages::PageArgumentDocs>()
+    .data(pages::PageSizes::from_config(config))
+    .data(persisted);
     if !config.introspection {
         builder = builder.disable_introspection();
     }

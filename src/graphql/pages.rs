@@ -49,6 +49,70 @@ impl Default for PageSizes {
     }
 }
 
+/// The one description of each page argument (`first`, `after`, `last`, `before`) of every
+/// connection field, written by [`PageArgumentDocs`].
+const PAGE_ARGUMENT_DOCS: [(&str, &str); 4] = [
+    (
+        "first",
+        "Return the first N items (0 up to the largest page), after `after` when given. Not \
+         with `last`; neither: the default page size.",
+    ),
+    (
+        "after",
+        "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list).",
+    ),
+    (
+        "last",
+        "Return the last N items (0 up to the largest page), before `before` when given. Not \
+         with `first`.",
+    ),
+    (
+        "before",
+        "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list).",
+    ),
+];
+
+/// Not a type of the schema: registered after the roots (`register_output_type`), it gives
+/// the page arguments of every connection field their description, so the connection fields
+/// declare `first`, `after`, `last` and `before` bare and the text lives here once.
+pub struct PageArgumentDocs;
+
+impl OutputType for PageArgumentDocs {
+    fn type_name() -> Cow<'static, str> {
+        Cow::Borrowed("Boolean")
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        for meta in registry.types.values_mut() {
+            let (MetaType::Object { fields, .. } | MetaType::Interface { fields, .. }) = meta
+            else {
+                continue;
+            };
+            for field in fields.values_mut() {
+                if !field.ty.trim_end_matches('!').ends_with("Connection") {
+                    continue;
+                }
+                for (name, text) in PAGE_ARGUMENT_DOCS {
+                    if let Some(argument) = field.args.get_mut(name)
+                        && argument.description.is_none()
+                    {
+                        argument.description = Some(text.to_string());
+                    }
+                }
+            }
+        }
+        Self::type_name().into_owned()
+    }
+
+    async fn resolve(
+        &self,
+        _ctx: &ContextSelectionSet<'_>,
+        _field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        Ok(Value::Null)
+    }
+}
+
 /// The pagination arguments of a connection field, as the caller gave them.
 #[derive(Debug, Default)]
 pub struct PageArgs {

@@ -312,14 +312,14 @@ const POLICY: &[Entry] = &[
         field: "createWebhookEndpoint",
         policy: Policy::Admin,
         names_firm_a_objects: false,
-        operation: r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/hook", events: ["information_request.created"] }) { endpoint { id } } }"#,
+        operation: r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/hook", events: [INFORMATION_REQUEST_CREATED] }) { endpoint { id } } }"#,
     },
     Entry {
         kind: "mutation",
         field: "updateWebhookEndpoint",
         policy: Policy::Admin,
         names_firm_a_objects: true,
-        operation: r#"mutation { updateWebhookEndpoint(input: { id: "{endpoint}", events: ["information_request.answered"] }) { id } }"#,
+        operation: r#"mutation { updateWebhookEndpoint(input: { id: "{endpoint}", events: [INFORMATION_REQUEST_ANSWERED] }) { id } }"#,
     },
     Entry {
         kind: "mutation",

@@ -335,9 +335,15 @@ async fn firm_with_mission(
     }
 }
 
-const CREATE_ENDPOINT: &str = "mutation($url: String!, $events: [String!]!, $client: ID) { \
+const CREATE_ENDPOINT: &str = "mutation($url: String!, $events: [WebhookEvent!]!, $client: ID) { \
     createWebhookEndpoint(input: { url: $url, events: $events, clientId: $client }) { \
     endpoint { id url events enabled } secret } }";
+
+/// The GraphQL enum value of a webhook event's wire name (`information_request.created` is
+/// INFORMATION_REQUEST_CREATED).
+fn webhook_event(wire_name: &str) -> String {
+    wire_name.replace('.', "_").to_uppercase()
+}
 
 /// Adds an endpoint through GraphQL; returns its id and secret.
 async fn add_endpoint(h: &Harness, admin: &Caller, url: &str, events: &[&str]) -> (String, String) {
@@ -345,7 +351,7 @@ async fn add_endpoint(h: &Harness, admin: &Caller, url: &str, events: &[&str]) -
         .ok(
             admin,
             CREATE_ENDPOINT,
-            json!({ "url": url, "events": events }),
+            json!({ "url": url, "events": events.iter().map(|name| webhook_event(name)).collect::<Vec<_>>() }),
         )
         .await;
     let created = &data["createWebhookEndpoint"];
@@ -901,7 +907,7 @@ backend_test!(
                 .exec(
                     &firm.admin,
                     CREATE_ENDPOINT,
-                    json!({ "url": url, "events": ["information_request.created"] }),
+                    json!({ "url": url, "events": ["INFORMATION_REQUEST_CREATED"] }),
                 )
                 .await;
             assert_eq!(codes(&response), ["BAD_USER_INPUT"], "{url}: {response}");
@@ -1301,7 +1307,7 @@ backend_test!(
             .exec(
                 &member,
                 CREATE_ENDPOINT,
-                json!({ "url": "https://hooks.example.com/x", "events": ["information_request.created"] }),
+                json!({ "url": "https://hooks.example.com/x", "events": ["INFORMATION_REQUEST_CREATED"] }),
             )
             .await;
         assert_eq!(codes(&response), ["FORBIDDEN"]);
@@ -1319,7 +1325,7 @@ backend_test!(
                 CREATE_ENDPOINT,
                 json!({
                     "url": receiver.url,
-                    "events": ["information_request.closed", "information_request.created"],
+                    "events": ["INFORMATION_REQUEST_CLOSED", "INFORMATION_REQUEST_CREATED"],
                     "client": firm.client,
                 }),
             )
@@ -1330,7 +1336,7 @@ backend_test!(
         assert!(first_secret.starts_with("whsec_"));
         assert_eq!(
             created["endpoint"]["events"],
-            json!(["information_request.created", "information_request.closed"])
+            json!(["INFORMATION_REQUEST_CREATED", "INFORMATION_REQUEST_CLOSED"])
         );
         // The endpoint type has no secret field at all.
         let response = h
@@ -1345,22 +1351,30 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [\"information_request.reminder\"], clientId: null }) { events clientId } }",
+                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [INFORMATION_REQUEST_REMINDER], clientId: null }) { events clientId } }",
                 json!({ "id": id }),
             )
             .await;
         assert_eq!(
             data["updateWebhookEndpoint"],
-            json!({ "events": ["information_request.reminder"], "clientId": null })
+            json!({ "events": ["INFORMATION_REQUEST_REMINDER"], "clientId": null })
         );
         let bad = h
             .exec(
                 &firm.admin,
-                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [\"task.created\"] }) { id } }",
+                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [TASK_CREATED] }) { id } }",
                 json!({ "id": id }),
             )
             .await;
-        assert_eq!(codes(&bad), ["BAD_USER_INPUT"]);
+        assert_eq!(codes(&bad), ["BAD_USER_INPUT"], "not a WebhookEvent: {bad}");
+        let none = h
+            .exec(
+                &firm.admin,
+                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [] }) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(codes(&none), ["BAD_USER_INPUT"], "no event at all: {none}");
 
         let data = h
             .ok(
@@ -1387,7 +1401,7 @@ backend_test!(
         let data = h
             .ok(
                 &firm.admin,
-                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [\"information_request.created\"] }) { id } }",
+                "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, events: [INFORMATION_REQUEST_CREATED] }) { id } }",
                 json!({ "id": id }),
             )
             .await;

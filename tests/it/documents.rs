@@ -242,7 +242,7 @@ async fn documents_round_trip(app: &TestApp, storage_env: &[(&str, &str)], objec
     let created = post_graphql(
         &base,
         Some(&admin),
-        "mutation($url: String!) { createWebhookEndpoint(input: { url: $url, events: [\"information_request.answered\"] }) { secret } }",
+        "mutation($url: String!) { createWebhookEndpoint(input: { url: $url, events: [INFORMATION_REQUEST_ANSWERED] }) { secret } }",
         json!({ "url": receiver.url }),
     )
     .await;

@@ -589,3 +589,118 @@ backend_test!(
         assert!(data["client"]["clientName"].is_string(), "{data}");
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_queries_are_found_by_hash_once_their_text_was_sent_and_get_still_refuses_mutations()
+ {
+    use sha2::{Digest, Sha256};
+    let folder = tempfile::tempdir().expect("folder");
+    let (server, staff_token) = demo_server(&folder, &[]);
+    let client = reqwest::Client::new();
+    let endpoint = format!("{}/graphql", server.base_url);
+    let query = "{ firm { categories { totalCount } } }";
+    let hash = format!("{:x}", Sha256::digest(query.as_bytes()));
+    let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let post = |body: Value| {
+        client
+            .post(&endpoint)
+            .header("accept", "application/json")
+            .bearer_auth(&staff_token)
+            .json(&body)
+            .send()
+    };
+
+    // The hash alone, before the text was ever sent: PERSISTED_QUERY_NOT_FOUND.
+    let answer: Value = post(json!({ "extensions": persisted }))
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        error_codes(&answer),
+        ["PERSISTED_QUERY_NOT_FOUND"],
+        "{answer}"
+    );
+    assert_eq!(answer["errors"][0]["message"], "PersistedQueryNotFound");
+
+    // A text whose hash is another: refused, and not kept.
+    let answer: Value = post(json!({ "query": "{ __typename }", "extensions": persisted }))
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(error_codes(&answer), ["BAD_USER_INPUT"], "{answer}");
+
+    // The text with its hash runs and is kept; then the hash alone runs it, by POST and GET.
+    let answer: Value = post(json!({ "query": query, "extensions": persisted }))
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let expected = answer["data"].clone();
+    assert!(
+        expected["firm"]["categories"]["totalCount"].is_number(),
+        "{answer}"
+    );
+    let answer: Value = post(json!({ "extensions": persisted }))
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["data"], expected, "{answer}");
+    let answer: Value = client
+        .get(&endpoint)
+        .query(&[("extensions", persisted.to_string())])
+        .header("accept", "application/json")
+        .bearer_auth(&staff_token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["data"], expected, "{answer}");
+
+    // A persisted mutation is still a mutation: GET refuses it (405) and it does not run.
+    let mutation = r#"mutation { createCategory(input: { name: "Persistée" }) { id } }"#;
+    let mutation_hash = format!("{:x}", Sha256::digest(mutation.as_bytes()));
+    let persisted_mutation =
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": mutation_hash } });
+    let answer: Value = post(json!({ "query": mutation, "extensions": persisted_mutation }))
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        answer["data"]["createCategory"]["id"].is_string(),
+        "{answer}"
+    );
+    let response = client
+        .get(&endpoint)
+        .query(&[("extensions", persisted_mutation.to_string())])
+        .header("accept", "application/json")
+        .bearer_auth(&staff_token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 405);
+    let answer: Value = post(json!({ "extensions": persisted }))
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        answer["data"]["firm"]["categories"]["totalCount"],
+        expected["firm"]["categories"]["totalCount"]
+            .as_i64()
+            .expect("count")
+            + 1,
+        "one category more (the POST), not two: {answer}"
+    );
+}

@@ -333,7 +333,7 @@ backend_test!(
         let world = World::build(&app).await;
         app.ok(
             &world.admin_a,
-            r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/in?token=s3cret-value", events: ["information_request.created"] }) { endpoint { id } } }"#,
+            r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/in?token=s3cret-value", events: [INFORMATION_REQUEST_CREATED] }) { endpoint { id } } }"#,
             json!({}),
         )
         .await;

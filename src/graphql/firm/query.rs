@@ -70,13 +70,10 @@ impl FirmView {
         #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
             HistoryFilter,
         >,
-        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
-        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
-            i32,
-        >,
-        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
         history_page(
             ctx,
@@ -98,21 +95,9 @@ impl FirmView {
     async fn categories(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Category>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -142,21 +127,9 @@ impl FirmView {
         #[graphql(desc = "Only this category's services.")] category_id: Option<ID>,
         #[graphql(default = false, desc = "True to include archived services too.")]
         include_archived: bool,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Service>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -217,21 +190,9 @@ impl FirmView {
         search: Option<String>,
         #[graphql(default = false, desc = "True to include archived clients too.")]
         include_archived: bool,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Client>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -290,21 +251,9 @@ impl FirmView {
         ctx: &Context<'_>,
         #[graphql(desc = "Only missions in this status.")] status: Option<MissionStatus>,
         #[graphql(desc = "Only those of this client.")] client_id: Option<ID>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Mission>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -368,21 +317,9 @@ impl FirmView {
             desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
         )]
         order_by: Option<TaskOrder>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, Task>> {
         staff(ctx)?;
@@ -447,21 +384,9 @@ impl FirmView {
             desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
         )]
         order_by: Option<RequestOrder>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
         staff(ctx)?;
@@ -546,21 +471,9 @@ impl FirmView {
     async fn staff(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, StaffMember>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -585,21 +498,9 @@ impl FirmView {
     async fn webhook_endpoints(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, WebhookEndpoint>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -628,21 +529,9 @@ impl FirmView {
         ctx: &Context<'_>,
         #[graphql(desc = "Only deliveries in this status.")] status: Option<DeliveryStatus>,
         #[graphql(desc = "Only deliveries of this request.")] request_id: Option<ID>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Delivery>> {
         let firm_id = staff(ctx)?.firm_id;
@@ -681,21 +570,9 @@ impl FirmView {
         ctx: &Context<'_>,
         #[graphql(desc = "Only files answering this information request.")] request_id: Option<ID>,
         #[graphql(desc = "Only files of this client.")] client_id: Option<ID>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, crate::graphql::files::AnswerFile>> {
         let firm_id = staff(ctx)?.firm_id;

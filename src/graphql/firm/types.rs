@@ -1,7 +1,10 @@
 //! Output types of the firm view. Each wraps a row of the data layer; every one is firm-only:
 //! guarded by `StaffGuard` and hidden from contacts' introspection.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+
+use crate::error::AppError;
+use crate::graphql::firm::webhooks::WebhookEvent;
 use chrono::NaiveDateTime;
 
 use crate::db::journal::JournalFilter;
@@ -245,11 +248,10 @@ impl Client {
             desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
         )]
         order_by: Option<TaskOrder>,
-        #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
-        #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
-        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, Task>> {
         staff(ctx)?;
         let base = work::WorkFilter {
@@ -283,11 +285,10 @@ impl Client {
             desc = "How to sort: by DUE_DATE (default), CLIENT or STATUS, ASC (default) or DESC; ties by id. A cursor works only under the order it was made with."
         )]
         order_by: Option<RequestOrder>,
-        #[graphql(desc = "Return the first N items (by due date), after `after` when given.")]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
-        #[graphql(desc = "Return the last N items, before `before` when given.")] last: Option<i32>,
-        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
         staff(ctx)?;
         let base = work::WorkFilter {
@@ -316,13 +317,10 @@ impl Client {
         #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
             HistoryFilter,
         >,
-        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
-        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
-            i32,
-        >,
-        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
         history_page(
             ctx,
@@ -436,13 +434,10 @@ impl Mission {
         #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
             HistoryFilter,
         >,
-        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
-        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
-            i32,
-        >,
-        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
         history_page(
             ctx,
@@ -613,13 +608,10 @@ impl Task {
         #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
             HistoryFilter,
         >,
-        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
-        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
-            i32,
-        >,
-        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
         history_page(
             ctx,
@@ -726,13 +718,10 @@ impl InformationRequest {
         #[graphql(desc = "Only entries of these kinds, in this time range.")] filter: Option<
             HistoryFilter,
         >,
-        #[graphql(desc = "Return the first N entries (newest first), after `after` when given.")]
         first: Option<i32>,
-        #[graphql(desc = "Start after this cursor of this same list.")] after: Option<String>,
-        #[graphql(desc = "Return the last N entries, before `before` when given.")] last: Option<
-            i32,
-        >,
-        #[graphql(desc = "End before this cursor of this same list.")] before: Option<String>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
         history_page(
             ctx,
@@ -776,21 +765,9 @@ impl InformationRequest {
     async fn answers(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
-        )]
         first: Option<i32>,
-        #[graphql(
-            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
-        )]
         after: Option<String>,
-        #[graphql(
-            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
-        )]
         last: Option<i32>,
-        #[graphql(
-            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
-        )]
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, RequestAnswer>> {
         let page = PageArgs {
@@ -893,9 +870,13 @@ impl WebhookEndpoint {
             role,
         ))
     }
-    /// The events it receives, such as information_request.created.
-    async fn events(&self) -> Vec<String> {
-        self.0.events.split(',').map(str::to_string).collect()
+    /// The events it receives.
+    async fn events(&self) -> Vec<WebhookEvent> {
+        self.0
+            .events
+            .split(',')
+            .filter_map(WebhookEvent::from_wire)
+            .collect()
     }
     /// The only client whose events it receives; null for every client.
     async fn client_id(&self) -> Option<ID> {
@@ -974,15 +955,48 @@ impl Delivery {
     /// Every attempt, oldest first.
     async fn attempt_log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DeliveryAttempt>> {
         let rows = list(firm_loader(ctx)?, AttemptsOf(self.0.id)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|attempt| DeliveryAttempt {
-                attempted_at: utc(attempt.attempted_at),
-                outcome: attempt.outcome,
-                response_code: attempt.response_code,
-                error: attempt.error,
+        rows.into_iter()
+            .map(|attempt| {
+                Ok(DeliveryAttempt {
+                    attempted_at: utc(attempt.attempted_at),
+                    outcome: AttemptOutcome::from_stored(&attempt.outcome)?,
+                    response_code: attempt.response_code,
+                    error: attempt.error,
+                })
             })
-            .collect())
+            .collect()
+    }
+}
+
+/// How one try at sending a delivery ended.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "DeliveryAttemptOutcome", visible = "visible_to_staff")]
+pub enum AttemptOutcome {
+    /// The mail server or the webhook consumer accepted it.
+    Delivered,
+    /// It failed in a way worth retrying (a timeout, a 5xx, a 429); it is tried again later.
+    TransientFailure,
+    /// It was refused for good (a 4xx, an address the mail server refuses); no retry.
+    PermanentFailure,
+}
+
+impl AttemptOutcome {
+    /// The value stored in `delivery_attempts.outcome` (see `db::claims::AttemptOutcome`).
+    fn from_stored(stored: &str) -> Result<Self, AppError> {
+        use crate::db::claims::AttemptOutcome as Stored;
+        [
+            Stored::Delivered,
+            Stored::TransientFailure,
+            Stored::PermanentFailure,
+        ]
+        .into_iter()
+        .find(|outcome| outcome.as_str() == stored)
+        .map(|outcome| match outcome {
+            Stored::Delivered => Self::Delivered,
+            Stored::TransientFailure => Self::TransientFailure,
+            Stored::PermanentFailure => Self::PermanentFailure,
+        })
+        .ok_or_else(|| AppError::Internal(format!("unknown attempt outcome {stored:?}")))
     }
 }
 
@@ -992,8 +1006,8 @@ impl Delivery {
 pub struct DeliveryAttempt {
     /// When the attempt was made.
     pub attempted_at: DateTime,
-    /// DELIVERED, TRANSIENT_FAILURE or PERMANENT_FAILURE.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
     /// SMTP or HTTP status, when the peer answered.
     pub response_code: Option<i32>,
     /// What went wrong; null when it was delivered.

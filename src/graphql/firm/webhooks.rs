@@ -4,7 +4,7 @@
 //! field of `WebhookEndpoint`. Each resolver calls one operation of `crate::ops::webhooks`,
 //! which checks URLs on save (https, public addresses; the worker checks again at send time).
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
 use crate::graphql::context::{AdminGuard, StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, delivery_control, env};
@@ -60,6 +60,56 @@ pub fn url_for_role(url: &str, role: crate::domain::Role) -> String {
     parsed.to_string()
 }
 
+/// An event a webhook endpoint can receive. Payloads keep the event's wire name in `type`
+/// (`information_request.created`, ...), which the description of each value gives.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(visible = "visible_to_staff")]
+pub enum WebhookEvent {
+    /// A request was created for the client (`information_request.created`).
+    InformationRequestCreated,
+    /// A follow-up reminder of an open request was sent (`information_request.reminder`).
+    InformationRequestReminder,
+    /// The client answered a request (`information_request.answered`).
+    InformationRequestAnswered,
+    /// The firm closed a request (`information_request.closed`).
+    InformationRequestClosed,
+}
+
+impl WebhookEvent {
+    /// Every value, in the order the schema lists them.
+    pub const ALL: [WebhookEvent; 4] = [
+        Self::InformationRequestCreated,
+        Self::InformationRequestReminder,
+        Self::InformationRequestAnswered,
+        Self::InformationRequestClosed,
+    ];
+
+    /// The delivery event it stands for, whose `as_str` is the wire name in payloads.
+    pub fn delivery_event(self) -> crate::domain::DeliveryEvent {
+        use crate::domain::DeliveryEvent;
+        match self {
+            Self::InformationRequestCreated => DeliveryEvent::RequestCreated,
+            Self::InformationRequestReminder => DeliveryEvent::RequestReminder,
+            Self::InformationRequestAnswered => DeliveryEvent::RequestAnswered,
+            Self::InformationRequestClosed => DeliveryEvent::RequestClosed,
+        }
+    }
+
+    /// The value whose wire name is `name`; None for any other text.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|event| event.delivery_event().as_str() == name)
+    }
+}
+
+fn wire_names(events: &[WebhookEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| event.delivery_event().as_str().to_string())
+        .collect()
+}
+
 /// Webhook endpoint management and redelivery.
 #[derive(Default)]
 pub struct WebhookMutation;
@@ -73,8 +123,8 @@ fn with_secret(created: ops::webhooks::EndpointWithSecret) -> WebhookEndpointWit
 
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl WebhookMutation {
-    /// Adds an endpoint that receives `events` (`information_request.created`, `.reminder`,
-    /// `.answered`, `.closed`) for every client, or for `clientId` only. Admins only. The URL
+    /// Adds an endpoint that receives `events` (request created, reminded, answered, closed)
+    /// for every client, or for `clientId` only. Admins only. The URL
     /// must be https and reach a public address.
     #[graphql(guard = "AdminGuard", visible = "visible_to_staff")]
     async fn create_webhook_endpoint(
@@ -97,7 +147,7 @@ impl WebhookMutation {
             &delivery_control(ctx),
             &actor,
             &url,
-            &events,
+            &wire_names(&events),
             client_id,
         )
         .await?;
@@ -127,7 +177,7 @@ impl WebhookMutation {
         };
         let update = ops::webhooks::EndpointUpdate {
             url,
-            events,
+            events: events.as_deref().map(wire_names),
             client_id,
         };
         let endpoint =
@@ -226,8 +276,8 @@ impl WebhookMutation {
 pub struct CreateWebhookEndpointInput {
     /// An https URL reaching a public address (BAD_USER_INPUT otherwise).
     pub url: String,
-    /// The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other).
-    pub events: Vec<String>,
+    /// The events to receive; at least one (BAD_USER_INPUT when empty).
+    pub events: Vec<WebhookEvent>,
     /// The id of one client to keep; null for every client.
     pub client_id: Option<ID>,
 }
@@ -239,8 +289,8 @@ pub struct UpdateWebhookEndpointInput {
     pub id: ID,
     /// An https URL reaching a public address (BAD_USER_INPUT otherwise).
     pub url: Option<String>,
-    /// The event names to receive: information_request.created, .reminder, .answered, .closed (BAD_USER_INPUT for any other).
-    pub events: Option<Vec<String>>,
+    /// The events to receive; at least one (BAD_USER_INPUT when empty); left out, unchanged.
+    pub events: Option<Vec<WebhookEvent>>,
     /// The id of one client to keep; null for every client; left out, unchanged.
     pub client_id: MaybeUndefined<ID>,
 }
@@ -257,6 +307,32 @@ pub struct DisableWebhookEndpointInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_events_map_to_the_wire_names_of_payloads_and_back() {
+        let names: Vec<String> = wire_names(&WebhookEvent::ALL);
+        assert_eq!(
+            names,
+            [
+                "information_request.created",
+                "information_request.reminder",
+                "information_request.answered",
+                "information_request.closed"
+            ]
+        );
+        for event in WebhookEvent::ALL {
+            assert_eq!(
+                WebhookEvent::from_wire(event.delivery_event().as_str()),
+                Some(event)
+            );
+        }
+        assert_eq!(WebhookEvent::from_wire("webhook_endpoint.disabled"), None);
+        assert_eq!(
+            crate::delivery::WEBHOOK_EVENTS.map(|event| WebhookEvent::from_wire(event.as_str())),
+            WebhookEvent::ALL.map(Some),
+            "the GraphQL enum lists exactly the events an endpoint may receive"
+        );
+    }
 
     #[test]
     fn members_read_endpoint_urls_without_query_values_or_credentials() {

@@ -359,7 +359,7 @@ impl World {
         let data = app
             .ok(
                 admin,
-                r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/hook", events: ["information_request.created"] }) { endpoint { id } } }"#,
+                r#"mutation { createWebhookEndpoint(input: { url: "https://93.184.216.34/hook", events: [INFORMATION_REQUEST_CREATED] }) { endpoint { id } } }"#,
                 json!({}),
             )
             .await;
