@@ -264,6 +264,44 @@ impl<K> PageRequest<K> {
     }
 }
 
+impl<K> PageRequest<K>
+where
+    K: Ord + Serialize + DeserializeOwned + Send + Sync,
+{
+    /// Builds the connection of a parent's own list (a client's contacts, a category's
+    /// services...), loaded whole for every parent of the level in one statement: the rows are
+    /// ordered by `key` and the page is cut from them, so cursors and `pageInfo` behave exactly
+    /// as a seek would.
+    pub fn connection_of_loaded<Row, Node>(
+        self,
+        mut rows: Vec<Row>,
+        key: impl Fn(&Row) -> K,
+        node: impl Fn(Row) -> Node,
+    ) -> Page<K, Node>
+    where
+        Node: OutputType,
+    {
+        let total = TotalCount(Counter::Known(
+            i64::try_from(rows.len()).unwrap_or(i64::MAX),
+        ));
+        rows.sort_by_key(|row| key(row));
+        let keyset = &self.keyset;
+        rows.retain(|row| {
+            let row_key = key(row);
+            keyset.after.as_ref().is_none_or(|after| row_key > *after)
+                && keyset
+                    .before
+                    .as_ref()
+                    .is_none_or(|before| row_key < *before)
+        });
+        if keyset.backward {
+            rows.reverse();
+        }
+        rows.truncate(usize::try_from(keyset.limit).unwrap_or(usize::MAX));
+        self.connection(rows, total, key, node)
+    }
+}
+
 type CountFn = dyn Fn(Pool) -> BoxFuture<'static, DbResult<i64>> + Send + Sync;
 
 /// `totalCount` of a connection: counted only when asked for, with the list's filters.
@@ -274,6 +312,8 @@ enum Counter {
     Query(Arc<CountFn>),
     /// The answers of a request: counted for every request of the level in one statement.
     AnswersOf(i64),
+    /// A list loaded whole: its length.
+    Known(i64),
 }
 
 impl TotalCount {
@@ -302,6 +342,7 @@ impl TotalCount {
                     .clone();
                 count(pool).await.map_err(AppError::from)?
             }
+            Counter::Known(count) => *count,
             Counter::AnswersOf(request_id) => {
                 let key = AnswerCount(*request_id);
                 let counted = match caller(ctx) {

@@ -260,7 +260,7 @@ backend_test! {
         assert_eq!(result["clientsCreated"], 2);
         assert_eq!(result["contactsCreated"], 3);
         assert_eq!(result["linesUnchanged"], 1);
-        let data = app.ok(&admin, "{ firm { clients(first: 10) { nodes { name contacts { email } } } } }", json!({})).await;
+        let data = app.ok(&admin, "{ firm { clients(first: 10) { nodes { name contacts { nodes { email } } } } } }", json!({})).await;
         let names: Vec<&str> = data["firm"]["clients"]["nodes"].as_array().expect("clients").iter().map(|c| c["name"].as_str().expect("name")).collect();
         assert_eq!(names, ["Client 0", "Garage Martin", "Pharmacie"]);
         // Importing the same file again adds nothing.

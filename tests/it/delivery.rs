@@ -751,7 +751,7 @@ backend_test!(
             .ok(
                 &firm.admin,
                 "{ firm { deliveries(status: FAILED) { nodes { kind status attempts lastError \
-                 attemptLog { outcome responseCode } } } } }",
+                 attemptLog { totalCount nodes { outcome responseCode } } } } } }",
                 json!({}),
             )
             .await;
@@ -769,7 +769,7 @@ backend_test!(
         );
         assert_eq!(
             nodes[0]["attemptLog"],
-            json!([{ "outcome": "PERMANENT_FAILURE", "responseCode": 550 }])
+            json!({ "totalCount": 1, "nodes": [{ "outcome": "PERMANENT_FAILURE", "responseCode": 550 }] })
         );
     }
 );
@@ -1820,11 +1820,11 @@ backend_test!(
         let contact = h
             .ok(
                 &firm.admin,
-                "query($c: ID!) { firm { client(id: $c) { contacts { email unsubscribedAt } } } }",
+                "query($c: ID!) { firm { client(id: $c) { contacts { nodes { email unsubscribedAt } } } } }",
                 json!({ "c": firm.client }),
             )
             .await;
-        let contacts = contact["firm"]["client"]["contacts"]
+        let contacts = contact["firm"]["client"]["contacts"]["nodes"]
             .as_array()
             .cloned()
             .unwrap_or_default();

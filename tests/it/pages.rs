@@ -713,3 +713,119 @@ backend_test!(
         assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
     }
 );
+
+backend_test!(
+    async fn a_clients_contacts_and_missions_and_a_categorys_services_page_like_any_connection(
+        db: TestDb,
+    ) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let admin = &world.admin_a;
+        for name in ["Bruno", "Alice"] {
+            app.ok(
+                admin,
+                "mutation($c: ID!, $n: String!, $e: String!) { addContact(input: { clientId: $c, name: $n, email: $e }) { id } }",
+                json!({ "c": world.firm_a.client, "n": name, "e": format!("{}@a.example.fr", name.to_lowercase()) }),
+            )
+            .await;
+        }
+        let contacts = "query($c: ID!, $first: Int, $after: String, $last: Int, $before: String) { firm { client(id: $c) { \
+            contacts(first: $first, after: $after, last: $last, before: $before) { totalCount nodes { name } \
+            pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }";
+        let page = |variables: Value| {
+            let app = &app;
+            async move { app.ok(admin, contacts, variables).await["firm"]["client"]["contacts"].clone() }
+        };
+        let everyone = page(json!({ "c": world.firm_a.client })).await;
+        let names: Vec<String> = everyone["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| node["name"].as_str().expect("name").to_string())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "by name: {everyone}");
+        assert_eq!(everyone["totalCount"], json!(names.len()));
+        assert!(names.len() >= 3, "{everyone}");
+        // Forward one at a time, then backward from the end: every contact once, same order.
+        let mut forward = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let one = page(json!({ "c": world.firm_a.client, "first": 1, "after": after })).await;
+            forward.extend(
+                one["nodes"]
+                    .as_array()
+                    .expect("nodes")
+                    .iter()
+                    .map(|node| node["name"].clone()),
+            );
+            assert_eq!(one["totalCount"], json!(names.len()));
+            if one["pageInfo"]["hasNextPage"] != json!(true) {
+                break;
+            }
+            after = one["pageInfo"]["endCursor"].as_str().map(str::to_string);
+        }
+        assert_eq!(
+            forward,
+            names.iter().map(|name| json!(name)).collect::<Vec<_>>()
+        );
+        let last_two = page(json!({ "c": world.firm_a.client, "last": 2 })).await;
+        assert_eq!(
+            last_two["nodes"],
+            json!(
+                names[names.len() - 2..]
+                    .iter()
+                    .map(|name| json!({ "name": name }))
+                    .collect::<Vec<_>>()
+            )
+        );
+        assert_eq!(last_two["pageInfo"]["hasPreviousPage"], true);
+        let before = last_two["pageInfo"]["startCursor"]
+            .as_str()
+            .expect("cursor");
+        let earlier = page(json!({ "c": world.firm_a.client, "last": 1, "before": before })).await;
+        assert_eq!(
+            earlier["nodes"],
+            json!([{ "name": names[names.len() - 3] }])
+        );
+        // A cursor of another list is refused, naming the argument.
+        let response = app
+            .exec(
+                admin,
+                contacts,
+                json!({ "c": world.firm_a.client, "first": 1, "after": "bm90IGEgY3Vyc29y" }),
+            )
+            .await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+
+        let data = app
+            .ok(
+                admin,
+                "query($c: ID!) { firm { client(id: $c) { missions(first: 1) { totalCount nodes { id } pageInfo { hasNextPage } } } \
+                 categories { nodes { services(first: 1) { totalCount nodes { title } } } } } }",
+                json!({ "c": world.firm_a.client }),
+            )
+            .await;
+        let missions = &data["firm"]["client"]["missions"];
+        assert_eq!(
+            missions["nodes"].as_array().expect("nodes").len(),
+            1,
+            "{data}"
+        );
+        assert_eq!(
+            missions["pageInfo"]["hasNextPage"],
+            json!(missions["totalCount"].as_i64().expect("count") > 1)
+        );
+        let services = &data["firm"]["categories"]["nodes"][0]["services"];
+        assert!(
+            services["totalCount"].as_i64().expect("count") >= 1,
+            "{data}"
+        );
+        assert_eq!(
+            services["nodes"].as_array().expect("nodes").len(),
+            1,
+            "{data}"
+        );
+    }
+);

@@ -763,10 +763,10 @@ backend_test!(
         let subscription = || async {
             app.ok(
                 &world.admin_a,
-                "query($id: ID!) { firm { client(id: $id) { contacts { notificationsEnabled unsubscribedAt } } } }",
+                "query($id: ID!) { firm { client(id: $id) { contacts { nodes { notificationsEnabled unsubscribedAt } } } } }",
                 json!({ "id": world.firm_a.client }),
             )
-            .await["firm"]["client"]["contacts"][0]
+            .await["firm"]["client"]["contacts"]["nodes"][0]
                 .clone()
         };
         assert_eq!(

@@ -27,7 +27,8 @@ export const FIRM_ONLY_NAMES = [
   'DeliveryEdge', 'InformationRequestEdge', 'MissionConnection', 'MissionEdge',
   'RequestAnswerConnection', 'RequestAnswerEdge', 'ServiceConnection', 'ServiceEdge',
   'StaffMemberConnection', 'StaffMemberEdge', 'TaskEdge', 'WebhookEndpointConnection',
-  'WebhookEndpointEdge',
+  'WebhookEndpointEdge', 'ContactConnection', 'ContactEdge', 'DeliveryAttemptConnection',
+  'DeliveryAttemptEdge', 'DeliveryAttemptOutcome', 'WebhookEvent',
   // fields and arguments (Query / Mutation)
   'firm', 'createCategory', 'renameCategory', 'createService', 'updateService', 'archiveService',
   'createClient', 'updateClient', 'archiveClient', 'addContact', 'updateContact', 'archiveContact',

@@ -98,10 +98,24 @@ impl Category {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// The live services of this category, by title.
-    async fn services(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Service>> {
+    /// The live services of this category, by title, paginated.
+    async fn services(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(String, i64), Service>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let rows = list(firm_loader(ctx)?, ServicesOf(self.0.id)).await?;
-        Ok(rows.into_iter().map(Service).collect())
+        Ok(page.connection_of_loaded(rows, |row| (row.title.clone(), row.id), Service))
     }
 }
 
@@ -218,24 +232,50 @@ impl Client {
     async fn archived(&self) -> bool {
         self.0.archived_at.is_some()
     }
-    /// The client's contacts, by name.
+    /// The client's contacts, by name, paginated.
+    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false, desc = "True to list archived contacts too.")]
         include_archived: bool,
-    ) -> async_graphql::Result<Vec<Contact>> {
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<(String, i64), Contact>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let key = ContactsOf {
             client_id: self.0.id,
             include_archived,
         };
         let rows = list(firm_loader(ctx)?, key).await?;
-        Ok(rows.into_iter().map(Contact).collect())
+        Ok(page.connection_of_loaded(rows, |row| (row.name.clone(), row.id), Contact))
     }
-    /// This client's missions, oldest first.
-    async fn missions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Mission>> {
+    /// This client's missions, oldest first, paginated.
+    async fn missions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, Mission>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let rows = list(firm_loader(ctx)?, MissionsOf(self.0.id)).await?;
-        Ok(rows.into_iter().map(Mission).collect())
+        Ok(page.connection_of_loaded(rows, |row| row.id, Mission))
     }
     /// The client's tasks, sorted by `orderBy` (default due date), paginated: its file's internal work.
     #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
@@ -952,19 +992,38 @@ impl Delivery {
     async fn request_id(&self) -> Option<ID> {
         self.0.request_id.map(ID::from)
     }
-    /// Every attempt, oldest first.
-    async fn attempt_log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DeliveryAttempt>> {
+    /// Every attempt, oldest first, paginated.
+    async fn attempt_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, DeliveryAttempt>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
         let rows = list(firm_loader(ctx)?, AttemptsOf(self.0.id)).await?;
-        rows.into_iter()
+        let attempts = rows
+            .into_iter()
             .map(|attempt| {
-                Ok(DeliveryAttempt {
-                    attempted_at: utc(attempt.attempted_at),
-                    outcome: AttemptOutcome::from_stored(&attempt.outcome)?,
-                    response_code: attempt.response_code,
-                    error: attempt.error,
-                })
+                Ok((
+                    attempt.id,
+                    DeliveryAttempt {
+                        attempted_at: utc(attempt.attempted_at),
+                        outcome: AttemptOutcome::from_stored(&attempt.outcome)?,
+                        response_code: attempt.response_code,
+                        error: attempt.error,
+                    },
+                ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, AppError>>()?;
+        Ok(page.connection_of_loaded(attempts, |(id, _)| *id, |(_, attempt)| attempt))
     }
 }
 
