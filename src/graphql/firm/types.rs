@@ -233,7 +233,6 @@ impl Client {
         self.0.archived_at.is_some()
     }
     /// The client's contacts, by name, paginated.
-    #[expect(clippy::too_many_arguments, reason = "one GraphQL argument each")]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
