@@ -81,11 +81,8 @@ impl SendError {
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub enum Mailer {
-    /// A real SMTP server (plain or STARTTLS), through a pool of connections that send each
-    /// write at once (`super::smtp`).
+    /// A real SMTP server, through a connection pool.
     Smtp(SmtpPool),
-    /// A real SMTP server over implicit TLS, through lettre's own pool.
-    SmtpTls(AsyncSmtpTransport<Tokio1Executor>),
     /// One `<message id>.eml` file per message in this directory
     /// (development): a retry overwrites the same file.
     Files(PathBuf),
@@ -111,8 +108,9 @@ impl Mailer {
     pub fn from_config(config: &SmtpConfig) -> Result<Mailer, EmailError> {
         match config.transport.as_str() {
             "files" => Ok(Mailer::Files(config.mail_dir.clone())),
-            "smtp" if config.tls == "tls" => smtp_transport(config).map(Mailer::SmtpTls),
-            "smtp" => smtp_pool(config).map(Mailer::Smtp),
+            "smtp" if config.tls == "tls" => smtp_transport(config)
+                .map(|transport| Mailer::Smtp(SmtpPool::ImplicitTls(transport))),
+            "smtp" => smtp_pool(config).map(|pool| Mailer::Smtp(SmtpPool::Nodelay(pool))),
             other => Err(EmailError::Config(format!(
                 "unknown mail transport {other:?}, expected \"smtp\" or \"files\""
             ))),
@@ -130,8 +128,8 @@ impl Mailer {
         let message_id = message.headers().get_raw("Message-ID").unwrap_or_default();
 
         let result = match self {
-            Mailer::Smtp(pool) => pool.send(&envelope, &formatted).await,
-            Mailer::SmtpTls(transport) => transport
+            Mailer::Smtp(SmtpPool::Nodelay(pool)) => pool.send(&envelope, &formatted).await,
+            Mailer::Smtp(SmtpPool::ImplicitTls(transport)) => transport
                 .send_raw(&envelope, &formatted)
                 .await
                 .map(drop)
@@ -161,19 +159,29 @@ impl Mailer {
     }
 }
 
-/// Connections to one SMTP server, at most `pool_size` open at once.
+/// Connections to one SMTP server.
+#[derive(Debug, Clone)]
+pub enum SmtpPool {
+    /// Plain or STARTTLS: our pool of `TCP_NODELAY` connections (`super::smtp`), at most
+    /// `pool_size` open at once.
+    Nodelay(NodelayPool),
+    /// Implicit TLS: lettre's own pool (its sockets wait on Nagle; see `super::smtp`).
+    ImplicitTls(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// The pool of [`SmtpPool::Nodelay`].
 #[derive(Clone)]
-pub struct SmtpPool {
+pub struct NodelayPool {
     pool: bb8::Pool<SmtpServer>,
 }
 
-impl std::fmt::Debug for SmtpPool {
+impl std::fmt::Debug for NodelayPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpPool").finish_non_exhaustive()
+        f.debug_struct("NodelayPool").finish_non_exhaustive()
     }
 }
 
-impl SmtpPool {
+impl NodelayPool {
     async fn send(&self, envelope: &Envelope, formatted: &[u8]) -> Result<(), SendError> {
         let mut connection = self.pool.get().await.map_err(|error| match error {
             bb8::RunError::User(error) => error,
@@ -185,7 +193,12 @@ impl SmtpPool {
     }
 }
 
-fn smtp_pool(config: &SmtpConfig) -> Result<SmtpPool, EmailError> {
+fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(EmailError::Config(
+            "the SMTP transport must be created inside a Tokio runtime".to_owned(),
+        ));
+    }
     if config.host.trim().is_empty() {
         return Err(EmailError::Config("SMTP host is empty".to_owned()));
     }
@@ -219,7 +232,7 @@ fn smtp_pool(config: &SmtpConfig) -> Result<SmtpPool, EmailError> {
         // A refused connection is the attempt's error, reported by `get`, not retried here.
         .retry_connection(false)
         .build_unchecked(server);
-    Ok(SmtpPool { pool })
+    Ok(NodelayPool { pool })
 }
 
 fn smtp_transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
