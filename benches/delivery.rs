@@ -242,12 +242,28 @@ where
     let config = config(sink.port);
     let worker = Worker::from_config(pool.clone(), &config, DeliveryWaker::default())?;
     let (sent, seconds) = drain(&worker).await?;
-    let received = sink.wait_for(sent, Duration::from_secs(60)).await.len();
+    let mails = sink.wait_for(sent, Duration::from_secs(60)).await;
+    let received = mails.len();
+    let worker_rate = sent as f64 / seconds;
     println!(
-        "{name:<10} emails:   {sent:>6} in {seconds:>6.2} s = {:>7.0} deliveries/s  (sink received {received} over {} connections, concurrency {})",
-        sent as f64 / seconds,
+        "{name:<10} emails:   {sent:>6} in {seconds:>6.2} s = {worker_rate:>7.0} deliveries/s  (sink received {received} over {} connections, concurrency {})",
         sink.connection_count(),
         config.delivery.concurrency
+    );
+    // The sink's ceiling: the same messages, to a fresh sink of the same kind, from a plain
+    // client (lettre's SMTP connection over TCP_NODELAY sockets, one per worker slot, each
+    // sending back to back: no database, no pool checks).
+    let plain_sink = smtp::SmtpSink::start().await;
+    let (plain_sent, plain_seconds) =
+        plain_smtp(plain_sink.port, mails, config.delivery.concurrency).await?;
+    let plain_received = plain_sink
+        .wait_for(plain_sent, Duration::from_secs(60))
+        .await
+        .len();
+    let plain_rate = plain_sent as f64 / plain_seconds;
+    println!(
+        "{name:<10} emails, plain client: {plain_sent:>6} in {plain_seconds:>6.2} s = {plain_rate:>7.0}/s (sink received {plain_received}) | worker at {:.2}x the sink's ceiling",
+        worker_rate / plain_rate
     );
     drop(worker);
     drop(pool);
@@ -263,17 +279,125 @@ where
     let (sent, seconds) = drain(&worker).await?;
     let hooks = receiver.wait_for(sent, Duration::from_secs(60)).await;
     let verified = hooks.iter().filter(|hook| hook.signature_valid).count();
+    let worker_rate = sent as f64 / seconds;
     println!(
-        "{name:<10} webhooks: {sent:>6} in {seconds:>6.2} s = {:>7.0} deliveries/s  (receiver got {}, {verified} signatures verified)",
-        sent as f64 / seconds,
+        "{name:<10} webhooks: {sent:>6} in {seconds:>6.2} s = {worker_rate:>7.0} deliveries/s  (receiver got {}, {verified} signatures verified)",
         hooks.len()
     );
+    if let Some(hook) = hooks.first() {
+        match wrk_post(
+            &receiver.url,
+            &secret,
+            &hook.body,
+            config.delivery.concurrency,
+        )
+        .await
+        {
+            Ok(wrk_rate) => println!(
+                "{name:<10} webhooks, wrk: {wrk_rate:>7.0} POST/s of a same-size signed body, {} connections | worker at {:.2}x wrk",
+                config.delivery.concurrency,
+                worker_rate / wrk_rate
+            ),
+            Err(error) => println!("{name:<10} webhooks, wrk: not measured ({error:#})"),
+        }
+    }
     drop(worker);
     drop(pool);
     if let Some(cleanup) = cleanup {
         cleanup.run().await;
     }
     Ok(())
+}
+
+/// Sends `mails` to the sink on `port` over `concurrency` connections as fast as they go;
+/// returns (sent, seconds).
+async fn plain_smtp(
+    port: u16,
+    mails: Vec<smtp::ReceivedMail>,
+    concurrency: u32,
+) -> anyhow::Result<(usize, f64)> {
+    use lettre::address::{Address, Envelope};
+    use lettre::transport::smtp::client::AsyncSmtpConnection;
+    use lettre::transport::smtp::extension::ClientId;
+
+    let total = mails.len();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(mails));
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let queue = std::sync::Arc::clone(&queue);
+        senders.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            stream.set_nodelay(true)?;
+            let mut connection =
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &ClientId::default())
+                    .await?;
+            loop {
+                let next = queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .pop();
+                let Some(mail) = next else { break };
+                let to: Vec<Address> = mail
+                    .rcpt_to
+                    .iter()
+                    .map(|to| to.parse())
+                    .collect::<Result<_, _>>()?;
+                let envelope = Envelope::new(Some(mail.mail_from.parse()?), to)?;
+                connection.send(&envelope, &mail.data).await?;
+            }
+            connection.quit().await?;
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(joined) = senders.join_next().await {
+        joined??;
+    }
+    Ok((total, started.elapsed().as_secs_f64()))
+}
+
+/// wrk's POST rate on `url` with `connections` connections for 3 s, each request carrying
+/// `body` signed (Standard Webhooks headers, valid for the receiver's `secret`).
+async fn wrk_post(url: &str, secret: &str, body: &str, connections: u32) -> anyhow::Result<f64> {
+    let timestamp = Utc::now().timestamp();
+    let msg_id = "msg_wrk_bench";
+    let signature = rappel::delivery::webhook::sign(secret, msg_id, timestamp, body)?;
+    let lua = |text: &str| format!("{text:?}");
+    let script = format!(
+        "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"content-type\"] = \"application/json\"\n\
+         wrk.headers[\"webhook-id\"] = {}\nwrk.headers[\"webhook-timestamp\"] = \"{timestamp}\"\n\
+         wrk.headers[\"webhook-signature\"] = {}\n",
+        lua(body),
+        lua(msg_id),
+        lua(&signature)
+    );
+    let folder = tempfile::tempdir()?;
+    let path = folder.path().join("post.lua");
+    std::fs::write(&path, script)?;
+    let output = tokio::process::Command::new("wrk")
+        .args([
+            "-t",
+            "2",
+            "-c",
+            &connections.max(2).to_string(),
+            "-d",
+            "3s",
+            "-s",
+        ])
+        .arg(&path)
+        .arg(url)
+        .output()
+        .await
+        .context("running wrk (Debian package wrk)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if stdout.contains("Non-2xx") {
+        bail!("wrk got non-2xx answers: {stdout}");
+    }
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|rate| rate.trim().parse().ok())
+        .with_context(|| format!("no rate in wrk's output: {stdout}"))
 }
 
 /// A throw-away PostgreSQL database to drop afterwards.

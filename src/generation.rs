@@ -238,9 +238,11 @@ pub async fn generate_for_firm(
             report.tasks_created += tasks_created;
             report.deliveries_enqueued += deliveries_enqueued;
             created.extend(created_now);
-            if position < last_chunk && conn.as_db().is_sqlite() {
-                // SQLite has one writer: leave it free about as long as this chunk held it,
-                // so writers sleeping in their busy handler find it free when they retry.
+            if position < last_chunk && conn.as_db().is_sqlite() && crate::db::sqlite_writers() > 0
+            {
+                // SQLite has one writer and another transaction waits for it: leave it free
+                // about as long as this chunk held it, so writers sleeping in their busy
+                // handler find it free when they retry. Alone, go straight on.
                 tokio::time::sleep(started.elapsed().min(MAX_PAUSE_BETWEEN_CHUNKS)).await;
             }
         }

@@ -53,16 +53,9 @@ pub struct NewJournalEntry<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// Appends entries, one statement each (SQLite cannot batch rows with optional values).
+/// Appends entries in one statement on PostgreSQL, one blocking hop on SQLite.
 pub async fn insert(db: &mut DbConn<'_>, entries: &[NewJournalEntry<'_>]) -> DbResult<usize> {
-    let mut inserted = 0;
-    for entry in entries {
-        inserted += with_conn!(db, |c| diesel::insert_into(journal_entries::table)
-            .values(entry)
-            .execute(c)
-            .await)?;
-    }
-    Ok(inserted)
+    super::bulk::insert_journal(db, entries).await
 }
 
 /// What a history list keeps; every field narrows it.

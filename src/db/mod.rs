@@ -2,6 +2,7 @@
 //! written once for SQLite and PostgreSQL, the embedded migrations, and one module per table.
 //! Nothing here knows about GraphQL or HTTP; every query that reads tenant data takes a firm id.
 
+pub mod bulk;
 pub mod catalog;
 pub mod claims;
 pub mod clients;
@@ -205,6 +206,37 @@ macro_rules! with_conn {
     };
 }
 
+/// SQLite write transactions of this process begun through [`transaction!`] and not ended
+/// yet, waiting for the write lock or holding it. SQLite has one writer and its waiters sleep
+/// in the busy handler: a long job that commits in pieces (generation) leaves the lock free
+/// between pieces only while someone else waits, so it runs at full speed alone and does not
+/// starve others. Process-wide (every pool of the process): at worst a job pauses for a writer
+/// of another database, which costs it time, never correctness.
+static SQLITE_WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One SQLite write transaction in progress, counted in [`sqlite_writers`] while it lives.
+#[doc(hidden)]
+pub struct SqliteWriter(());
+
+impl SqliteWriter {
+    /// Counts a write transaction until the returned value is dropped.
+    pub fn enter() -> Self {
+        SQLITE_WRITERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(())
+    }
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        SQLITE_WRITERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How many SQLite write transactions of this process are in progress now.
+pub fn sqlite_writers() -> usize {
+    SQLITE_WRITERS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Runs `$body` in one write transaction with `$tx` bound to a `DbConn` of the transaction.
 /// `$body` returns `Result<_, E>` with `E: From<diesel::result::Error>`; an `Err` rolls back.
 /// SQLite takes its write lock up front (`BEGIN IMMEDIATE`), so concurrent writers wait for
@@ -215,6 +247,7 @@ macro_rules! transaction {
     ($conn:expr, |$tx:ident| $body:expr) => {
         match $conn.as_db() {
             $crate::db::DbConn::Sqlite(conn) => {
+                let _writer = $crate::db::SqliteWriter::enter();
                 conn.immediate_transaction(async |conn| {
                     let mut $tx = $crate::db::DbConn::Sqlite(conn);
                     $body

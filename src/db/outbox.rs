@@ -263,37 +263,7 @@ pub async fn attempts_of_deliveries(
 
 /// Enqueues many deliveries, skipping dedupe keys that exist; returns how many were new.
 pub async fn enqueue_many(db: &mut DbConn<'_>, rows: &[NewDelivery]) -> DbResult<usize> {
-    let mut inserted = 0;
-    match db {
-        DbConn::Postgres(c) => {
-            for chunk in rows.chunks(2_000) {
-                inserted += diesel::insert_into(deliveries::table)
-                    .values(chunk)
-                    .on_conflict(deliveries::dedupe_key)
-                    .do_nothing()
-                    .execute(c)
-                    .await?;
-            }
-        }
-        DbConn::Sqlite(c) => {
-            // One blocking task for the whole batch, as in `work::insert_tasks_if_new`.
-            let rows = rows.to_vec();
-            inserted = c
-                .spawn_blocking(move |conn| {
-                    let mut inserted = 0;
-                    for row in &rows {
-                        let statement = diesel::insert_into(deliveries::table)
-                            .values(row)
-                            .on_conflict(deliveries::dedupe_key)
-                            .do_nothing();
-                        inserted += diesel::RunQueryDsl::execute(statement, conn)?;
-                    }
-                    Ok(inserted)
-                })
-                .await?;
-        }
-    }
-    Ok(inserted)
+    super::bulk::insert_deliveries(db, rows, super::bulk::Conflicts::Skip).await
 }
 
 /// Changes to a webhook endpoint; `None` keeps a field as it is.

@@ -47,7 +47,7 @@ pub struct NewTask {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = information_requests)]
 pub struct InformationRequest {
     pub id: i64,
@@ -984,54 +984,9 @@ pub async fn latest_generated_due_date(
     Ok(latest_request.max(latest_task))
 }
 
-/// Rows per multi-row INSERT on PostgreSQL: well under its 65,535 bind parameters.
-const PG_INSERT_CHUNK: usize = 2_000;
-
 /// Inserts the tasks whose generation key is new; returns how many were inserted.
-/// PostgreSQL gets multi-row statements; SQLite, in-process, one cached prepared statement per
-/// row, all run in one blocking task (a hop to the blocking pool per row would cost more than
-/// the insert itself).
 pub async fn insert_tasks_if_new(db: &mut DbConn<'_>, rows: &[NewTask]) -> DbResult<usize> {
-    let mut inserted = 0;
-    match db {
-        DbConn::Postgres(c) => {
-            for chunk in rows.chunks(PG_INSERT_CHUNK) {
-                inserted += diesel::insert_into(tasks::table)
-                    .values(chunk)
-                    .on_conflict((
-                        tasks::mission_line_id,
-                        tasks::service_item_id,
-                        tasks::due_date,
-                        tasks::copy_number,
-                    ))
-                    .do_nothing()
-                    .execute(c)
-                    .await?;
-            }
-        }
-        DbConn::Sqlite(c) => {
-            let rows = rows.to_vec();
-            inserted = c
-                .spawn_blocking(move |conn| {
-                    let mut inserted = 0;
-                    for row in &rows {
-                        let statement = diesel::insert_into(tasks::table)
-                            .values(row)
-                            .on_conflict((
-                                tasks::mission_line_id,
-                                tasks::service_item_id,
-                                tasks::due_date,
-                                tasks::copy_number,
-                            ))
-                            .do_nothing();
-                        inserted += diesel::RunQueryDsl::execute(statement, conn)?;
-                    }
-                    Ok(inserted)
-                })
-                .await?;
-        }
-    }
-    Ok(inserted)
+    super::bulk::insert_tasks(db, rows, super::bulk::Conflicts::Skip).await
 }
 
 /// Inserts the requests whose generation key is new; returns the inserted rows (only those:
@@ -1040,94 +995,7 @@ pub async fn insert_requests_if_new(
     db: &mut DbConn<'_>,
     rows: &[NewInformationRequest],
 ) -> DbResult<Vec<InformationRequest>> {
-    let mut inserted = Vec::new();
-    match db {
-        DbConn::Postgres(c) => {
-            for chunk in rows.chunks(PG_INSERT_CHUNK) {
-                inserted.extend(
-                    diesel::insert_into(information_requests::table)
-                        .values(chunk)
-                        .on_conflict((
-                            information_requests::mission_line_id,
-                            information_requests::service_item_id,
-                            information_requests::due_date,
-                            information_requests::copy_number,
-                        ))
-                        .do_nothing()
-                        .returning(InformationRequest::as_returning())
-                        .get_results(c)
-                        .await?,
-                );
-            }
-        }
-        DbConn::Sqlite(c) => {
-            let rows = rows.to_vec();
-            inserted = c
-                .spawn_blocking(move |conn| {
-                    let mut inserted = Vec::new();
-                    for row in &rows {
-                        let statement = diesel::insert_into(information_requests::table)
-                            .values(row)
-                            .on_conflict((
-                                information_requests::mission_line_id,
-                                information_requests::service_item_id,
-                                information_requests::due_date,
-                                information_requests::copy_number,
-                            ))
-                            .do_nothing()
-                            .returning(InformationRequest::as_returning());
-                        if let Some(request) =
-                            diesel::RunQueryDsl::get_result(statement, conn).optional()?
-                        {
-                            inserted.push(request);
-                        }
-                    }
-                    Ok(inserted)
-                })
-                .await?;
-        }
-    }
-    Ok(inserted)
-}
-
-/// Plain inserts with no conflict handling: the benchmark's ceiling for the same rows.
-pub async fn bulk_insert_plain(
-    db: &mut DbConn<'_>,
-    task_rows: &[NewTask],
-    request_rows: &[NewInformationRequest],
-) -> DbResult<usize> {
-    let mut inserted = 0;
-    match db {
-        DbConn::Postgres(c) => {
-            for chunk in task_rows.chunks(PG_INSERT_CHUNK) {
-                inserted += diesel::insert_into(tasks::table)
-                    .values(chunk)
-                    .execute(c)
-                    .await?;
-            }
-            for chunk in request_rows.chunks(PG_INSERT_CHUNK) {
-                inserted += diesel::insert_into(information_requests::table)
-                    .values(chunk)
-                    .execute(c)
-                    .await?;
-            }
-        }
-        DbConn::Sqlite(c) => {
-            for row in task_rows {
-                inserted += diesel::insert_into(tasks::table)
-                    .values(row)
-                    .execute(c)
-                    .await?;
-            }
-            for row in request_rows {
-                inserted += diesel::insert_into(information_requests::table)
-                    .values(row)
-                    .execute(c)
-                    .await?;
-            }
-        }
-    }
-    Ok(inserted)
+    super::bulk::insert_requests(db, rows, super::bulk::Conflicts::Skip).await
 }
 
 /// One assignee's tasks in numbers (None: the unassigned tasks).

@@ -14,7 +14,10 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use lettre::transport::smtp::client::TlsParameters;
+
 use super::email::{EmailError, parse_address};
+use super::smtp::{Security, SmtpServer};
 use crate::config::SmtpConfig;
 
 /// How long one SMTP command (connect, EHLO, DATA, ...) may take before the
@@ -44,7 +47,15 @@ impl SendError {
         }
     }
 
-    fn from_smtp(err: &lettre::transport::smtp::Error) -> Self {
+    pub(super) fn transient(message: String) -> Self {
+        Self {
+            transient: true,
+            code: None,
+            message,
+        }
+    }
+
+    pub(super) fn from_smtp(err: &lettre::transport::smtp::Error) -> Self {
         // Only an explicit 5xx reply is final. Everything else (4xx,
         // connection refused, timeouts, TLS handshakes, garbled replies,
         // missing server capabilities) may be fixed by the server or the
@@ -71,7 +82,7 @@ impl SendError {
 #[derive(Debug, Clone)]
 pub enum Mailer {
     /// A real SMTP server, through a connection pool.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     /// One `<message id>.eml` file per message in this directory
     /// (development): a retry overwrites the same file.
     Files(PathBuf),
@@ -97,7 +108,9 @@ impl Mailer {
     pub fn from_config(config: &SmtpConfig) -> Result<Mailer, EmailError> {
         match config.transport.as_str() {
             "files" => Ok(Mailer::Files(config.mail_dir.clone())),
-            "smtp" => smtp_transport(config).map(Mailer::Smtp),
+            "smtp" if config.tls == "tls" => smtp_transport(config)
+                .map(|transport| Mailer::Smtp(SmtpPool::ImplicitTls(transport))),
+            "smtp" => smtp_pool(config).map(|pool| Mailer::Smtp(SmtpPool::Nodelay(pool))),
             other => Err(EmailError::Config(format!(
                 "unknown mail transport {other:?}, expected \"smtp\" or \"files\""
             ))),
@@ -115,7 +128,8 @@ impl Mailer {
         let message_id = message.headers().get_raw("Message-ID").unwrap_or_default();
 
         let result = match self {
-            Mailer::Smtp(transport) => transport
+            Mailer::Smtp(SmtpPool::Nodelay(pool)) => pool.send(&envelope, &formatted).await,
+            Mailer::Smtp(SmtpPool::ImplicitTls(transport)) => transport
                 .send_raw(&envelope, &formatted)
                 .await
                 .map(drop)
@@ -143,6 +157,82 @@ impl Mailer {
         }
         result
     }
+}
+
+/// Connections to one SMTP server.
+#[derive(Debug, Clone)]
+pub enum SmtpPool {
+    /// Plain or STARTTLS: our pool of `TCP_NODELAY` connections (`super::smtp`), at most
+    /// `pool_size` open at once.
+    Nodelay(NodelayPool),
+    /// Implicit TLS: lettre's own pool (its sockets wait on Nagle; see `super::smtp`).
+    ImplicitTls(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// The pool of [`SmtpPool::Nodelay`].
+#[derive(Clone)]
+pub struct NodelayPool {
+    pool: bb8::Pool<SmtpServer>,
+}
+
+impl std::fmt::Debug for NodelayPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodelayPool").finish_non_exhaustive()
+    }
+}
+
+impl NodelayPool {
+    async fn send(&self, envelope: &Envelope, formatted: &[u8]) -> Result<(), SendError> {
+        let mut connection = self.pool.get().await.map_err(|error| match error {
+            bb8::RunError::User(error) => error,
+            bb8::RunError::TimedOut => {
+                SendError::transient("no SMTP connection could be opened in time".to_owned())
+            }
+        })?;
+        connection.send(envelope, formatted, SMTP_TIMEOUT).await
+    }
+}
+
+fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(EmailError::Config(
+            "the SMTP transport must be created inside a Tokio runtime".to_owned(),
+        ));
+    }
+    if config.host.trim().is_empty() {
+        return Err(EmailError::Config("SMTP host is empty".to_owned()));
+    }
+    let security = match config.tls.as_str() {
+        "none" => Security::None,
+        "starttls" => {
+            Security::StartTls(TlsParameters::new(config.host.clone()).map_err(|err| {
+                EmailError::Config(format!("cannot set up TLS for {}: {err}", config.host))
+            })?)
+        }
+        other => {
+            return Err(EmailError::Config(format!(
+                "unknown SMTP tls mode {other:?}, expected \"none\", \"starttls\" or \"tls\""
+            )));
+        }
+    };
+    let server = SmtpServer {
+        host: config.host.clone(),
+        port: config.port,
+        security,
+        credentials: (!config.username.is_empty())
+            .then(|| Credentials::new(config.username.clone(), config.password.clone())),
+        timeout: SMTP_TIMEOUT,
+    };
+    let pool = bb8::Pool::builder()
+        .max_size(config.pool_size.max(1))
+        .min_idle(None)
+        .connection_timeout(SMTP_TIMEOUT)
+        .idle_timeout(Some(Duration::from_secs(60)))
+        .test_on_check_out(true)
+        // A refused connection is the attempt's error, reported by `get`, not retried here.
+        .retry_connection(false)
+        .build_unchecked(server);
+    Ok(NodelayPool { pool })
 }
 
 fn smtp_transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {

@@ -18,6 +18,7 @@ pub mod mailer;
 pub mod outbox;
 pub mod outcome;
 pub mod reminders;
+pub mod smtp;
 pub mod webhook;
 
 use std::sync::Arc;
