@@ -620,6 +620,7 @@ backend_test!(
             "StaffMember",
             "Delivery",
             "WebhookEndpoint",
+            "HeldReply",
         ] {
             assert!(
                 !types.contains(&firm_only.to_string()),
@@ -633,6 +634,9 @@ backend_test!(
             "createService",
             "inviteStaffMember",
             "createContactAccessToken",
+            "heldReplies",
+            "acceptHeldReply",
+            "rejectHeldReply",
         ] {
             assert!(
                 !fields.contains(&firm_only.to_string()),
