@@ -1210,4 +1210,40 @@ mod tests {
             "\"0.0.0.0:8080\""
         );
     }
+
+    #[test]
+    fn nested_inbound_settings_have_variables_and_their_passwords_are_masked() {
+        assert_eq!(
+            setting_of_variable("RAPPEL_INBOUND_IMAP_PASSWORD").as_deref(),
+            Some("inbound.imap.password")
+        );
+        assert_eq!(
+            setting_of_variable("RAPPEL_INBOUND_SMTP_LISTEN").as_deref(),
+            Some("inbound.smtp.listen")
+        );
+        assert_eq!(
+            setting_of_variable("RAPPEL_INBOUND_REPLY_TO").as_deref(),
+            Some("inbound.reply_to")
+        );
+        assert_eq!(setting_of_variable("RAPPEL_INBOUND_IMAP_NOPE"), None);
+        assert!(known_settings().contains(&"inbound.smtp.tls_key".to_string()));
+        assert_eq!(
+            mask_secret("inbound.imap.password", "\"hunter2\""),
+            "\"***\""
+        );
+    }
+
+    #[test]
+    fn inbound_needs_a_reply_address_without_a_plus() {
+        let mut config = Config::default();
+        config.inbound.enabled = true;
+        assert!(config.check().is_err(), "no reply address");
+        config.inbound.reply_to = "reponses+x@reply.cabinet.fr".into();
+        assert!(config.check().is_err(), "a + in the reply address");
+        config.inbound.reply_to = "reponses@reply.cabinet.fr".into();
+        assert!(config.check().is_ok());
+        config.inbound.smtp.enabled = true;
+        config.inbound.smtp.listen = "not an address".into();
+        assert!(config.check().is_err());
+    }
 }

@@ -304,3 +304,25 @@ pub async fn delivery_by_uid(
         .await
         .optional())?)
 }
+
+/// The uid of the email that first asked `contact_id` for `request_id` (the thread's root:
+/// reminders refer to it).
+pub async fn first_request_email_uid(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    request_id: i64,
+    contact_id: i64,
+) -> DbResult<Option<String>> {
+    use crate::domain::{DeliveryEvent, DeliveryKind};
+    Ok(with_conn!(db, |c| deliveries::table
+        .filter(deliveries::firm_id.eq(firm_id))
+        .filter(deliveries::request_id.eq(request_id))
+        .filter(deliveries::contact_id.eq(contact_id))
+        .filter(deliveries::kind.eq(DeliveryKind::Email))
+        .filter(deliveries::event.eq(DeliveryEvent::RequestCreated))
+        .order(deliveries::id)
+        .select(deliveries::delivery_uid)
+        .first(c)
+        .await
+        .optional())?)
+}

@@ -84,6 +84,9 @@ pub struct RequestEmail {
     /// The envelope sender (where bounces go) when it is not the From address: the reply
     /// address of `[inbound]`, so that a bounce finds its delivery.
     pub envelope_sender: Option<String>,
+    /// The Message-ID (without brackets) of the thread's first email, which a reminder
+    /// answers (`In-Reply-To` and `References`), so mail programs show one thread.
+    pub thread_root: Option<String>,
 }
 
 /// A rendered email, before it becomes a MIME message.
@@ -449,6 +452,12 @@ pub fn build_message(
     if let Some(reply_to) = reply_to {
         builder = builder.reply_to(Mailbox::new(firm_name, reply_to));
     }
+    if let Some(root) = &email.thread_root {
+        check_message_id(root)?;
+        builder = builder
+            .in_reply_to(format!("<{root}>"))
+            .references(format!("<{root}>"));
+    }
     Ok(builder.multipart(MultiPart::alternative_plain_html(
         rendered.text,
         rendered.html,
@@ -573,6 +582,7 @@ mod tests {
             firm_name: "Cabinet Dupont".to_owned(),
             firm_reply_to: Some("contact@dupont-expertise.fr".to_owned()),
             envelope_sender: None,
+            thread_root: None,
             client_name: "Boulangerie Martin".to_owned(),
             contact_name: "Marie Martin".to_owned(),
             request_text: "Merci d'envoyer les relevés bancaires de décembre.\nEt les factures."

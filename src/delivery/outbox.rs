@@ -424,6 +424,14 @@ impl Worker {
                 )
             })
             .unwrap_or_default();
+        let thread_root = match event {
+            EmailEvent::RequestReminder { .. } => {
+                crate::db::replies::first_request_email_uid(db, firm.id, request.id, contact.id)
+                    .await?
+                    .map(|uid| self.message_id_of_uid(&uid))
+            }
+            EmailEvent::RequestCreated => None,
+        };
         let base = &self.inner.settings.public_base_url;
         let email = RequestEmail {
             event,
@@ -441,6 +449,7 @@ impl Worker {
             ),
             unsubscribe_url: format!("{base}/unsubscribe?token={unsubscribe_token}"),
             envelope_sender,
+            thread_root,
         };
         let message_id = self.message_id(delivery);
         Ok(
@@ -569,13 +578,18 @@ impl Worker {
     /// The email's Message-ID (without angle brackets): the delivery's stable id at the
     /// sender's domain, the same on every retry.
     fn message_id(&self, delivery: &Delivery) -> String {
+        self.message_id_of_uid(&delivery.delivery_uid)
+    }
+
+    /// The Message-ID of the delivery with this uid.
+    fn message_id_of_uid(&self, delivery_uid: &str) -> String {
         let domain = self
             .inner
             .settings
             .from_address
             .rsplit_once('@')
             .map_or("rappel", |(_, domain)| domain);
-        format!("{}@{domain}", delivery.delivery_uid)
+        format!("{delivery_uid}@{domain}")
     }
 
     /// Records `attempt` and the delivery's next state; for webhooks, also the endpoint's

@@ -59,7 +59,7 @@ fn connector(config: &InboundImapConfig) -> anyhow::Result<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(tls)))
 }
 
-/// Connects over TLS, signs in and makes sure the processed folder exists.
+/// Connects over TLS and signs in.
 pub async fn connect(config: &InboundImapConfig) -> anyhow::Result<ImapSession> {
     let tcp = TcpStream::connect((config.host.as_str(), config.port)).await?;
     let name = rustls_pki_types::ServerName::try_from(config.host.clone())?;
@@ -69,13 +69,17 @@ pub async fn connect(config: &InboundImapConfig) -> anyhow::Result<ImapSession> 
         .read_response()
         .await?
         .ok_or_else(|| anyhow::anyhow!("the IMAP server closed the connection"))?;
-    let mut session = client
+    let session = client
         .login(&config.user, &config.password)
         .await
         .map_err(|(error, _)| anyhow::anyhow!("IMAP sign-in refused: {error}"))?;
-    // Creating an existing folder fails; either way it exists afterwards.
-    let _ = session.create(&config.processed_folder).await;
     Ok(session)
+}
+
+/// Makes sure the processed folder exists (creating an existing one fails: either way it
+/// exists afterwards).
+async fn ensure_processed_folder(session: &mut ImapSession, config: &InboundImapConfig) {
+    let _ = session.create(&config.processed_folder).await;
 }
 
 /// One pass over the folder: every message in it is taken and moved away.
@@ -170,6 +174,7 @@ pub async fn fetch_once(
     config: &InboundImapConfig,
 ) -> anyhow::Result<FetchReport> {
     let mut session = connect(config).await?;
+    ensure_processed_folder(&mut session, config).await;
     let report = fetch_pass(inbound, config, &mut session).await;
     let _ = session.logout().await;
     report
@@ -193,6 +198,7 @@ async fn run_session(
     pause: Duration,
 ) -> anyhow::Result<()> {
     let mut session = connect(config).await?;
+    ensure_processed_folder(&mut session, config).await;
     let can_idle = session.capabilities().await?.has_str("IDLE");
     loop {
         fetch_pass(inbound, config, &mut session).await?;

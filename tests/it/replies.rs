@@ -782,3 +782,75 @@ backend_test! {
         assert_eq!(received, Received::UnknownRecipient);
     }
 }
+
+/// The request a sent email is about, read from its reply address's token.
+async fn request_of_mail(db: &TestDb, mail: &crate::support::smtp::ParsedMail) -> i64 {
+    let reply_to = mail.header("Reply-To").expect("a Reply-To");
+    let token = reply_to
+        .split("reponses+")
+        .nth(1)
+        .and_then(|rest| rest.split('@').next())
+        .expect("a token");
+    let mut conn = db.pool.get().await.expect("conn");
+    rappel::db::replies::find_token(&mut conn.as_db(), &rappel::auth::token_hash(token))
+        .await
+        .expect("read")
+        .expect("a live token")
+        .request_id
+}
+
+backend_test! {
+    async fn reminders_thread_under_the_request_email_and_the_imap_loop_wakes_on_new_mail(db: TestDb) {
+        let world = World::start(&db).await;
+        let first_mails: Vec<_> = world.sink.messages().iter().map(|mail| parse(&mail.data)).collect();
+        let later = sending_time() + chrono::Duration::days(400);
+        rappel::delivery::reminders::run_pass(
+            &world.firm.pool,
+            &rappel::delivery::reminders::ReminderSettings::from_config(&world.config),
+            later,
+            None,
+        )
+        .await
+        .expect("reminder pass");
+        world.worker.run_once(later).await.expect("worker runs");
+        let all = world.sink.wait_for(first_mails.len() + 1, WAIT).await;
+        let reminder = parse(&all[first_mails.len()].data);
+        assert!(reminder.header("In-Reply-To").is_some(), "a reminder answers the request email");
+        let request = request_of_mail(&db, &reminder).await;
+        let mut root = None;
+        for mail in &first_mails {
+            if request_of_mail(&db, mail).await == request {
+                root = mail.header("Message-ID").map(str::to_string);
+            }
+        }
+        let root = root.expect("the request email");
+        assert_eq!(reminder.header("In-Reply-To"), Some(root.as_str()));
+        assert_eq!(reminder.header("References"), Some(root.as_str()));
+        assert_eq!(reminder.header("Auto-Submitted"), Some("auto-generated"));
+
+        // The fetch loop: after its first pass it waits with IDLE (poll_seconds is far longer
+        // than the wait below), and a new message wakes it.
+        let dovecot = Dovecot::start();
+        let mut imap = dovecot.settings();
+        imap.poll_seconds = 600;
+        let fetcher = tokio::spawn(rappel::inbound::imap::run(world.inbound.clone(), imap));
+        // The loop's sign-in creates the processed folder; then it is idle.
+        let mut waited = Duration::ZERO;
+        while dovecot.count_if_exists("Rappel-processed").await.is_none() {
+            assert!(waited < WAIT, "the fetcher signs in");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (reply, _) = world.reply_with_two_pdfs("idle@client.example.fr");
+        dovecot.append("INBOX", &[reply]).await;
+        let mut waited = Duration::ZERO;
+        while world.answers().await.is_empty() {
+            assert!(waited < WAIT, "the idle fetcher took the new message");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+        fetcher.abort();
+        assert_eq!(world.request().await.status, RequestStatus::Answered);
+    }
+}

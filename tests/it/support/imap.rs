@@ -235,6 +235,16 @@ impl Dovecot {
         mailbox.exists
     }
 
+    /// How many messages a folder holds, or None while it does not exist.
+    pub async fn count_if_exists(&self, folder: &str) -> Option<u32> {
+        let mut session = rappel::inbound::imap::connect(&self.settings())
+            .await
+            .ok()?;
+        let mailbox = session.examine(folder).await.ok();
+        let _ = session.logout().await;
+        mailbox.map(|mailbox| mailbox.exists)
+    }
+
     pub fn folder(&self) -> &Path {
         self.dir.path()
     }
