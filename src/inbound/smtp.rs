@@ -2,8 +2,9 @@
 //! SMTP server crate fits): EHLO/HELO, STARTTLS (RFC 3207, when a certificate is set), SIZE
 //! (RFC 1870), MAIL, RCPT (unknown recipients and tokens refused right there), DATA with
 //! dot-unstuffing, RSET, NOOP, QUIT. A message past the size limit is refused at MAIL when it
-//! declares its SIZE and otherwise read to its end while its bytes are dropped: never more
-//! than the limit is held. Each accepted message goes to `ops::replies::receive`.
+//! declares its SIZE; otherwise DATA is spooled to a private temporary file while counted, and
+//! past the limit the rest is read and dropped: its bytes are never held in memory (64 KiB
+//! pieces at a time). Each accepted message goes to `ops::replies::receive`.
 //!
 //! Never here: what a message means (that is `ops::replies`), relaying anywhere.
 
@@ -284,14 +285,35 @@ async fn read_command(reader: &mut BufReader<Box<dyn Io>>) -> std::io::Result<Op
     ))
 }
 
-/// The message up to the lone dot, dot-unstuffed; `None` when it was larger than `max`
-/// (its bytes were read and dropped, never kept).
+/// A message being received, spooled to a private temporary file (deleted when dropped), so
+/// that the bytes of one past the limit are never held in memory.
+struct Spool {
+    path: std::path::PathBuf,
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The message up to the lone dot, dot-unstuffed; `None` when it was larger than `max` (its
+/// bytes were read and dropped). The message is written to a spool file as it arrives (64 KiB
+/// at a time in memory) and read back whole only when it is within the limit.
 async fn read_data(
     reader: &mut BufReader<Box<dyn Io>>,
     max: u64,
 ) -> std::io::Result<Option<Vec<u8>>> {
-    let mut body: Vec<u8> = Vec::new();
-    let mut too_large = false;
+    let spool = Spool {
+        path: std::env::temp_dir().join(format!(
+            "rappel-inbound-{}.eml",
+            uuid::Uuid::new_v4().simple()
+        )),
+    };
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true).mode(0o600);
+    let mut file = Some(tokio::io::BufWriter::new(options.open(&spool.path).await?));
+    let mut size: u64 = 0;
     let mut at_line_start = true;
     let mut piece = Vec::new();
     loop {
@@ -319,17 +341,21 @@ async fn read_data(
         } else {
             &piece[..]
         };
-        if !too_large {
-            if body.len() as u64 + data.len() as u64 > max {
-                too_large = true;
-                body = Vec::new();
-            } else {
-                body.extend_from_slice(data);
-            }
+        size = size.saturating_add(data.len() as u64);
+        if size > max {
+            // Past the limit: what was spooled goes, the rest is read and dropped.
+            file = None;
+        } else if let Some(file) = file.as_mut() {
+            file.write_all(data).await?;
         }
         at_line_start = complete;
     }
-    Ok((!too_large).then_some(body))
+    let Some(mut file) = file else {
+        return Ok(None);
+    };
+    file.flush().await?;
+    drop(file);
+    Ok(Some(tokio::fs::read(&spool.path).await?))
 }
 
 /// `<address>` of `MAIL FROM:<a@b> SIZE=1` / `RCPT TO:<a@b>` (the null path `<>` is empty).
