@@ -16,6 +16,8 @@ use crate::ops;
 /// someone accepts it.
 pub struct HeldReply(pub InboundMessage);
 
+/// A reply by email held for the firm to accept or reject: a sender who is not a contact of
+/// the client, or a failed DMARC check.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
 impl HeldReply {
     /// The held reply's id.
@@ -34,6 +36,7 @@ impl HeldReply {
     async fn sender(&self) -> &str {
         &self.0.sender
     }
+    /// The email's subject.
     async fn subject(&self) -> &str {
         &self.0.subject
     }
@@ -49,6 +52,7 @@ impl HeldReply {
     async fn authentication(&self) -> &str {
         &self.0.authentication
     }
+    /// When Rappel received it.
     async fn received_at(&self) -> DateTime {
         utc(self.0.received_at)
     }
