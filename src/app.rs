@@ -166,6 +166,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Replies by email (issue 15): the SMTP listener and the IMAP fetcher, when configured.
+    let inbound = crate::inbound::start(
+        &config,
+        pool.clone(),
+        state.web.storage.clone(),
+        generation_settings(&config),
+        events.clone(),
+    )
+    .await?;
     let operations = watch_operations(&config, scheduler.as_ref(), &reminders, &worker).await?;
     let metrics_listener = match config.metrics.listen.parse() {
         Ok(address) if config.metrics.enabled => Some(
@@ -194,6 +203,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
+    }
+    for task in inbound {
+        task.abort();
     }
     if let Some(worker) = worker {
         worker.shutdown().await;

@@ -12,7 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Sections of the file; `RAPPEL_<SECTION>_<KEY>` sets `<key>` in `[section]`.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "http",
     "portal",
     "database",
@@ -25,6 +25,7 @@ const SECTIONS: [&str; 12] = [
     "log",
     "metrics",
     "storage",
+    "inbound",
 ];
 
 /// The file read when no `--config` is given, relative to the working directory.
@@ -48,6 +49,112 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub storage: StorageConfig,
     pub portal: PortalConfig,
+    pub inbound: InboundConfig,
+}
+
+/// `[inbound]`: clients answer by replying to the email (off by default). Request and reminder
+/// emails then carry `Reply-To: <local>+<token>@<domain>` of `reply_to`; replies arrive by IMAP
+/// (`[inbound.imap]`) and/or by SMTP (`[inbound.smtp]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    pub enabled: bool,
+    /// The reply address without its token, `reponses@reply.cabinet.fr`.
+    pub reply_to: String,
+    /// Largest email accepted, in MiB (the SMTP listener announces it as SIZE).
+    pub max_message_mb: u64,
+    /// Trust `Authentication-Results` headers written by this server (the MTA in front of
+    /// the mailbox); empty: trust none.
+    pub authserv_id: String,
+    pub imap: InboundImapConfig,
+    pub smtp: InboundSmtpConfig,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            reply_to: String::new(),
+            max_message_mb: 30,
+            authserv_id: String::new(),
+            imap: InboundImapConfig::default(),
+            smtp: InboundSmtpConfig::default(),
+        }
+    }
+}
+
+impl InboundConfig {
+    /// The local part and domain of `reply_to`, when inbound is on and it is an address.
+    pub fn reply_address(&self) -> Option<(&str, &str)> {
+        if !self.enabled {
+            return None;
+        }
+        self.reply_to
+            .split_once('@')
+            .filter(|(local, domain)| !local.is_empty() && !domain.is_empty())
+    }
+
+    /// The size limit in bytes.
+    pub fn max_message_bytes(&self) -> u64 {
+        self.max_message_mb.saturating_mul(1024 * 1024)
+    }
+}
+
+/// `[inbound.imap]`: the mailbox Rappel fetches replies from, over TLS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundImapConfig {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    /// A PEM file of extra trusted CA certificates (a private mail server); empty: the
+    /// public roots only.
+    pub ca_file: String,
+    pub user: String,
+    pub password: String,
+    pub folder: String,
+    /// Where processed messages are moved (created when missing).
+    pub processed_folder: String,
+    /// Seconds between polls when the server has no IDLE (and the longest IDLE wait).
+    pub poll_seconds: u64,
+}
+
+impl Default for InboundImapConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            host: String::new(),
+            port: 993,
+            ca_file: String::new(),
+            user: String::new(),
+            password: String::new(),
+            folder: "INBOX".into(),
+            processed_folder: "Rappel-processed".into(),
+            poll_seconds: 60,
+        }
+    }
+}
+
+/// `[inbound.smtp]`: an SMTP listener for an MX or a forwarding rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundSmtpConfig {
+    pub enabled: bool,
+    pub listen: String,
+    /// PEM certificate chain and key offered with STARTTLS; empty: no STARTTLS.
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl Default for InboundSmtpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "0.0.0.0:2525".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
+    }
 }
 
 /// `[storage]`: where uploaded documents go and what is accepted.
@@ -260,6 +367,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             storage: StorageConfig::default(),
             portal: PortalConfig::default(),
+            inbound: InboundConfig::default(),
         }
     }
 }
@@ -655,6 +763,68 @@ impl Config {
                 "expected an email address",
             ));
         }
+        self.check_inbound()
+    }
+
+    fn check_inbound(&self) -> Result<(), ConfigError> {
+        let inbound = &self.inbound;
+        let invalid = |setting: &'static str, value: &str, reason: &str| ConfigError::Invalid {
+            setting,
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        if !inbound.enabled {
+            return Ok(());
+        }
+        let Some((local, _)) = inbound.reply_address() else {
+            return Err(invalid(
+                "inbound.reply_to",
+                &inbound.reply_to,
+                "expected an address such as reponses@reply.cabinet.fr",
+            ));
+        };
+        if local.contains('+') || inbound.reply_to.parse::<lettre::Address>().is_err() {
+            return Err(invalid(
+                "inbound.reply_to",
+                &inbound.reply_to,
+                "expected an address without a + (Rappel adds +token) such as reponses@reply.cabinet.fr",
+            ));
+        }
+        if inbound.max_message_mb == 0 {
+            return Err(invalid(
+                "inbound.max_message_mb",
+                "0",
+                "expected at least 1",
+            ));
+        }
+        if inbound.imap.enabled && inbound.imap.host.is_empty() {
+            return Err(invalid(
+                "inbound.imap.host",
+                "",
+                "expected the IMAP server's name",
+            ));
+        }
+        if inbound.imap.enabled && inbound.imap.poll_seconds == 0 {
+            return Err(invalid(
+                "inbound.imap.poll_seconds",
+                "0",
+                "expected at least 1",
+            ));
+        }
+        if inbound.smtp.enabled && inbound.smtp.listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "inbound.smtp.listen",
+                &inbound.smtp.listen,
+                "expected an address such as 0.0.0.0:2525",
+            ));
+        }
+        if inbound.smtp.tls_cert.is_empty() != inbound.smtp.tls_key.is_empty() {
+            return Err(invalid(
+                "inbound.smtp.tls_key",
+                &inbound.smtp.tls_key,
+                "set both tls_cert and tls_key, or neither",
+            ));
+        }
         Ok(())
     }
 }
@@ -798,8 +968,15 @@ fn setting_of_variable(key: &str) -> Option<String> {
                 .and_then(|rest| rest.strip_prefix('_'))
                 .map(|rest| format!("{section}.{rest}"))
         })
-        .unwrap_or(key);
-    known_settings().contains(&dotted).then_some(dotted)
+        .unwrap_or_else(|| key.clone());
+    let known = known_settings();
+    if known.contains(&dotted) {
+        return Some(dotted);
+    }
+    // Nested sections: `RAPPEL_INBOUND_IMAP_HOST` -> `inbound.imap.host`.
+    known
+        .into_iter()
+        .find(|setting| setting.replace('.', "_") == key)
 }
 
 /// Every setting's dotted name (`listen`, `database.url`, ...).
@@ -812,19 +989,23 @@ fn known_settings() -> Vec<String> {
 
 /// `{"database": {"url": "x"}}` -> `[("database.url", "\"x\"")]`, values written as in TOML.
 fn flatten(value: &serde_json::Value) -> Vec<(String, String)> {
-    let mut settings = Vec::new();
-    if let serde_json::Value::Object(top) = value {
-        for (key, value) in top {
-            match value {
-                serde_json::Value::Object(section) => {
-                    for (name, value) in section {
-                        settings.push((format!("{key}.{name}"), value.to_string()));
-                    }
+    fn walk(prefix: &str, value: &serde_json::Value, settings: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(section) => {
+                for (name, value) in section {
+                    let name = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    walk(&name, value, settings);
                 }
-                other => settings.push((key.clone(), other.to_string())),
             }
+            other => settings.push((prefix.to_string(), other.to_string())),
         }
     }
+    let mut settings = Vec::new();
+    walk("", value, &mut settings);
     settings.sort();
     settings
 }
@@ -1031,5 +1212,41 @@ mod tests {
             mask_secret("listen", "\"0.0.0.0:8080\""),
             "\"0.0.0.0:8080\""
         );
+    }
+
+    #[test]
+    fn nested_inbound_settings_have_variables_and_their_passwords_are_masked() {
+        assert_eq!(
+            setting_of_variable("RAPPEL_INBOUND_IMAP_PASSWORD").as_deref(),
+            Some("inbound.imap.password")
+        );
+        assert_eq!(
+            setting_of_variable("RAPPEL_INBOUND_SMTP_LISTEN").as_deref(),
+            Some("inbound.smtp.listen")
+        );
+        assert_eq!(
+            setting_of_variable("RAPPEL_INBOUND_REPLY_TO").as_deref(),
+            Some("inbound.reply_to")
+        );
+        assert_eq!(setting_of_variable("RAPPEL_INBOUND_IMAP_NOPE"), None);
+        assert!(known_settings().contains(&"inbound.smtp.tls_key".to_string()));
+        assert_eq!(
+            mask_secret("inbound.imap.password", "\"hunter2\""),
+            "\"***\""
+        );
+    }
+
+    #[test]
+    fn inbound_needs_a_reply_address_without_a_plus() {
+        let mut config = Config::default();
+        config.inbound.enabled = true;
+        assert!(config.check().is_err(), "no reply address");
+        config.inbound.reply_to = "reponses+x@reply.cabinet.fr".into();
+        assert!(config.check().is_err(), "a + in the reply address");
+        config.inbound.reply_to = "reponses@reply.cabinet.fr".into();
+        assert!(config.check().is_ok());
+        config.inbound.smtp.enabled = true;
+        config.inbound.smtp.listen = "not an address".into();
+        assert!(config.check().is_err());
     }
 }

@@ -25,3 +25,5 @@ pub mod setup;
 pub mod storage;
 pub mod templates;
 pub mod throttle;
+// Replies by email (issue 15): the IMAP fetcher and the SMTP listener.
+pub mod inbound;

@@ -62,6 +62,10 @@ const TEMPLATES: &[(&str, &str)] = templates![
     // The firm's day: the staff's daily digest.
     "digest.txt",
     "digest.html",
+    // Replies by email: the confirmation a client gets.
+    "reply_received.subject",
+    "reply_received.txt",
+    "reply_received.html",
 ];
 
 static ENGINE: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -21,6 +21,8 @@ pub mod schema;
 mod sql_enums;
 pub mod tokens;
 pub mod work;
+// Replies by email (issue 15).
+pub mod replies;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -377,6 +377,41 @@ diesel::joinable!(portal_sessions -> firms (firm_id));
 diesel::joinable!(portal_sessions -> contacts (contact_id));
 diesel::joinable!(calendar_feeds -> firms (firm_id));
 
+// Replies by email (issue 15).
+diesel::table! {
+    reply_tokens (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        request_id -> BigInt,
+        contact_id -> BigInt,
+        delivery_id -> Nullable<BigInt>,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    inbound_messages (id) {
+        id -> BigInt,
+        firm_id -> BigInt,
+        message_key -> Text,
+        source -> Text,
+        request_id -> BigInt,
+        contact_id -> BigInt,
+        sender -> Text,
+        subject -> Text,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        authentication -> Text,
+        raw_key -> Nullable<Text>,
+        answer_id -> Nullable<BigInt>,
+        received_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by_user_id -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     firms,
     users,
@@ -401,4 +436,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_feeds,
     staff_preferences,
     digests_sent,
+    reply_tokens,
+    inbound_messages,
 );

@@ -81,6 +81,12 @@ pub struct RequestEmail {
     pub sign_in_url: String,
     /// One-click unsubscribe link (also used in `List-Unsubscribe`).
     pub unsubscribe_url: String,
+    /// The envelope sender (where bounces go) when it is not the From address: the reply
+    /// address of `[inbound]`, so that a bounce finds its delivery.
+    pub envelope_sender: Option<String>,
+    /// The Message-ID (without brackets) of the thread's first email, which a reminder
+    /// answers (`In-Reply-To` and `References`), so mail programs show one thread.
+    pub thread_root: Option<String>,
 }
 
 /// A rendered email, before it becomes a MIME message.
@@ -363,6 +369,29 @@ impl Header for ListUnsubscribePost {
     }
 }
 
+/// `Auto-Submitted: auto-generated` (RFC 3834): out-of-office responders do not answer it,
+/// so a request email and an auto-reply cannot loop.
+#[derive(Debug, Clone)]
+pub(crate) struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        if s.trim() == "auto-generated" {
+            Ok(Self)
+        } else {
+            Err("unexpected Auto-Submitted value".into())
+        }
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
 /// Builds the MIME message for one recipient.
 ///
 /// - `From` is `"<firm name>" <from_address>`, `Reply-To` the firm's
@@ -403,7 +432,13 @@ pub fn build_message(
 
     // The envelope is given explicitly rather than left to lettre, which
     // would re-parse the From/To headers it has just formatted.
-    let envelope = Envelope::new(Some(from.clone()), vec![recipient.clone()])?;
+    let envelope_sender = email
+        .envelope_sender
+        .as_deref()
+        .map(|address| parse_address("envelope sender", address))
+        .transpose()?
+        .unwrap_or_else(|| from.clone());
+    let envelope = Envelope::new(Some(envelope_sender), vec![recipient.clone()])?;
     let mut builder = Message::builder()
         .from(Mailbox::new(firm_name.clone(), from))
         .to(Mailbox::new(contact_name, recipient))
@@ -412,9 +447,16 @@ pub fn build_message(
         .message_id(Some(format!("<{message_id}>")))
         .header(ListUnsubscribe(email.unsubscribe_url.clone()))
         .header(ListUnsubscribePost)
+        .header(AutoSubmitted)
         .envelope(envelope);
     if let Some(reply_to) = reply_to {
         builder = builder.reply_to(Mailbox::new(firm_name, reply_to));
+    }
+    if let Some(root) = &email.thread_root {
+        check_message_id(root)?;
+        builder = builder
+            .in_reply_to(format!("<{root}>"))
+            .references(format!("<{root}>"));
     }
     Ok(builder.multipart(MultiPart::alternative_plain_html(
         rendered.text,
@@ -539,6 +581,8 @@ mod tests {
             language,
             firm_name: "Cabinet Dupont".to_owned(),
             firm_reply_to: Some("contact@dupont-expertise.fr".to_owned()),
+            envelope_sender: None,
+            thread_root: None,
             client_name: "Boulangerie Martin".to_owned(),
             contact_name: "Marie Martin".to_owned(),
             request_text: "Merci d'envoyer les relevés bancaires de décembre.\nEt les factures."

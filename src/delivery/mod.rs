@@ -20,6 +20,8 @@ pub mod outcome;
 pub mod reminders;
 pub mod smtp;
 pub mod webhook;
+// Replies by email (issue 15): the confirmation a client gets.
+pub mod reply_confirmation;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +72,8 @@ pub struct DeliverySettings {
     pub from_address: String,
     /// Continuous failure after which a webhook endpoint is disabled.
     pub disable_endpoint_after: chrono::Duration,
+    /// `[inbound]` reply address (local part, domain) when replies by email are on.
+    pub reply_address: Option<(String, String)>,
 }
 
 impl DeliverySettings {
@@ -93,6 +97,10 @@ impl DeliverySettings {
             disable_endpoint_after: chrono::Duration::days(i64::from(
                 config.webhooks.disable_after_days,
             )),
+            reply_address: config
+                .inbound
+                .reply_address()
+                .map(|(local, domain)| (local.to_string(), domain.to_string())),
         }
     }
 }

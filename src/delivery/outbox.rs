@@ -333,6 +333,26 @@ impl Worker {
             {
                 self.prepare_answer_notice(&mut db, delivery).await
             }
+            // An answer told to the contact who sent it by email: the reply's confirmation.
+            (DeliveryKind::Email, DeliveryEvent::RequestAnswered) => {
+                let firm = firms::find_firm(&mut db, delivery.firm_id).await?;
+                Ok(
+                    match crate::delivery::reply_confirmation::build(
+                        &self.inner.settings.from_address,
+                        &firm.name,
+                        &delivery.payload,
+                        &delivery.target,
+                        &self.message_id(delivery),
+                        Utc::now(),
+                    ) {
+                        Ok(message) => Prepared::Email {
+                            message: Box::new(message),
+                            to: delivery.target.clone(),
+                        },
+                        Err(error) => refuse(&error),
+                    },
+                )
+            }
             (DeliveryKind::Email, _) => self.prepare_client_email(&mut db, delivery, now).await,
             (DeliveryKind::Webhook, _) => prepare_webhook(&mut db, delivery).await,
         }
@@ -367,7 +387,18 @@ impl Worker {
             return Ok(Prepared::Done(Attempt::Deferred { until: leaves_at }));
         }
         let client = clients::find_client(db, firm.id, request.client_id).await?;
-        let reply_to = first_admin(db, firm.id).await?.map(|admin| admin.email);
+        let reply_to = match &self.inner.settings.reply_address {
+            Some((local, domain)) => {
+                Some(new_reply_address(db, delivery, request.id, contact.id, local, domain).await?)
+            }
+            None => first_admin(db, firm.id).await?.map(|admin| admin.email),
+        };
+        let envelope_sender = self
+            .inner
+            .settings
+            .reply_address
+            .as_ref()
+            .and(reply_to.clone());
         let event = match delivery.event {
             DeliveryEvent::RequestReminder => EmailEvent::RequestReminder {
                 number: reminder_number(&delivery.payload).unwrap_or(1),
@@ -393,6 +424,14 @@ impl Worker {
                 )
             })
             .unwrap_or_default();
+        let thread_root = match event {
+            EmailEvent::RequestReminder { .. } => {
+                crate::db::replies::first_request_email_uid(db, firm.id, request.id, contact.id)
+                    .await?
+                    .map(|uid| self.message_id_of_uid(&uid))
+            }
+            EmailEvent::RequestCreated => None,
+        };
         let base = &self.inner.settings.public_base_url;
         let email = RequestEmail {
             event,
@@ -409,6 +448,8 @@ impl Worker {
                 request.id
             ),
             unsubscribe_url: format!("{base}/unsubscribe?token={unsubscribe_token}"),
+            envelope_sender,
+            thread_root,
         };
         let message_id = self.message_id(delivery);
         Ok(
@@ -537,13 +578,18 @@ impl Worker {
     /// The email's Message-ID (without angle brackets): the delivery's stable id at the
     /// sender's domain, the same on every retry.
     fn message_id(&self, delivery: &Delivery) -> String {
+        self.message_id_of_uid(&delivery.delivery_uid)
+    }
+
+    /// The Message-ID of the delivery with this uid.
+    fn message_id_of_uid(&self, delivery_uid: &str) -> String {
         let domain = self
             .inner
             .settings
             .from_address
             .rsplit_once('@')
             .map_or("rappel", |(_, domain)| domain);
-        format!("{}@{domain}", delivery.delivery_uid)
+        format!("{delivery_uid}@{domain}")
     }
 
     /// Records `attempt` and the delivery's next state; for webhooks, also the endpoint's
@@ -1008,6 +1054,36 @@ fn log_settled(delivery: &Delivery, state: &DeliveryState, settled: Settled) {
             "delivery is dead after its last attempt"
         ),
     }
+}
+
+/// A new reply address for one request email, `{local}+{token}@{domain}`: the token (128
+/// random bits, lowercase hex so that no mail system's case folding breaks it) names the
+/// request, the contact and this delivery, and only its SHA-256 is stored.
+async fn new_reply_address(
+    db: &mut DbConn<'_>,
+    delivery: &Delivery,
+    request_id: i64,
+    contact_id: i64,
+    local: &str,
+    domain: &str,
+) -> DbResult<String> {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    crate::db::replies::insert_token(
+        db,
+        &crate::db::replies::NewReplyToken {
+            firm_id: delivery.firm_id,
+            request_id,
+            contact_id,
+            delivery_id: Some(delivery.id),
+            token_hash: &token_hash(&token),
+            created_at: Utc::now().naive_utc(),
+        },
+    )
+    .await?;
+    Ok(format!("{local}+{token}@{domain}"))
 }
 
 #[cfg(test)]

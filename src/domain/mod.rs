@@ -8,6 +8,8 @@ pub mod payload;
 pub mod placeholders;
 pub mod schedule;
 pub mod validation;
+// Replies by email (issue 15).
+pub mod replies;
 
 /// Declares a closed set of values stored as upper-case text (with a CHECK constraint in both
 /// migrations) and exposed as a GraphQL enum of the same spelling.

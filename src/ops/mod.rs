@@ -30,6 +30,8 @@ pub mod remind;
 pub mod staff;
 pub mod webhooks;
 pub mod work;
+// Replies by email (issue 15).
+pub mod replies;
 
 use chrono::Utc;
 

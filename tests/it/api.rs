@@ -279,6 +279,21 @@ const POLICY: &[Entry] = &[
         names_firm_a_objects: true,
         operation: r#"mutation { reopenRequest(id: "{other_client_request}") { id } }"#,
     },
+    // Rejected first, so that accepting then answers CONFLICT (decided) without a store.
+    Entry {
+        kind: "mutation",
+        field: "rejectHeldReply",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { rejectHeldReply(id: "{held_reply}") { id } }"#,
+    },
+    Entry {
+        kind: "mutation",
+        field: "acceptHeldReply",
+        policy: Policy::Staff,
+        names_firm_a_objects: true,
+        operation: r#"mutation { acceptHeldReply(id: "{held_reply}") { id } }"#,
+    },
     Entry {
         kind: "mutation",
         field: "inviteStaffMember",
@@ -482,6 +497,7 @@ fn fill(operation: &str, ids: &FirmIds, member: &str, n: usize) -> String {
         .replace("{member}", member)
         .replace("{endpoint}", &ids.endpoint)
         .replace("{delivery}", &ids.delivery)
+        .replace("{held_reply}", &ids.held_reply)
         .replace("{n}", &n.to_string())
 }
 
@@ -620,6 +636,7 @@ backend_test!(
             "StaffMember",
             "Delivery",
             "WebhookEndpoint",
+            "HeldReply",
         ] {
             assert!(
                 !types.contains(&firm_only.to_string()),
@@ -633,6 +650,9 @@ backend_test!(
             "createService",
             "inviteStaffMember",
             "createContactAccessToken",
+            "heldReplies",
+            "acceptHeldReply",
+            "rejectHeldReply",
         ] {
             assert!(
                 !fields.contains(&firm_only.to_string()),

@@ -247,7 +247,9 @@ fn rust_files(path: &Path, into: &mut Vec<PathBuf>) {
 fn doors() -> Vec<PathBuf> {
     let src = root().join("src");
     let mut files = Vec::new();
-    for door in ["graphql", "portal", "http.rs", "main.rs", "setup.rs"] {
+    for door in [
+        "graphql", "portal", "http.rs", "main.rs", "setup.rs", "inbound",
+    ] {
         let path = src.join(door);
         if path.exists() {
             rust_files(&path, &mut files);

@@ -23,6 +23,7 @@ mod operations;
 mod ops;
 mod pages;
 mod portal;
+mod replies;
 mod schedule_limits;
 mod sorting;
 mod truth;

@@ -40,6 +40,9 @@ export const FIRM_ONLY_NAMES = [
   'tasks', 'informationRequests', 'missions', 'deliveries', 'webhookEndpoints', 'schedulePreview',
   'assignee', 'leadDays', 'deliverableType', 'secret', 'clientId', 'serviceId', 'role',
   'temporaryPassword', 'attemptLog', 'lastError',
+  // replies by email (issue 15)
+  'HeldReply', 'HeldReplyConnection', 'HeldReplyEdge', 'heldReplies', 'acceptHeldReply',
+  'rejectHeldReply',
   // enum values
   'ADMIN', 'MEMBER', 'SIGNED', 'DEAD',
 ];

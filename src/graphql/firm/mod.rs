@@ -7,3 +7,5 @@ pub mod preview;
 pub mod query;
 pub mod types;
 pub mod webhooks;
+// Replies by email (issue 15).
+pub mod replies;

@@ -599,4 +599,45 @@ impl FirmView {
         });
         Ok(page.connection(rows, total, |row| row.id, crate::graphql::files::AnswerFile))
     }
+
+    /// Replies by email held for the firm to accept or reject (a sender who is not a contact
+    /// of the client, or a failed DMARC check), oldest first.
+    async fn held_replies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Return the first N items (0 up to the largest page), after `after` when given. Not with `last`; neither: the default page size."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "Start after this cursor (an edge's `cursor` or `pageInfo.endCursor` of this same list)."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Return the last N items (0 up to the largest page), before `before` when given. Not with `first`."
+        )]
+        last: Option<i32>,
+        #[graphql(
+            desc = "End before this cursor (an edge's `cursor` or `pageInfo.startCursor` of this same list)."
+        )]
+        before: Option<String>,
+    ) -> async_graphql::Result<Page<i64, crate::graphql::firm::replies::HeldReply>> {
+        let actor = crate::graphql::door::actor(ctx)?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .read(ctx)?;
+        let (rows, total) =
+            crate::ops::replies::held_page(crate::graphql::door::env(ctx)?, &actor, &page.keyset)
+                .await?;
+        Ok(page.connection(
+            rows,
+            TotalCount::new(move |_| async move { Ok(total) }.boxed()),
+            |row| row.id,
+            crate::graphql::firm::replies::HeldReply,
+        ))
+    }
 }

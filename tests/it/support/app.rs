@@ -176,6 +176,8 @@ pub struct FirmIds {
     pub other_client_request: String,
     pub endpoint: String,
     pub delivery: String,
+    /// A reply by email held for the firm (a stranger wrote to the request's reply address).
+    pub held_reply: String,
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -378,6 +380,12 @@ impl World {
             .as_str()
             .expect("generation enqueued deliveries")
             .to_string();
+        let data = app.ok(admin, "{ firm { id } }", json!({})).await;
+        let firm_id: i64 = data["firm"]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("firm id");
+        let held_reply = held_reply(app, firm_id, &request, &clients[0].1).await;
         let ids = FirmIds {
             category,
             service,
@@ -392,6 +400,7 @@ impl World {
             other_client_request,
             endpoint,
             delivery,
+            held_reply,
         };
         (ids, clients[0].2.clone(), clients[1].2.clone())
     }
@@ -425,4 +434,43 @@ impl World {
         .await;
         mission
     }
+}
+
+/// A reply held for the firm, written straight to the table (as `ops::replies` leaves one).
+async fn held_reply(app: &TestApp, firm_id: i64, request: &str, contact: &str) -> String {
+    use rappel::db::replies::{MessageChanges, NewInboundMessage, claim_message, update_message};
+    let mut conn = app.db.pool.get().await.expect("conn");
+    let key = format!("{firm_id}:mid:held-{request}@stranger.example");
+    let row = claim_message(
+        &mut conn.as_db(),
+        &NewInboundMessage {
+            firm_id,
+            message_key: &key,
+            source: "SMTP",
+            request_id: request.parse().expect("request id"),
+            contact_id: contact.parse().expect("contact id"),
+            sender: "stranger@elsewhere.example",
+            subject: "Re: vos éléments",
+            outcome: "RECEIVING",
+            authentication: "none",
+            received_at: chrono::Utc::now().naive_utc(),
+        },
+    )
+    .await
+    .expect("claimed")
+    .expect("a new message");
+    update_message(
+        &mut conn.as_db(),
+        firm_id,
+        row.id,
+        &["RECEIVING"],
+        &MessageChanges {
+            outcome: Some("HELD"),
+            reason: Some(Some("the sender is not a contact of this client")),
+            ..MessageChanges::default()
+        },
+    )
+    .await
+    .expect("held");
+    row.id.to_string()
 }

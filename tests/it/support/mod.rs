@@ -6,6 +6,7 @@
 pub mod app;
 pub mod db;
 pub mod fixture;
+pub mod imap;
 pub mod server;
 pub mod smtp;
 pub mod webhooks;

@@ -35,6 +35,7 @@ pub struct FirmMutation(
     work::WorkMutation,
     staff::StaffMutation,
     day::DayMutation,
+    crate::graphql::firm::replies::RepliesMutation,
 );
 
 #[derive(InputObject)]

@@ -1,0 +1,856 @@
+//! Replies by email, with real parts: the request email leaves through the delivery worker to
+//! an SMTP sink (its Reply-To carries the token), the client's reply comes back through
+//! Rappel's SMTP listener over real TCP (with STARTTLS) or through a real Dovecot fetched over
+//! IMAPS, and what it did is read back from the database, the outbox, the journal and the
+//! firm's GraphQL view.
+
+use std::time::Duration;
+
+use async_graphql::{Request, Variables};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use rappel::config::Config;
+use rappel::db::page::Keyset;
+use rappel::delivery::{DeliveryWaker, Worker};
+use rappel::domain::{DeliveryEvent, DeliveryStatus, RequestStatus};
+use rappel::generation::GenerationSettings;
+use rappel::graphql::{Caller, RappelSchema, SchemaData, build_schema, resolve_caller};
+use rappel::inbound::Inbound;
+use rappel::ops;
+use rappel::ops::replies::{InboundSettings, Received, Source};
+use rappel::storage::Storage;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+use crate::backend_test;
+use crate::support::TestDb;
+use crate::support::app::PASSWORD;
+use crate::support::fixture::FirmFixture;
+use crate::support::imap::{Dovecot, certificates};
+use crate::support::smtp::{SmtpSink, parse};
+
+const WAIT: Duration = Duration::from_secs(20);
+const REPLY_LOCAL: &str = "reponses";
+const REPLY_DOMAIN: &str = "reply.cabinet.example";
+const AUTHSERV: &str = "mx.cabinet.example";
+
+fn pdf(seed: u8, size: usize) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    bytes.extend((0..size).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)));
+    bytes
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// One part of a hand-made email.
+struct Part<'a> {
+    name: &'a str,
+    media_type: &'a str,
+    bytes: Vec<u8>,
+    /// Inline with this Content-ID (a signature's logo) instead of an attachment.
+    content_id: Option<&'a str>,
+}
+
+/// A MIME email as a mail client writes it: headers, a UTF-8 text part, base64 parts.
+fn email(headers: &[String], text: &str, parts: &[Part<'_>]) -> Vec<u8> {
+    let boundary = "rappel-reply-boundary-42";
+    let mut out = String::new();
+    for header in headers {
+        out.push_str(header);
+        out.push_str("\r\n");
+    }
+    out.push_str("MIME-Version: 1.0\r\n");
+    out.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+    ));
+    out.push_str(&format!(
+        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
+        text.replace('\n', "\r\n")
+    ));
+    for part in parts {
+        let disposition = match part.content_id {
+            Some(id) => format!("inline; filename=\"{}\"\r\nContent-ID: <{id}>", part.name),
+            None => format!("attachment; filename=\"{}\"", part.name),
+        };
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&part.bytes);
+        let wrapped: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+            .collect();
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: {}; name=\"{}\"\r\nContent-Disposition: {disposition}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            part.media_type,
+            part.name,
+            wrapped.join("\r\n")
+        ));
+    }
+    out.push_str(&format!("--{boundary}--\r\n"));
+    out.into_bytes()
+}
+
+fn headers(from: &str, to: &str, subject: &str, message_id: &str) -> Vec<String> {
+    vec![
+        format!("From: {from}"),
+        format!("To: {to}"),
+        format!("Subject: {subject}"),
+        format!("Message-ID: <{message_id}>"),
+        "Date: Mon, 4 Jan 2027 10:00:00 +0100".into(),
+    ]
+}
+
+const QUOTED_REPLY: &str = "Voici les deux factures de janvier.\nBonne journée\n\n\
+    Le lun. 4 janv. 2027 à 09:00, Cabinet inb <reponses@reply.cabinet.example> a écrit :\n\
+    > Merci de déposer vos éléments du mois\n> Cordialement";
+
+/// One test's world: a firm with a signed mission whose request emails went out (with reply
+/// addresses) to an SMTP sink, the document store in a temporary folder, and the inbound side.
+struct World {
+    firm: FirmFixture,
+    contact: rappel::db::clients::Contact,
+    config: Config,
+    worker: Worker,
+    sink: SmtpSink,
+    storage: Storage,
+    inbound: Inbound,
+    schema: RappelSchema,
+    /// The request whose email was read, and its reply address.
+    request_id: i64,
+    reply_address: String,
+    /// The request email's Message-ID (without brackets) and its delivery.
+    request_message_id: String,
+    _files: tempfile::TempDir,
+}
+
+/// A moment the worker may send client emails at (tomorrow, 11:00 in Paris).
+fn sending_time() -> DateTime<Utc> {
+    let tomorrow = Utc::now().date_naive() + chrono::Duration::days(1);
+    tomorrow.and_hms_opt(10, 0, 0).expect("a time").and_utc()
+}
+
+impl World {
+    async fn start(db: &TestDb) -> Self {
+        let firm = FirmFixture::create(&db.pool, "inb").await;
+        let service = firm.service("TVA", 10).await;
+        let (client, contact) = firm.client_with_contact("Boulangerie").await;
+        let mission = firm.monthly_mission(&client, &service).await;
+        ops::missions::sign_mission(firm.env(), &firm.admin(), mission.id)
+            .await
+            .expect("signed");
+        let sink = SmtpSink::start().await;
+        let mut config = Config::default();
+        config.smtp.transport = "smtp".into();
+        config.smtp.host = "127.0.0.1".into();
+        config.smtp.port = sink.port;
+        config.smtp.from_address = "rappel@rappel.example".into();
+        config.inbound.enabled = true;
+        config.inbound.reply_to = format!("{REPLY_LOCAL}@{REPLY_DOMAIN}");
+        config.inbound.authserv_id = AUTHSERV.into();
+        let files = tempfile::tempdir().expect("temporary folder");
+        config.storage.url = files.path().display().to_string();
+        let storage = Storage::from_config(&config.storage).expect("store");
+        let worker = Worker::from_config(db.pool.clone(), &config, DeliveryWaker::default())
+            .expect("worker builds");
+        worker.run_once(sending_time()).await.expect("worker runs");
+        let mails = sink.wait_for(1, WAIT).await;
+        let mail = parse(&mails[0].data);
+        let reply_to = mail.header("Reply-To").expect("a Reply-To").to_string();
+        let reply_address = reply_to
+            .rsplit_once('<')
+            .and_then(|(_, rest)| rest.strip_suffix('>'))
+            .expect("an address in brackets")
+            .to_string();
+        assert!(
+            reply_address.starts_with("reponses+")
+                && reply_address.ends_with("@reply.cabinet.example"),
+            "{reply_address}"
+        );
+        assert_eq!(mail.header("Auto-Submitted"), Some("auto-generated"));
+        assert_eq!(
+            mails[0].mail_from, reply_address,
+            "bounces come back to the reply address"
+        );
+        let request_message_id = mail
+            .header("Message-ID")
+            .expect("a Message-ID")
+            .trim_matches(['<', '>'])
+            .to_string();
+        let token = reply_address
+            .trim_start_matches("reponses+")
+            .split('@')
+            .next()
+            .expect("a token");
+        let request_id = {
+            let mut conn = db.pool.get().await.expect("conn");
+            rappel::db::replies::find_token(&mut conn.as_db(), &rappel::auth::token_hash(token))
+                .await
+                .expect("read")
+                .expect("the token is stored (hashed)")
+                .request_id
+        };
+        let inbound = Inbound::new(
+            db.pool.clone(),
+            storage.clone(),
+            GenerationSettings::default(),
+            None,
+            InboundSettings::from_config(&config.inbound).expect("inbound is on"),
+        );
+        let schema = build_schema(
+            Some(SchemaData {
+                pool: db.pool.clone(),
+                events: rappel::events::EventBus::new(),
+                auth: config.auth.clone(),
+                generation: GenerationSettings::default(),
+            }),
+            &config.graphql,
+        );
+        Self {
+            firm,
+            contact,
+            config,
+            worker,
+            sink,
+            storage,
+            inbound,
+            schema,
+            request_id,
+            reply_address,
+            request_message_id,
+            _files: files,
+        }
+    }
+
+    async fn request(&self) -> rappel::db::work::InformationRequest {
+        let mut conn = self.firm.pool.get().await.expect("conn");
+        rappel::db::work::find_request(&mut conn.as_db(), self.firm.firm.id, self.request_id)
+            .await
+            .expect("request")
+    }
+
+    async fn answers(&self) -> Vec<rappel::db::work::RequestAnswer> {
+        let mut conn = self.firm.pool.get().await.expect("conn");
+        rappel::db::work::list_answers(&mut conn.as_db(), self.firm.firm.id, self.request_id)
+            .await
+            .expect("answers")
+    }
+
+    async fn files(&self) -> Vec<rappel::db::files::AnswerFile> {
+        let mut conn = self.firm.pool.get().await.expect("conn");
+        rappel::db::files::page(
+            &mut conn.as_db(),
+            self.firm.firm.id,
+            rappel::db::files::FileFilter {
+                request_id: Some(self.request_id),
+                client_id: None,
+            },
+            &Keyset::first(100),
+        )
+        .await
+        .expect("files")
+    }
+
+    async fn stored_sha256(&self, key: &str) -> String {
+        let mut stream = self.storage.read(key).await.expect("stored bytes");
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            hasher.update(chunk.expect("chunk"));
+        }
+        format!("{:x}", hasher.finalize())
+    }
+
+    async fn deliveries(&self) -> Vec<rappel::db::outbox::Delivery> {
+        let mut conn = self.firm.pool.get().await.expect("conn");
+        rappel::db::outbox::list_deliveries(
+            &mut conn.as_db(),
+            self.firm.firm.id,
+            None,
+            None,
+            &Keyset::first(10_000),
+        )
+        .await
+        .expect("deliveries")
+    }
+
+    async fn journal_kinds(&self) -> Vec<String> {
+        let mut conn = self.firm.pool.get().await.expect("conn");
+        rappel::db::journal::list(
+            &mut conn.as_db(),
+            self.firm.firm.id,
+            &rappel::db::journal::JournalFilter::default(),
+            &Keyset::first(10_000),
+        )
+        .await
+        .expect("journal")
+        .into_iter()
+        .map(|entry| entry.kind)
+        .collect()
+    }
+
+    fn contact_email(&self) -> String {
+        self.contact.email.clone()
+    }
+
+    /// The reply a client writes: new text above the quote, two PDFs and a signature logo.
+    fn reply_with_two_pdfs(&self, message_id: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let pdfs = vec![pdf(1, 200_000), pdf(2, 3_000)];
+        let mut headers = headers(
+            &format!("Contact <{}>", self.contact_email()),
+            &self.reply_address,
+            "Re: Merci de déposer vos éléments",
+            message_id,
+        );
+        headers.push(format!("In-Reply-To: <{}>", self.request_message_id));
+        headers.push(format!(
+            "Authentication-Results: {AUTHSERV}; dkim=pass header.d=client.example.fr; spf=pass; dmarc=pass"
+        ));
+        let bytes = email(
+            &headers,
+            QUOTED_REPLY,
+            &[
+                Part {
+                    name: "facture-1.pdf",
+                    media_type: "application/pdf",
+                    bytes: pdfs[0].clone(),
+                    content_id: None,
+                },
+                Part {
+                    name: "facture-2.pdf",
+                    media_type: "application/pdf",
+                    bytes: pdfs[1].clone(),
+                    content_id: None,
+                },
+                Part {
+                    name: "logo.png",
+                    media_type: "image/png",
+                    bytes: b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10".to_vec(),
+                    content_id: Some("logo@client"),
+                },
+            ],
+        );
+        (bytes, pdfs)
+    }
+
+    async fn staff(&self) -> Caller {
+        let response = self
+            .exec(
+                &Caller::Anonymous,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({ "e": self.firm.admin_email, "p": PASSWORD }),
+            )
+            .await;
+        let token = response["data"]["login"]["token"].as_str().expect("token");
+        resolve_caller(&self.firm.pool, Some(token))
+            .await
+            .expect("resolves")
+    }
+
+    async fn exec(&self, caller: &Caller, query: &str, variables: Value) -> Value {
+        let request = Request::new(query)
+            .variables(Variables::from_json(variables))
+            .data(caller.clone())
+            .data(self.storage.clone());
+        serde_json::to_value(self.schema.execute(request).await).expect("serializes")
+    }
+
+    /// Checks the answer of the two-PDF reply: the request ANSWERED by the contact with the
+    /// cut text and both files, byte for byte; the confirmation, the firm's notice and the
+    /// journal entry.
+    async fn assert_answered_with_two_pdfs(&self, pdfs: &[Vec<u8>]) {
+        assert_eq!(self.request().await.status, RequestStatus::Answered);
+        let answers = self.answers().await;
+        assert_eq!(answers.len(), 1, "one answer");
+        assert_eq!(
+            answers[0].message.as_deref(),
+            Some("Voici les deux factures de janvier.\nBonne journée"),
+            "the quoted part is cut"
+        );
+        assert_eq!(answers[0].contact_id, Some(self.contact.id));
+        let files = self.files().await;
+        assert_eq!(
+            files.len(),
+            2,
+            "two PDFs, the signature logo left out: {files:?}"
+        );
+        let mut expected: Vec<String> = pdfs.iter().map(|bytes| sha256(bytes)).collect();
+        let mut recorded: Vec<String> = files.iter().map(|file| file.sha256.clone()).collect();
+        expected.sort();
+        recorded.sort();
+        assert_eq!(recorded, expected);
+        for file in &files {
+            assert_eq!(file.media_type, "application/pdf");
+            assert_eq!(self.stored_sha256(&file.storage_key).await, file.sha256);
+        }
+        let deliveries = self.deliveries().await;
+        let confirmations: Vec<_> = deliveries
+            .iter()
+            .filter(|d| d.event == DeliveryEvent::RequestAnswered && d.contact_id.is_some())
+            .collect();
+        assert_eq!(confirmations.len(), 1, "one confirmation");
+        assert_eq!(confirmations[0].target, self.contact_email());
+        assert!(
+            deliveries
+                .iter()
+                .any(|d| d.event == DeliveryEvent::RequestAnswered
+                    && d.contact_id.is_none()
+                    && d.target == self.firm.admin_email),
+            "the firm is told as for a portal answer"
+        );
+        assert!(
+            self.journal_kinds()
+                .await
+                .contains(&"reply.received".to_string())
+        );
+    }
+
+    /// Sends the outbox (the confirmation) and returns the confirmation as the client gets it.
+    async fn confirmation(&self) -> crate::support::smtp::ParsedMail {
+        let before = self.sink.messages().len();
+        self.worker
+            .run_once(sending_time())
+            .await
+            .expect("worker runs");
+        let mails = self.sink.wait_for(before + 1, WAIT).await;
+        mails
+            .iter()
+            .map(|mail| parse(&mail.data))
+            .find(|mail| {
+                mail.subject
+                    .as_deref()
+                    .is_some_and(|subject| subject.contains("Nous avons bien reçu"))
+            })
+            .expect("the confirmation was sent")
+    }
+}
+
+/// Sends `data` to `address` over SMTP with STARTTLS, as a mail server would (lettre).
+async fn send_with_starttls(port: u16, ca: &[u8], from: &str, to: &str, data: &[u8]) {
+    use lettre::AsyncTransport as _;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let tls = TlsParameters::builder("localhost".into())
+        .add_root_certificate(Certificate::from_pem(ca).expect("CA"))
+        .build_rustls()
+        .expect("TLS parameters");
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(port)
+            .tls(Tls::Required(tls))
+            .build();
+    let envelope = lettre::address::Envelope::new(
+        Some(from.parse().expect("from")),
+        vec![to.parse().expect("to")],
+    )
+    .expect("envelope");
+    transport
+        .send_raw(&envelope, data)
+        .await
+        .expect("the listener takes the message");
+}
+
+/// A raw SMTP conversation on loopback: send a line, read the whole reply.
+struct RawSmtp {
+    reader: BufReader<tokio::net::TcpStream>,
+}
+
+impl RawSmtp {
+    async fn connect(port: u16) -> Self {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connects");
+        let mut session = Self {
+            reader: BufReader::new(stream),
+        };
+        assert!(session.read_reply().await.starts_with("220"));
+        session
+    }
+
+    async fn read_reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).await.expect("reply");
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    async fn command(&mut self, line: &str) -> String {
+        self.reader
+            .get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .expect("sent");
+        self.read_reply().await
+    }
+}
+
+backend_test! {
+    async fn a_reply_by_smtp_with_two_pdfs_answers_its_request_once_and_is_confirmed(db: TestDb) {
+        let world = World::start(&db).await;
+        let folder = tempfile::tempdir().expect("folder");
+        let certs = certificates(folder.path());
+        let tls = rappel::inbound::smtp::tls_acceptor(
+            &certs.cert.display().to_string(),
+            &certs.key.display().to_string(),
+        )
+        .expect("certificate");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+        let port = listener.local_addr().expect("address").port();
+        let server = tokio::spawn(rappel::inbound::smtp::serve(
+            listener,
+            world.inbound.clone(),
+            Some(tls),
+        ));
+        let ca = std::fs::read(&certs.ca).expect("CA");
+
+        let (reply, pdfs) = world.reply_with_two_pdfs("reply-1@client.example.fr");
+        send_with_starttls(port, &ca, &world.contact_email(), &world.reply_address, &reply).await;
+        world.assert_answered_with_two_pdfs(&pdfs).await;
+
+        // The same email delivered again (a retry of the sending server) answers once.
+        send_with_starttls(port, &ca, &world.contact_email(), &world.reply_address, &reply).await;
+        assert_eq!(world.answers().await.len(), 1);
+        assert_eq!(world.files().await.len(), 2);
+
+        let confirmation = world.confirmation().await;
+        let subject = confirmation.subject.as_deref().expect("subject");
+        assert!(
+            subject.starts_with("Nous avons bien reçu vos 2 documents pour la demande de "),
+            "{subject}"
+        );
+        assert_eq!(confirmation.header("Auto-Submitted"), Some("auto-replied"));
+        assert_eq!(
+            confirmation.header("In-Reply-To"),
+            Some("<reply-1@client.example.fr>")
+        );
+
+        // Reminders stop: the request is answered, so a reminder pass far ahead sends none.
+        let later = Utc::now() + chrono::Duration::days(400);
+        rappel::delivery::reminders::run_pass(
+            &world.firm.pool,
+            &rappel::delivery::reminders::ReminderSettings::from_config(&world.config),
+            later,
+            None,
+        )
+        .await
+        .expect("reminder pass");
+        assert!(
+            !world.deliveries().await.iter().any(|d| d.event == DeliveryEvent::RequestReminder
+                && d.request_id == Some(world.request_id)),
+            "no reminder for an answered request"
+        );
+        server.abort();
+    }
+}
+
+backend_test! {
+    async fn smtp_refuses_forged_tokens_at_rcpt_and_a_40_mb_message_and_archiving_revokes_the_address(db: TestDb) {
+        let world = World::start(&db).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+        let port = listener.local_addr().expect("address").port();
+        let server = tokio::spawn(rappel::inbound::smtp::serve(listener, world.inbound.clone(), None));
+
+        let mut smtp = RawSmtp::connect(port).await;
+        let ehlo = smtp.command("EHLO client.example.fr").await;
+        assert!(ehlo.contains(&format!("SIZE {}", 30 * 1024 * 1024)), "{ehlo}");
+        assert!(!ehlo.contains("STARTTLS"), "no certificate, no STARTTLS: {ehlo}");
+        assert!(smtp.command("MAIL FROM:<x@client.example.fr>").await.starts_with("250"));
+        let forged = format!("RCPT TO:<{REPLY_LOCAL}+{}@{REPLY_DOMAIN}>", "0".repeat(32));
+        assert!(smtp.command(&forged).await.starts_with("550"), "a forged token is refused");
+        assert!(smtp.command("RCPT TO:<someone@elsewhere.example>").await.starts_with("550"));
+        let forged_data = smtp.command("DATA").await;
+        assert!(forged_data.starts_with("503"), "no recipient, no DATA: {forged_data}");
+        assert!(smtp.command("RSET").await.starts_with("250"));
+
+        // A message declaring 40 MB is refused at MAIL.
+        let declared = smtp
+            .command(&format!("MAIL FROM:<x@client.example.fr> SIZE={}", 40 * 1024 * 1024))
+            .await;
+        assert!(declared.starts_with("552"), "{declared}");
+
+        // One not declaring it is read to its end, dropped, and refused.
+        assert!(smtp.command("MAIL FROM:<x@client.example.fr>").await.starts_with("250"));
+        assert!(smtp
+            .command(&format!("RCPT TO:<{}>", world.reply_address))
+            .await
+            .starts_with("250"));
+        assert!(smtp.command("DATA").await.starts_with("354"));
+        let (big, _) = world.reply_with_two_pdfs("big@client.example.fr");
+        let header_end = big.windows(4).position(|w| w == b"\r\n\r\n").expect("headers");
+        let stream = smtp.reader.get_mut();
+        stream.write_all(&big[..header_end + 4]).await.expect("headers sent");
+        let line = [b'A'; 998];
+        let mut sent = 0usize;
+        while sent < 40 * 1024 * 1024 {
+            stream.write_all(&line).await.expect("sent");
+            stream.write_all(b"\r\n").await.expect("sent");
+            sent += 1000;
+        }
+        stream.write_all(b".\r\n").await.expect("end sent");
+        let refused = smtp.read_reply().await;
+        assert!(refused.starts_with("552"), "{refused}");
+        assert_eq!(world.answers().await.len(), 0, "nothing answered");
+        assert_eq!(world.request().await.status, RequestStatus::Open);
+        assert!(smtp.command("QUIT").await.starts_with("221"));
+
+        // Archiving the contact revokes its reply addresses: refused at RCPT from then on.
+        assert!(ops::replies::recipient_is_known(world.inbound.env(), world.inbound.settings(), &world.reply_address)
+            .await
+            .expect("checked"));
+        ops::clients::archive_contact(world.firm.env(), &world.firm.admin(), world.contact.id)
+            .await
+            .expect("archived");
+        let mut smtp = RawSmtp::connect(port).await;
+        smtp.command("HELO client.example.fr").await;
+        smtp.command("MAIL FROM:<x@client.example.fr>").await;
+        let revoked = smtp.command(&format!("RCPT TO:<{}>", world.reply_address)).await;
+        assert!(revoked.starts_with("550"), "{revoked}");
+        server.abort();
+    }
+}
+
+backend_test! {
+    async fn imap_replies_answer_and_out_of_office_bounces_strangers_and_dmarc_failures_do_not(db: TestDb) {
+        let world = World::start(&db).await;
+        let dovecot = Dovecot::start();
+        let imap = dovecot.settings();
+        let (reply, pdfs) = world.reply_with_two_pdfs("reply-imap@client.example.fr");
+        let contact = format!("Contact <{}>", world.contact_email());
+        let mut out_of_office = headers(&contact, &world.reply_address, "Réponse automatique : absent", "ooo@client.example.fr");
+        out_of_office.push("Auto-Submitted: auto-replied".into());
+        let out_of_office = email(&out_of_office, "Je suis absent jusqu'au 15.", &[]);
+        let ooo_subject_only = email(
+            &headers(&contact, &world.reply_address, "Out of Office: back Monday", "ooo2@client.example.fr"),
+            "Away.",
+            &[],
+        );
+        let bounce = format!(
+            "From: Mail Delivery System <MAILER-DAEMON@mx.client.example.fr>\r\n\
+             To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+             Message-ID: <bounce-1@mx.client.example.fr>\r\nAuto-Submitted: auto-replied\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+             --b1\r\nContent-Type: message/delivery-status\r\n\r\n\
+             Reporting-MTA: dns; mx.client.example.fr\r\n\r\n\
+             Final-Recipient: rfc822; {contact}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+             Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n\
+             --b1\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+             Message-ID: <{original}>\r\nSubject: Merci de déposer\r\n\r\n--b1--\r\n",
+            to = world.reply_address,
+            contact = world.contact_email(),
+            original = world.request_message_id,
+        )
+        .into_bytes();
+        let stranger = email(
+            &headers("Inconnu <inconnu@ailleurs.example>", &world.reply_address, "Re: vos éléments", "stranger@ailleurs.example"),
+            "Voici mes papiers",
+            &[Part { name: "papiers.pdf", media_type: "application/pdf", bytes: pdf(9, 1000), content_id: None }],
+        );
+        let mut dmarc_failed = headers(&contact, &world.reply_address, "Re: vos éléments", "spoofed@client.example.fr");
+        dmarc_failed.push(format!("Authentication-Results: {AUTHSERV}; spf=fail; dkim=none; dmarc=fail (p=reject)"));
+        let dmarc_failed = email(&dmarc_failed, "Rien à signaler", &[]);
+        let mut forged_token = headers(&contact, &format!("{REPLY_LOCAL}+{}@{REPLY_DOMAIN}", "ab".repeat(16)), "Re:", "forged@client.example.fr");
+        forged_token.push("X-Test: forged".into());
+        let forged_token = email(&forged_token, "hello", &[]);
+
+        dovecot
+            .append("INBOX", &[
+                reply.clone(),
+                out_of_office,
+                ooo_subject_only,
+                bounce,
+                stranger,
+                dmarc_failed,
+                forged_token,
+            ])
+            .await;
+        // 40 MB: its RFC822.SIZE is read, never its bytes.
+        let mut huge = headers(&contact, &world.reply_address, "Re: gros fichier", "huge@client.example.fr")
+            .join("\r\n")
+            .into_bytes();
+        huge.extend_from_slice(b"\r\n\r\n");
+        huge.resize(40 * 1024 * 1024, b'A');
+        dovecot.append("INBOX", &[huge]).await;
+
+        let report = rappel::inbound::imap::fetch_once(&world.inbound, &imap)
+            .await
+            .expect("a pass");
+        assert_eq!(report.too_large, 1, "{report:?}");
+        assert_eq!(report.failed, 0, "{report:?}");
+        let outcomes = &report.received;
+        assert_eq!(outcomes.len(), 7, "{outcomes:?}");
+        assert_eq!(outcomes[0], Received::Answered { request_id: world.request_id, files: 2 });
+        assert_eq!(outcomes[1], Received::AutoReply);
+        assert_eq!(outcomes[2], Received::AutoReply);
+        assert!(matches!(outcomes[3], Received::Bounce { delivery_id: Some(_) }), "{outcomes:?}");
+        assert!(matches!(&outcomes[4], Received::Held { reason, .. } if reason.contains("not a contact")), "{outcomes:?}");
+        assert!(matches!(&outcomes[5], Received::Held { reason, .. } if reason.contains("DMARC")), "{outcomes:?}");
+        assert_eq!(outcomes[6], Received::UnknownRecipient, "a forged token answers nothing");
+        world.assert_answered_with_two_pdfs(&pdfs).await;
+        assert_eq!(dovecot.count("INBOX").await, 0, "every message was moved away");
+        assert_eq!(dovecot.count("Rappel-processed").await, 8);
+
+        // The bounce marked the request email's delivery FAILED with the reason.
+        let Received::Bounce { delivery_id: Some(bounced) } = outcomes[3] else { unreachable!() };
+        let delivery = world
+            .deliveries()
+            .await
+            .into_iter()
+            .find(|d| d.id == bounced)
+            .expect("the bounced delivery");
+        assert_eq!(delivery.status, DeliveryStatus::Failed);
+        assert!(
+            delivery.last_error.as_deref().is_some_and(|error| error.contains("5.1.1")),
+            "{:?}",
+            delivery.last_error
+        );
+        assert!(world.journal_kinds().await.contains(&"delivery.bounced".to_string()));
+
+        // A re-fetch after a crash (the message put back): answered once.
+        dovecot.append("INBOX", &[reply]).await;
+        let again = rappel::inbound::imap::fetch_once(&world.inbound, &imap).await.expect("a pass");
+        assert_eq!(again.received, vec![Received::Duplicate]);
+        assert_eq!(world.answers().await.len(), 1);
+
+        // The firm sees the held replies and decides.
+        let staff = world.staff().await;
+        let held = world
+            .exec(&staff, "{ firm { heldReplies(first: 10) { totalCount nodes { id sender reason status authentication } } } }", json!({}))
+            .await;
+        let nodes = held["data"]["firm"]["heldReplies"]["nodes"].as_array().expect("nodes").clone();
+        assert_eq!(held["data"]["firm"]["heldReplies"]["totalCount"], 2, "{held}");
+        assert_eq!(nodes[0]["sender"], "inconnu@ailleurs.example");
+        assert_eq!(nodes[1]["authentication"], "dmarc=fail spf=fail dkim=none");
+        let rejected = world
+            .exec(&staff, "mutation($id: ID!) { rejectHeldReply(id: $id) { status } }", json!({ "id": nodes[1]["id"] }))
+            .await;
+        assert_eq!(rejected["data"]["rejectHeldReply"]["status"], "REJECTED", "{rejected}");
+        let accepted = world
+            .exec(&staff, "mutation($id: ID!) { acceptHeldReply(id: $id) { status } }", json!({ "id": nodes[0]["id"] }))
+            .await;
+        assert_eq!(accepted["data"]["acceptHeldReply"]["status"], "ACCEPTED", "{accepted}");
+        assert_eq!(world.answers().await.len(), 2, "the accepted reply is an answer");
+        assert_eq!(world.files().await.len(), 3);
+        let twice = world
+            .exec(&staff, "mutation($id: ID!) { acceptHeldReply(id: $id) { status } }", json!({ "id": nodes[0]["id"] }))
+            .await;
+        assert_eq!(twice["errors"][0]["extensions"]["code"], "CONFLICT", "{twice}");
+        let unknown = world
+            .exec(&staff, "mutation { rejectHeldReply(id: \"999999\") { status } }", json!({}))
+            .await;
+        assert_eq!(unknown["errors"][0]["extensions"]["code"], "NOT_FOUND", "{unknown}");
+        let left = world
+            .exec(&staff, "{ firm { heldReplies { totalCount } } }", json!({}))
+            .await;
+        assert_eq!(left["data"]["firm"]["heldReplies"]["totalCount"], 0);
+    }
+}
+
+backend_test! {
+    async fn the_receiving_operation_ignores_untrusted_authentication_results_and_empty_replies(db: TestDb) {
+        let world = World::start(&db).await;
+        let contact = format!("Contact <{}>", world.contact_email());
+        let env = world.inbound.env();
+        let settings = world.inbound.settings();
+        // DMARC "pass" written by another server counts for nothing, and "fail" neither.
+        let mut untrusted = headers(&contact, &world.reply_address, "Re:", "untrusted@client.example.fr");
+        untrusted.push("Authentication-Results: evil.example; dmarc=fail".into());
+        let received = ops::replies::receive(env, settings, &email(&untrusted, "Tout est là.\n\n> quoted", &[]), &[], Source::Imap)
+            .await
+            .expect("received");
+        assert_eq!(received, Received::Answered { request_id: world.request_id, files: 0 });
+        assert_eq!(world.answers().await[0].message.as_deref(), Some("Tout est là."));
+        // A reply with nothing above the quote and no file is not an answer.
+        let empty = email(
+            &headers(&contact, &world.reply_address, "Re:", "empty@client.example.fr"),
+            "\n> only the quote",
+            &[],
+        );
+        let received = ops::replies::receive(env, settings, &empty, &[], Source::Smtp).await.expect("received");
+        assert!(matches!(received, Received::Refused { .. }), "{received:?}");
+        assert_eq!(world.answers().await.len(), 1);
+        // A reply to an unknown address of the right domain is unknown; envelope recipients
+        // take precedence over headers.
+        let received = ops::replies::receive(env, settings, &empty, &["nobody@reply.cabinet.example".into()], Source::Smtp)
+            .await
+            .expect("received");
+        assert_eq!(received, Received::UnknownRecipient);
+    }
+}
+
+/// The request a sent email is about, read from its reply address's token.
+async fn request_of_mail(db: &TestDb, mail: &crate::support::smtp::ParsedMail) -> i64 {
+    let reply_to = mail.header("Reply-To").expect("a Reply-To");
+    let token = reply_to
+        .split("reponses+")
+        .nth(1)
+        .and_then(|rest| rest.split('@').next())
+        .expect("a token");
+    let mut conn = db.pool.get().await.expect("conn");
+    rappel::db::replies::find_token(&mut conn.as_db(), &rappel::auth::token_hash(token))
+        .await
+        .expect("read")
+        .expect("a live token")
+        .request_id
+}
+
+backend_test! {
+    async fn reminders_thread_under_the_request_email_and_the_imap_loop_wakes_on_new_mail(db: TestDb) {
+        let world = World::start(&db).await;
+        let first_mails: Vec<_> = world.sink.messages().iter().map(|mail| parse(&mail.data)).collect();
+        let later = sending_time() + chrono::Duration::days(400);
+        rappel::delivery::reminders::run_pass(
+            &world.firm.pool,
+            &rappel::delivery::reminders::ReminderSettings::from_config(&world.config),
+            later,
+            None,
+        )
+        .await
+        .expect("reminder pass");
+        world.worker.run_once(later).await.expect("worker runs");
+        let all = world.sink.wait_for(first_mails.len() + 1, WAIT).await;
+        let reminder = parse(&all[first_mails.len()].data);
+        assert!(reminder.header("In-Reply-To").is_some(), "a reminder answers the request email");
+        let request = request_of_mail(&db, &reminder).await;
+        let mut root = None;
+        for mail in &first_mails {
+            if request_of_mail(&db, mail).await == request {
+                root = mail.header("Message-ID").map(str::to_string);
+            }
+        }
+        let root = root.expect("the request email");
+        assert_eq!(reminder.header("In-Reply-To"), Some(root.as_str()));
+        assert_eq!(reminder.header("References"), Some(root.as_str()));
+        assert_eq!(reminder.header("Auto-Submitted"), Some("auto-generated"));
+
+        // The fetch loop: after its first pass it waits with IDLE (poll_seconds is far longer
+        // than the wait below), and a new message wakes it.
+        let dovecot = Dovecot::start();
+        let mut imap = dovecot.settings();
+        imap.poll_seconds = 600;
+        let fetcher = tokio::spawn(rappel::inbound::imap::run(world.inbound.clone(), imap));
+        // The loop's sign-in creates the processed folder; then it is idle.
+        let mut waited = Duration::ZERO;
+        while dovecot.count_if_exists("Rappel-processed").await.is_none() {
+            assert!(waited < WAIT, "the fetcher signs in");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (reply, _) = world.reply_with_two_pdfs("idle@client.example.fr");
+        dovecot.append("INBOX", &[reply]).await;
+        let mut waited = Duration::ZERO;
+        while world.answers().await.is_empty() {
+            assert!(waited < WAIT, "the idle fetcher took the new message");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+        fetcher.abort();
+        assert_eq!(world.request().await.status, RequestStatus::Answered);
+    }
+}
