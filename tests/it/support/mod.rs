@@ -8,6 +8,7 @@ pub mod db;
 pub mod fixture;
 pub mod server;
 pub mod smtp;
+pub mod statements;
 pub mod webhooks;
 
 pub use db::{Backend, TestDb};
