@@ -25,6 +25,8 @@ pub mod work;
 pub mod replies;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::SqliteConnection;
@@ -41,7 +43,41 @@ use futures_util::FutureExt;
 /// The SQLite connection as diesel-async sees it (a sync connection run on blocking threads).
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
-type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+type PgPool = bb8::Pool<PgManager>;
+
+/// diesel-async's manager of PostgreSQL connections, which also notes when a connection comes
+/// back to the pool broken: the server may have cut its idle siblings too (restart, failover,
+/// `pg_terminate_backend`), before their sockets show it.
+pub struct PgManager {
+    inner: AsyncDieselConnectionManager<AsyncPgConnection>,
+    suspect: Arc<AtomicBool>,
+}
+
+impl bb8::ManageConnection for PgManager {
+    type Connection = AsyncPgConnection;
+    type Error = <AsyncDieselConnectionManager<AsyncPgConnection> as bb8::ManageConnection>::Error;
+
+    fn connect(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Self::Connection, Self::Error>> + Send {
+        self.inner.connect()
+    }
+
+    fn is_valid(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        let broken = self.inner.has_broken(conn);
+        if broken {
+            self.suspect.store(true, Ordering::SeqCst);
+        }
+        broken
+    }
+}
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -106,7 +142,13 @@ pub enum Pool {
     },
     /// `database_oid` identifies the database the pool opened: a database dropped and
     /// recreated under the same name has another one.
-    Postgres { pool: PgPool, database_oid: i64 },
+    /// `suspect` is set when a connection was found broken: until one answers a ping, each
+    /// checkout pings its connection first, so one cut costs at most the request that met it.
+    Postgres {
+        pool: PgPool,
+        database_oid: i64,
+        suspect: Arc<AtomicBool>,
+    },
 }
 
 /// Which file a path names: its device and inode (unix), compared to notice a replacement.
@@ -160,7 +202,7 @@ struct Flag {
 )]
 pub enum Conn {
     Sqlite(bb8::PooledConnection<'static, AsyncDieselConnectionManager<SqliteConn>>),
-    Postgres(bb8::PooledConnection<'static, AsyncDieselConnectionManager<AsyncPgConnection>>),
+    Postgres(bb8::PooledConnection<'static, PgManager>),
 }
 
 /// A borrowed connection of either backend: what every data function takes, inside or outside
@@ -320,7 +362,11 @@ impl Pool {
                 })
             }
             DatabaseUrl::Postgres(url) => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                let suspect = Arc::new(AtomicBool::new(false));
+                let manager = PgManager {
+                    inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new(url),
+                    suspect: suspect.clone(),
+                };
                 let pool = bb8::Pool::builder()
                     .max_size(pool_size)
                     .connection_timeout(Duration::from_secs(10))
@@ -338,7 +384,11 @@ impl Pool {
                         .map_err(|error| DbError::Pool(error.to_string()))?;
                     current_database_oid_of(&mut conn).await?
                 };
-                Ok(Self::Postgres { pool, database_oid })
+                Ok(Self::Postgres {
+                    pool,
+                    database_oid,
+                    suspect,
+                })
             }
         }
     }
@@ -355,19 +405,29 @@ impl Pool {
                     .map(Conn::Sqlite)
                     .map_err(|error| DbError::Pool(error.to_string()))
             }
-            Self::Postgres { pool, .. } => {
+            Self::Postgres { pool, suspect, .. } => {
                 // Connections whose socket is known closed are dropped (bb8 discards a broken
                 // connection when it comes back) and the next one taken; each try either
                 // returns or removes one connection, so a pool's worth of tries is enough.
+                // After a broken one, the next checkouts ping first (a cut server closes every
+                // connection, but a socket may not show it yet) until a connection answers.
                 let tries = pool.state().connections + 1;
                 for _ in 0..tries {
                     let mut pooled = pool
                         .get_owned()
                         .await
                         .map_err(|error| DbError::Pool(error.to_string()))?;
-                    if !PoolableConnection::is_broken(&mut *pooled) {
-                        return Ok(Conn::Postgres(pooled));
+                    if PoolableConnection::is_broken(&mut *pooled) {
+                        suspect.store(true, Ordering::SeqCst);
+                        continue;
                     }
+                    if suspect.load(Ordering::SeqCst) {
+                        if pooled.batch_execute("SELECT 1").await.is_err() {
+                            continue;
+                        }
+                        suspect.store(false, Ordering::SeqCst);
+                    }
+                    return Ok(Conn::Postgres(pooled));
                 }
                 pool.get_owned()
                     .await

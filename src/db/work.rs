@@ -490,7 +490,10 @@ pub async fn list_tasks_sorted(
                     filter,
                     tasks::table.inner_join(clients::table),
                     joined
-                );
+                )
+                // The client's firm too: the join then walks the firm's clients by name
+                // (clients_firm_name_id_idx) instead of every firm's.
+                .filter(clients::firm_id.eq(firm_id));
                 seek_two_dir!(query, &page, clients::name, tasks::id, descending)
                     .select((Task::as_select(), clients::name))
                     .load::<(Task, String)>(c)
@@ -642,7 +645,10 @@ pub async fn list_requests_sorted(
                     filter,
                     information_requests::table.inner_join(clients::table),
                     joined
-                );
+                )
+                // The client's firm too: the join then walks the firm's clients by name
+                // (clients_firm_name_id_idx) instead of every firm's.
+                .filter(clients::firm_id.eq(firm_id));
                 seek_two_dir!(
                     query,
                     &page,

@@ -13,6 +13,7 @@ mod delivery;
 mod digest;
 mod docs;
 mod documents;
+mod explain;
 mod foundation;
 mod generation;
 mod graphql_http;

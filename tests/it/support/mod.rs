@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod imap;
 pub mod server;
 pub mod smtp;
+pub mod statements;
 pub mod webhooks;
 
 pub use db::{Backend, TestDb};
