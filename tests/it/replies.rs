@@ -337,8 +337,8 @@ impl World {
         let response = self
             .exec(
                 &Caller::Anonymous,
-                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-                json!({ "e": self.firm.admin_email, "p": PASSWORD }),
+                "mutation($input: LoginInput!) { login(input: $input) { token } }",
+                json!({ "input": { "email": self.firm.admin_email, "password": PASSWORD } }),
             )
             .await;
         let token = response["data"]["login"]["token"].as_str().expect("token");
