@@ -160,10 +160,24 @@ pub async fn revoke_tokens_of_client(
 
 /// Records a message under its key; `None` when a message with that key was already
 /// recorded (a second delivery of the same email).
+///
+/// A claim still RECEIVING whose `received_at` is before `stale_before` belongs to a process
+/// that died while handling the message (nothing was recorded, or its processing would have
+/// settled it): it is dropped first, so the message's next delivery is handled instead of
+/// being taken for a duplicate and lost.
 pub async fn claim_message(
     db: &mut DbConn<'_>,
     new: &NewInboundMessage<'_>,
+    stale_before: NaiveDateTime,
 ) -> DbResult<Option<InboundMessage>> {
+    with_conn!(db, |c| diesel::delete(
+        inbound_messages::table
+            .filter(inbound_messages::message_key.eq(new.message_key))
+            .filter(inbound_messages::outcome.eq("RECEIVING"))
+            .filter(inbound_messages::received_at.lt(stale_before))
+    )
+    .execute(c)
+    .await)?;
     Ok(with_conn!(db, |c| diesel::insert_into(
         inbound_messages::table
     )

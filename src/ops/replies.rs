@@ -135,6 +135,11 @@ async fn find_token(
     Ok(None)
 }
 
+/// How long a message may stay RECEIVING before its claim is taken for a crashed process's
+/// and the message is handled again on its next delivery (IMAP re-fetch, SMTP retry).
+/// Handling one message (parsing, storing at most `max_message_mb` of files) takes seconds.
+pub const STALE_CLAIM_MINUTES: i64 = 15;
+
 /// Takes one email (its raw bytes, at most `max_message_bytes`: the doors cut before) sent to
 /// `envelope_recipients` (the SMTP RCPT addresses; empty for IMAP, where the `To`, `Cc`,
 /// `Delivered-To` and `X-Original-To` headers are read) and does what it says.
@@ -184,6 +189,7 @@ pub async fn receive(
         .map(|(_, value)| value)
         .collect();
     let auth = trusted_auth_results(&auth_values, &settings.authserv_id);
+    let now = Utc::now().naive_utc();
     let claimed = {
         let mut conn = env.pool.get().await?;
         rows::claim_message(
@@ -198,8 +204,9 @@ pub async fn receive(
                 subject: &subject,
                 outcome: "RECEIVING",
                 authentication: &auth.summary(),
-                received_at: Utc::now().naive_utc(),
+                received_at: now,
             },
+            now - chrono::Duration::minutes(STALE_CLAIM_MINUTES),
         )
         .await?
     };

@@ -854,3 +854,57 @@ backend_test! {
         assert_eq!(world.request().await.status, RequestStatus::Answered);
     }
 }
+
+backend_test! {
+    async fn a_message_claimed_by_a_process_that_died_is_handled_on_its_next_delivery(db: TestDb) {
+        use rappel::db::replies::{NewInboundMessage, claim_message};
+        let world = World::start(&db).await;
+        let contact = format!("Contact <{}>", world.contact_email());
+        let env = world.inbound.env();
+        let settings = world.inbound.settings();
+        // What a process leaves when it dies between claiming a message and settling it.
+        let claim = |message_id: &'static str, minutes_ago: i64| {
+            let key = format!("{}:mid:{message_id}", world.firm.firm.id);
+            let (pool, firm_id) = (world.firm.pool.clone(), world.firm.firm.id);
+            let (request_id, contact_id) = (world.request_id, world.contact.id);
+            async move {
+                let mut conn = pool.get().await.expect("conn");
+                let now = chrono::Utc::now().naive_utc();
+                claim_message(
+                    &mut conn.as_db(),
+                    &NewInboundMessage {
+                        firm_id,
+                        message_key: &key,
+                        source: "IMAP",
+                        request_id,
+                        contact_id,
+                        sender: "contact@client.example.fr",
+                        subject: "Re:",
+                        outcome: "RECEIVING",
+                        authentication: "none",
+                        received_at: now - chrono::Duration::minutes(minutes_ago),
+                    },
+                    now - chrono::Duration::minutes(ops::replies::STALE_CLAIM_MINUTES),
+                )
+                .await
+                .expect("claimed")
+                .expect("a new claim")
+            }
+        };
+        // A claim still being worked on (a minute old) makes the same message a duplicate.
+        claim("busy@client.example.fr", 1).await;
+        let busy = email(&headers(&contact, &world.reply_address, "Re:", "busy@client.example.fr"), "Voici.", &[]);
+        let received = ops::replies::receive(env, settings, &busy, &[], Source::Imap).await.expect("received");
+        assert_eq!(received, Received::Duplicate);
+        assert!(world.answers().await.is_empty());
+        // A claim older than any handling takes was left by a crash: the next delivery
+        // answers, and only once.
+        claim("crash@client.example.fr", ops::replies::STALE_CLAIM_MINUTES + 5).await;
+        let crashed = email(&headers(&contact, &world.reply_address, "Re:", "crash@client.example.fr"), "Voici.", &[]);
+        let received = ops::replies::receive(env, settings, &crashed, &[], Source::Imap).await.expect("received");
+        assert_eq!(received, Received::Answered { request_id: world.request_id, files: 0 });
+        let received = ops::replies::receive(env, settings, &crashed, &[], Source::Imap).await.expect("received");
+        assert_eq!(received, Received::Duplicate);
+        assert_eq!(world.answers().await.len(), 1);
+    }
+}

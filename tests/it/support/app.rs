@@ -455,6 +455,7 @@ async fn held_reply(app: &TestApp, firm_id: i64, request: &str, contact: &str) -
             authentication: "none",
             received_at: chrono::Utc::now().naive_utc(),
         },
+        chrono::Utc::now().naive_utc() - chrono::Duration::minutes(15),
     )
     .await
     .expect("claimed")
