@@ -176,6 +176,21 @@ backend_test!(
             .execute(c)
             .await)
             .expect("lines reset");
+            // Client emails never leave in the evening: move the firms to where it is noon now.
+            let zone = crate::support::zone_where_it_is_noon();
+            rappel::with_conn!(conn, |c| diesel::sql_query(format!(
+                "UPDATE firms SET time_zone = '{zone}'"
+            ))
+            .execute(c)
+            .await)
+            .expect("zones set");
+            // What signing enqueued this evening waits for the morning: due now instead.
+            rappel::with_conn!(conn, |c| diesel::sql_query(
+                "UPDATE deliveries SET next_attempt_at = created_at"
+            )
+            .execute(c)
+            .await)
+            .expect("deliveries due");
         }
         let server = LoggedServer::start(
             &app.db.url,

@@ -42,3 +42,31 @@ macro_rules! backend_test {
         }
     };
 }
+
+/// Noon in Paris (the fixtures' time zone), `days` local days after today: an instant when
+/// client emails may leave whatever the hour the test runs at (they never leave after the
+/// evening cut-off, so "now" or "now plus a day" fails in the evening).
+pub fn paris_noon(days: i64) -> chrono::DateTime<chrono::Utc> {
+    let zone = chrono_tz::Europe::Paris;
+    let today = rappel::domain::calendar::local_today(chrono::Utc::now(), zone);
+    rappel::domain::calendar::local_instant(today + chrono::Duration::days(days), 12, zone)
+        .expect("noon exists in Paris")
+}
+
+/// A fixed-offset IANA zone (`Etc/GMT…`) whose local time is about noon now, for tests that
+/// run a real server on the real clock and need its client emails to leave at once.
+pub fn zone_where_it_is_noon() -> String {
+    let hour = i64::from(chrono::Timelike::hour(&chrono::Utc::now()));
+    // Etc/GMT-N is N hours *ahead* of UTC (the sign is POSIX's, inverted).
+    let ahead = 12 - hour; // from +12 down to -11, inside Etc/GMT's range (-12..=+14)
+    let zone = match ahead {
+        0 => "Etc/GMT".to_string(),
+        n if n > 0 => format!("Etc/GMT-{n}"),
+        n => format!("Etc/GMT+{}", -n),
+    };
+    assert!(
+        rappel::domain::calendar::parse_time_zone(&zone).is_some(),
+        "{zone} is a zone"
+    );
+    zone
+}
