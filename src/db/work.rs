@@ -6,8 +6,14 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
+use super::catalog::Service;
+use super::clients::Client;
+use super::missions::Mission;
 use super::page::Keyset;
-use super::schema::{clients, information_requests, request_answers, service_items, tasks};
+use super::schema::{
+    clients, information_requests, mission_lines, missions, request_answers, service_items,
+    services, tasks,
+};
 use super::{DbConn, DbResult};
 use crate::domain::{RequestStatus, TaskStatus};
 use crate::{seek_two, seek_two_dir, with_conn};
@@ -273,49 +279,62 @@ macro_rules! client_search {
     }};
 }
 
-/// The firm's tasks matching `status` and `filter`, as a boxed query (for a page or a count).
-macro_rules! filtered_tasks {
-    ($firm_id:expr, $status:expr, $filter:expr) => {
-        filtered_tasks!($firm_id, $status, $filter, tasks::table, subquery)
+/// The firm's tasks (`$t` = `tasks`) or requests (`information_requests`) matching `status`
+/// and `filter`, as a boxed query (for a page or a count). `$text` is the column the search
+/// reads (a task's title, a request's text); `$open` the status "overdue" keeps. `subquery`:
+/// the search reads the clients in a subquery; `joined`: `$source` already joins them.
+/// A task's `assignee_id` filter is applied by [`filtered_tasks`] (requests have none).
+macro_rules! filtered_work {
+    ($t:ident, $text:ident, $open:expr, $firm_id:expr, $status:expr, $filter:expr) => {
+        filtered_work!(
+            $t,
+            $text,
+            $open,
+            $firm_id,
+            $status,
+            $filter,
+            $t::table,
+            subquery
+        )
     };
-    ($firm_id:expr, $status:expr, $filter:expr, $source:expr, $joined:ident) => {{
+    (
+        $t:ident, $text:ident, $open:expr, $firm_id:expr, $status:expr, $filter:expr,
+        $source:expr, $joined:ident
+    ) => {{
         let filter: &WorkFilter = $filter;
-        let mut query = $source.filter(tasks::firm_id.eq($firm_id)).into_boxed();
+        let mut query = $source.filter($t::firm_id.eq($firm_id)).into_boxed();
         if let Some(status) = $status {
-            query = query.filter(tasks::status.eq(status));
+            query = query.filter($t::status.eq(status));
         }
         if let Some(client_id) = filter.client_id {
-            query = query.filter(tasks::client_id.eq(client_id));
+            query = query.filter($t::client_id.eq(client_id));
         }
         if let Some(mission_id) = filter.mission_id {
-            query = query.filter(tasks::mission_id.eq(mission_id));
+            query = query.filter($t::mission_id.eq(mission_id));
         }
         if let Some(from) = filter.due_from {
-            query = query.filter(tasks::due_date.ge(from));
+            query = query.filter($t::due_date.ge(from));
         }
         if let Some(to) = filter.due_to {
-            query = query.filter(tasks::due_date.le(to));
-        }
-        if let Some(assignee_id) = filter.assignee_id {
-            query = query.filter(tasks::assignee_id.eq(assignee_id));
+            query = query.filter($t::due_date.le(to));
         }
         if let Some(before) = filter.due_before {
-            query = query.filter(tasks::due_date.lt(before));
+            query = query.filter($t::due_date.lt(before));
         }
         if let Some(after) = filter.due_after {
-            query = query.filter(tasks::due_date.gt(after));
+            query = query.filter($t::due_date.gt(after));
         }
         if let Some(today) = filter.overdue_on {
             query = query
-                .filter(tasks::status.eq(TaskStatus::Open))
-                .filter(tasks::due_date.lt(today));
+                .filter($t::status.eq($open))
+                .filter($t::due_date.lt(today));
         }
         if let Some(day) = filter.created_on {
-            query = query.filter(tasks::created_on.eq(day));
+            query = query.filter($t::created_on.eq(day));
         }
         if let Some(service_id) = filter.service_id {
             query = query.filter(
-                tasks::service_item_id.eq_any(
+                $t::service_item_id.eq_any(
                     service_items::table
                         .filter(service_items::firm_id.eq($firm_id))
                         .filter(service_items::service_id.eq(service_id))
@@ -325,14 +344,21 @@ macro_rules! filtered_tasks {
         }
         if let Some(search) = &filter.search {
             let pattern = contains_pattern(search);
-            query = client_search!(
-                $joined,
-                query,
-                $firm_id,
-                pattern,
-                tasks::title,
-                tasks::client_id
-            );
+            query = client_search!($joined, query, $firm_id, pattern, $t::$text, $t::client_id);
+        }
+        query
+    }};
+}
+
+/// The firm's tasks matching `status` and `filter` (its assignee too), as a boxed query.
+macro_rules! filtered_tasks {
+    ($firm_id:expr, $status:expr, $filter:expr $(, $source:expr, $joined:ident)?) => {{
+        let filter: &WorkFilter = $filter;
+        let mut query = filtered_work!(
+            tasks, title, TaskStatus::Open, $firm_id, $status, filter $(, $source, $joined)?
+        );
+        if let Some(assignee_id) = filter.assignee_id {
+            query = query.filter(tasks::assignee_id.eq(assignee_id));
         }
         query
     }};
@@ -340,71 +366,175 @@ macro_rules! filtered_tasks {
 
 /// The firm's requests matching `status` and `filter`, as a boxed query.
 macro_rules! filtered_requests {
-    ($firm_id:expr, $status:expr, $filter:expr) => {
-        filtered_requests!(
-            $firm_id,
-            $status,
-            $filter,
-            information_requests::table,
-            subquery
+    ($firm_id:expr, $status:expr, $filter:expr $(, $source:expr, $joined:ident)?) => {
+        filtered_work!(
+            information_requests, text, RequestStatus::Open, $firm_id, $status, $filter
+            $(, $source, $joined)?
         )
     };
-    ($firm_id:expr, $status:expr, $filter:expr, $source:expr, $joined:ident) => {{
-        let filter: &WorkFilter = $filter;
-        let mut query = $source
-            .filter(information_requests::firm_id.eq($firm_id))
-            .into_boxed();
-        if let Some(status) = $status {
-            query = query.filter(information_requests::status.eq(status));
-        }
-        if let Some(client_id) = filter.client_id {
-            query = query.filter(information_requests::client_id.eq(client_id));
-        }
-        if let Some(mission_id) = filter.mission_id {
-            query = query.filter(information_requests::mission_id.eq(mission_id));
-        }
-        if let Some(from) = filter.due_from {
-            query = query.filter(information_requests::due_date.ge(from));
-        }
-        if let Some(to) = filter.due_to {
-            query = query.filter(information_requests::due_date.le(to));
-        }
-        if let Some(before) = filter.due_before {
-            query = query.filter(information_requests::due_date.lt(before));
-        }
-        if let Some(after) = filter.due_after {
-            query = query.filter(information_requests::due_date.gt(after));
-        }
-        if let Some(today) = filter.overdue_on {
-            query = query
-                .filter(information_requests::status.eq(RequestStatus::Open))
-                .filter(information_requests::due_date.lt(today));
-        }
-        if let Some(day) = filter.created_on {
-            query = query.filter(information_requests::created_on.eq(day));
-        }
-        if let Some(service_id) = filter.service_id {
-            query = query.filter(
-                information_requests::service_item_id.eq_any(
-                    service_items::table
-                        .filter(service_items::firm_id.eq($firm_id))
-                        .filter(service_items::service_id.eq(service_id))
-                        .select(service_items::id),
-                ),
-            );
-        }
-        if let Some(search) = &filter.search {
-            let pattern = contains_pattern(search);
-            query = client_search!(
-                $joined,
-                query,
-                $firm_id,
-                pattern,
-                information_requests::text,
-                information_requests::client_id
-            );
-        }
-        query
+}
+
+/// A task or request's parents, read with it in the same statement by the pages and lookups
+/// that show them: its client, its mission and its mission line's service (all of its firm).
+#[derive(Debug, Clone)]
+pub struct Parents {
+    pub client: Client,
+    pub mission: Mission,
+    pub service: Service,
+}
+
+/// One row of a page of work: the row, its position in the list, and its parents when the
+/// page was asked to join them.
+pub type WorkRow<T> = (T, WorkKey, Option<Parents>);
+
+/// `$t` joined with the parents of its rows, each scoped by firm so a join never reads
+/// another tenant's row.
+macro_rules! with_parents {
+    ($t:ident, $firm_id:expr) => {
+        $t::table
+            .inner_join(clients::table)
+            .inner_join(missions::table)
+            .inner_join(mission_lines::table.inner_join(services::table))
+    };
+    (filter $query:expr, $firm_id:expr) => {
+        $query
+            .filter(clients::firm_id.eq($firm_id))
+            .filter(missions::firm_id.eq($firm_id))
+            .filter(mission_lines::firm_id.eq($firm_id))
+            .filter(services::firm_id.eq($firm_id))
+    };
+}
+
+/// One page of `$filtered` rows (`$row` of table `$t`) in `$order`, parents joined when
+/// `$parents`: each row with its position and its parents.
+macro_rules! work_page {
+    (
+        $db:expr, $t:ident, $row:ident, $filtered:ident,
+        $firm_id:expr, $status:expr, $filter:expr, $order:expr, $page:expr, $parents:expr
+    ) => {{
+        let (firm_id, filter, order, page): (i64, &WorkFilter, WorkOrder, &WorkPage) =
+            ($firm_id, $filter, $order, $page);
+        let status = $status;
+        let descending = order.descending;
+        let key = |row: &$row, name: Option<String>| {
+            WorkKey::new(order, row.due_date, row.status.as_str(), row.id, name)
+        };
+        let plain = |rows: Vec<$row>| -> Vec<WorkRow<$row>> {
+            rows.into_iter()
+                .map(|row| (key(&row, None), row))
+                .map(|(key, row)| (row, key, None))
+                .collect()
+        };
+        let parented = |rows: Vec<($row, Client, Mission, Service)>| -> Vec<WorkRow<$row>> {
+            rows.into_iter()
+                .map(|(row, client, mission, service)| {
+                    let name = (order.field == WorkSort::Client).then(|| client.name.clone());
+                    let key = key(&row, name);
+                    let parents = Parents {
+                        client,
+                        mission,
+                        service,
+                    };
+                    (row, key, Some(parents))
+                })
+                .collect()
+        };
+        let rows: Vec<WorkRow<$row>> = match (order.field, $parents) {
+            (WorkSort::DueDate, false) => {
+                let page = page.typed(WorkSort::DueDate, SortValue::due);
+                plain(with_conn!($db, |c| {
+                    let query = $filtered!(firm_id, status, filter);
+                    seek_two_dir!(query, &page, $t::due_date, $t::id, descending)
+                        .select($row::as_select())
+                        .load(c)
+                        .await
+                })?)
+            }
+            (WorkSort::Status, false) => {
+                let page = page.typed(WorkSort::Status, SortValue::text);
+                plain(with_conn!($db, |c| {
+                    let query = $filtered!(firm_id, status, filter);
+                    seek_two_dir!(query, &page, $t::status, $t::id, descending)
+                        .select($row::as_select())
+                        .load(c)
+                        .await
+                })?)
+            }
+            (WorkSort::Client, false) => {
+                let page = page.typed(WorkSort::Client, SortValue::text);
+                with_conn!($db, |c| {
+                    let query = $filtered!(
+                        firm_id,
+                        status,
+                        filter,
+                        $t::table.inner_join(clients::table),
+                        joined
+                    )
+                    // The client's firm too: the join then walks the firm's clients by name
+                    // (clients_firm_name_id_idx) instead of every firm's.
+                    .filter(clients::firm_id.eq(firm_id));
+                    seek_two_dir!(query, &page, clients::name, $t::id, descending)
+                        .select(($row::as_select(), clients::name))
+                        .load::<($row, String)>(c)
+                        .await
+                })?
+                .into_iter()
+                .map(|(row, name)| {
+                    let key = key(&row, Some(name));
+                    (row, key, None)
+                })
+                .collect()
+            }
+            (WorkSort::DueDate, true) => {
+                let page = page.typed(WorkSort::DueDate, SortValue::due);
+                parented(with_conn!($db, |c| {
+                    let query = $filtered!(firm_id, status, filter, with_parents!($t, firm_id), joined);
+                    let query = with_parents!(filter query, firm_id);
+                    seek_two_dir!(query, &page, $t::due_date, $t::id, descending)
+                        .select((
+                            $row::as_select(),
+                            Client::as_select(),
+                            Mission::as_select(),
+                            Service::as_select(),
+                        ))
+                        .load(c)
+                        .await
+                })?)
+            }
+            (WorkSort::Status, true) => {
+                let page = page.typed(WorkSort::Status, SortValue::text);
+                parented(with_conn!($db, |c| {
+                    let query = $filtered!(firm_id, status, filter, with_parents!($t, firm_id), joined);
+                    let query = with_parents!(filter query, firm_id);
+                    seek_two_dir!(query, &page, $t::status, $t::id, descending)
+                        .select((
+                            $row::as_select(),
+                            Client::as_select(),
+                            Mission::as_select(),
+                            Service::as_select(),
+                        ))
+                        .load(c)
+                        .await
+                })?)
+            }
+            (WorkSort::Client, true) => {
+                let page = page.typed(WorkSort::Client, SortValue::text);
+                parented(with_conn!($db, |c| {
+                    let query = $filtered!(firm_id, status, filter, with_parents!($t, firm_id), joined);
+                    let query = with_parents!(filter query, firm_id);
+                    seek_two_dir!(query, &page, clients::name, $t::id, descending)
+                        .select((
+                            $row::as_select(),
+                            Client::as_select(),
+                            Mission::as_select(),
+                            Service::as_select(),
+                        ))
+                        .load(c)
+                        .await
+                })?)
+            }
+        };
+        rows
     }};
 }
 
@@ -432,8 +562,17 @@ pub async fn list_tasks(
     page: &DuePage,
 ) -> DbResult<Vec<Task>> {
     let page = due_keys(page);
-    let rows = list_tasks_sorted(db, firm_id, status, filter, WorkOrder::default(), &page).await?;
-    Ok(rows.into_iter().map(|(row, _)| row).collect())
+    let rows = list_tasks_sorted(
+        db,
+        firm_id,
+        status,
+        filter,
+        WorkOrder::default(),
+        &page,
+        false,
+    )
+    .await?;
+    Ok(rows.into_iter().map(|(row, ..)| row).collect())
 }
 
 /// A keyset by (due date, id) as the work lists' keyset in their default order.
@@ -454,7 +593,8 @@ fn due_keys(page: &DuePage) -> WorkPage {
 }
 
 /// One page of the firm's tasks in `order` (the sort key, then the id, in the same
-/// direction), each with its position (its cursor's key).
+/// direction), each with its position (its cursor's key) and, when `parents`, its client,
+/// mission and service read in the same statement.
 pub async fn list_tasks_sorted(
     db: &mut DbConn<'_>,
     firm_id: i64,
@@ -462,68 +602,20 @@ pub async fn list_tasks_sorted(
     filter: &WorkFilter,
     order: WorkOrder,
     page: &WorkPage,
-) -> DbResult<Vec<(Task, WorkKey)>> {
-    let descending = order.descending;
-    Ok(match order.field {
-        WorkSort::DueDate => {
-            let page = page.typed(WorkSort::DueDate, SortValue::due);
-            with_conn!(db, |c| {
-                let query = filtered_tasks!(firm_id, status, filter);
-                seek_two_dir!(query, &page, tasks::due_date, tasks::id, descending)
-                    .select(Task::as_select())
-                    .load(c)
-                    .await
-            })?
-            .into_iter()
-            .map(|row: Task| {
-                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
-                (row, key)
-            })
-            .collect()
-        }
-        WorkSort::Client => {
-            let page = page.typed(WorkSort::Client, SortValue::text);
-            with_conn!(db, |c| {
-                let query = filtered_tasks!(
-                    firm_id,
-                    status,
-                    filter,
-                    tasks::table.inner_join(clients::table),
-                    joined
-                )
-                // The client's firm too: the join then walks the firm's clients by name
-                // (clients_firm_name_id_idx) instead of every firm's.
-                .filter(clients::firm_id.eq(firm_id));
-                seek_two_dir!(query, &page, clients::name, tasks::id, descending)
-                    .select((Task::as_select(), clients::name))
-                    .load::<(Task, String)>(c)
-                    .await
-            })?
-            .into_iter()
-            .map(|(row, name)| {
-                let key =
-                    WorkKey::new(order, row.due_date, row.status.as_str(), row.id, Some(name));
-                (row, key)
-            })
-            .collect()
-        }
-        WorkSort::Status => {
-            let page = page.typed(WorkSort::Status, SortValue::text);
-            with_conn!(db, |c| {
-                let query = filtered_tasks!(firm_id, status, filter);
-                seek_two_dir!(query, &page, tasks::status, tasks::id, descending)
-                    .select(Task::as_select())
-                    .load(c)
-                    .await
-            })?
-            .into_iter()
-            .map(|row: Task| {
-                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
-                (row, key)
-            })
-            .collect()
-        }
-    })
+    parents: bool,
+) -> DbResult<Vec<WorkRow<Task>>> {
+    Ok(work_page!(
+        db,
+        tasks,
+        Task,
+        filtered_tasks,
+        firm_id,
+        status,
+        filter,
+        order,
+        page,
+        parents
+    ))
 }
 
 /// How many tasks match `status` and `filter`.
@@ -548,6 +640,53 @@ pub async fn find_task(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<T
         .select(Task::as_select())
         .first(c)
         .await)?)
+}
+
+/// Reads one of the firm's work rows (`$row` of `$t`) by id with its parents, in one statement.
+macro_rules! find_with_parents {
+    ($db:expr, $t:ident, $row:ident, $firm_id:expr, $id:expr) => {{
+        let (firm_id, id): (i64, i64) = ($firm_id, $id);
+        let (row, client, mission, service) = with_conn!($db, |c| {
+            let query = with_parents!($t, firm_id)
+                .filter($t::firm_id.eq(firm_id))
+                .filter($t::id.eq(id));
+            with_parents!(filter query, firm_id)
+                .select((
+                    $row::as_select(),
+                    Client::as_select(),
+                    Mission::as_select(),
+                    Service::as_select(),
+                ))
+                .first::<($row, Client, Mission, Service)>(c)
+                .await
+        })?;
+        Ok((
+            row,
+            Parents {
+                client,
+                mission,
+                service,
+            },
+        ))
+    }};
+}
+
+/// One of the firm's tasks with its client, mission and service, in one statement.
+pub async fn find_task_with_parents(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+) -> DbResult<(Task, Parents)> {
+    find_with_parents!(db, tasks, Task, firm_id, id)
+}
+
+/// One of the firm's requests with its client, mission and service, in one statement.
+pub async fn find_request_with_parents(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    id: i64,
+) -> DbResult<(InformationRequest, Parents)> {
+    find_with_parents!(db, information_requests, InformationRequest, firm_id, id)
 }
 
 pub async fn set_task_status(
@@ -597,13 +736,22 @@ pub async fn list_requests(
     page: &DuePage,
 ) -> DbResult<Vec<InformationRequest>> {
     let page = due_keys(page);
-    let rows =
-        list_requests_sorted(db, firm_id, status, filter, WorkOrder::default(), &page).await?;
-    Ok(rows.into_iter().map(|(row, _)| row).collect())
+    let rows = list_requests_sorted(
+        db,
+        firm_id,
+        status,
+        filter,
+        WorkOrder::default(),
+        &page,
+        false,
+    )
+    .await?;
+    Ok(rows.into_iter().map(|(row, ..)| row).collect())
 }
 
 /// One page of the firm's requests in `order` (the sort key, then the id, in the same
-/// direction), each with its position (its cursor's key).
+/// direction), each with its position (its cursor's key) and, when `parents`, its client,
+/// mission and service read in the same statement.
 pub async fn list_requests_sorted(
     db: &mut DbConn<'_>,
     firm_id: i64,
@@ -611,86 +759,20 @@ pub async fn list_requests_sorted(
     filter: &WorkFilter,
     order: WorkOrder,
     page: &WorkPage,
-) -> DbResult<Vec<(InformationRequest, WorkKey)>> {
-    let descending = order.descending;
-    Ok(match order.field {
-        WorkSort::DueDate => {
-            let page = page.typed(WorkSort::DueDate, SortValue::due);
-            with_conn!(db, |c| {
-                let query = filtered_requests!(firm_id, status, filter);
-                seek_two_dir!(
-                    query,
-                    &page,
-                    information_requests::due_date,
-                    information_requests::id,
-                    descending
-                )
-                .select(InformationRequest::as_select())
-                .load(c)
-                .await
-            })?
-            .into_iter()
-            .map(|row: InformationRequest| {
-                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
-                (row, key)
-            })
-            .collect()
-        }
-        WorkSort::Client => {
-            let page = page.typed(WorkSort::Client, SortValue::text);
-            with_conn!(db, |c| {
-                let query = filtered_requests!(
-                    firm_id,
-                    status,
-                    filter,
-                    information_requests::table.inner_join(clients::table),
-                    joined
-                )
-                // The client's firm too: the join then walks the firm's clients by name
-                // (clients_firm_name_id_idx) instead of every firm's.
-                .filter(clients::firm_id.eq(firm_id));
-                seek_two_dir!(
-                    query,
-                    &page,
-                    clients::name,
-                    information_requests::id,
-                    descending
-                )
-                .select((InformationRequest::as_select(), clients::name))
-                .load::<(InformationRequest, String)>(c)
-                .await
-            })?
-            .into_iter()
-            .map(|(row, name)| {
-                let key =
-                    WorkKey::new(order, row.due_date, row.status.as_str(), row.id, Some(name));
-                (row, key)
-            })
-            .collect()
-        }
-        WorkSort::Status => {
-            let page = page.typed(WorkSort::Status, SortValue::text);
-            with_conn!(db, |c| {
-                let query = filtered_requests!(firm_id, status, filter);
-                seek_two_dir!(
-                    query,
-                    &page,
-                    information_requests::status,
-                    information_requests::id,
-                    descending
-                )
-                .select(InformationRequest::as_select())
-                .load(c)
-                .await
-            })?
-            .into_iter()
-            .map(|row: InformationRequest| {
-                let key = WorkKey::new(order, row.due_date, row.status.as_str(), row.id, None);
-                (row, key)
-            })
-            .collect()
-        }
-    })
+    parents: bool,
+) -> DbResult<Vec<WorkRow<InformationRequest>>> {
+    Ok(work_page!(
+        db,
+        information_requests,
+        InformationRequest,
+        filtered_requests,
+        firm_id,
+        status,
+        filter,
+        order,
+        page,
+        parents
+    ))
 }
 
 /// How many requests match `status` and `filter`.

@@ -46,6 +46,20 @@ pub struct Loaders {
     client: OnceLock<((i64, i64), ClientLoaders)>,
     batches: Arc<Batches>,
     queued: Mutex<Option<mpsc::UnboundedReceiver<BoxFuture<'static, ()>>>>,
+    primed: Mutex<Primed>,
+}
+
+/// Parent rows a page or lookup of the firm view read with its own rows (joined into its one
+/// statement): the `client`, `mission` and `service` fields of its rows take them from here
+/// instead of a batch query. Only `Query.firm`'s work lists and lookups fill it, scoped by the
+/// caller's firm like every loader; a query operation writes nothing, so what it read stays
+/// what the database holds for the rest of the operation.
+#[derive(Default)]
+struct Primed {
+    firm_id: Option<i64>,
+    clients: HashMap<i64, clients::Client>,
+    missions: HashMap<i64, missions::Mission>,
+    services_of_lines: HashMap<i64, catalog::Service>,
 }
 
 /// Where the loaders' batches run: queued for the request's own task once
@@ -79,6 +93,7 @@ impl Loaders {
                 queue,
             }),
             queued: Mutex::new(Some(queued)),
+            primed: Mutex::new(Primed::default()),
         }
     }
 
@@ -125,6 +140,95 @@ pub fn firm_loader<'a>(ctx: &'a Context<'_>) -> Result<&'a FirmLoaders, AppError
         ));
     }
     Ok(loader)
+}
+
+/// Keeps the parents a page or lookup of the signed-in staff member's firm read with its rows
+/// (`(mission line id, parents)` per row) for the nested fields of those rows.
+pub fn prime_parents<'p>(
+    ctx: &Context<'_>,
+    rows: impl IntoIterator<Item = (i64, &'p work::Parents)>,
+) -> Result<(), AppError> {
+    let firm_id = staff(ctx)?.firm_id;
+    let loaders = request_loaders(ctx)?;
+    let mut primed = loaders
+        .primed
+        .lock()
+        .map_err(|_| AppError::Internal("primed rows poisoned".into()))?;
+    if primed
+        .firm_id
+        .is_some_and(|primed_firm| primed_firm != firm_id)
+    {
+        return Err(AppError::Internal(
+            "parents were primed for another firm".into(),
+        ));
+    }
+    primed.firm_id = Some(firm_id);
+    for (line_id, parents) in rows {
+        if parents.client.firm_id != firm_id
+            || parents.mission.firm_id != firm_id
+            || parents.service.firm_id != firm_id
+        {
+            return Err(AppError::Internal("a parent of another firm".into()));
+        }
+        primed
+            .clients
+            .entry(parents.client.id)
+            .or_insert_with(|| parents.client.clone());
+        primed
+            .missions
+            .entry(parents.mission.id)
+            .or_insert_with(|| parents.mission.clone());
+        primed
+            .services_of_lines
+            .entry(line_id)
+            .or_insert_with(|| parents.service.clone());
+    }
+    Ok(())
+}
+
+/// A primed parent of the caller's firm, if a page or lookup read it.
+fn primed<T: Clone>(
+    ctx: &Context<'_>,
+    pick: impl FnOnce(&Primed) -> Option<&T>,
+) -> Result<Option<T>, AppError> {
+    let firm_id = staff(ctx)?.firm_id;
+    let loaders = request_loaders(ctx)?;
+    let primed = loaders
+        .primed
+        .lock()
+        .map_err(|_| AppError::Internal("primed rows poisoned".into()))?;
+    if primed.firm_id != Some(firm_id) {
+        return Ok(None);
+    }
+    Ok(pick(&primed).cloned())
+}
+
+/// A client of the staff member's firm: primed by the page that read it, else batched.
+pub async fn client_of(ctx: &Context<'_>, id: i64) -> async_graphql::Result<clients::Client> {
+    if let Some(row) = primed(ctx, |primed| primed.clients.get(&id))? {
+        return Ok(row);
+    }
+    one(firm_loader(ctx)?, ClientKey(id), "client").await
+}
+
+/// A mission of the staff member's firm: primed by the page that read it, else batched.
+pub async fn mission_of(ctx: &Context<'_>, id: i64) -> async_graphql::Result<missions::Mission> {
+    if let Some(row) = primed(ctx, |primed| primed.missions.get(&id))? {
+        return Ok(row);
+    }
+    one(firm_loader(ctx)?, MissionKey(id), "mission").await
+}
+
+/// The service of a mission line of the staff member's firm: primed by the page that read
+/// it, else batched.
+pub async fn service_of_line(
+    ctx: &Context<'_>,
+    line_id: i64,
+) -> async_graphql::Result<catalog::Service> {
+    if let Some(row) = primed(ctx, |primed| primed.services_of_lines.get(&line_id))? {
+        return Ok(row);
+    }
+    one(firm_loader(ctx)?, ServiceOfLine(line_id), "service").await
 }
 
 /// The signed-in contact's client loader.

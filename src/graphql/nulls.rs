@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_graphql::extensions::{
@@ -58,6 +59,9 @@ struct Propagation {
 #[derive(Default)]
 struct NullPropagationExtension {
     state: Arc<Mutex<Propagation>>,
+    /// Whether `state.nulled` holds anything: while not, and while fields succeed (nearly
+    /// always), a field costs no lock and no path.
+    nulled_any: Arc<AtomicBool>,
 }
 
 fn lock(state: &Mutex<Propagation>) -> MutexGuard<'_, Propagation> {
@@ -67,7 +71,8 @@ fn lock(state: &Mutex<Propagation>) -> MutexGuard<'_, Propagation> {
 }
 
 /// Adds the errors of nullable fields, and nulls `data` when a non-null root field failed.
-fn finish(state: &Mutex<Propagation>, mut response: Response) -> Response {
+fn finish(state: &Mutex<Propagation>, nulled_any: &AtomicBool, mut response: Response) -> Response {
+    nulled_any.store(false, Ordering::SeqCst);
     let mut state = lock(state);
     response.errors.append(&mut state.errors);
     if state.nulled.iter().any(|path| path.len() == 1) {
@@ -117,7 +122,7 @@ impl Extension for NullPropagationExtension {
         next: NextExecute<'_>,
     ) -> Response {
         let response = next.run(ctx, operation_name).await;
-        finish(&self.state, response)
+        finish(&self.state, &self.nulled_any, response)
     }
 
     fn subscribe<'s>(
@@ -127,9 +132,9 @@ impl Extension for NullPropagationExtension {
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
         // Each event of a subscription is one answer, not finished by `execute`.
-        let state = self.state.clone();
+        let (state, nulled_any) = (self.state.clone(), self.nulled_any.clone());
         next.run(ctx, stream)
-            .map(move |response| finish(&state, response))
+            .map(move |response| finish(&state, &nulled_any, response))
             .boxed()
     }
 
@@ -140,13 +145,18 @@ impl Extension for NullPropagationExtension {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let node = info.path_node;
-        let return_type = self.return_type(node, info.return_type);
-        let non_null = return_type.ends_with('!');
+        let given = info.return_type;
+        // A list notes its type for its items before they resolve (only lists: a list item's
+        // own type is looked up below, and only when it failed).
+        if given.starts_with('[') {
+            self.return_type(node, given);
+        }
         let result = next.run(ctx, info).await;
-        let mut state = lock(&self.state);
-        if state.nulled.is_empty() && result.is_ok() {
+        if result.is_ok() && !self.nulled_any.load(Ordering::SeqCst) {
             return result;
         }
+        let non_null = self.return_type(node, given).ends_with('!');
+        let mut state = lock(&self.state);
         let path = path_of(node);
         let child_nulled = result.is_ok()
             && state
@@ -159,12 +169,14 @@ impl Extension for NullPropagationExtension {
             Ok(_) => {
                 if non_null {
                     state.nulled.insert(path);
+                    self.nulled_any.store(true, Ordering::SeqCst);
                 }
                 Ok(Some(Value::Null))
             }
             Err(error) if non_null => {
                 // The parent reports the error (async-graphql adds it) and is nulled above.
                 state.nulled.insert(path);
+                self.nulled_any.store(true, Ordering::SeqCst);
                 Err(error)
             }
             Err(error) => {

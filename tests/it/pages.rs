@@ -153,8 +153,8 @@ async fn statements_per_page_do_not_grow_with_the_page_size(db: TestDb) {
         small_cost.data, large_cost.data,
         "a page of 50 tasks runs the statements a page of 5 does"
     );
-    // The page, its count, then clients, missions and services: one statement each.
-    assert!(large_cost.data <= 5, "{large_cost:?}");
+    // The page with its clients, missions and services joined, then its count.
+    assert_eq!(large_cost.data, 2, "{large_cost:?}");
     // No `SELECT 1` on pool checkouts.
     assert_eq!(
         (small_cost.pings, large_cost.pings),
@@ -228,7 +228,7 @@ async fn statements_per_page_do_not_grow_with_the_page_size(db: TestDb) {
         "a page of 50 requests with answers runs the statements a page of 5 does"
     );
     // The page, then the answers of all its requests and their counts.
-    assert!(large_cost.data <= 3, "{large_cost:?}");
+    assert_eq!(large_cost.data, 3, "{large_cost:?}");
     assert_eq!(
         (small_cost.pings, large_cost.pings),
         (0, 0),
@@ -256,6 +256,128 @@ mod a_page_of_50_runs_the_statements_of_a_page_of_5 {
             return;
         };
         statements_per_page_do_not_grow_with_the_page_size(db).await;
+    }
+}
+
+async fn lookups_and_pages_read_their_parents_in_their_own_statement(db: TestDb) {
+    let app = TestApp::new(db);
+    let world = World::build(&app).await;
+    let admin = &world.admin_a;
+    let names = app
+        .ok(
+            admin,
+            "query($c: ID!, $m: ID!, $s: ID!) { firm { client(id: $c) { name } \
+             mission(id: $m) { name } service(id: $s) { title } } }",
+            json!({ "c": world.firm_a.client, "m": world.firm_a.mission, "s": world.firm_a.service }),
+        )
+        .await;
+    let (client, mission, service) = (
+        &names["firm"]["client"]["name"],
+        &names["firm"]["mission"]["name"],
+        &names["firm"]["service"]["title"],
+    );
+    app.ok(
+        admin,
+        "{ firm { tasks(first: 1) { nodes { id } } } }",
+        json!({}),
+    )
+    .await;
+
+    let task = format!(
+        "{{ firm {{ task(id: \"{}\") {{ title client {{ name }} mission {{ name }} \
+         service {{ title }} }} }} }}",
+        world.firm_a.task
+    );
+    let (data, cost) = measured(&app, admin, &task).await;
+    let read = &data["firm"]["task"];
+    assert_eq!(
+        (
+            &read["client"]["name"],
+            &read["mission"]["name"],
+            &read["service"]["title"]
+        ),
+        (client, mission, service),
+        "{data}"
+    );
+    assert_eq!(
+        (cost.data, cost.pings),
+        (1, 0),
+        "a task with its client, mission and service: one statement"
+    );
+
+    let request = format!(
+        "{{ firm {{ informationRequest(id: \"{}\") {{ text client {{ name }} \
+         mission {{ name }} service {{ title }} }} }} }}",
+        world.firm_a.request
+    );
+    let (data, cost) = measured(&app, admin, &request).await;
+    let read = &data["firm"]["informationRequest"];
+    assert_eq!(
+        (
+            &read["client"]["name"],
+            &read["mission"]["name"],
+            &read["service"]["title"]
+        ),
+        (client, mission, service),
+        "{data}"
+    );
+    assert_eq!(cost.data, 1, "a request with its parents: one statement");
+
+    let (_, cost) = measured(
+        &app,
+        admin,
+        &format!(
+            "{{ firm {{ task(id: \"{}\") {{ title }} }} }}",
+            world.firm_a.task
+        ),
+    )
+    .await;
+    assert_eq!(cost.data, 1, "a task alone: one statement");
+
+    // A page without totalCount: one statement, through `edges { node }` as through `nodes`.
+    let (data, cost) = measured(
+        &app,
+        admin,
+        "{ firm { informationRequests(first: 50) { edges { node { text client { name } } } } } }",
+    )
+    .await;
+    let edges = data["firm"]["informationRequests"]["edges"]
+        .as_array()
+        .expect("edges");
+    assert!(!edges.is_empty());
+    assert!(
+        edges
+            .iter()
+            .all(|edge| edge["node"]["client"]["name"].is_string()),
+        "{data}"
+    );
+    assert_eq!(cost.data, 1, "a page of requests with their clients");
+
+    // Another firm's task is not found, joined or not.
+    for query in [task.as_str(), "{ firm { task(id: \"0\") { title } } }"] {
+        let response = app.exec(&world.admin_b, query, json!({})).await;
+        assert_eq!(error_codes(&response), ["NOT_FOUND"], "{response}");
+    }
+}
+
+mod a_lookup_by_id_with_its_parents_runs_one_statement {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        count_statements();
+        let db = TestDb::create(Backend::Sqlite).await;
+        lookups_and_pages_read_their_parents_in_their_own_statement(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        count_statements();
+        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
+        else {
+            return;
+        };
+        lookups_and_pages_read_their_parents_in_their_own_statement(db).await;
     }
 }
 
@@ -520,6 +642,23 @@ backend_test!(
         assert_eq!(answers(firm_a, Some(own_client)).await, 1);
         assert_eq!(answers(firm_a, Some(other_client)).await, 0);
         assert_eq!(answers(firm_b, Some(own_client)).await, 0);
+        // The joined lookups are scoped by firm too.
+        let task_of_a = id(&world.firm_a.task);
+        assert!(
+            work::find_task_with_parents(&mut db, firm_a, task_of_a)
+                .await
+                .is_ok()
+        );
+        assert!(
+            work::find_task_with_parents(&mut db, firm_b, task_of_a)
+                .await
+                .is_err()
+        );
+        assert!(
+            work::find_request_with_parents(&mut db, firm_b, request[0])
+                .await
+                .is_err()
+        );
         let counts = work::count_answers_of_requests(&mut db, firm_b, None, &request)
             .await
             .expect("read");

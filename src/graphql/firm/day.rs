@@ -3,7 +3,7 @@
 //! `workload` counts. "Today" is always the firm's local date, never the server's.
 //! No diesel here, and no rule that changes anything: these are reads.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object};
+use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 
 use futures_util::FutureExt as _;
@@ -14,7 +14,7 @@ use crate::domain::{RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::generation::firm_today;
 use crate::graphql::context::{StaffGuard, connect, parse_id, staff, visible_to_staff};
-use crate::graphql::loaders::{FirmKey, UserKey, firm_loader, one};
+use crate::graphql::loaders::{FirmKey, UserKey, firm_loader, one, prime_parents};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
@@ -164,6 +164,8 @@ pub async fn task_page(
     let page = args.read(ctx)?;
     let order = TaskOrder::read(order_by);
     same_order(&page.keyset, order)?;
+    let parents = shows_parents(ctx.look_ahead().field("nodes"))
+        || shows_parents(ctx.look_ahead().field("edges").field("node"));
     let mut conn = connect(ctx).await?;
     let rows = work::list_tasks_sorted(
         &mut conn.as_db(),
@@ -172,9 +174,12 @@ pub async fn task_page(
         &filter,
         order,
         &page.keyset,
+        parents,
     )
     .await
     .map_err(AppError::from)?;
+    drop(conn);
+    prime_parents(ctx, primed_rows(&rows, |row| row.mission_line_id))?;
     let total = TotalCount::new(move |pool| {
         let filter = filter.clone();
         async move {
@@ -182,7 +187,12 @@ pub async fn task_page(
         }
         .boxed()
     });
-    Ok(page.connection(rows, total, |(_, key)| key.clone(), |(row, _)| Task(row)))
+    Ok(page.connection(
+        rows,
+        total,
+        |(_, key, _)| key.clone(),
+        |(row, ..)| Task(row),
+    ))
 }
 
 /// One page of the firm's requests in `status` matching `filter`, sorted by `order_by`,
@@ -198,6 +208,8 @@ pub async fn request_page(
     let page = args.read(ctx)?;
     let order = RequestOrder::read(order_by);
     same_order(&page.keyset, order)?;
+    let parents = shows_parents(ctx.look_ahead().field("nodes"))
+        || shows_parents(ctx.look_ahead().field("edges").field("node"));
     let mut conn = connect(ctx).await?;
     let rows = work::list_requests_sorted(
         &mut conn.as_db(),
@@ -206,9 +218,12 @@ pub async fn request_page(
         &filter,
         order,
         &page.keyset,
+        parents,
     )
     .await
     .map_err(AppError::from)?;
+    drop(conn);
+    prime_parents(ctx, primed_rows(&rows, |row| row.mission_line_id))?;
     let total = TotalCount::new(move |pool| {
         let filter = filter.clone();
         async move {
@@ -219,9 +234,27 @@ pub async fn request_page(
     Ok(page.connection(
         rows,
         total,
-        |(_, key)| key.clone(),
-        |(row, _)| InformationRequest(row),
+        |(_, key, _)| key.clone(),
+        |(row, ..)| InformationRequest(row),
     ))
+}
+
+/// Whether `node` (a task or request of a page or lookup) shows its client, mission or
+/// service: then the page's statement joins them and primes the loaders with them.
+pub fn shows_parents(node: Lookahead<'_>) -> bool {
+    ["client", "mission", "service"]
+        .into_iter()
+        .any(|parent| node.field(parent).exists())
+}
+
+/// The parents a page read, by the mission line of their row, for [`prime_parents`].
+fn primed_rows<T>(
+    rows: &[work::WorkRow<T>],
+    line_of: impl Fn(&T) -> i64,
+) -> impl Iterator<Item = (i64, &work::Parents)> {
+    rows.iter().filter_map(move |(row, _, parents)| {
+        parents.as_ref().map(|parents| (line_of(row), parents))
+    })
 }
 
 fn checked_search(search: Option<String>) -> Result<Option<String>, AppError> {

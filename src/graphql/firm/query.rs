@@ -13,11 +13,11 @@ use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
 use crate::graphql::firm::day::{
     RequestFilter, RequestOrder, TaskFilter, TaskOrder, Workload, request_filter, request_page,
-    task_filter, task_page, today,
+    shows_parents, task_filter, task_page, today,
 };
 use crate::graphql::firm::history::{HistoryArgs, HistoryEntry, HistoryFilter, history_page};
 use crate::graphql::firm::mutation::{CreateMissionInput, limits};
-use crate::graphql::loaders::{FirmKey, firm_loader, one};
+use crate::graphql::loaders::{FirmKey, firm_loader, one, prime_parents};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
@@ -356,10 +356,19 @@ impl FirmView {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "task")?;
         let mut conn = connect(ctx).await?;
-        Ok(Task(found(
-            work::find_task(&mut conn.as_db(), staff.firm_id, id).await,
+        if !shows_parents(ctx.look_ahead()) {
+            return Ok(Task(found(
+                work::find_task(&mut conn.as_db(), staff.firm_id, id).await,
+                "task",
+            )?));
+        }
+        let (row, parents) = found(
+            work::find_task_with_parents(&mut conn.as_db(), staff.firm_id, id).await,
             "task",
-        )?))
+        )?;
+        drop(conn);
+        prime_parents(ctx, [(row.mission_line_id, &parents)])?;
+        Ok(Task(row))
     }
 
     /// Requests to clients, filtered, sorted by `orderBy` (default due date then id) and
@@ -426,10 +435,19 @@ impl FirmView {
         let staff = staff(ctx)?;
         let id = parse_id(&id, "information request")?;
         let mut conn = connect(ctx).await?;
-        Ok(InformationRequest(found(
-            work::find_request(&mut conn.as_db(), staff.firm_id, id).await,
+        if !shows_parents(ctx.look_ahead()) {
+            return Ok(InformationRequest(found(
+                work::find_request(&mut conn.as_db(), staff.firm_id, id).await,
+                "information request",
+            )?));
+        }
+        let (row, parents) = found(
+            work::find_request_with_parents(&mut conn.as_db(), staff.firm_id, id).await,
             "information request",
-        )?))
+        )?;
+        drop(conn);
+        prime_parents(ctx, [(row.mission_line_id, &parents)])?;
+        Ok(InformationRequest(row))
     }
 
     /// What a mission (saved, by `missionId`, or a draft, by `mission`) would generate up to

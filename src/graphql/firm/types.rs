@@ -23,8 +23,9 @@ use crate::graphql::firm::history::{
     HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page,
 };
 use crate::graphql::loaders::{
-    AnswerPage, AttemptsOf, CategoryKey, ClientKey, ContactKey, ContactsOf, ItemsOf, LinesOf,
-    MissionKey, MissionsOf, ServiceKey, ServiceOfLine, ServicesOf, UserKey, firm_loader, list, one,
+    AnswerPage, AttemptsOf, CategoryKey, ContactKey, ContactsOf, ItemsOf, LinesOf, MissionsOf,
+    ServiceKey, ServicesOf, UserKey, client_of, firm_loader, list, mission_of, one,
+    service_of_line,
 };
 use crate::graphql::loaders::{
     ClosingOf, CompletionOf, FirmKey, LineKey, Occurrence, RequestsOf, TasksOf,
@@ -458,8 +459,7 @@ impl Mission {
     }
     /// The client the mission is for.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
-        let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
-        Ok(Client(row))
+        Ok(Client(client_of(ctx, self.0.client_id).await?))
     }
     /// The services of the mission with their frequency, in order.
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MissionLine>> {
@@ -572,23 +572,15 @@ impl Task {
     }
     /// The client of its mission.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
-        let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
-        Ok(Client(row))
+        Ok(Client(client_of(ctx, self.0.client_id).await?))
     }
     /// The mission that generated it.
     async fn mission(&self, ctx: &Context<'_>) -> async_graphql::Result<Mission> {
-        let row = one(firm_loader(ctx)?, MissionKey(self.0.mission_id), "mission").await?;
-        Ok(Mission(row))
+        Ok(Mission(mission_of(ctx, self.0.mission_id).await?))
     }
     /// The service of the mission line this task was generated from.
     async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Service> {
-        let row = one(
-            firm_loader(ctx)?,
-            ServiceOfLine(self.0.mission_line_id),
-            "service",
-        )
-        .await?;
-        Ok(Service(row))
+        Ok(Service(service_of_line(ctx, self.0.mission_line_id).await?))
     }
     /// The member it is assigned to; null when unassigned.
     async fn assignee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
@@ -782,23 +774,15 @@ impl InformationRequest {
     }
     /// The client it is addressed to.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Client> {
-        let row = one(firm_loader(ctx)?, ClientKey(self.0.client_id), "client").await?;
-        Ok(Client(row))
+        Ok(Client(client_of(ctx, self.0.client_id).await?))
     }
     /// The mission that generated it.
     async fn mission(&self, ctx: &Context<'_>) -> async_graphql::Result<Mission> {
-        let row = one(firm_loader(ctx)?, MissionKey(self.0.mission_id), "mission").await?;
-        Ok(Mission(row))
+        Ok(Mission(mission_of(ctx, self.0.mission_id).await?))
     }
     /// The service of the mission line this request was generated from.
     async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Service> {
-        let row = one(
-            firm_loader(ctx)?,
-            ServiceOfLine(self.0.mission_line_id),
-            "service",
-        )
-        .await?;
-        Ok(Service(row))
+        Ok(Service(service_of_line(ctx, self.0.mission_line_id).await?))
     }
     /// The client's answers, oldest first, paginated.
     async fn answers(
