@@ -7,12 +7,6 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use rappel::config::{Config, DEFAULT_CONFIG_PATH, LogConfig};
 
-/// mimalloc instead of the system allocator: a GraphQL answer is built from many small
-/// allocations (values, paths, futures), where glibc's malloc took about a quarter of a read's
-/// CPU time. Idle RSS stays within the 30 MiB the server promises (bench/README.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// `rappel --version`: the crate's version and the git commit it was built from.
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
