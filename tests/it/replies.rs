@@ -497,6 +497,21 @@ impl RawSmtp {
         (session, first)
     }
 
+    /// Connects once the server has a place again (closed connections free theirs as the
+    /// server notices their end).
+    async fn connect_when_free(port: u16) -> Self {
+        let mut waited = Duration::ZERO;
+        loop {
+            let (session, greeting) = Self::open(port, [127, 0, 0, 1]).await;
+            if greeting.starts_with("220") {
+                return session;
+            }
+            assert!(waited < WAIT, "a place again: {greeting}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+    }
+
     /// Whether the server closed the connection (the next read finds its end), within `WAIT`.
     async fn closed_by_server(&mut self) -> bool {
         let mut rest = String::new();
@@ -1121,21 +1136,16 @@ backend_test! {
         drop((first, second, third));
 
         // Places come back when connections end.
-        let mut smtp = loop {
-            let (session, greeting) = RawSmtp::open(port, [127, 0, 0, 1]).await;
-            if greeting.starts_with("220") {
-                break session;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let mut smtp = RawSmtp::connect_when_free(port).await;
 
         // An over-long command line: 500, then closed.
         let long = smtp.command(&format!("EHLO {}", "a".repeat(600))).await;
         assert!(long.starts_with("500 ") && long.contains("too long"), "{long}");
         assert!(smtp.closed_by_server().await);
+        drop(smtp);
 
         // Recipients past the cap: 452.
-        let mut smtp = RawSmtp::connect(port).await;
+        let mut smtp = RawSmtp::connect_when_free(port).await;
         assert!(smtp.command("EHLO client.example.fr").await.starts_with("250"));
         assert!(smtp.command("MAIL FROM:<x@client.example.fr>").await.starts_with("250"));
         for _ in 0..2 {
@@ -1152,10 +1162,11 @@ backend_test! {
         let over = smtp.command("NOOP").await;
         assert!(over.starts_with("421 ") && over.contains("too many commands"), "{over}");
         assert!(smtp.closed_by_server().await);
+        drop(smtp);
 
         // DATA that trickles in (each line within the command timeout) past the DATA limit:
         // 421, then closed, and nothing recorded.
-        let mut smtp = RawSmtp::connect(port).await;
+        let mut smtp = RawSmtp::connect_when_free(port).await;
         assert!(smtp.command("EHLO client.example.fr").await.starts_with("250"));
         assert!(smtp.command("MAIL FROM:<x@client.example.fr>").await.starts_with("250"));
         assert!(smtp.command(&format!("RCPT TO:<{}>", world.reply_address)).await.starts_with("250"));
@@ -1179,9 +1190,10 @@ backend_test! {
         assert!(answer.starts_with("421 ") && answer.contains("DATA took too long"), "{answer}");
         assert!(closed);
         assert!(world.answers().await.is_empty());
+        drop(smtp);
 
         // And a good client is still served: its reply answers the request.
-        let mut smtp = RawSmtp::connect(port).await;
+        let mut smtp = RawSmtp::connect_when_free(port).await;
         assert!(smtp.command("EHLO client.example.fr").await.starts_with("250"));
         assert!(smtp.command(&format!("MAIL FROM:<{}>", world.contact_email())).await.starts_with("250"));
         assert!(smtp.command(&format!("RCPT TO:<{}>", world.reply_address)).await.starts_with("250"));
