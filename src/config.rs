@@ -135,7 +135,8 @@ impl Default for InboundImapConfig {
     }
 }
 
-/// `[inbound.smtp]`: an SMTP listener for an MX or a forwarding rule.
+/// `[inbound.smtp]`: an SMTP listener for an MX or a forwarding rule, and its caps (past
+/// each, the client is told why with 421, 452 or 500).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InboundSmtpConfig {
@@ -144,6 +145,20 @@ pub struct InboundSmtpConfig {
     /// PEM certificate chain and key offered with STARTTLS; empty: no STARTTLS.
     pub tls_cert: String,
     pub tls_key: String,
+    /// Connections open at once, in total (421 beyond).
+    pub max_connections: usize,
+    /// Connections open at once from one IP address (421 beyond).
+    pub max_connections_per_ip: usize,
+    /// Seconds to wait for a command, a DATA line or the TLS handshake (421, then closed).
+    pub command_timeout_seconds: u64,
+    /// Seconds one message's DATA may take from 354 to its final dot (421, then closed).
+    pub data_timeout_seconds: u64,
+    /// Recipients of one message (452 beyond).
+    pub max_recipients: usize,
+    /// Commands on one connection (421, then closed).
+    pub max_commands: u32,
+    /// Longest command line, in bytes with its line end (500, then closed).
+    pub max_line_bytes: u64,
 }
 
 impl Default for InboundSmtpConfig {
@@ -153,6 +168,13 @@ impl Default for InboundSmtpConfig {
             listen: "0.0.0.0:2525".into(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            max_connections: 100,
+            max_connections_per_ip: 10,
+            command_timeout_seconds: 300,
+            data_timeout_seconds: 600,
+            max_recipients: 50,
+            max_commands: 1000,
+            max_line_bytes: 2048,
         }
     }
 }
@@ -816,6 +838,35 @@ impl Config {
                 "inbound.smtp.listen",
                 &inbound.smtp.listen,
                 "expected an address such as 0.0.0.0:2525",
+            ));
+        }
+        let smtp = &inbound.smtp;
+        for (setting, value) in [
+            ("inbound.smtp.max_connections", smtp.max_connections as u64),
+            (
+                "inbound.smtp.max_connections_per_ip",
+                smtp.max_connections_per_ip as u64,
+            ),
+            (
+                "inbound.smtp.command_timeout_seconds",
+                smtp.command_timeout_seconds,
+            ),
+            (
+                "inbound.smtp.data_timeout_seconds",
+                smtp.data_timeout_seconds,
+            ),
+            ("inbound.smtp.max_recipients", smtp.max_recipients as u64),
+            ("inbound.smtp.max_commands", u64::from(smtp.max_commands)),
+        ] {
+            if smtp.enabled && value == 0 {
+                return Err(invalid(setting, "0", "expected at least 1"));
+            }
+        }
+        if smtp.enabled && smtp.max_line_bytes < 512 {
+            return Err(invalid(
+                "inbound.smtp.max_line_bytes",
+                &smtp.max_line_bytes.to_string(),
+                "expected at least 512 (RFC 5321's command line)",
             ));
         }
         if inbound.smtp.tls_cert.is_empty() != inbound.smtp.tls_key.is_empty() {

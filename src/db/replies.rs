@@ -1,6 +1,7 @@
 //! Replies by email: the reply tokens carried by request emails (stored as SHA-256 hashes),
 //! and the emails received at a reply address (`inbound_messages`), one row per message key so
-//! that a second delivery of the same email changes nothing. Every read of a firm's messages
+//! that a second delivery of the same email changes nothing. Archiving revokes reply tokens
+//! with the contact's other tokens (`db::tokens::revoke_contacts_access`). Every read of a firm's messages
 //! is scoped by firm. Nothing here parses an email or decides what it is: that is
 //! `crate::ops::replies`.
 
@@ -9,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::page::Keyset;
-use super::schema::{contacts, deliveries, inbound_messages, reply_tokens};
+use super::schema::{deliveries, inbound_messages, reply_tokens};
 use super::{DbConn, DbResult};
 use crate::domain::DeliveryStatus;
 use crate::{seek_id, with_conn};
@@ -113,49 +114,6 @@ pub async fn find_token(db: &mut DbConn<'_>, token_hash: &str) -> DbResult<Optio
         .first(c)
         .await
         .optional())?)
-}
-
-/// Revokes the reply addresses given to one contact (archived).
-pub async fn revoke_tokens_of_contact(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    contact_id: i64,
-    now: NaiveDateTime,
-) -> DbResult<usize> {
-    Ok(with_conn!(db, |c| diesel::update(
-        reply_tokens::table
-            .filter(reply_tokens::firm_id.eq(firm_id))
-            .filter(reply_tokens::contact_id.eq(contact_id))
-            .filter(reply_tokens::revoked_at.is_null())
-    )
-    .set(reply_tokens::revoked_at.eq(now))
-    .execute(c)
-    .await)?)
-}
-
-/// Revokes the reply addresses given to every contact of a client (archived).
-pub async fn revoke_tokens_of_client(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    client_id: i64,
-    now: NaiveDateTime,
-) -> DbResult<usize> {
-    Ok(with_conn!(db, |c| diesel::update(
-        reply_tokens::table
-            .filter(reply_tokens::firm_id.eq(firm_id))
-            .filter(
-                reply_tokens::contact_id.eq_any(
-                    contacts::table
-                        .filter(contacts::firm_id.eq(firm_id))
-                        .filter(contacts::client_id.eq(client_id))
-                        .select(contacts::id)
-                )
-            )
-            .filter(reply_tokens::revoked_at.is_null())
-    )
-    .set(reply_tokens::revoked_at.eq(now))
-    .execute(c)
-    .await)?)
 }
 
 /// Records a message under its key; `None` when a message with that key was already

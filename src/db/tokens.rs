@@ -1,5 +1,6 @@
 //! Access tokens, stored as hashes: staff sessions, contact tokens, single-use sign-in links
-//! and unsubscribe links.
+//! and unsubscribe links; and the revocation of everything a contact gets in with (these and
+//! its reply addresses, `db::replies`) when it or its client is archived.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -133,9 +134,8 @@ pub async fn is_active(db: &mut DbConn<'_>, token_id: i64, now: NaiveDateTime) -
 /// out of mail must keep working.
 pub const CONTACT_ACCESS_KINDS: [TokenKind; 2] = [TokenKind::Contact, TokenKind::SignInLink];
 
-/// Ends the access of every contact of a client (when the client is archived): their bearer
-/// tokens and unused sign-in links are revoked, so they stay ended if the client comes back.
-/// Unsubscribe links stay valid: opting out of mail must keep working.
+/// Ends the access of every contact of a client (when the client is archived), like
+/// [`revoke_contacts_access`].
 pub async fn revoke_client_contacts_access(
     db: &mut DbConn<'_>,
     firm_id: i64,
@@ -143,43 +143,61 @@ pub async fn revoke_client_contacts_access(
     now: NaiveDateTime,
 ) -> DbResult<usize> {
     use super::schema::contacts;
-    Ok(with_conn!(db, |c| diesel::update(
-        access_tokens::table
-            .filter(access_tokens::firm_id.eq(firm_id))
-            .filter(
-                access_tokens::contact_id.eq_any(
-                    contacts::table
-                        .filter(contacts::firm_id.eq(firm_id))
-                        .filter(contacts::client_id.eq(client_id))
-                        .select(contacts::id.nullable())
-                )
-            )
-            .filter(access_tokens::kind.eq_any(CONTACT_ACCESS_KINDS))
-            .filter(access_tokens::revoked_at.is_null())
-    )
-    .set(access_tokens::revoked_at.eq(now))
-    .execute(c)
-    .await)?)
+    let contact_ids: Vec<i64> = with_conn!(db, |c| contacts::table
+        .filter(contacts::firm_id.eq(firm_id))
+        .filter(contacts::client_id.eq(client_id))
+        .select(contacts::id)
+        .load(c)
+        .await)?;
+    revoke_contacts_access(db, firm_id, &contact_ids, now).await
 }
 
 /// Ends one contact's access (when the contact is archived), like
-/// [`revoke_client_contacts_access`].
+/// [`revoke_contacts_access`].
 pub async fn revoke_contact_access(
     db: &mut DbConn<'_>,
     firm_id: i64,
     contact_id: i64,
     now: NaiveDateTime,
 ) -> DbResult<usize> {
-    Ok(with_conn!(db, |c| diesel::update(
+    revoke_contacts_access(db, firm_id, &[contact_id], now).await
+}
+
+/// Ends every way in of these contacts of the firm: their bearer tokens and unused sign-in
+/// links ([`CONTACT_ACCESS_KINDS`]) and the reply addresses their request emails carried
+/// (`reply_tokens`), so they stay ended if the contact or client comes back. Unsubscribe
+/// links stay valid: opting out of mail must keep working. Returns how many were revoked.
+pub async fn revoke_contacts_access(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    contact_ids: &[i64],
+    now: NaiveDateTime,
+) -> DbResult<usize> {
+    use super::schema::reply_tokens;
+    if contact_ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = contact_ids.to_vec();
+    let bearer = with_conn!(db, |c| diesel::update(
         access_tokens::table
             .filter(access_tokens::firm_id.eq(firm_id))
-            .filter(access_tokens::contact_id.eq(contact_id))
+            .filter(access_tokens::contact_id.eq_any(&ids))
             .filter(access_tokens::kind.eq_any(CONTACT_ACCESS_KINDS))
             .filter(access_tokens::revoked_at.is_null())
     )
     .set(access_tokens::revoked_at.eq(now))
     .execute(c)
-    .await)?)
+    .await)?;
+    let reply = with_conn!(db, |c| diesel::update(
+        reply_tokens::table
+            .filter(reply_tokens::firm_id.eq(firm_id))
+            .filter(reply_tokens::contact_id.eq_any(&ids))
+            .filter(reply_tokens::revoked_at.is_null())
+    )
+    .set(reply_tokens::revoked_at.eq(now))
+    .execute(c)
+    .await)?;
+    Ok(bearer + reply)
 }
 
 /// A bearer token with the user or contact it signs in, read in one statement.

@@ -96,6 +96,7 @@ pub async fn start(
             listener,
             inbound.clone(),
             tls,
+            self::smtp::Limits::from_config(smtp),
         )));
     }
     if config.inbound.imap.enabled {

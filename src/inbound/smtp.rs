@@ -6,6 +6,12 @@
 //! past the limit the rest is read and dropped: its bytes are never held in memory (64 KiB
 //! pieces at a time). Each accepted message goes to `ops::replies::receive`.
 //!
+//! Caps (`[inbound.smtp]`, [`Limits`]): connections in total and per remote IP (the HTTP
+//! listener's `ConnectionLimits`; 421 and closed beyond), a timeout per command, DATA line and
+//! TLS handshake and one for the whole DATA (421 and closed), recipients per message (452),
+//! commands per connection (421 and closed), the command line's length (500 and closed), and
+//! bad commands (421 and closed).
+//!
 //! Never here: what a message means (that is `ops::replies`), relaying anywhere.
 
 use std::sync::Arc;
@@ -19,18 +25,48 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use super::Inbound;
+use crate::listener::{ConnectionLimits, Refusal};
 use crate::ops::replies::{Received, Source, receive, recipient_is_known};
 
-/// Longest command line read (RFC 5321 says 512; addresses may be longer in practice).
-const MAX_COMMAND_BYTES: u64 = 4096;
 /// Pieces a DATA line is read in (a line is never held whole beyond this).
 const DATA_CHUNK_BYTES: u64 = 64 * 1024;
-/// Most recipients of one message.
-const MAX_RECIPIENTS: usize = 50;
-/// How long the listener waits for a command or a DATA line.
-const READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// Bad commands after which the connection is closed.
 const MAX_ERRORS: u32 = 10;
+
+/// The listener's caps, from `[inbound.smtp]`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// For a command, a DATA line or the TLS handshake.
+    pub command_timeout: Duration,
+    /// For one message's whole DATA.
+    pub data_timeout: Duration,
+    pub max_recipients: usize,
+    pub max_commands: u32,
+    /// Longest command line, line end included.
+    pub max_line_bytes: u64,
+}
+
+impl Limits {
+    pub fn from_config(config: &crate::config::InboundSmtpConfig) -> Self {
+        Self {
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            command_timeout: Duration::from_secs(config.command_timeout_seconds),
+            data_timeout: Duration::from_secs(config.data_timeout_seconds),
+            max_recipients: config.max_recipients,
+            max_commands: config.max_commands,
+            max_line_bytes: config.max_line_bytes,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::from_config(&crate::config::InboundSmtpConfig::default())
+    }
+}
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -54,10 +90,18 @@ pub fn tls_acceptor(cert_path: &str, key_path: &str) -> anyhow::Result<TlsAccept
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Answers SMTP on `listener` until the task is aborted, one task per connection.
-pub async fn serve(listener: TcpListener, inbound: Inbound, tls: Option<TlsAcceptor>) {
+/// Answers SMTP on `listener` until the task is aborted, one task per connection; a
+/// connection past `limits`' caps is told 421 and closed at once.
+pub async fn serve(
+    listener: TcpListener,
+    inbound: Inbound,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+) {
+    let open = ConnectionLimits::new(limits.max_connections, limits.max_connections_per_ip);
+    let limits = Arc::new(limits);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (mut stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 tracing::warn!(%error, "inbound SMTP: cannot accept a connection");
@@ -65,10 +109,35 @@ pub async fn serve(listener: TcpListener, inbound: Inbound, tls: Option<TlsAccep
                 continue;
             }
         };
+        let slot = match open.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                let answer: &[u8] = match refusal {
+                    Refusal::TooManyFromThisIp => {
+                        b"421 4.7.0 too many connections from your address, try again later\r\n"
+                    }
+                    Refusal::TooManyInTotal => {
+                        b"421 4.3.2 too many connections, try again later\r\n"
+                    }
+                };
+                tracing::info!(?refusal, "inbound SMTP: connection refused");
+                // Written in the background (a peer that reads nothing cannot hold the loop).
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                        let _ = stream.write_all(answer).await;
+                        let _ = stream.shutdown().await;
+                    })
+                    .await;
+                });
+                continue;
+            }
+        };
         let inbound = inbound.clone();
         let tls = tls.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            if let Err(error) = session(stream, &inbound, tls).await {
+            let _slot = slot;
+            if let Err(error) = session(stream, &inbound, tls, &limits).await {
                 tracing::debug!(%error, %peer, "inbound SMTP session ended");
             }
         });
@@ -86,6 +155,7 @@ async fn session(
     stream: TcpStream,
     inbound: &Inbound,
     tls: Option<TlsAcceptor>,
+    limits: &Limits,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let host = inbound.settings().reply_domain.clone();
@@ -94,12 +164,24 @@ async fn session(
     let mut secured = false;
     let mut greeted = false;
     let mut errors = 0u32;
+    let mut commands = 0u32;
     let mut current = Transaction::default();
     reply(&mut reader, &format!("220 {host} Rappel ESMTP ready")).await?;
     loop {
-        let Some(line) = read_command(&mut reader).await? else {
-            return Ok(());
+        let line = match read_command(&mut reader, limits).await? {
+            Command::Line(line) => line,
+            Command::Closed => return Ok(()),
+            Command::TooLong => {
+                return last_reply(&mut reader, "500 5.5.2 line too long").await;
+            }
+            Command::TimedOut => {
+                return last_reply(&mut reader, "421 4.4.2 idle too long, closing").await;
+            }
         };
+        commands += 1;
+        if commands > limits.max_commands {
+            return last_reply(&mut reader, "421 4.7.0 too many commands, closing").await;
+        }
         let upper = line.to_ascii_uppercase();
         let verb = upper.split_whitespace().next().unwrap_or("").to_string();
         match verb.as_str() {
@@ -135,7 +217,10 @@ async fn session(
                     }
                     reply(&mut reader, "220 2.0.0 ready to start TLS").await?;
                     let plain = reader.into_inner();
-                    let secure = acceptor.accept(plain).await?;
+                    let secure =
+                        tokio::time::timeout(limits.command_timeout, acceptor.accept(plain))
+                            .await
+                            .map_err(|_| timed_out("TLS handshake"))??;
                     reader = BufReader::new(Box::new(secure));
                     secured = true;
                     greeted = false;
@@ -167,7 +252,7 @@ async fn session(
             "RCPT" => {
                 if current.from.is_none() {
                     reply(&mut reader, "503 5.5.1 MAIL first").await?;
-                } else if current.recipients.len() >= MAX_RECIPIENTS {
+                } else if current.recipients.len() >= limits.max_recipients {
                     reply(&mut reader, "452 4.5.3 too many recipients").await?;
                 } else if let Some(to) = path_argument(&line, "TO:") {
                     match recipient_is_known(inbound.env(), inbound.settings(), &to).await {
@@ -195,7 +280,23 @@ async fn session(
                     continue;
                 }
                 reply(&mut reader, "354 end data with <CR><LF>.<CR><LF>").await?;
-                let body = read_data(&mut reader, max).await?;
+                let body = match tokio::time::timeout(
+                    limits.data_timeout,
+                    read_data(&mut reader, max, limits.command_timeout),
+                )
+                .await
+                {
+                    Ok(Ok(body)) => body,
+                    Ok(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => {
+                        return last_reply(&mut reader, "421 4.4.2 idle too long in DATA, closing")
+                            .await;
+                    }
+                    Ok(Err(error)) => return Err(error),
+                    Err(_) => {
+                        return last_reply(&mut reader, "421 4.4.2 DATA took too long, closing")
+                            .await;
+                    }
+                };
                 let recipients = std::mem::take(&mut current.recipients);
                 current = Transaction::default();
                 let Some(body) = body else {
@@ -244,8 +345,7 @@ async fn session(
             }
         }
         if errors >= MAX_ERRORS {
-            reply(&mut reader, "421 4.7.0 too many errors").await?;
-            return Ok(());
+            return last_reply(&mut reader, "421 4.7.0 too many errors, closing").await;
         }
     }
 }
@@ -257,28 +357,72 @@ async fn reply(reader: &mut BufReader<Box<dyn Io>>, text: &str) -> std::io::Resu
     stream.flush().await
 }
 
-/// One command line without its line end; `None` at the end of the connection. A line
-/// longer than the limit is an error that closes the connection.
-async fn read_command(reader: &mut BufReader<Box<dyn Io>>) -> std::io::Result<Option<String>> {
+/// Sends a last reply and closes: the write side first (the client reads the reply, then the
+/// end of the stream), then whatever the client still sends is read and dropped for a moment
+/// (at most 1 MiB or a second), so that closing with unread bytes does not reset the
+/// connection and lose the reply.
+async fn last_reply(reader: &mut BufReader<Box<dyn Io>>, text: &str) -> std::io::Result<()> {
+    reply(reader, text).await?;
+    reader.get_mut().shutdown().await?;
+    let stream = reader.get_mut();
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut dropped = [0u8; 8192];
+        let mut total = 0usize;
+        while total < 1024 * 1024 {
+            match stream.read(&mut dropped).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => total += read,
+            }
+        }
+    })
+    .await;
+    Ok(())
+}
+
+/// What reading a command line gave.
+enum Command {
+    /// The line without its line end.
+    Line(String),
+    /// The client closed the connection.
+    Closed,
+    /// Longer than `max_line_bytes` (the rest is not read).
+    TooLong,
+    /// Nothing complete within `command_timeout`.
+    TimedOut,
+}
+
+fn timed_out(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{what} timed out"))
+}
+
+/// One command line, at most `max_line_bytes` long, within `command_timeout`.
+async fn read_command(
+    reader: &mut BufReader<Box<dyn Io>>,
+    limits: &Limits,
+) -> std::io::Result<Command> {
     let mut line = Vec::new();
-    let read = tokio::time::timeout(
-        READ_TIMEOUT,
+    let Ok(read) = tokio::time::timeout(
+        limits.command_timeout,
         (&mut *reader)
-            .take(MAX_COMMAND_BYTES)
+            .take(limits.max_line_bytes)
             .read_until(b'\n', &mut line),
     )
     .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
-    if read == 0 {
-        return Ok(None);
+    else {
+        return Ok(Command::TimedOut);
+    };
+    if read? == 0 {
+        return Ok(Command::Closed);
     }
     if !line.ends_with(b"\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "command line too long",
-        ));
+        return Ok(if line.len() as u64 >= limits.max_line_bytes {
+            Command::TooLong
+        } else {
+            // Closed in the middle of a line.
+            Command::Closed
+        });
     }
-    Ok(Some(
+    Ok(Command::Line(
         String::from_utf8_lossy(&line)
             .trim_end_matches(['\r', '\n'])
             .to_string(),
@@ -303,6 +447,7 @@ impl Drop for Spool {
 async fn read_data(
     reader: &mut BufReader<Box<dyn Io>>,
     max: u64,
+    line_timeout: Duration,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let spool = Spool {
         path: std::env::temp_dir().join(format!(
@@ -319,13 +464,13 @@ async fn read_data(
     loop {
         piece.clear();
         let read = tokio::time::timeout(
-            READ_TIMEOUT,
+            line_timeout,
             (&mut *reader)
                 .take(DATA_CHUNK_BYTES)
                 .read_until(b'\n', &mut piece),
         )
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle in DATA"))??;
+        .map_err(|_| timed_out("a DATA line"))??;
         if read == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

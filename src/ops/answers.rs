@@ -2,7 +2,9 @@
 //! period, and/or documents staged by `ops::documents`. The answer, its file rows, the
 //! request's move to ANSWERED, the webhook deliveries (with the files' metadata) and the
 //! email to the firm are one transaction; subscribers hear of it after the commit. A refused
-//! answer deletes its staged files.
+//! answer deletes its staged files. An operation that answers together with a change of its
+//! own (a reply by email) checks with [`check_answer`] and records with [`record_in`] inside
+//! its own transaction.
 
 use chrono::Utc;
 
@@ -51,6 +53,36 @@ async fn record_answer(
     id: i64,
     input: &AnswerInput,
 ) -> Result<InformationRequest, OpError> {
+    let checked = check_answer(env, actor, id, input).await?;
+    let now = Utc::now().naive_utc();
+    let mut conn = env.pool.get().await?;
+    let recorded = transaction!(conn, |tx| {
+        record_in(&mut tx, actor, &checked, now).await
+    })?;
+    env.publish(RequestEventKind::Answered, &recorded.request);
+    Ok(recorded.request)
+}
+
+/// An answer whose input and request were checked, ready to be recorded by [`record_in`].
+#[derive(Debug)]
+pub(crate) struct CheckedAnswer<'a> {
+    request_id: i64,
+    input: &'a AnswerInput,
+    /// The checked message; `None` when blank.
+    message: Option<String>,
+    /// The request's status when it was checked (the journal's "before").
+    status_before: RequestStatus,
+}
+
+/// Checks an answer before its transaction: its content, its number of files, and that the
+/// request is the contact's client's and takes answers. BAD_USER_INPUT or NOT_FOUND
+/// otherwise; nothing is written and no staged file is deleted here.
+pub(crate) async fn check_answer<'a>(
+    env: Env<'_>,
+    actor: &Actor,
+    id: i64,
+    input: &'a AnswerInput,
+) -> Result<CheckedAnswer<'a>, OpError> {
     let contact = actor.contact()?;
     let message = input
         .message
@@ -80,81 +112,110 @@ async fn record_answer(
         "request",
     )?;
     documents::check_answerable(current.status)?;
-    let now = Utc::now().naive_utc();
-    let answered = transaction!(conn, |tx| {
-        let answer = work::insert_answer(
-            &mut tx,
-            &work::NewRequestAnswer {
-                firm_id: contact.firm_id,
-                request_id: id,
-                contact_id: Some(contact.contact_id),
-                message: message.as_deref(),
-                nothing_to_report: input.nothing_to_report,
-                created_at: now,
-            },
-        )
-        .await?;
-        let answered = work::transition_request(
-            &mut tx,
-            contact.firm_id,
-            id,
-            &[RequestStatus::Open, RequestStatus::Answered],
-            RequestStatus::Answered,
-            now,
-        )
-        .await?
-        .ok_or_else(|| OpError::changed_meanwhile("request"))?;
-        let rows: Vec<NewAnswerFile<'_>> = input
-            .files
-            .iter()
-            .map(|file| NewAnswerFile {
-                firm_id: contact.firm_id,
-                client_id: contact.client_id,
-                request_id: id,
-                answer_id: answer.id,
-                uploaded_by_contact_id: Some(contact.contact_id),
-                name: &file.name,
-                size_bytes: file.size,
-                media_type: &file.media_type,
-                sha256: &file.sha256,
-                storage_key: &file.key,
-                created_at: now,
-            })
-            .collect();
-        let recorded = files::insert(&mut tx, &rows).await?;
-        let answer_data = answer_data(&answer, &recorded);
-        enqueue_webhooks_with(
-            &mut tx,
-            &answered,
-            DeliveryEvent::RequestAnswered,
-            Some(answer_data.clone()),
-        )
-        .await?;
-        tell_the_firm(&mut tx, &answered, &answer, answer_data).await?;
-        journal::record(
-            &mut tx,
-            actor,
-            now,
-            &[Entry::new("request.answered", "request", id)
-                .client(answered.client_id)
-                .mission(answered.mission_id)
-                .status(
-                    Some(current.status.as_str()),
-                    Some(answered.status.as_str()),
-                )
-                .detail(serde_json::json!({
-                    "answerId": answer.id,
-                    "files": recorded
-                        .iter()
-                        .map(|file| serde_json::json!({ "id": file.id, "name": file.name }))
-                        .collect::<Vec<_>>(),
-                }))],
-        )
-        .await?;
-        Ok::<_, OpError>(answered)
-    })?;
-    env.publish(RequestEventKind::Answered, &answered);
-    Ok(answered)
+    Ok(CheckedAnswer {
+        request_id: id,
+        input,
+        message,
+        status_before: current.status,
+    })
+}
+
+/// What [`record_in`] wrote.
+#[derive(Debug)]
+pub(crate) struct RecordedAnswer {
+    /// The request, now ANSWERED.
+    pub request: InformationRequest,
+    pub answer_id: i64,
+}
+
+/// Records a checked answer in the caller's transaction: the answer, its file rows, the
+/// request's move to ANSWERED (CONFLICT when it was closed meanwhile), the webhooks, the
+/// firm's email and the journal. Another operation that must answer atomically with a change
+/// of its own (a reply by email marked ANSWERED) calls it inside its transaction; the caller
+/// publishes [`RequestEventKind::Answered`] after the commit and discards the staged files
+/// when the transaction fails.
+pub(crate) async fn record_in(
+    tx: &mut DbConn<'_>,
+    actor: &Actor,
+    checked: &CheckedAnswer<'_>,
+    now: chrono::NaiveDateTime,
+) -> Result<RecordedAnswer, OpError> {
+    let contact = actor.contact()?;
+    let id = checked.request_id;
+    let input = checked.input;
+    let answer = work::insert_answer(
+        tx,
+        &work::NewRequestAnswer {
+            firm_id: contact.firm_id,
+            request_id: id,
+            contact_id: Some(contact.contact_id),
+            message: checked.message.as_deref(),
+            nothing_to_report: input.nothing_to_report,
+            created_at: now,
+        },
+    )
+    .await?;
+    let answered = work::transition_request(
+        tx,
+        contact.firm_id,
+        id,
+        &[RequestStatus::Open, RequestStatus::Answered],
+        RequestStatus::Answered,
+        now,
+    )
+    .await?
+    .ok_or_else(|| OpError::changed_meanwhile("request"))?;
+    let rows: Vec<NewAnswerFile<'_>> = input
+        .files
+        .iter()
+        .map(|file| NewAnswerFile {
+            firm_id: contact.firm_id,
+            client_id: contact.client_id,
+            request_id: id,
+            answer_id: answer.id,
+            uploaded_by_contact_id: Some(contact.contact_id),
+            name: &file.name,
+            size_bytes: file.size,
+            media_type: &file.media_type,
+            sha256: &file.sha256,
+            storage_key: &file.key,
+            created_at: now,
+        })
+        .collect();
+    let recorded = files::insert(tx, &rows).await?;
+    let answer_data = answer_data(&answer, &recorded);
+    enqueue_webhooks_with(
+        tx,
+        &answered,
+        DeliveryEvent::RequestAnswered,
+        Some(answer_data.clone()),
+    )
+    .await?;
+    tell_the_firm(tx, &answered, &answer, answer_data).await?;
+    journal::record(
+        tx,
+        actor,
+        now,
+        &[Entry::new("request.answered", "request", id)
+            .client(answered.client_id)
+            .mission(answered.mission_id)
+            .status(
+                Some(checked.status_before.as_str()),
+                Some(answered.status.as_str()),
+            )
+            .detail(serde_json::json!({
+                "answerId": answer.id,
+                "files": recorded
+                    .iter()
+                    .map(|file| serde_json::json!({ "id": file.id, "name": file.name }))
+                    .collect::<Vec<_>>(),
+            }))],
+    )
+    .await?;
+    Ok(RecordedAnswer {
+        request: answered,
+        answer_id: answer.id,
+    })
 }
 
 /// What the answer says, as webhooks and the firm's email carry it: the message, "nothing to

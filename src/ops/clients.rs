@@ -130,7 +130,6 @@ pub async fn archive_client(env: Env<'_>, actor: &Actor, id: i64) -> Result<Clie
             "client",
         )?;
         tokens::revoke_client_contacts_access(&mut tx, firm_id, id, now).await?;
-        crate::db::replies::revoke_tokens_of_client(&mut tx, firm_id, id, now).await?;
         journal::record(
             &mut tx,
             actor,
@@ -239,7 +238,6 @@ pub async fn archive_contact(env: Env<'_>, actor: &Actor, id: i64) -> Result<Con
             "contact",
         )?;
         tokens::revoke_contact_access(&mut tx, firm_id, id, now).await?;
-        crate::db::replies::revoke_tokens_of_contact(&mut tx, firm_id, id, now).await?;
         journal::record(
             &mut tx,
             actor,

@@ -180,7 +180,8 @@ async fn delete_quietly(storage: &Storage, key: &str) {
     }
 }
 
-fn store_error(error: object_store::Error) -> OpError {
+/// A failure of the document store, as operations report it (logged, never shown).
+pub(crate) fn store_error(error: object_store::Error) -> OpError {
     OpError::Internal(format!("document store: {error}"))
 }
 

@@ -17,7 +17,9 @@
 //! - otherwise the new text (above the quote) and the attachments (the portal's type and size
 //!   rules; small inline images with a Content-ID, a signature's logo, are left out) answer
 //!   the request, the contact gets a confirmation email, and the journal records
-//!   `reply.received`.
+//!   `reply.received`. The answer and the message's ANSWERED mark are one transaction, so a
+//!   message whose claim is left RECEIVING (a crash) never answered, and one marked ANSWERED
+//!   did.
 //!
 //! Never here: sockets, IMAP or SMTP (the doors), SQL (`crate::db::replies`).
 
@@ -26,7 +28,7 @@ use chrono::Utc;
 use mail_parser::{Message, MessageParser, MimeHeaders as _};
 use sha2::{Digest as _, Sha256};
 
-use super::answers::{AnswerInput, answer_request};
+use super::answers::{self, AnswerInput};
 use super::documents::{self, StagedFile};
 use super::journal::{self, Entry};
 use super::{Actor, Env, OpError};
@@ -40,6 +42,7 @@ use crate::domain::replies::{
     trusted_auth_results,
 };
 use crate::domain::{DeliveryEvent, DeliveryKind, DeliveryStatus, Language};
+use crate::events::RequestEventKind;
 use crate::transaction;
 
 /// Inline images at most this large with a Content-ID are a signature's decoration.
@@ -280,17 +283,29 @@ async fn decide(
         client_id: contact.client_id,
         firm_id: contact.firm_id,
     };
-    answer_with(env, &actor, claimed, message, &[]).await
+    answer_with(env, &actor, claimed, message, Answering::Received).await
+}
+
+/// How a message comes to answer: received now (its row is this delivery's RECEIVING claim),
+/// or a held one accepted by a member of the firm.
+#[derive(Debug, Clone, Copy)]
+enum Answering<'a> {
+    Received,
+    Accepted { staff: &'a Actor },
 }
 
 /// Records the message as the answer of `actor` (a contact of the request's client), sends
-/// the confirmation and settles the message as ANSWERED (or ACCEPTED, with `accepted_by`).
+/// the confirmation and marks the message ANSWERED (or ACCEPTED) in one transaction, whose
+/// first statement is a conditional claim of the message (still RECEIVING, or still HELD): of
+/// two deliveries or two members accepting at once, one answers; the other changes nothing
+/// and gets [`Received::Duplicate`] (a delivery) or CONFLICT (an acceptance). The attachments
+/// are staged in the store before and deleted when nothing was recorded.
 async fn answer_with(
     env: Env<'_>,
     actor: &Actor,
     claimed: &InboundMessage,
     message: &Message<'_>,
-    accepted_by: &[i64],
+    answering: Answering<'_>,
 ) -> Result<Received, OpError> {
     let text = message
         .body_text(0)
@@ -312,42 +327,61 @@ async fn answer_with(
         nothing_to_report: false,
         files,
     };
-    let answered = match answer_request(env, actor, claimed.request_id, &input).await {
-        Ok(answered) => answered,
-        Err(OpError::BadUserInput {
-            message: reason, ..
-        }) => {
-            settle(env, claimed, "REFUSED", Some(&reason), None).await?;
-            return Ok(Received::Refused { reason });
+    let checked = match answers::check_answer(env, actor, claimed.request_id, &input).await {
+        Ok(checked) => checked,
+        Err(error) => {
+            documents::discard(env, &input.files).await;
+            if let OpError::BadUserInput {
+                message: reason, ..
+            } = error
+            {
+                settle(env, claimed, "REFUSED", Some(&reason), None).await?;
+                return Ok(Received::Refused { reason });
+            }
+            return Err(error);
         }
-        Err(error) => return Err(error),
     };
     let contact_id = actor.contact()?.contact_id;
     let in_reply_to = message.message_id().map(str::to_string);
-    let now = Utc::now();
-    let mut conn = env.pool.get().await?;
-    let count = file_names.len();
-    let outcome = if accepted_by.is_empty() {
-        "ANSWERED"
-    } else {
-        "ACCEPTED"
+    let now = Utc::now().naive_utc();
+    let (from, claim) = match answering {
+        Answering::Received => (
+            "RECEIVING",
+            MessageChanges {
+                outcome: Some("ANSWERED"),
+                ..MessageChanges::default()
+            },
+        ),
+        Answering::Accepted { staff } => (
+            "HELD",
+            MessageChanges {
+                outcome: Some("ACCEPTED"),
+                decided_at: Some(Some(now)),
+                decided_by_user_id: Some(staff.firm_side()?.user_id),
+                ..MessageChanges::default()
+            },
+        ),
     };
-    transaction!(conn, |tx| {
-        let answer_id = work_latest_answer(&mut tx, &answered).await?;
+    let count = file_names.len();
+    let mut conn = env.pool.get().await?;
+    let written = transaction!(conn, |tx| {
+        // The claim comes first: a second claimant stops here, before writing anything.
+        if !rows::update_message(&mut tx, claimed.firm_id, claimed.id, &[from], &claim).await? {
+            return Ok(None);
+        }
+        let recorded = answers::record_in(&mut tx, actor, &checked, now).await?;
         rows::update_message(
             &mut tx,
             claimed.firm_id,
             claimed.id,
-            &["RECEIVING", "HELD"],
+            &[claim.outcome.unwrap_or_default()],
             &MessageChanges {
-                outcome: Some(outcome),
-                answer_id: Some(answer_id),
-                decided_at: Some(Some(now.naive_utc())),
-                decided_by_user_id: accepted_by.first().map(|id| Some(*id)),
+                answer_id: Some(Some(recorded.answer_id)),
                 ..MessageChanges::default()
             },
         )
         .await?;
+        let answered = recorded.request;
         enqueue_confirmation(
             &mut tx,
             &answered,
@@ -360,7 +394,7 @@ async fn answer_with(
         journal::record(
             &mut tx,
             actor,
-            now.naive_utc(),
+            now,
             &[Entry::new("reply.received", "request", answered.id)
                 .client(answered.client_id)
                 .mission(answered.mission_id)
@@ -372,21 +406,41 @@ async fn answer_with(
                 }))],
         )
         .await?;
-        Ok::<_, OpError>(())
-    })?;
+        if let Answering::Accepted { staff } = answering {
+            journal::record(
+                &mut tx,
+                staff,
+                now,
+                &[Entry::new("reply.accepted", "request", answered.id)
+                    .detail(serde_json::json!({ "inboundMessageId": claimed.id }))],
+            )
+            .await?;
+        }
+        Ok::<_, OpError>(Some(answered))
+    });
+    let answered = match written {
+        Ok(Some(answered)) => answered,
+        Ok(None) => {
+            documents::discard(env, &input.files).await;
+            return match answering {
+                Answering::Received => Ok(Received::Duplicate),
+                Answering::Accepted { .. } => Err(already_decided()),
+            };
+        }
+        Err(error) => {
+            documents::discard(env, &input.files).await;
+            return Err(error);
+        }
+    };
+    env.publish(RequestEventKind::Answered, &answered);
     Ok(Received::Answered {
         request_id: answered.id,
         files: count,
     })
 }
 
-/// The id of the request's newest answer (the one just recorded).
-async fn work_latest_answer(
-    tx: &mut DbConn<'_>,
-    request: &work::InformationRequest,
-) -> Result<Option<i64>, OpError> {
-    let answers = work::list_answers(tx, request.firm_id, request.id).await?;
-    Ok(answers.iter().map(|answer| answer.id).max())
+fn already_decided() -> OpError {
+    OpError::Conflict("this reply was already decided".into())
 }
 
 /// Writes each attachment to the store through the portal's rules; on a refusal, what was
@@ -539,22 +593,13 @@ async fn hold(
         claimed.firm_id,
         uuid::Uuid::new_v4().simple()
     );
-    let mut writing = storage
-        .begin(&key)
-        .await
-        .map_err(|error| OpError::Internal(format!("document store: {error}")))?;
-    writing
-        .write(raw)
-        .await
-        .map_err(|error| OpError::Internal(format!("document store: {error}")))?;
-    writing
-        .finish()
-        .await
-        .map_err(|error| OpError::Internal(format!("document store: {error}")))?;
+    let mut writing = storage.begin(&key).await.map_err(documents::store_error)?;
+    writing.write(raw).await.map_err(documents::store_error)?;
+    writing.finish().await.map_err(documents::store_error)?;
     let now = Utc::now().naive_utc();
     let mut conn = env.pool.get().await?;
-    transaction!(conn, |tx| {
-        rows::update_message(
+    let held = transaction!(conn, |tx| {
+        if !rows::update_message(
             &mut tx,
             claimed.firm_id,
             claimed.id,
@@ -566,7 +611,10 @@ async fn hold(
                 ..MessageChanges::default()
             },
         )
-        .await?;
+        .await?
+        {
+            return Ok(false);
+        }
         journal::record(
             &mut tx,
             &Actor::System {
@@ -582,8 +630,15 @@ async fn hold(
             ],
         )
         .await?;
-        Ok::<_, OpError>(())
+        Ok::<_, OpError>(true)
     })?;
+    if !held {
+        // Another delivery of this message took the claim over (this one was stale).
+        if let Err(error) = storage.delete(&key).await {
+            tracing::warn!(%error, "cannot delete a held reply's bytes kept twice");
+        }
+        return Ok(Received::Duplicate);
+    }
     Ok(Received::Held {
         id: claimed.id,
         reason: reason.to_string(),
@@ -671,14 +726,8 @@ async fn record_bounce(
         None => None,
     };
     let delivery_id = token.delivery_id.or(by_uid);
-    transaction!(conn, |tx| {
-        let marked = match delivery_id {
-            Some(id) => {
-                rows::mark_delivery_bounced(&mut tx, token.firm_id, id, &bounce.reason).await?
-            }
-            None => false,
-        };
-        rows::update_message(
+    let recorded = transaction!(conn, |tx| {
+        if !rows::update_message(
             &mut tx,
             claimed.firm_id,
             claimed.id,
@@ -689,7 +738,16 @@ async fn record_bounce(
                 ..MessageChanges::default()
             },
         )
-        .await?;
+        .await?
+        {
+            return Ok(false);
+        }
+        let marked = match delivery_id {
+            Some(id) => {
+                rows::mark_delivery_bounced(&mut tx, token.firm_id, id, &bounce.reason).await?
+            }
+            None => false,
+        };
         if marked {
             journal::record(
                 &mut tx,
@@ -711,8 +769,11 @@ async fn record_bounce(
             )
             .await?;
         }
-        Ok::<_, OpError>(())
+        Ok::<_, OpError>(true)
     })?;
+    if !recorded {
+        return Ok(Received::Duplicate);
+    }
     Ok(Received::Bounce { delivery_id })
 }
 
@@ -744,7 +805,9 @@ async fn held_message(env: Env<'_>, firm_id: i64, id: i64) -> Result<InboundMess
 }
 
 /// The firm accepts a held reply: it answers the request as the contact the reply address
-/// was given to (the firm vouches for the sender).
+/// was given to (the firm vouches for the sender). The acceptance is a conditional claim (the
+/// reply still HELD) in the answer's transaction: of two members accepting at once, one
+/// answers and the other gets CONFLICT.
 pub async fn accept_held(env: Env<'_>, actor: &Actor, id: i64) -> Result<Received, OpError> {
     let firm = actor.firm_side()?;
     let held = held_message(env, firm.firm_id, id).await?;
@@ -752,10 +815,7 @@ pub async fn accept_held(env: Env<'_>, actor: &Actor, id: i64) -> Result<Receive
         .storage
         .ok_or_else(|| OpError::Internal("no document store".into()))?;
     let key = held.raw_key.clone().unwrap_or_default();
-    let mut stream = storage
-        .read(&key)
-        .await
-        .map_err(|error| OpError::Internal(format!("document store: {error}")))?;
+    let mut stream = storage.read(&key).await.map_err(documents::store_error)?;
     let mut raw = Vec::new();
     while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
         raw.extend_from_slice(&chunk.map_err(|error| OpError::Internal(error.to_string()))?);
@@ -778,24 +838,14 @@ pub async fn accept_held(env: Env<'_>, actor: &Actor, id: i64) -> Result<Receive
         client_id: contact.client_id,
         firm_id: contact.firm_id,
     };
-    let decided_by: Vec<i64> = firm.user_id.into_iter().collect();
-    let received = answer_with(env, &contact_actor, &held, &message, &decided_by).await?;
-    if matches!(received, Received::Answered { .. }) {
-        let mut conn = env.pool.get().await?;
-        let now = Utc::now().naive_utc();
-        transaction!(conn, |tx| {
-            journal::record(
-                &mut tx,
-                actor,
-                now,
-                &[Entry::new("reply.accepted", "request", held.request_id)
-                    .detail(serde_json::json!({ "inboundMessageId": held.id }))],
-            )
-            .await?;
-            Ok::<_, OpError>(())
-        })?;
-    }
-    Ok(received)
+    answer_with(
+        env,
+        &contact_actor,
+        &held,
+        &message,
+        Answering::Accepted { staff: actor },
+    )
+    .await
 }
 
 /// The firm rejects a held reply: it never answers; its kept bytes are deleted.

@@ -24,11 +24,11 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::backend_test;
-use crate::support::TestDb;
 use crate::support::app::PASSWORD;
 use crate::support::fixture::FirmFixture;
 use crate::support::imap::{Dovecot, certificates};
 use crate::support::smtp::{SmtpSink, parse};
+use crate::support::{Backend, TestDb};
 
 const WAIT: Duration = Duration::from_secs(20);
 const REPLY_LOCAL: &str = "reponses";
@@ -252,6 +252,25 @@ impl World {
         .expect("files")
     }
 
+    /// How many objects the document store holds (files of answers, held messages).
+    fn stored_objects(&self) -> usize {
+        fn count(folder: &std::path::Path) -> usize {
+            std::fs::read_dir(folder)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|entry| match entry.file_type() {
+                            Ok(kind) if kind.is_dir() => count(&entry.path()),
+                            Ok(kind) if kind.is_file() => 1,
+                            _ => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        count(self._files.path())
+    }
+
     async fn stored_sha256(&self, key: &str) -> String {
         let mut stream = self.storage.read(key).await.expect("stored bytes");
         let mut hasher = Sha256::new();
@@ -456,21 +475,60 @@ struct RawSmtp {
 
 impl RawSmtp {
     async fn connect(port: u16) -> Self {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let (session, greeting) = Self::open(port, [127, 0, 0, 1]).await;
+        assert!(greeting.starts_with("220"), "{greeting}");
+        session
+    }
+
+    /// Connects from the loopback address `from` and returns the server's first reply.
+    async fn open(port: u16, from: [u8; 4]) -> (Self, String) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind((std::net::Ipv4Addr::from(from), 0).into())
+            .expect("binds a loopback address");
+        let stream = socket
+            .connect(([127, 0, 0, 1], port).into())
             .await
             .expect("connects");
         let mut session = Self {
             reader: BufReader::new(stream),
         };
-        assert!(session.read_reply().await.starts_with("220"));
-        session
+        let first = session.read_reply().await;
+        (session, first)
+    }
+
+    /// Connects once the server has a place again (closed connections free theirs as the
+    /// server notices their end).
+    async fn connect_when_free(port: u16) -> Self {
+        let mut waited = Duration::ZERO;
+        loop {
+            let (session, greeting) = Self::open(port, [127, 0, 0, 1]).await;
+            if greeting.starts_with("220") {
+                return session;
+            }
+            assert!(waited < WAIT, "a place again: {greeting}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+    }
+
+    /// Whether the server closed the connection (the next read finds its end), within `WAIT`.
+    async fn closed_by_server(&mut self) -> bool {
+        let mut rest = String::new();
+        matches!(
+            tokio::time::timeout(WAIT, self.reader.read_line(&mut rest)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
     }
 
     async fn read_reply(&mut self) -> String {
         let mut all = String::new();
         loop {
             let mut line = String::new();
-            self.reader.read_line(&mut line).await.expect("reply");
+            tokio::time::timeout(WAIT, self.reader.read_line(&mut line))
+                .await
+                .expect("a reply in time")
+                .expect("reply");
             all.push_str(&line);
             if line.len() < 4 || line.as_bytes()[3] != b'-' {
                 return all;
@@ -504,6 +562,7 @@ backend_test! {
             listener,
             world.inbound.clone(),
             Some(tls),
+            rappel::inbound::smtp::Limits::default(),
         ));
         let ca = std::fs::read(&certs.ca).expect("CA");
 
@@ -552,7 +611,12 @@ backend_test! {
         let world = World::start(&db).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
         let port = listener.local_addr().expect("address").port();
-        let server = tokio::spawn(rappel::inbound::smtp::serve(listener, world.inbound.clone(), None));
+        let server = tokio::spawn(rappel::inbound::smtp::serve(
+            listener,
+            world.inbound.clone(),
+            None,
+            rappel::inbound::smtp::Limits::default(),
+        ));
 
         let mut smtp = RawSmtp::connect(port).await;
         let ehlo = smtp.command("EHLO client.example.fr").await;
@@ -906,5 +970,239 @@ backend_test! {
         let received = ops::replies::receive(env, settings, &crashed, &[], Source::Imap).await.expect("received");
         assert_eq!(received, Received::Duplicate);
         assert_eq!(world.answers().await.len(), 1);
+    }
+}
+
+/// Makes the statement that links an inbound message to its answer (`answer_id` set) fail:
+/// the last write of the answer's transaction, and where a crash would fall if the answer and
+/// the message's mark were two transactions.
+async fn fail_linking_answers(db: &TestDb, fail: bool) {
+    use diesel_async::SimpleAsyncConnection as _;
+    let sql = match (db.backend, fail) {
+        (Backend::Sqlite, true) => {
+            "CREATE TRIGGER fail_linking BEFORE UPDATE OF answer_id ON inbound_messages \
+             WHEN NEW.answer_id IS NOT NULL BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        }
+        (Backend::Sqlite, false) => "DROP TRIGGER fail_linking;",
+        (Backend::Postgres, true) => {
+            "CREATE FUNCTION fail_linking() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; \
+             CREATE TRIGGER fail_linking BEFORE UPDATE OF answer_id ON inbound_messages \
+             FOR EACH ROW WHEN (NEW.answer_id IS NOT NULL) EXECUTE FUNCTION fail_linking();"
+        }
+        (Backend::Postgres, false) => {
+            "DROP TRIGGER fail_linking ON inbound_messages; DROP FUNCTION fail_linking();"
+        }
+    };
+    let mut conn = db.pool.get().await.expect("conn");
+    rappel::with_conn!(&mut conn, |c| c.batch_execute(sql).await).expect("trigger");
+}
+
+backend_test! {
+    async fn an_answer_and_its_answered_mark_commit_together_so_no_redelivery_answers_twice(db: TestDb) {
+        let world = World::start(&db).await;
+        let env = world.inbound.env();
+        let settings = world.inbound.settings();
+        let objects_before = world.stored_objects();
+        let (reply, pdfs) = world.reply_with_two_pdfs("atomic@client.example.fr");
+
+        // The transaction fails at its last write: nothing of the answer stays, not even the
+        // staged files, and the claim is given back.
+        fail_linking_answers(&db, true).await;
+        let failed = ops::replies::receive(env, settings, &reply, &[], Source::Imap).await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert!(world.answers().await.is_empty(), "the answer went with its mark");
+        assert!(world.files().await.is_empty());
+        assert_eq!(world.request().await.status, RequestStatus::Open);
+        assert_eq!(world.stored_objects(), objects_before, "the staged files were deleted");
+        assert!(!world.journal_kinds().await.contains(&"request.answered".to_string()));
+
+        // The message's next delivery is handled, and answers once.
+        fail_linking_answers(&db, false).await;
+        let received = ops::replies::receive(env, settings, &reply, &[], Source::Imap)
+            .await
+            .expect("received");
+        assert_eq!(received, Received::Answered { request_id: world.request_id, files: 2 });
+        world.assert_answered_with_two_pdfs(&pdfs).await;
+
+        // A delivery long after the stale window finds the claim ANSWERED: a duplicate.
+        let mut conn = db.pool.get().await.expect("conn");
+        rappel::with_conn!(&mut conn, |c| diesel_async::RunQueryDsl::execute(
+            diesel::sql_query("UPDATE inbound_messages SET received_at = '2020-01-01 00:00:00'"),
+            c
+        )
+        .await)
+        .expect("backdated");
+        drop(conn);
+        let late = ops::replies::receive(env, settings, &reply, &[], Source::Smtp)
+            .await
+            .expect("received");
+        assert_eq!(late, Received::Duplicate);
+        assert_eq!(world.answers().await.len(), 1);
+        assert_eq!(world.files().await.len(), 2);
+        assert_eq!(world.stored_objects(), objects_before + 2, "no staged file left behind");
+    }
+}
+
+backend_test! {
+    async fn two_members_accepting_the_same_held_reply_at_once_answer_it_once(db: TestDb) {
+        let world = World::start(&db).await;
+        let env = world.inbound.env();
+        let settings = world.inbound.settings();
+        let admin = world.firm.admin();
+        let member = world.firm.member("Second").await;
+        for round in 0..3u8 {
+            let stranger = email(
+                &headers(
+                    "Inconnu <inconnu@ailleurs.example>",
+                    &world.reply_address,
+                    "Re: vos éléments",
+                    &format!("held-{round}@ailleurs.example"),
+                ),
+                "Voici mes papiers",
+                &[Part { name: "papiers.pdf", media_type: "application/pdf", bytes: pdf(round, 5_000), content_id: None }],
+            );
+            let held = ops::replies::receive(env, settings, &stranger, &[], Source::Imap)
+                .await
+                .expect("received");
+            let Received::Held { id, .. } = held else { panic!("held: {held:?}") };
+            let (first, second) = tokio::join!(
+                ops::replies::accept_held(env, &admin, id),
+                ops::replies::accept_held(env, &member, id),
+            );
+            let outcomes = [first, second];
+            let answered = outcomes
+                .iter()
+                .filter(|outcome| matches!(outcome, Ok(Received::Answered { files: 1, .. })))
+                .count();
+            let conflicts = outcomes
+                .iter()
+                .filter(|outcome| matches!(outcome, Err(error) if error.code() == "CONFLICT"))
+                .count();
+            assert_eq!((answered, conflicts), (1, 1), "{outcomes:?}");
+            assert_eq!(world.answers().await.len(), usize::from(round) + 1, "one answer per held reply");
+            assert_eq!(world.files().await.len(), usize::from(round) + 1);
+        }
+        let kinds = world.journal_kinds().await;
+        assert_eq!(kinds.iter().filter(|kind| *kind == "reply.accepted").count(), 3);
+        assert_eq!(kinds.iter().filter(|kind| *kind == "request.answered").count(), 3);
+        // Three held messages and three answer files; the losers' staged files are gone.
+        assert_eq!(world.stored_objects(), 6);
+    }
+}
+
+/// Writes `bytes` and the end of DATA after a 354.
+async fn send_data(smtp: &mut RawSmtp, bytes: &[u8]) -> String {
+    let stream = smtp.reader.get_mut();
+    stream.write_all(bytes).await.expect("data sent");
+    stream.write_all(b"\r\n.\r\n").await.expect("end sent");
+    smtp.read_reply().await
+}
+
+backend_test! {
+    async fn the_smtp_listener_caps_connections_idle_clients_long_lines_recipients_commands_and_data_time(db: TestDb) {
+        let world = World::start(&db).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+        let port = listener.local_addr().expect("address").port();
+        let limits = rappel::inbound::smtp::Limits {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            command_timeout: Duration::from_secs(2),
+            data_timeout: Duration::from_secs(4),
+            max_recipients: 2,
+            max_commands: 20,
+            max_line_bytes: 512,
+        };
+        let server = tokio::spawn(rappel::inbound::smtp::serve(listener, world.inbound.clone(), None, limits));
+
+        // Two connections from one address; the third from it is refused, then the total.
+        let (mut first, greeting) = RawSmtp::open(port, [127, 0, 0, 1]).await;
+        assert!(greeting.starts_with("220"), "{greeting}");
+        let (second, greeting) = RawSmtp::open(port, [127, 0, 0, 1]).await;
+        assert!(greeting.starts_with("220"), "{greeting}");
+        let (mut refused, answer) = RawSmtp::open(port, [127, 0, 0, 1]).await;
+        assert!(answer.starts_with("421 ") && answer.contains("from your address"), "{answer}");
+        assert!(refused.closed_by_server().await);
+        let (third, greeting) = RawSmtp::open(port, [127, 0, 0, 2]).await;
+        assert!(greeting.starts_with("220"), "{greeting}");
+        let (mut refused, answer) = RawSmtp::open(port, [127, 0, 0, 3]).await;
+        assert!(answer.starts_with("421 ") && answer.contains("too many connections"), "{answer}");
+        assert!(refused.closed_by_server().await);
+
+        // A silent client is told and disconnected after the command timeout.
+        let idle = first.read_reply().await;
+        assert!(idle.starts_with("421 4.4.2"), "{idle}");
+        assert!(first.closed_by_server().await);
+        drop((first, second, third));
+
+        // Places come back when connections end.
+        let mut smtp = RawSmtp::connect_when_free(port).await;
+
+        // An over-long command line: 500, then closed.
+        let long = smtp.command(&format!("EHLO {}", "a".repeat(600))).await;
+        assert!(long.starts_with("500 ") && long.contains("too long"), "{long}");
+        assert!(smtp.closed_by_server().await);
+        drop(smtp);
+
+        // Recipients past the cap: 452.
+        let mut smtp = RawSmtp::connect_when_free(port).await;
+        assert!(smtp.command("EHLO client.example.fr").await.starts_with("250"));
+        assert!(smtp.command("MAIL FROM:<x@client.example.fr>").await.starts_with("250"));
+        for _ in 0..2 {
+            let rcpt = smtp.command(&format!("RCPT TO:<{}>", world.reply_address)).await;
+            assert!(rcpt.starts_with("250"), "{rcpt}");
+        }
+        let third_rcpt = smtp.command(&format!("RCPT TO:<{}>", world.reply_address)).await;
+        assert!(third_rcpt.starts_with("452"), "{third_rcpt}");
+
+        // Commands past the cap (20, five used): 421, then closed.
+        for _ in 0..15 {
+            assert!(smtp.command("NOOP").await.starts_with("250"));
+        }
+        let over = smtp.command("NOOP").await;
+        assert!(over.starts_with("421 ") && over.contains("too many commands"), "{over}");
+        assert!(smtp.closed_by_server().await);
+        drop(smtp);
+
+        // DATA that trickles in (each line within the command timeout) past the DATA limit:
+        // 421, then closed, and nothing recorded.
+        let mut smtp = RawSmtp::connect_when_free(port).await;
+        assert!(smtp.command("EHLO client.example.fr").await.starts_with("250"));
+        assert!(smtp.command("MAIL FROM:<x@client.example.fr>").await.starts_with("250"));
+        assert!(smtp.command(&format!("RCPT TO:<{}>", world.reply_address)).await.starts_with("250"));
+        assert!(smtp.command("DATA").await.starts_with("354"));
+        // A line every half second, sent a quarter second off the DATA limit's expiry, and
+        // the server's answer looked for before each line.
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            loop {
+                let mut line = String::new();
+                if let Ok(read) = tokio::time::timeout(Duration::from_millis(10), smtp.reader.read_line(&mut line)).await {
+                    return (read.map(|_| line).unwrap_or_default(), smtp.closed_by_server().await);
+                }
+                if smtp.reader.get_mut().write_all(b"Subject: slow\r\n").await.is_err() {
+                    return (String::new(), true);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        let (answer, closed) = tokio::time::timeout(WAIT, slow).await.expect("the DATA limit ends it");
+        assert!(answer.starts_with("421 ") && answer.contains("DATA took too long"), "{answer}");
+        assert!(closed);
+        assert!(world.answers().await.is_empty());
+        drop(smtp);
+
+        // And a good client is still served: its reply answers the request.
+        let mut smtp = RawSmtp::connect_when_free(port).await;
+        assert!(smtp.command("EHLO client.example.fr").await.starts_with("250"));
+        assert!(smtp.command(&format!("MAIL FROM:<{}>", world.contact_email())).await.starts_with("250"));
+        assert!(smtp.command(&format!("RCPT TO:<{}>", world.reply_address)).await.starts_with("250"));
+        assert!(smtp.command("DATA").await.starts_with("354"));
+        let (reply, pdfs) = world.reply_with_two_pdfs("after-caps@client.example.fr");
+        let accepted = send_data(&mut smtp, &reply).await;
+        assert!(accepted.starts_with("250"), "{accepted}");
+        assert!(smtp.command("QUIT").await.starts_with("221"));
+        world.assert_answered_with_two_pdfs(&pdfs).await;
+        server.abort();
     }
 }
