@@ -9,6 +9,7 @@ use chrono::Utc;
 use super::documents::{self, StagedFile};
 use super::journal::{self, Entry};
 use super::{Actor, Env, OpError, enqueue_webhooks_with, found};
+use crate::domain::gid::{self, Kind};
 use crate::db::files::{self, AnswerFile, NewAnswerFile};
 use crate::db::work::{self, InformationRequest};
 use crate::db::{DbConn, clients, firms, outbox};
@@ -143,10 +144,10 @@ async fn record_answer(
                     Some(answered.status.as_str()),
                 )
                 .detail(serde_json::json!({
-                    "answerId": answer.id,
+                    "answerId": gid::encode(Kind::RequestAnswer, answer.id),
                     "files": recorded
                         .iter()
-                        .map(|file| serde_json::json!({ "id": file.id, "name": file.name }))
+                        .map(|file| serde_json::json!({ "id": gid::encode(Kind::AnswerFile, file.id), "name": file.name }))
                         .collect::<Vec<_>>(),
                 }))],
         )
@@ -161,7 +162,7 @@ async fn record_answer(
 /// report" and each file's metadata with its download path (never its bytes).
 fn answer_data(answer: &work::RequestAnswer, recorded: &[AnswerFile]) -> serde_json::Value {
     serde_json::json!({
-        "id": answer.id.to_string(),
+        "id": gid::encode(Kind::RequestAnswer, answer.id),
         "message": answer.message,
         "nothingToReport": answer.nothing_to_report,
         "files": recorded.iter().map(file_data).collect::<Vec<_>>(),
@@ -171,7 +172,7 @@ fn answer_data(answer: &work::RequestAnswer, recorded: &[AnswerFile]) -> serde_j
 /// A file's metadata in a webhook or an email payload.
 pub fn file_data(file: &AnswerFile) -> serde_json::Value {
     serde_json::json!({
-        "id": file.id.to_string(),
+        "id": gid::encode(Kind::AnswerFile, file.id),
         "name": file.name,
         "size": file.size_bytes,
         "mediaType": file.media_type,
@@ -208,7 +209,7 @@ async fn tell_the_firm(
                 "type": DeliveryEvent::RequestAnswered.as_str(),
                 "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 "data": {
-                    "requestId": request.id.to_string(),
+                    "requestId": gid::encode(Kind::InformationRequest, request.id),
                     "requestText": request.text,
                     "dueDate": request.due_date.to_string(),
                     "clientName": client.name,

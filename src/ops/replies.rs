@@ -30,6 +30,7 @@ use super::answers::{AnswerInput, answer_request};
 use super::documents::{self, StagedFile};
 use super::journal::{self, Entry};
 use super::{Actor, Env, OpError};
+use crate::domain::gid::{self, Kind};
 use crate::auth::token_hash;
 use crate::db::replies::{
     self as rows, InboundMessage, MessageChanges, NewInboundMessage, ReplyToken,
@@ -468,7 +469,7 @@ async fn enqueue_confirmation(
         "type": "reply.received",
         "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "data": {
-            "requestId": request.id.to_string(),
+            "requestId": gid::encode(Kind::InformationRequest, request.id),
             "requestText": request.text,
             "contactName": contact.name,
             "language": language.as_str(),

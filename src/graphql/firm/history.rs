@@ -7,9 +7,10 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 use futures_util::FutureExt as _;
 
 use super::types::{Client, Contact, Mission, StaffMember, utc};
+use crate::domain::gid::Kind;
 use crate::db::journal::{self, JournalEntry, JournalFilter};
 use crate::error::AppError;
-use crate::graphql::context::{StaffGuard, connect, staff, visible_to_staff};
+use crate::graphql::context::{StaffGuard, gid, connect, staff, visible_to_staff};
 use crate::graphql::loaders::{ClientKey, ContactKey, MissionKey, UserKey, firm_loader, one};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::DateTime;
@@ -94,7 +95,7 @@ pub struct HistoryEntry(pub JournalEntry);
 impl HistoryEntry {
     /// The entry's id (entries are numbered in the order they were written).
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::HistoryEntry, self.0.id)
     }
     /// When it happened.
     async fn occurred_at(&self) -> DateTime {
@@ -109,9 +110,12 @@ impl HistoryEntry {
     async fn object_type(&self) -> &str {
         &self.0.object_type
     }
-    /// The id of what it happened to.
+    /// The global id of what it happened to (`node(id:)` reads it back while it exists).
     async fn object_id(&self) -> ID {
-        self.0.object_id.into()
+        match Kind::of_journal_object(&self.0.object_type) {
+            Some(kind) => gid(kind, self.0.object_id),
+            None => self.0.object_id.into(),
+        }
     }
     /// Who did it.
     async fn actor(&self) -> HistoryActor {
