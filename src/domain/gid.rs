@@ -7,7 +7,7 @@
 //! The kind names the row's table, not one view's type: a request has one id whether the firm
 //! reads it as an `InformationRequest` or its client as a `ClientRequest`, so an id from a
 //! webhook, a subscription or either view resolves the same row. Pure: no I/O, no other
-//! Rappel module.
+//! Rappel module (serde_json only reads and writes journal details).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -191,6 +191,52 @@ pub fn decode_as(text: &str, expected: Kind) -> Result<i64, GidError> {
     }
 }
 
+/// A journal entry's `detail` JSON as the API shows it: the row numbers it records under
+/// known keys (`requestId`, `answerId`, `files[].id`, `itemOrder`, a task assignment's
+/// `before`/`after`...) become global ids; anything else, and text that is not JSON, is kept.
+pub fn globalize_detail(entry_kind: &str, detail: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(detail) else {
+        return detail.to_string();
+    };
+    let Some(object) = value.as_object_mut() else {
+        return detail.to_string();
+    };
+    let one = |value: &mut serde_json::Value, kind: Kind| {
+        if let Some(id) = value.as_i64().filter(|id| *id > 0) {
+            *value = serde_json::Value::String(encode(kind, id));
+        }
+    };
+    for (key, kind) in [
+        ("requestId", Kind::InformationRequest),
+        ("answerId", Kind::RequestAnswer),
+        ("contactId", Kind::Contact),
+        ("serviceId", Kind::Service),
+        ("inboundMessageId", Kind::HeldReply),
+    ] {
+        if let Some(value) = object.get_mut(key) {
+            one(value, kind);
+        }
+    }
+    if let Some(items) = object.get_mut("itemOrder").and_then(|v| v.as_array_mut()) {
+        items.iter_mut().for_each(|item| one(item, Kind::ServiceItem));
+    }
+    if let Some(files) = object.get_mut("files").and_then(|v| v.as_array_mut()) {
+        for file in files {
+            if let Some(id) = file.get_mut("id") {
+                one(id, Kind::AnswerFile);
+            }
+        }
+    }
+    if entry_kind == "task.assigned" {
+        for key in ["before", "after"] {
+            if let Some(value) = object.get_mut(key) {
+                one(value, Kind::StaffMember);
+            }
+        }
+    }
+    value.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +310,22 @@ mod tests {
             decode(&b64("Task:99999999999999999999999")),
             Err(GidError::Malformed)
         );
+    }
+
+    #[test]
+    fn details_show_global_ids_and_keep_the_rest() {
+        let shown = globalize_detail(
+            "request.answered",
+            r#"{"answerId":3,"files":[{"id":4,"name":"a.pdf"}],"note":5}"#,
+        );
+        let value: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
+        assert_eq!(value["answerId"], encode(Kind::RequestAnswer, 3));
+        assert_eq!(value["files"][0]["id"], encode(Kind::AnswerFile, 4));
+        assert_eq!(value["files"][0]["name"], "a.pdf");
+        assert_eq!(value["note"], 5);
+        let assigned = globalize_detail("task.assigned", r#"{"before":null,"after":7}"#);
+        assert!(assigned.contains(&encode(Kind::StaffMember, 7)), "{assigned}");
+        assert_eq!(globalize_detail("x", "not json"), "not json");
     }
 
     #[test]

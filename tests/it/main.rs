@@ -19,6 +19,7 @@ mod generation;
 mod graphql_http;
 mod journal;
 mod layers;
+mod nodes;
 mod limits;
 mod operations;
 mod ops;

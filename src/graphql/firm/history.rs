@@ -130,9 +130,10 @@ impl HistoryEntry {
         self.0.after_status.as_deref()
     }
     /// A JSON object with what the kind needs beside the statuses (due date of an
-    /// occurrence, assignee, contact emailed...).
-    async fn detail(&self) -> Option<&str> {
-        self.0.detail.as_deref()
+    /// occurrence, assignee, contact emailed...); the ids in it are global ids.
+    async fn detail(&self) -> Option<String> {
+        let detail = self.0.detail.as_deref()?;
+        Some(crate::domain::gid::globalize_detail(&self.0.kind, detail))
     }
     /// The client concerned, if any.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Client>> {
