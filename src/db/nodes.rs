@@ -7,8 +7,8 @@ use diesel_async::RunQueryDsl;
 
 use super::schema::{
     answer_files, categories, clients, contacts, deliveries, inbound_messages,
-    information_requests, journal_entries, mission_lines, missions, request_answers,
-    service_items, services, tasks, users, webhook_endpoints,
+    information_requests, journal_entries, mission_lines, missions, request_answers, service_items,
+    services, tasks, users, webhook_endpoints,
 };
 use super::{DbConn, DbResult};
 use super::{catalog, clients as client_rows, files, firms, journal, missions as mission_rows};

@@ -218,7 +218,9 @@ pub fn globalize_detail(entry_kind: &str, detail: &str) -> String {
         }
     }
     if let Some(items) = object.get_mut("itemOrder").and_then(|v| v.as_array_mut()) {
-        items.iter_mut().for_each(|item| one(item, Kind::ServiceItem));
+        items
+            .iter_mut()
+            .for_each(|item| one(item, Kind::ServiceItem));
     }
     if let Some(files) = object.get_mut("files").and_then(|v| v.as_array_mut()) {
         for file in files {
@@ -248,7 +250,10 @@ mod tests {
                 let text = encode(kind, id);
                 assert_eq!(decode(&text), Ok((kind, id)), "{text}");
                 assert_eq!(decode_as(&text, kind), Ok(id));
-                assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                assert!(
+                    text.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                );
             }
         }
         assert_eq!(encode(Kind::Task, 123), "VGFzazoxMjM");
@@ -324,7 +329,10 @@ mod tests {
         assert_eq!(value["files"][0]["name"], "a.pdf");
         assert_eq!(value["note"], 5);
         let assigned = globalize_detail("task.assigned", r#"{"before":null,"after":7}"#);
-        assert!(assigned.contains(&encode(Kind::StaffMember, 7)), "{assigned}");
+        assert!(
+            assigned.contains(&encode(Kind::StaffMember, 7)),
+            "{assigned}"
+        );
         assert_eq!(globalize_detail("x", "not json"), "not json");
     }
 

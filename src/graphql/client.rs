@@ -6,12 +6,13 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use chrono::NaiveDate;
 use futures_util::FutureExt as _;
 
-use crate::domain::gid::Kind;
 use crate::db::work;
 use crate::domain::RequestStatus;
+use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::graphql::context::{
-    Caller, ContactGuard, caller, connect, contact, found, gid, parse_client_id, visible_to_contacts,
+    Caller, ContactGuard, caller, connect, contact, found, gid, parse_client_id,
+    visible_to_contacts,
 };
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::utc;

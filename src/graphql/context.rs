@@ -287,7 +287,9 @@ pub fn parse_client_id(id: &ID, kind: Kind) -> Result<i64, AppError> {
         )),
         GidError::WrongKind { found, .. } => match found.client_name() {
             Some(found) => bad_id(format!("expected a {expected} id, got a {found} id")),
-            None => bad_id(format!("expected a {expected} id, got an id of another type")),
+            None => bad_id(format!(
+                "expected a {expected} id, got an id of another type"
+            )),
         },
     })
 }

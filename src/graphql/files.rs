@@ -10,10 +10,10 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::AsyncReadExt as _;
 
-use crate::domain::gid::Kind;
 use crate::db::files::{self, AnswerFile as FileRow};
+use crate::domain::gid::Kind;
 use crate::error::AppError;
-use crate::graphql::context::{Caller, StaffGuard, gid, caller, connect, visible_to_staff};
+use crate::graphql::context::{Caller, StaffGuard, caller, connect, gid, visible_to_staff};
 use crate::graphql::firm::types::utc;
 use crate::graphql::scalars::DateTime;
 use crate::ops::documents::{self, StagedFile};

@@ -33,10 +33,10 @@ use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 
-use crate::domain::gid::Kind;
 use crate::config::{AuthConfig, GraphqlConfig};
 use crate::db::{Pool, clients, firms};
 use crate::domain::Role;
+use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::events::EventBus;
 use crate::generation::GenerationSettings;

@@ -30,12 +30,12 @@ use super::answers::{AnswerInput, answer_request};
 use super::documents::{self, StagedFile};
 use super::journal::{self, Entry};
 use super::{Actor, Env, OpError};
-use crate::domain::gid::{self, Kind};
 use crate::auth::token_hash;
 use crate::db::replies::{
     self as rows, InboundMessage, MessageChanges, NewInboundMessage, ReplyToken,
 };
 use crate::db::{DbConn, clients, firms, outbox, work};
+use crate::domain::gid::{self, Kind};
 use crate::domain::replies::{
     AuthResults, cut_quote, is_automatic, is_out_of_office_subject, token_in_address,
     trusted_auth_results,

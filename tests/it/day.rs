@@ -48,9 +48,7 @@ fn ids(connection: &Value) -> Vec<i64> {
         .as_array()
         .expect("nodes")
         .iter()
-        .map(|node| {
-            row_id(node["id"].as_str().expect("id"))
-        })
+        .map(|node| row_id(node["id"].as_str().expect("id")))
         .collect();
     ids.sort_unstable();
     ids

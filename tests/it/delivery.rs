@@ -1292,7 +1292,9 @@ backend_test!(
             .exec(&member, REDELIVER, json!({ "id": crate::support::app::gid(crate::support::app::Kind::Delivery, email.id) }))
             .await;
         assert_eq!(codes(&again), ["CONFLICT"]);
-        let unknown = h.exec(&member, REDELIVER, json!({ "id": "RGVsaXZlcnk6OTk5OTk5" })).await;
+        let unknown = h
+            .exec(&member, REDELIVER, json!({ "id": "RGVsaXZlcnk6OTk5OTk5" }))
+            .await;
         assert_eq!(codes(&unknown), ["NOT_FOUND"]);
         let anonymous = h
             .exec(

@@ -533,13 +533,20 @@ backend_test!(
         let (status, missing) = get(&server, "/portal/requests/999999", Some(&cookie)).await;
         assert_eq!(status, 404);
         for other in [&world.firm_a.other_client_request, &world.firm_b.request] {
-            let (status, page) =
-                get(&server, &format!("/portal/requests/{}", crate::support::app::row_id(other)), Some(&cookie)).await;
+            let (status, page) = get(
+                &server,
+                &format!("/portal/requests/{}", crate::support::app::row_id(other)),
+                Some(&cookie),
+            )
+            .await;
             assert_eq!((status, &page), (404, &missing));
         }
         let (_, page) = get(
             &server,
-            &format!("/portal/requests/{}", crate::support::app::row_id(&world.firm_a.request)),
+            &format!(
+                "/portal/requests/{}",
+                crate::support::app::row_id(&world.firm_a.request)
+            ),
             Some(&cookie),
         )
         .await;

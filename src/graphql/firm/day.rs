@@ -9,8 +9,8 @@ use chrono::{Datelike, Duration, NaiveDate, Utc};
 use futures_util::FutureExt as _;
 
 use super::types::{InformationRequest, StaffMember, Task};
-use crate::domain::gid::Kind;
 use crate::db::work::{self, AssigneeWorkload, WorkFilter, WorkOrder, WorkPage, WorkSort};
+use crate::domain::gid::Kind;
 use crate::domain::{RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::generation::firm_today;

@@ -7,10 +7,10 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 use futures_util::FutureExt as _;
 
 use super::types::{Client, Contact, Mission, StaffMember, utc};
-use crate::domain::gid::Kind;
 use crate::db::journal::{self, JournalEntry, JournalFilter};
+use crate::domain::gid::Kind;
 use crate::error::AppError;
-use crate::graphql::context::{StaffGuard, gid, connect, staff, visible_to_staff};
+use crate::graphql::context::{StaffGuard, connect, gid, staff, visible_to_staff};
 use crate::graphql::loaders::{ClientKey, ContactKey, MissionKey, UserKey, firm_loader, one};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::DateTime;

@@ -4,14 +4,14 @@
 use async_graphql::{ID, SimpleObject};
 use chrono::{NaiveDate, Utc};
 
-use crate::domain::gid::Kind;
 use crate::db::firms::Firm;
 use crate::db::{DbConn, catalog, missions};
 use crate::domain::ItemKind;
+use crate::domain::gid::Kind;
 use crate::domain::schedule::{self, LineSchedule, MissionWindow, ScheduleLimits};
 use crate::error::AppError;
 use crate::generation::firm_today;
-use crate::graphql::context::{StaffGuard, gid, found, visible_to_staff};
+use crate::graphql::context::{StaffGuard, found, gid, visible_to_staff};
 use crate::graphql::firm::mutation::{CreateMissionInput, validate_mission_input};
 use crate::graphql::scalars::Date;
 

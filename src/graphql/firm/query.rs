@@ -6,12 +6,12 @@ use futures_util::FutureExt as _;
 
 use super::preview::{PreviewOccurrence, preview_for_input, preview_for_mission};
 use super::types::*;
-use crate::domain::gid::Kind;
 use crate::db::journal::JournalFilter;
 use crate::db::{catalog, clients, firms, missions, outbox, work};
+use crate::domain::gid::Kind;
 use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
-use crate::graphql::context::{StaffGuard, gid, connect, found, parse_id, staff, visible_to_staff};
+use crate::graphql::context::{StaffGuard, connect, found, gid, parse_id, staff, visible_to_staff};
 use crate::graphql::firm::day::{
     RequestFilter, RequestOrder, TaskFilter, TaskOrder, Workload, request_filter, request_page,
     task_filter, task_page, today,

@@ -5,8 +5,8 @@
 
 use async_graphql::{Context, ID, Object};
 
-use crate::domain::gid::Kind;
 use crate::db::replies::InboundMessage;
+use crate::domain::gid::Kind;
 use crate::graphql::context::{StaffGuard, gid, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::utc;

@@ -990,7 +990,9 @@ impl Delivery {
     }
     /// The request it is about; null for an endpoint event.
     async fn request_id(&self) -> Option<ID> {
-        self.0.request_id.map(|id| gid(Kind::InformationRequest, id))
+        self.0
+            .request_id
+            .map(|id| gid(Kind::InformationRequest, id))
     }
     /// Every attempt, oldest first, paginated.
     async fn attempt_log(

@@ -102,7 +102,11 @@ impl DayMutation {
         let actor = actor(ctx)?;
         let ids = bulk_ids(&input.ids, Kind::InformationRequest, "ids")?;
         let outcome = ops::bulk::close_requests(env(ctx)?, &actor, &ids, input.dry_run).await?;
-        Ok(BulkResult::of(outcome, Kind::InformationRequest, Kind::InformationRequest))
+        Ok(BulkResult::of(
+            outcome,
+            Kind::InformationRequest,
+            Kind::InformationRequest,
+        ))
     }
 
     /// Imports clients and contacts from CSV text (admins only). Header row: `client`,
@@ -159,9 +163,8 @@ fn bulk_ids(ids: &[ID], kind: Kind, field: &str) -> Result<Vec<i64>, AppError> {
     ids.iter()
         .enumerate()
         .map(|(index, id)| {
-            parse_id(id, kind).map_err(|error| {
-                AppError::bad_input(format!("{field}.{index}"), error.message())
-            })
+            parse_id(id, kind)
+                .map_err(|error| AppError::bad_input(format!("{field}.{index}"), error.message()))
         })
         .collect()
 }

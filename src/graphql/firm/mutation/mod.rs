@@ -7,8 +7,8 @@
 use async_graphql::{Context, ID, InputObject, MergedObject, SimpleObject};
 
 use super::types::StaffMember;
-use crate::domain::gid::Kind;
 use crate::db::DbConn;
+use crate::domain::gid::Kind;
 use crate::domain::schedule::{Frequency, ScheduleLimits, WorkingDayAdjustment};
 use crate::domain::{DeliverableType, ItemKind, Language};
 use crate::error::AppError;

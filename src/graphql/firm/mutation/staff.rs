@@ -4,9 +4,9 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::StaffInvitation;
-use crate::domain::gid::Kind;
 use crate::config::AuthConfig;
 use crate::domain::Role;
+use crate::domain::gid::Kind;
 use crate::graphql::context::{AdminGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::StaffMember;

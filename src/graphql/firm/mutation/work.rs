@@ -3,8 +3,8 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use crate::domain::gid::Kind;
 use crate::domain::TaskStatus;
+use crate::domain::gid::Kind;
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::{InformationRequest, Task};
