@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn garbage_is_malformed() {
         let b64 = |plain: &str| URL_SAFE_NO_PAD.encode(plain);
-        let padded = base64::engine::general_purpose::URL_SAFE.encode("Task:1");
+        let padded = base64::engine::general_purpose::URL_SAFE.encode("Task:12");
         for text in [
             String::new(),
             "12".into(),
