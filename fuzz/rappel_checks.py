@@ -11,6 +11,7 @@ of stopping at NOT_FOUND or at a scalar's parser.
 """
 
 import atexit
+import base64
 import collections
 import json
 import os
@@ -55,9 +56,22 @@ def no_internal_error(ctx, response, case):
             raise AssertionError(f"INTERNAL: {error.get('message')}")
 
 
+def global_id(kind, row):
+    """Rappel's global id: base64url without padding of "Kind:row" (src/domain/gid.rs)."""
+    return base64.urlsafe_b64encode(f"{kind}:{row}".encode()).decode().rstrip("=")
+
+
+ID_KINDS = [
+    "Firm", "Category", "Service", "ServiceItem", "Client", "Contact", "Mission", "MissionLine",
+    "Task", "InformationRequest", "RequestAnswer", "AnswerFile", "StaffMember",
+    "WebhookEndpoint", "Delivery", "HeldReply", "HistoryEntry",
+]
+
 schemathesis.graphql.scalar(
     "ID",
     st.one_of(
+        # Mostly ids of real rows of any type (the wrong type is BAD_USER_INPUT), some garbage.
+        st.builds(global_id, st.sampled_from(ID_KINDS), st.integers(min_value=1, max_value=12)),
         st.integers(min_value=1, max_value=12).map(str),
         st.text(max_size=8),
     ).map(nodes.String),

@@ -13,6 +13,7 @@ pub mod firms;
 pub mod journal;
 pub mod maintenance;
 pub mod missions;
+pub mod nodes;
 pub mod outbox;
 pub mod page;
 pub mod portal;

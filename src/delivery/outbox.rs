@@ -970,7 +970,7 @@ async fn note_failure(
                 "type": DeliveryEvent::EndpointDisabled.as_str(),
                 "timestamp": now.to_rfc3339_opts(SecondsFormat::Secs, true),
                 "data": {
-                    "endpointId": endpoint.id.to_string(),
+                    "endpointId": crate::domain::gid::encode(crate::domain::gid::Kind::WebhookEndpoint, endpoint.id),
                     "url": url,
                     "failingSince": since.to_rfc3339_opts(SecondsFormat::Secs, true),
                     "lastError": clip(error),

@@ -4,6 +4,7 @@
 //! hold them typed without a mirror type per layer; derives only, no I/O.)
 
 pub mod calendar;
+pub mod gid;
 pub mod payload;
 pub mod placeholders;
 pub mod schedule;

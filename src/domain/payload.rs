@@ -1,10 +1,12 @@
 //! The body of every request event that leaves Rappel (webhooks, and the snapshot kept with
-//! each email delivery). It holds exactly what the client view may show plus ids: never a
+//! each email delivery). It holds exactly what the client view may show plus global ids (the API's, so
+//! `node(id:)` reads them back): never a
 //! task, a service or mission name, or any other firm-only field.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::gid::{self, Kind};
 use super::{DeliveryEvent, RequestStatus};
 
 /// The client-visible view of a request at the time of the event.
@@ -31,9 +33,9 @@ impl RequestSnapshot {
         created_on: NaiveDate,
     ) -> Self {
         Self {
-            id: id.to_string(),
-            firm_id: firm_id.to_string(),
-            client_id: client_id.to_string(),
+            id: gid::encode(Kind::InformationRequest, id),
+            firm_id: gid::encode(Kind::Firm, firm_id),
+            client_id: gid::encode(Kind::Client, client_id),
             text: text.to_string(),
             due_date,
             status: status.as_str(),

@@ -8,9 +8,11 @@ use futures_util::FutureExt as _;
 
 use crate::db::work;
 use crate::domain::RequestStatus;
+use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::graphql::context::{
-    Caller, ContactGuard, caller, connect, contact, found, parse_id, visible_to_contacts,
+    Caller, ContactGuard, caller, connect, contact, found, gid, parse_client_id,
+    visible_to_contacts,
 };
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::utc;
@@ -48,7 +50,7 @@ impl ClientAnswer {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<crate::graphql::files::ClientAnswerFile>> {
-        let id = parse_id(&self.id, "answer")?;
+        let id = parse_client_id(&self.id, Kind::RequestAnswer)?;
         Ok(crate::graphql::files::files_of_answer(ctx, id)
             .await?
             .into_iter()
@@ -62,7 +64,7 @@ impl ClientAnswer {
 impl ClientRequest {
     /// The request's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::InformationRequest, self.0.id)
     }
     /// What the firm asks for.
     async fn text(&self) -> &str {
@@ -109,7 +111,7 @@ impl ClientRequest {
             total,
             |row| row.id,
             |answer| ClientAnswer {
-                id: answer.id.into(),
+                id: gid(Kind::RequestAnswer, answer.id),
                 message: answer.message,
                 nothing_to_report: answer.nothing_to_report,
                 created_at: utc(answer.created_at),
@@ -184,7 +186,7 @@ impl ClientView {
         #[graphql(desc = "The request's id.")] id: ID,
     ) -> async_graphql::Result<ClientRequest> {
         let contact = contact(ctx)?;
-        let id = parse_id(&id, "request")?;
+        let id = parse_client_id(&id, Kind::InformationRequest)?;
         let mut conn = connect(ctx).await?;
         Ok(ClientRequest(found(
             work::find_client_request(&mut conn.as_db(), contact.firm_id, contact.client_id, id)
@@ -232,7 +234,7 @@ impl ClientMutation {
             files,
         } = input;
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "request")?;
+        let id = parse_client_id(&id, Kind::InformationRequest)?;
         let env = env(ctx)?;
         let files =
             crate::graphql::files::stage_uploads(ctx, env, &actor, id, files.unwrap_or_default())

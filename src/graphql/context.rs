@@ -12,6 +12,7 @@ use chrono::{NaiveDateTime, Utc};
 use crate::auth::token_hash;
 use crate::db::tokens::find_holder;
 use crate::db::{Conn, DbResult, Pool};
+use crate::domain::gid::{self, GidError, Kind};
 use crate::domain::{Role, TokenKind};
 use crate::error::AppError;
 use crate::events::EventBus;
@@ -253,12 +254,59 @@ pub async fn connect(ctx: &Context<'_>) -> Result<Conn, AppError> {
     Ok(pool.get().await?)
 }
 
-/// Reads an `ID` of a row; anything that is not one of ours is simply not found.
-pub fn parse_id(id: &ID, what: &'static str) -> Result<i64, AppError> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|value| *value > 0)
-        .ok_or(AppError::NotFound(what))
+/// The global `ID` of row `id` of `kind` (see [`gid`]).
+pub fn gid(kind: Kind, id: i64) -> ID {
+    ID(gid::encode(kind, id))
+}
+
+/// Reads an id argument of the firm view that must name a row of `kind`: a malformed id, or
+/// one of another kind, is BAD_USER_INPUT naming both kinds; a well-formed one of another
+/// firm is NOT_FOUND later, when the scoped read finds nothing.
+pub fn parse_id(id: &ID, kind: Kind) -> Result<i64, AppError> {
+    gid::decode_as(id, kind).map_err(|error| match error {
+        GidError::Malformed => bad_id(format!(
+            "\"{}\" is not a {} id: pass back an id Rappel gave you",
+            shorten(id),
+            kind.name()
+        )),
+        GidError::WrongKind { expected, found } => bad_id(format!(
+            "expected a {} id, got a {} id",
+            expected.name(),
+            found.name()
+        )),
+    })
+}
+
+/// [`parse_id`] for the client view: its messages name only the client view's types.
+pub fn parse_client_id(id: &ID, kind: Kind) -> Result<i64, AppError> {
+    let expected = kind.client_name().unwrap_or(kind.name());
+    gid::decode_as(id, kind).map_err(|error| match error {
+        GidError::Malformed => bad_id(format!(
+            "\"{}\" is not a {expected} id: pass back an id Rappel gave you",
+            shorten(id)
+        )),
+        GidError::WrongKind { found, .. } => match found.client_name() {
+            Some(found) => bad_id(format!("expected a {expected} id, got a {found} id")),
+            None => bad_id(format!(
+                "expected a {expected} id, got an id of another type"
+            )),
+        },
+    })
+}
+
+fn bad_id(message: String) -> AppError {
+    AppError::BadUserInput {
+        field: None,
+        message,
+    }
+}
+
+/// A caller's string quoted in a message: at most 40 characters, one line.
+fn shorten(text: &str) -> String {
+    text.chars()
+        .take(40)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Turns "no row" into NOT_FOUND naming `what`; other errors pass through.

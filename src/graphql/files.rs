@@ -11,8 +11,9 @@ use futures_util::Stream;
 use tokio::io::AsyncReadExt as _;
 
 use crate::db::files::{self, AnswerFile as FileRow};
+use crate::domain::gid::Kind;
 use crate::error::AppError;
-use crate::graphql::context::{Caller, StaffGuard, caller, connect, visible_to_staff};
+use crate::graphql::context::{Caller, StaffGuard, caller, connect, gid, visible_to_staff};
 use crate::graphql::firm::types::utc;
 use crate::graphql::scalars::DateTime;
 use crate::ops::documents::{self, StagedFile};
@@ -41,7 +42,7 @@ pub struct AnswerFile(pub FileRow);
 impl AnswerFile {
     /// The file's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::AnswerFile, self.0.id)
     }
     /// The name the file was sent with (without folders or control characters).
     async fn name(&self) -> &str {
@@ -65,15 +66,15 @@ impl AnswerFile {
     }
     /// The request it answers.
     async fn request_id(&self) -> ID {
-        self.0.request_id.into()
+        gid(Kind::InformationRequest, self.0.request_id)
     }
     /// The client who sent it.
     async fn client_id(&self) -> ID {
-        self.0.client_id.into()
+        gid(Kind::Client, self.0.client_id)
     }
     /// The answer it came with.
     async fn answer_id(&self) -> ID {
-        self.0.answer_id.into()
+        gid(Kind::RequestAnswer, self.0.answer_id)
     }
     /// Where to download it (GET with the firm's bearer token): `Content-Disposition:
     /// attachment` with its name.
@@ -121,7 +122,7 @@ pub async fn files_of_answer(
 /// The client view of a file row.
 pub fn client_file(ctx: &Context<'_>, row: FileRow) -> ClientAnswerFile {
     ClientAnswerFile {
-        id: row.id.into(),
+        id: gid(Kind::AnswerFile, row.id),
         download_url: download_url(ctx, row.id),
         name: row.name,
         size: row.size_bytes,

@@ -13,6 +13,7 @@ pub mod firm;
 pub mod input_check;
 pub mod limits;
 pub mod loaders;
+pub mod node;
 mod nulls;
 mod observe;
 pub mod pages;
@@ -35,13 +36,14 @@ use futures_util::stream::BoxStream;
 use crate::config::{AuthConfig, GraphqlConfig};
 use crate::db::{Pool, clients, firms};
 use crate::domain::Role;
+use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::events::EventBus;
 use crate::generation::GenerationSettings;
 
 pub use context::{Caller, CallerCache, resolve_caller};
 use context::{
-    ContactGuard, StaffGuard, caller, connect, found, visible_to_contacts, visible_to_staff,
+    ContactGuard, StaffGuard, caller, connect, found, gid, visible_to_contacts, visible_to_staff,
 };
 
 /// The schema type served at /graphql.
@@ -102,7 +104,7 @@ impl QueryRoot {
                 )?;
                 Ok(Some(Viewer {
                     kind: ViewerKind::Staff,
-                    id: user.id.into(),
+                    id: gid(Kind::StaffMember, user.id),
                     name: user.name,
                     email: user.email,
                     role: Some(user.role),
@@ -117,13 +119,40 @@ impl QueryRoot {
                 )?;
                 Ok(Some(Viewer {
                     kind: ViewerKind::Contact,
-                    id: row.id.into(),
+                    id: gid(Kind::Contact, row.id),
                     name: row.name,
                     email: row.email,
                     role: None,
                 }))
             }
         }
+    }
+
+    /// The object of a global id: any `id` Rappel handed out (in either view, a webhook, a
+    /// subscription or the history). Staff read their firm's objects; a contact reads its
+    /// client's requests, answers and files only. Null, without an error, for another firm's
+    /// id, a deleted object, one the caller may not read or a malformed id.
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id.")] id: ID,
+    ) -> async_graphql::Result<Option<node::Node>> {
+        Ok(node::load(ctx, std::slice::from_ref(&id))
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// The objects of several global ids, in the order given, with null where `node` would
+    /// answer null. At most 100 ids (BAD_USER_INPUT on `ids` above); each kind of object
+    /// present is read in one statement.
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global ids, at most 100.")] ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<node::Node>>> {
+        node::check_count(&ids)?;
+        node::load(ctx, &ids).await
     }
 
     /// The firm view (staff only). Null, with an error, for anyone else, or when an error

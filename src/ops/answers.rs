@@ -14,6 +14,7 @@ use super::{Actor, Env, OpError, enqueue_webhooks_with, found};
 use crate::db::files::{self, AnswerFile, NewAnswerFile};
 use crate::db::work::{self, InformationRequest};
 use crate::db::{DbConn, clients, firms, outbox};
+use crate::domain::gid::{self, Kind};
 use crate::domain::validation::{MAX_TEXT_CHARS, check_text};
 use crate::domain::{DeliveryEvent, RequestStatus};
 use crate::events::RequestEventKind;
@@ -204,10 +205,10 @@ pub(crate) async fn record_in(
                 Some(answered.status.as_str()),
             )
             .detail(serde_json::json!({
-                "answerId": answer.id,
+                "answerId": gid::encode(Kind::RequestAnswer, answer.id),
                 "files": recorded
                     .iter()
-                    .map(|file| serde_json::json!({ "id": file.id, "name": file.name }))
+                    .map(|file| serde_json::json!({ "id": gid::encode(Kind::AnswerFile, file.id), "name": file.name }))
                     .collect::<Vec<_>>(),
             }))],
     )
@@ -222,7 +223,7 @@ pub(crate) async fn record_in(
 /// report" and each file's metadata with its download path (never its bytes).
 fn answer_data(answer: &work::RequestAnswer, recorded: &[AnswerFile]) -> serde_json::Value {
     serde_json::json!({
-        "id": answer.id.to_string(),
+        "id": gid::encode(Kind::RequestAnswer, answer.id),
         "message": answer.message,
         "nothingToReport": answer.nothing_to_report,
         "files": recorded.iter().map(file_data).collect::<Vec<_>>(),
@@ -232,7 +233,7 @@ fn answer_data(answer: &work::RequestAnswer, recorded: &[AnswerFile]) -> serde_j
 /// A file's metadata in a webhook or an email payload.
 pub fn file_data(file: &AnswerFile) -> serde_json::Value {
     serde_json::json!({
-        "id": file.id.to_string(),
+        "id": gid::encode(Kind::AnswerFile, file.id),
         "name": file.name,
         "size": file.size_bytes,
         "mediaType": file.media_type,
@@ -269,7 +270,7 @@ async fn tell_the_firm(
                 "type": DeliveryEvent::RequestAnswered.as_str(),
                 "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 "data": {
-                    "requestId": request.id.to_string(),
+                    "requestId": gid::encode(Kind::InformationRequest, request.id),
                     "requestText": request.text,
                     "dueDate": request.due_date.to_string(),
                     "clientName": client.name,

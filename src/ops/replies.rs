@@ -37,6 +37,7 @@ use crate::db::replies::{
     self as rows, InboundMessage, MessageChanges, NewInboundMessage, ReplyToken,
 };
 use crate::db::{DbConn, clients, firms, outbox, work};
+use crate::domain::gid::{self, Kind};
 use crate::domain::replies::{
     AuthResults, cut_quote, is_automatic, is_out_of_office_subject, token_in_address,
     trusted_auth_results,
@@ -522,7 +523,7 @@ async fn enqueue_confirmation(
         "type": "reply.received",
         "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "data": {
-            "requestId": request.id.to_string(),
+            "requestId": gid::encode(Kind::InformationRequest, request.id),
             "requestText": request.text,
             "contactName": contact.name,
             "language": language.as_str(),

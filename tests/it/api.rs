@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use crate::backend_test;
 use crate::support::TestDb;
-use crate::support::app::{FirmIds, PASSWORD, TestApp, World, error_codes, months_ago_28th};
+use crate::support::app::{
+    FirmIds, Kind, PASSWORD, TestApp, World, error_codes, gid, months_ago_28th,
+};
 use crate::support::server::{ServerProcess, post_graphql};
 
 /// Who may call a root field.
@@ -89,6 +91,21 @@ const POLICY: &[Entry] = &[
         policy: Policy::Staff,
         names_firm_a_objects: false,
         operation: "{ firm { name } }",
+    },
+    // Any signed-in caller reads ids back in its own scope: another scope's id is null.
+    Entry {
+        kind: "query",
+        field: "node",
+        policy: Policy::SignedIn,
+        names_firm_a_objects: false,
+        operation: r#"{ node(id: "{request}") { id } }"#,
+    },
+    Entry {
+        kind: "query",
+        field: "nodes",
+        policy: Policy::SignedIn,
+        names_firm_a_objects: false,
+        operation: r#"{ nodes(ids: ["{request}", "{task}"]) { id } }"#,
     },
     Entry {
         kind: "query",
@@ -705,19 +722,19 @@ backend_test!(
         let b = &world.firm_b;
 
         let lookups = [
-            ("mission", &b.mission),
-            ("task", &b.task),
-            ("informationRequest", &b.request),
-            ("client", &b.client),
-            ("service", &b.service),
+            ("mission", &b.mission, Kind::Mission),
+            ("task", &b.task, Kind::Task),
+            ("informationRequest", &b.request, Kind::InformationRequest),
+            ("client", &b.client, Kind::Client),
+            ("service", &b.service, Kind::Service),
         ];
-        for (field, foreign_id) in lookups {
+        for (field, foreign_id, kind) in lookups {
             let query = format!("query($id: ID!) {{ firm {{ {field}(id: $id) {{ id }} }} }}");
             let foreign = app
                 .exec(&world.admin_a, &query, json!({ "id": foreign_id }))
                 .await;
             let missing = app
-                .exec(&world.admin_a, &query, json!({ "id": "999999" }))
+                .exec(&world.admin_a, &query, json!({ "id": gid(kind, 999_999) }))
                 .await;
             assert_eq!(error_codes(&foreign), ["NOT_FOUND"], "{field}: {foreign}");
             assert_eq!(
@@ -1626,7 +1643,7 @@ backend_test!(
             .ok(
                 &world.admin_a,
                 "mutation($c: ID!) { createContactAccessToken(input: { contactId: $c }) }",
-                json!({ "c": contact.contact_id.to_string() }),
+                json!({ "c": gid(Kind::Contact, contact.contact_id) }),
             )
             .await["createContactAccessToken"]
             .as_str()

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::backend_test;
 use crate::support::TestDb;
-use crate::support::app::{PASSWORD, TestApp};
+use crate::support::app::{Kind, PASSWORD, TestApp, error_codes, gid};
 use crate::support::fixture::FirmFixture;
 
 #[derive(QueryableByName)]
@@ -73,12 +73,12 @@ fn template(service_id: i64) -> Value {
         "name": "Paie 2031",
         "startDate": "2031-01-01",
         "endDate": "2031-12-31",
-        "lines": [{ "serviceId": service_id.to_string(), "frequency": "MONTHLY" }],
+        "lines": [{ "serviceId": gid(Kind::Service, service_id), "frequency": "MONTHLY" }],
     })
 }
 
 fn ids(values: &[i64]) -> Vec<String> {
-    values.iter().map(ToString::to_string).collect()
+    values.iter().map(|id| gid(Kind::Client, *id)).collect()
 }
 
 backend_test! {
@@ -129,20 +129,28 @@ backend_test! {
         let (_other, _, _, foreign) = firm_with_clients(&app, "foreign", 1).await;
         clients.insert(1, foreign[0]);
         let before = table_counts(&app.db).await;
-        let mut given = ids(&clients);
-        given.push("not-an-id".into());
+        // A malformed id, or an id of another type, refuses the whole call naming its place.
+        for wrong in ["not-an-id".to_string(), gid(Kind::Mission, clients[0])] {
+            let mut given = ids(&clients);
+            given.push(wrong);
+            let refused = app
+                .exec(&admin, CREATE_MISSIONS, json!({ "input": { "template": template(service), "clientIds": given } }))
+                .await;
+            assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+            assert_eq!(refused["errors"][0]["extensions"]["field"], "clientIds.4", "{refused}");
+            assert_eq!(table_counts(&app.db).await, before);
+        }
         let data = app
-            .ok(&admin, CREATE_MISSIONS, json!({ "input": { "template": template(service), "clientIds": given } }))
+            .ok(&admin, CREATE_MISSIONS, json!({ "input": { "template": template(service), "clientIds": ids(&clients) } }))
             .await;
         let result = &data["createMissions"];
         assert_eq!(result["applied"], false, "{result}");
         assert_eq!(result["ids"], json!([]));
         let errors = result["errors"].as_array().expect("errors");
-        assert_eq!(errors.len(), 2, "{result}");
+        assert_eq!(errors.len(), 1, "{result}");
         assert_eq!(errors[0]["index"], 1);
-        assert_eq!(errors[0]["id"], foreign[0].to_string());
+        assert_eq!(errors[0]["id"], gid(Kind::Client, foreign[0]));
         assert_eq!(errors[0]["code"], "NOT_FOUND");
-        assert_eq!(errors[1]["index"], 4);
         assert_eq!(table_counts(&app.db).await, before);
 
         // A template refused by createMission's rules is refused for every client.
@@ -156,7 +164,7 @@ backend_test! {
         assert_eq!(error["field"], "endDate");
         // Repeating a client is refused too.
         let data = app
-            .ok(&admin, CREATE_MISSIONS, json!({ "input": { "template": template(service), "clientIds": [clients[0].to_string(), clients[0].to_string()] } }))
+            .ok(&admin, CREATE_MISSIONS, json!({ "input": { "template": template(service), "clientIds": [gid(Kind::Client, clients[0]), gid(Kind::Client, clients[0])] } }))
             .await;
         assert_eq!(data["createMissions"]["errors"][0]["index"], 1);
         assert_eq!(table_counts(&app.db).await, before);
@@ -195,7 +203,7 @@ backend_test! {
         let data = app.ok(&admin, complete, json!({ "ids": tasks, "dry": true })).await;
         assert_eq!(data["completeTasks"]["ids"].as_array().expect("ids").len(), tasks.len());
         let mut with_missing = tasks.clone();
-        with_missing.push(json!("999999"));
+        with_missing.push(json!("VGFzazo5OTk5OTk"));
         let data = app.ok(&admin, complete, json!({ "ids": with_missing, "dry": false })).await;
         assert_eq!(data["completeTasks"]["errors"][0]["code"], "NOT_FOUND");
         let data = app.ok(&admin, "{ firm { tasks(status: DONE, first: 50) { nodes { id } } } }", json!({})).await;

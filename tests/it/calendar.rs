@@ -129,7 +129,7 @@ backend_test! {
         // shows DONE with a later LAST-MODIFIED, under the same UIDs.
         let task_id: i64 = tasks[0]["uid"].as_str().expect("uid").trim_start_matches("rappel-task-").split('@').next().expect("id").parse().expect("id");
         let request_id: i64 = requests[0]["uid"].as_str().expect("uid").trim_start_matches("rappel-request-").split('@').next().expect("id").parse().expect("id");
-        app.ok(&admin, "mutation($id: ID!) { remindRequest(id: $id) { id } }", json!({ "id": request_id.to_string() })).await;
+        app.ok(&admin, "mutation($id: ID!) { remindRequest(id: $id) { id } }", json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, request_id) })).await;
         rappel::ops::work::set_task_status(firm.env(), &firm.admin(), task_id, rappel::domain::TaskStatus::Done).await.expect("done");
         let (_, third) = fetch(&base, &path).await;
         let changed = parse_ics(&third);
@@ -189,7 +189,7 @@ backend_test! {
         assert!(events.iter().all(|e| e["summary"].as_str().expect("s").starts_with("[OPEN] Paie: vos pièces")), "{events:?}");
         // Only this client's requests.
         let (_, admin) = app.login(&firm.admin_email, PASSWORD).await;
-        let data = app.ok(&admin, "query($c: ID!) { firm { informationRequests(clientId: $c, first: 100) { nodes { id } } } }", json!({ "c": client.id.to_string() })).await;
+        let data = app.ok(&admin, "query($c: ID!) { firm { informationRequests(clientId: $c, first: 100) { nodes { id } } } }", json!({ "c": crate::support::app::gid(crate::support::app::Kind::Client, client.id) })).await;
         assert_eq!(events.len(), data["firm"]["informationRequests"]["nodes"].as_array().expect("nodes").len());
         // Revoked from the client view.
         app.ok(&caller, REVOKE, json!({})).await;

@@ -11,7 +11,7 @@ use rappel::generation::firm_today;
 use serde_json::{Value, json};
 
 use crate::backend_test;
-use crate::support::app::{PASSWORD, TestApp, World, error_codes};
+use crate::support::app::{Kind, PASSWORD, TestApp, World, error_codes, gid, row_id};
 
 /// Every task and request of a firm, read from the database without any of the filters.
 async fn rows(app: &TestApp, firm_id: i64) -> (Vec<Task>, Vec<InformationRequest>) {
@@ -48,13 +48,7 @@ fn ids(connection: &Value) -> Vec<i64> {
         .as_array()
         .expect("nodes")
         .iter()
-        .map(|node| {
-            node["id"]
-                .as_str()
-                .expect("id")
-                .parse()
-                .expect("numeric id")
-        })
+        .map(|node| row_id(node["id"].as_str().expect("id")))
         .collect();
     ids.sort_unstable();
     ids
@@ -72,7 +66,7 @@ backend_test! {
         let world = World::build(&app).await;
         let admin = &world.admin_a;
         let data = app.ok(admin, "{ firm { id today } }", json!({})).await;
-        let firm_id: i64 = data["firm"]["id"].as_str().expect("id").parse().expect("numeric");
+        let firm_id = row_id(data["firm"]["id"].as_str().expect("id"));
         let firm = {
             let mut conn = app.db.pool.get().await.expect("connection");
             firms::find_firm(&mut conn.as_db(), firm_id).await.expect("firm")
@@ -86,8 +80,8 @@ backend_test! {
         app.ok(&world.contact_a, "mutation($id: ID!) { answerRequest(input: { id: $id, message: \"Ci-joint\" }) { status } }",
             json!({ "id": world.firm_a.request })).await;
         let (tasks, requests) = rows(&app, firm_id).await;
-        let other_task = tasks.iter().find(|t| t.id.to_string() != world.firm_a.task).expect("another task");
-        app.ok(admin, "mutation($id: ID!) { completeTask(id: $id) { status } }", json!({ "id": other_task.id.to_string() })).await;
+        let other_task = tasks.iter().find(|t| gid(Kind::Task, t.id) != world.firm_a.task).expect("another task");
+        app.ok(admin, "mutation($id: ID!) { completeTask(id: $id) { status } }", json!({ "id": gid(Kind::Task, other_task.id) })).await;
         let (tasks, requests) = {
             let _ = requests;
             rows(&app, firm_id).await
@@ -120,8 +114,8 @@ backend_test! {
                 Box::new(|_: &Task| true),
                 Box::new(|_: &InformationRequest| true)),
             (json!({ "search": "GARAGE" }),
-                Box::new(move |t: &Task| t.client_id.to_string() == garage),
-                Box::new(move |r: &InformationRequest| r.client_id.to_string() == garage_too)),
+                Box::new(move |t: &Task| gid(Kind::Client, t.client_id) == garage),
+                Box::new(move |r: &InformationRequest| gid(Kind::Client, r.client_id) == garage_too)),
             (json!({ "search": "déclaration" }),
                 Box::new(|_: &Task| true),
                 Box::new(|_: &InformationRequest| false)),
@@ -144,7 +138,7 @@ backend_test! {
         let data = app.ok(admin, r#"query($c: ID!) { firm { tasks(clientId: $c, filter: { overdue: true }) { totalCount } } }"#,
             json!({ "c": world.firm_a.client })).await;
         assert_eq!(data["firm"]["tasks"]["totalCount"],
-            count(&tasks, |t| t.client_id.to_string() == world.firm_a.client && t.status == TaskStatus::Open && t.due_date < today));
+            count(&tasks, |t| gid(Kind::Client, t.client_id) == world.firm_a.client && t.status == TaskStatus::Open && t.due_date < today));
 
         // `me` is the signed-in member.
         let data = app.ok(&world.member_a, r#"{ firm { tasks(filter: { assignee: "me" }) { totalCount nodes { id } } } }"#, json!({})).await;

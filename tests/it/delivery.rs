@@ -1272,7 +1272,7 @@ backend_test!(
             .await[0];
 
         let data = h
-            .ok(&member, REDELIVER, json!({ "id": email.id.to_string() }))
+            .ok(&member, REDELIVER, json!({ "id": crate::support::app::gid(crate::support::app::Kind::Delivery, email.id) }))
             .await;
         assert_eq!(data["redeliver"]["status"], "PENDING");
         assert_eq!(data["redeliver"]["attempts"], 0);
@@ -1289,16 +1289,18 @@ backend_test!(
         assert_eq!(h.attempts(email.id).await.len(), 2);
 
         let again = h
-            .exec(&member, REDELIVER, json!({ "id": email.id.to_string() }))
+            .exec(&member, REDELIVER, json!({ "id": crate::support::app::gid(crate::support::app::Kind::Delivery, email.id) }))
             .await;
         assert_eq!(codes(&again), ["CONFLICT"]);
-        let unknown = h.exec(&member, REDELIVER, json!({ "id": "999999" })).await;
+        let unknown = h
+            .exec(&member, REDELIVER, json!({ "id": "RGVsaXZlcnk6OTk5OTk5" }))
+            .await;
         assert_eq!(codes(&unknown), ["NOT_FOUND"]);
         let anonymous = h
             .exec(
                 &Caller::Anonymous,
                 REDELIVER,
-                json!({ "id": email.id.to_string() }),
+                json!({ "id": crate::support::app::gid(crate::support::app::Kind::Delivery, email.id) }),
             )
             .await;
         assert_eq!(codes(&anonymous), ["UNAUTHENTICATED"]);
@@ -1624,7 +1626,7 @@ backend_test!(
                 serde_json::from_str(entry.detail.as_deref().expect("detail")).expect("JSON");
             assert_eq!(
                 detail["contactId"].to_string(),
-                firm.contacts[0],
+                crate::support::app::row_id(&firm.contacts[0]).to_string(),
                 "{detail}"
             );
         }
@@ -1768,7 +1770,7 @@ backend_test!(
             .await
             .expect("POST");
         assert_eq!(forged.status(), 404);
-        let marie_id: i64 = firm.contacts[0].parse().expect("id");
+        let marie_id = crate::support::app::row_id(&firm.contacts[0]);
         {
             let mut conn = h.pool().get().await.expect("connection");
             let row = clients::find_contact(&mut conn.as_db(), firm.id, marie_id)

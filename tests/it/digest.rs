@@ -75,7 +75,7 @@ backend_test! {
         let request = open_requests(&pool, firm.firm.id).await.remove(0);
         let (_, admin) = app.login(&firm.admin_email, PASSWORD).await;
         let remind = "mutation($id: ID!) { remindRequest(id: $id) { id status } }";
-        let data = app.ok(&admin, remind, json!({ "id": request.id.to_string() })).await;
+        let data = app.ok(&admin, remind, json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, request.id) })).await;
         assert_eq!(data["remindRequest"]["status"], "OPEN");
         let report = worker.run_once(later).await.expect("worker runs");
         assert_eq!(report.delivered, 1, "{report:?}");
@@ -87,9 +87,9 @@ backend_test! {
 
         // The default policy allows three reminders in all; the fourth is refused.
         for _ in 0..2 {
-            app.ok(&admin, remind, json!({ "id": request.id.to_string() })).await;
+            app.ok(&admin, remind, json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, request.id) })).await;
         }
-        let refused = app.exec(&admin, remind, json!({ "id": request.id.to_string() })).await;
+        let refused = app.exec(&admin, remind, json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, request.id) })).await;
         assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
         assert!(refused["errors"][0]["message"].as_str().expect("message").contains("3"));
         worker.run_once(later).await.expect("worker runs");
@@ -100,13 +100,13 @@ backend_test! {
         rappel::ops::work::close_request(firm.env(), &firm.admin(), other.id)
             .await
             .expect("closed");
-        let refused = app.exec(&admin, remind, json!({ "id": other.id.to_string() })).await;
+        let refused = app.exec(&admin, remind, json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, other.id) })).await;
         assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
         assert!(refused["errors"][0]["message"].as_str().expect("message").contains("CLOSED"));
         // Another firm's request is NOT_FOUND.
         let stranger = FirmFixture::create(&pool, "stranger").await;
         let (_, other_admin) = app.login(&stranger.admin_email, PASSWORD).await;
-        let refused = app.exec(&other_admin, remind, json!({ "id": request.id.to_string() })).await;
+        let refused = app.exec(&other_admin, remind, json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, request.id) })).await;
         assert_eq!(error_codes(&refused), ["NOT_FOUND"], "{refused}");
         worker.run_once(later).await.expect("worker runs");
         assert_eq!(sink.messages().len(), before + 3, "nothing more was sent");
@@ -247,7 +247,7 @@ backend_test! {
         let (_, admin) = app.login(&firm.admin_email, PASSWORD).await;
         let remind = "mutation($id: ID!) { remindRequest(id: $id) { id } }";
         for _ in 0..2 {
-            app.ok(&admin, remind, json!({ "id": request.id.to_string() })).await;
+            app.ok(&admin, remind, json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, request.id) })).await;
         }
         assert_eq!(given(pool.clone(), request.id).await, 2);
         // The first scheduled date: one more reminder, the third and last.
@@ -265,7 +265,7 @@ backend_test! {
         }
         assert_eq!(given(pool.clone(), request.id).await, 3, "scheduled + manual stay within max_count");
         // And remindRequest is refused now.
-        let refused = app.exec(&admin, remind, json!({ "id": request.id.to_string() })).await;
+        let refused = app.exec(&admin, remind, json!({ "id": crate::support::app::gid(crate::support::app::Kind::InformationRequest, request.id) })).await;
         assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
         assert_eq!(given(pool.clone(), request.id).await, 3);
     }

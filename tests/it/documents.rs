@@ -387,7 +387,7 @@ async fn documents_round_trip(app: &TestApp, storage_env: &[(&str, &str)], objec
             disposition.starts_with("attachment; filename="),
             "{disposition}"
         );
-        let id = file["id"].as_str().expect("id");
+        let id = crate::support::app::row_id(file["id"].as_str().expect("id"));
         let (status, _, body) = download(&format!("{base}/files/{id}"), &admin).await;
         assert_eq!((status, sha256(&body)), (200, sha256(bytes)));
         // The contact downloads its own file too.
@@ -401,7 +401,7 @@ async fn documents_round_trip(app: &TestApp, storage_env: &[(&str, &str)], objec
             .contains("/files/"),
         "{firm_view}"
     );
-    let pdf_id = files[0]["id"].as_str().expect("id");
+    let pdf_id = crate::support::app::row_id(files[0]["id"].as_str().expect("id"));
     assert!(
         download(&format!("{base}/files/{pdf_id}"), "").await.0 == 401,
         "no token, no file"

@@ -673,13 +673,9 @@ async fn the_server_runs_a_pass_at_start_so_downtime_is_caught_up() {
             "lines": [{ "serviceId": service, "frequency": "MONTHLY" }]
         }}))
         .await;
-    let mission: i64 = data["createMission"]["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("number");
+    let mission = crate::support::app::row_id(data["createMission"]["id"].as_str().expect("id"));
     let preview = app
-        .ok(&admin, "query($id: ID!) { firm { schedulePreview(missionId: $id, until: \"2100-01-01\") { itemKind inPast } } }", json!({ "id": mission.to_string() }))
+        .ok(&admin, "query($id: ID!) { firm { schedulePreview(missionId: $id, until: \"2100-01-01\") { itemKind inPast } } }", json!({ "id": crate::support::app::gid(crate::support::app::Kind::Mission, mission) }))
         .await;
     let due_now = preview["firm"]["schedulePreview"]
         .as_array()

@@ -482,7 +482,7 @@ backend_test!(
         let answer = app
             .exec(
                 &world.admin_a,
-                r#"{ viewer { kind } firm { name m: mission(id: "99") { name } } }"#,
+                r#"{ viewer { kind } firm { name m: mission(id: "TWlzc2lvbjo5OQ") { name } } }"#,
                 json!({}),
             )
             .await;
@@ -541,7 +541,7 @@ backend_test!(
         let answer = app
             .exec(
                 &world.contact_a,
-                r#"{ viewer { kind } client { clientName r: request(id: "99") { text } } }"#,
+                r#"{ viewer { kind } client { clientName r: request(id: "SW5mb3JtYXRpb25SZXF1ZXN0Ojk5") { text } } }"#,
                 json!({}),
             )
             .await;
@@ -572,7 +572,7 @@ backend_test!(
         let answer = app
             .exec(
                 &world.contact_a,
-                r#"mutation { answerRequest(input: { id: "99", message: "x" }) { id } }"#,
+                r#"mutation { answerRequest(input: { id: "SW5mb3JtYXRpb25SZXF1ZXN0Ojk5", message: "x" }) { id } }"#,
                 json!({}),
             )
             .await;

@@ -20,6 +20,7 @@ mod graphql_http;
 mod journal;
 mod layers;
 mod limits;
+mod nodes;
 mod operations;
 mod ops;
 mod pages;

@@ -272,7 +272,7 @@ backend_test!(
         let missing = post_graphql(
             &server.base_url,
             Some(&world.admin_a_token),
-            "query Missing { firm { mission(id: \"999999\") { id } } }",
+            "query Missing { firm { mission(id: \"TWlzc2lvbjo5OTk5OTk\") { id } } }",
             json!({}),
         )
         .await;
@@ -313,7 +313,7 @@ backend_test!(
             .map(|(labels, _)| labels)
             .collect();
         assert!(
-            !after.contains(&world.admin_a_token) && !labels.contains("999999"),
+            !after.contains(&world.admin_a_token) && !labels.contains("TWlzc2lvbjo5OTk5OTk"),
             "no token or id in a label"
         );
     }

@@ -591,7 +591,7 @@ backend_test!(
         else {
             panic!("staff callers");
         };
-        let id = |text: &str| text.parse::<i64>().expect("numeric id");
+        let id = |text: &str| crate::support::app::row_id(text);
         let (firm_a, firm_b) = (admin_a.firm_id, admin_b.firm_id);
         let clients_of_a = [id(&world.firm_a.client), id(&world.firm_a.other_client)];
         let mut conn = app.db.pool.get().await.expect("connection");

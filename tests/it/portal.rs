@@ -49,17 +49,18 @@ async fn link_for(app: &TestApp, contact: &Caller, hours: i64) -> String {
 /// Presses the link's button; returns the session cookie's `name=value` and the whole
 /// `Set-Cookie` header.
 async fn press_button(server: &ServerProcess, link: &str, request: &str) -> (String, String) {
+    let request_row = crate::support::app::row_id(request).to_string();
     let response = browser()
         .post(format!("{}/sign-in", server.base_url))
         .header("origin", &server.base_url)
-        .form(&[("token", link), ("request", request)])
+        .form(&[("token", link), ("request", request_row.as_str())])
         .send()
         .await
         .expect("POST /sign-in");
     assert_eq!(response.status().as_u16(), 303, "the button signs in");
     assert_eq!(
         response.headers()["location"],
-        format!("/portal/requests/{request}").as_str()
+        format!("/portal/requests/{request_row}").as_str()
     );
     let set_cookie = response.headers()["set-cookie"]
         .to_str()
@@ -123,10 +124,11 @@ async fn post_answer(
     fields: &[(&str, &str)],
     file: Option<(&str, &[u8])>,
 ) -> reqwest::Response {
+    let request_row = crate::support::app::row_id(request);
     let (content_type, body) = multipart(fields, file);
     browser()
         .post(format!(
-            "{}/portal/requests/{request}/answer",
+            "{}/portal/requests/{request_row}/answer",
             server.base_url
         ))
         .header("cookie", cookie)
@@ -173,11 +175,12 @@ backend_test!(
         let link = link_for(&app, &world.contact_a, 72).await;
         let server = ServerProcess::start(&app.db.url, &[]);
         let request = &world.firm_a.request;
+        let request_row = crate::support::app::row_id(request);
 
         for _ in 0..2 {
             let (status, page) = get(
                 &server,
-                &format!("/sign-in?token={link}&request={request}"),
+                &format!("/sign-in?token={link}&request={request_row}"),
                 None,
             )
             .await;
@@ -201,7 +204,7 @@ backend_test!(
         assert!((12 * 3600 - 60..=12 * 3600).contains(&max_age), "{max_age}");
 
         let response = browser()
-            .get(format!("{}/portal/requests/{request}", server.base_url))
+            .get(format!("{}/portal/requests/{request_row}", server.base_url))
             .header("cookie", &cookie)
             .send()
             .await
@@ -248,7 +251,7 @@ backend_test!(
         // The first device, already signed in, goes straight from the link to the request.
         let response = browser()
             .get(format!(
-                "{}/sign-in?token={link}&request={request}",
+                "{}/sign-in?token={link}&request={request_row}",
                 server.base_url
             ))
             .header("cookie", &cookie)
@@ -258,7 +261,7 @@ backend_test!(
         assert_eq!(response.status().as_u16(), 303);
         assert_eq!(
             response.headers()["location"],
-            format!("/portal/requests/{request}").as_str()
+            format!("/portal/requests/{request_row}").as_str()
         );
 
         // Signing out ends that session only.
@@ -308,10 +311,11 @@ backend_test!(
         let server =
             ServerProcess::start(&app.db.url, &[("RAPPEL_STORAGE_URL", storage_url.as_str())]);
         let request = world.firm_a.request.clone();
+        let request_row = crate::support::app::row_id(&request);
         let (cookie, _) = press_button(&server, &link, &request).await;
         let (_, page) = get(
             &server,
-            &format!("/portal/requests/{request}"),
+            &format!("/portal/requests/{request_row}"),
             Some(&cookie),
         )
         .await;
@@ -342,7 +346,7 @@ backend_test!(
         }
         let response = browser()
             .post(format!(
-                "{}/portal/requests/{request}/answer",
+                "{}/portal/requests/{request_row}/answer",
                 server.base_url
             ))
             .header("cookie", &cookie)
@@ -414,7 +418,7 @@ backend_test!(
         assert_eq!(response.status().as_u16(), 303, "a file alone is an answer");
         let (_, page) = get(
             &server,
-            &format!("/portal/requests/{request}"),
+            &format!("/portal/requests/{request_row}"),
             Some(&cookie),
         )
         .await;
@@ -470,11 +474,11 @@ backend_test!(
         assert_eq!(response.status().as_u16(), 303);
         assert_eq!(
             response.headers()["location"],
-            format!("/portal/requests/{request}?sent=1").as_str()
+            format!("/portal/requests/{request_row}?sent=1").as_str()
         );
         let (status, page) = get(
             &server,
-            &format!("/portal/requests/{request}?sent=1"),
+            &format!("/portal/requests/{request_row}?sent=1"),
             Some(&cookie),
         )
         .await;
@@ -511,7 +515,7 @@ backend_test!(
         );
         let (_, page) = get(
             &server,
-            &format!("/portal/requests/{request}"),
+            &format!("/portal/requests/{request_row}"),
             Some(&cookie),
         )
         .await;
@@ -529,13 +533,20 @@ backend_test!(
         let (status, missing) = get(&server, "/portal/requests/999999", Some(&cookie)).await;
         assert_eq!(status, 404);
         for other in [&world.firm_a.other_client_request, &world.firm_b.request] {
-            let (status, page) =
-                get(&server, &format!("/portal/requests/{other}"), Some(&cookie)).await;
+            let (status, page) = get(
+                &server,
+                &format!("/portal/requests/{}", crate::support::app::row_id(other)),
+                Some(&cookie),
+            )
+            .await;
             assert_eq!((status, &page), (404, &missing));
         }
         let (_, page) = get(
             &server,
-            &format!("/portal/requests/{}", world.firm_a.request),
+            &format!(
+                "/portal/requests/{}",
+                crate::support::app::row_id(&world.firm_a.request)
+            ),
             Some(&cookie),
         )
         .await;
@@ -557,7 +568,7 @@ backend_test!(
         assert!(
             !list.contains(&format!(
                 "/portal/requests/{}\"",
-                world.firm_a.other_client_request
+                crate::support::app::row_id(&world.firm_a.other_client_request)
             )),
             "{list}"
         );
@@ -675,6 +686,7 @@ backend_test!(
         let link = link_for(&app, &world.contact_a, 72).await;
         let server = ServerProcess::start(&app.db.url, &[]);
         let request = &world.firm_a.request;
+        let request_row = crate::support::app::row_id(request);
         let (cookie, _) = press_button(&server, &link, request).await;
         let due: String = app
             .ok(
@@ -689,7 +701,7 @@ backend_test!(
         let date: chrono::NaiveDate = due.parse().expect("date");
         let (_, french) = get(
             &server,
-            &format!("/portal/requests/{request}"),
+            &format!("/portal/requests/{request_row}"),
             Some(&cookie),
         )
         .await;
@@ -708,7 +720,7 @@ backend_test!(
         .await;
         let (_, english) = get(
             &server,
-            &format!("/portal/requests/{request}"),
+            &format!("/portal/requests/{request_row}"),
             Some(&cookie),
         )
         .await;

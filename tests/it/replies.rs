@@ -805,7 +805,7 @@ backend_test! {
             .await;
         assert_eq!(twice["errors"][0]["extensions"]["code"], "CONFLICT", "{twice}");
         let unknown = world
-            .exec(&staff, "mutation { rejectHeldReply(id: \"999999\") { status } }", json!({}))
+            .exec(&staff, "mutation { rejectHeldReply(id: \"SGVsZFJlcGx5Ojk5OTk5OQ\") { status } }", json!({}))
             .await;
         assert_eq!(unknown["errors"][0]["extensions"]["code"], "NOT_FOUND", "{unknown}");
         let left = world

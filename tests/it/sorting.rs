@@ -24,11 +24,7 @@ struct Row {
 
 fn row(node: &Value) -> Row {
     Row {
-        id: node["id"]
-            .as_str()
-            .expect("id")
-            .parse()
-            .expect("numeric id"),
+        id: crate::support::app::row_id(node["id"].as_str().expect("id")),
         due: node["dueDate"].as_str().expect("dueDate").to_string(),
         client: node["client"]["name"].as_str().expect("client").to_string(),
         status: node["status"].as_str().expect("status").to_string(),

@@ -196,7 +196,7 @@ backend_test!(
         assert!(!error_codes(&answer).is_empty(), "{answer}");
 
         // Bring the client back directly in the database: the tokens stay ended.
-        let client_id: i64 = world.firm_a.client.parse().expect("numeric id");
+        let client_id = crate::support::app::row_id(&world.firm_a.client);
         let mut conn = app.db.pool.get().await.expect("connection");
         let firm_id = match &world.admin_a {
             Caller::Staff(staff) => staff.firm_id,

@@ -10,6 +10,7 @@ use futures_util::FutureExt as _;
 
 use super::types::{InformationRequest, StaffMember, Task};
 use crate::db::work::{self, AssigneeWorkload, WorkFilter, WorkOrder, WorkPage, WorkSort};
+use crate::domain::gid::Kind;
 use crate::domain::{RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::generation::firm_today;
@@ -287,7 +288,7 @@ pub async fn task_filter(
     base.created_on = filter.created_today.unwrap_or(false).then_some(today);
     base.service_id = filter
         .service_id
-        .map(|id| parse_id(&id, "service"))
+        .map(|id| parse_id(&id, Kind::Service))
         .transpose()?;
     if let Some(assignee) = filter.assignee {
         if base.assignee_id.is_some() {
@@ -300,7 +301,7 @@ pub async fn task_filter(
         base.assignee_id = Some(if assignee.as_str() == "me" {
             staff(ctx)?.user_id
         } else {
-            parse_id(&assignee, "staff member")?
+            parse_id(&assignee, Kind::StaffMember)?
         });
     }
     base.search = checked_search(filter.search)?;
@@ -323,7 +324,7 @@ pub async fn request_filter(
     base.created_on = filter.created_today.unwrap_or(false).then_some(today);
     base.service_id = filter
         .service_id
-        .map(|id| parse_id(&id, "service"))
+        .map(|id| parse_id(&id, Kind::Service))
         .transpose()?;
     base.search = checked_search(filter.search)?;
     Ok(base)

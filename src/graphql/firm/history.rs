@@ -8,8 +8,9 @@ use futures_util::FutureExt as _;
 
 use super::types::{Client, Contact, Mission, StaffMember, utc};
 use crate::db::journal::{self, JournalEntry, JournalFilter};
+use crate::domain::gid::Kind;
 use crate::error::AppError;
-use crate::graphql::context::{StaffGuard, connect, staff, visible_to_staff};
+use crate::graphql::context::{StaffGuard, connect, gid, staff, visible_to_staff};
 use crate::graphql::loaders::{ClientKey, ContactKey, MissionKey, UserKey, firm_loader, one};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::DateTime;
@@ -94,7 +95,7 @@ pub struct HistoryEntry(pub JournalEntry);
 impl HistoryEntry {
     /// The entry's id (entries are numbered in the order they were written).
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::HistoryEntry, self.0.id)
     }
     /// When it happened.
     async fn occurred_at(&self) -> DateTime {
@@ -109,9 +110,12 @@ impl HistoryEntry {
     async fn object_type(&self) -> &str {
         &self.0.object_type
     }
-    /// The id of what it happened to.
+    /// The global id of what it happened to (`node(id:)` reads it back while it exists).
     async fn object_id(&self) -> ID {
-        self.0.object_id.into()
+        match Kind::of_journal_object(&self.0.object_type) {
+            Some(kind) => gid(kind, self.0.object_id),
+            None => self.0.object_id.into(),
+        }
     }
     /// Who did it.
     async fn actor(&self) -> HistoryActor {
@@ -126,9 +130,10 @@ impl HistoryEntry {
         self.0.after_status.as_deref()
     }
     /// A JSON object with what the kind needs beside the statuses (due date of an
-    /// occurrence, assignee, contact emailed...).
-    async fn detail(&self) -> Option<&str> {
-        self.0.detail.as_deref()
+    /// occurrence, assignee, contact emailed...); the ids in it are global ids.
+    async fn detail(&self) -> Option<String> {
+        let detail = self.0.detail.as_deref()?;
+        Some(crate::domain::gid::globalize_detail(&self.0.kind, detail))
     }
     /// The client concerned, if any.
     async fn client(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Client>> {

@@ -7,10 +7,11 @@ use chrono::{NaiveDate, Utc};
 use crate::db::firms::Firm;
 use crate::db::{DbConn, catalog, missions};
 use crate::domain::ItemKind;
+use crate::domain::gid::Kind;
 use crate::domain::schedule::{self, LineSchedule, MissionWindow, ScheduleLimits};
 use crate::error::AppError;
 use crate::generation::firm_today;
-use crate::graphql::context::{StaffGuard, found, visible_to_staff};
+use crate::graphql::context::{StaffGuard, found, gid, visible_to_staff};
 use crate::graphql::firm::mutation::{CreateMissionInput, validate_mission_input};
 use crate::graphql::scalars::Date;
 
@@ -132,7 +133,7 @@ async fn preview(
                 for item in &items {
                     occurrences.push(PreviewOccurrence {
                         line_index: i32::try_from(index).unwrap_or(i32::MAX),
-                        service_id: service.id.into(),
+                        service_id: gid(Kind::Service, service.id),
                         service_title: service.title.clone(),
                         item_kind: item.kind,
                         item_title: item.text.clone(),

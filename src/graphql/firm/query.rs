@@ -8,9 +8,10 @@ use super::preview::{PreviewOccurrence, preview_for_input, preview_for_mission};
 use super::types::*;
 use crate::db::journal::JournalFilter;
 use crate::db::{catalog, clients, firms, missions, outbox, work};
+use crate::domain::gid::Kind;
 use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
-use crate::graphql::context::{StaffGuard, connect, found, parse_id, staff, visible_to_staff};
+use crate::graphql::context::{StaffGuard, connect, found, gid, parse_id, staff, visible_to_staff};
 use crate::graphql::firm::day::{
     RequestFilter, RequestOrder, TaskFilter, TaskOrder, Workload, request_filter, request_page,
     shows_parents, task_filter, task_page, today,
@@ -24,8 +25,8 @@ use crate::graphql::scalars::Date;
 /// The firm view, for staff only.
 pub struct FirmView;
 
-fn optional_id(id: Option<&ID>, what: &'static str) -> Result<Option<i64>, AppError> {
-    id.map(|id| parse_id(id, what)).transpose()
+fn optional_id(id: Option<&ID>, kind: Kind) -> Result<Option<i64>, AppError> {
+    id.map(|id| parse_id(id, kind)).transpose()
 }
 
 /// What a firm's staff may read: its catalogue, clients, missions, generated tasks and
@@ -34,7 +35,7 @@ fn optional_id(id: Option<&ID>, what: &'static str) -> Result<Option<i64>, AppEr
 impl FirmView {
     /// The firm's id.
     async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
-        Ok(staff(ctx)?.firm_id.into())
+        Ok(gid(Kind::Firm, staff(ctx)?.firm_id))
     }
 
     /// The firm's name.
@@ -133,7 +134,7 @@ impl FirmView {
         before: Option<String>,
     ) -> async_graphql::Result<Page<(String, i64), Service>> {
         let firm_id = staff(ctx)?.firm_id;
-        let category_id = optional_id(category_id.as_ref(), "category")?;
+        let category_id = optional_id(category_id.as_ref(), Kind::Category)?;
         let page = PageArgs {
             first,
             after,
@@ -173,7 +174,7 @@ impl FirmView {
         #[graphql(desc = "The service's id; NOT_FOUND when the firm has none with it.")] id: ID,
     ) -> async_graphql::Result<Service> {
         let staff = staff(ctx)?;
-        let id = parse_id(&id, "service")?;
+        let id = parse_id(&id, Kind::Service)?;
         let mut conn = connect(ctx).await?;
         Ok(Service(found(
             catalog::find_service(&mut conn.as_db(), staff.firm_id, id).await,
@@ -236,7 +237,7 @@ impl FirmView {
         #[graphql(desc = "The client's id; NOT_FOUND when the firm has none with it.")] id: ID,
     ) -> async_graphql::Result<Client> {
         let staff = staff(ctx)?;
-        let id = parse_id(&id, "client")?;
+        let id = parse_id(&id, Kind::Client)?;
         let mut conn = connect(ctx).await?;
         Ok(Client(found(
             clients::find_client(&mut conn.as_db(), staff.firm_id, id).await,
@@ -257,7 +258,7 @@ impl FirmView {
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Mission>> {
         let firm_id = staff(ctx)?.firm_id;
-        let client_id = optional_id(client_id.as_ref(), "client")?;
+        let client_id = optional_id(client_id.as_ref(), Kind::Client)?;
         let page = PageArgs {
             first,
             after,
@@ -287,7 +288,7 @@ impl FirmView {
         #[graphql(desc = "The mission's id; NOT_FOUND when the firm has none with it.")] id: ID,
     ) -> async_graphql::Result<Mission> {
         let staff = staff(ctx)?;
-        let id = parse_id(&id, "mission")?;
+        let id = parse_id(&id, Kind::Mission)?;
         let mut conn = connect(ctx).await?;
         Ok(Mission(found(
             missions::find_mission(&mut conn.as_db(), staff.firm_id, id).await,
@@ -324,11 +325,11 @@ impl FirmView {
     ) -> async_graphql::Result<Page<work::WorkKey, Task>> {
         staff(ctx)?;
         let filter = work::WorkFilter {
-            client_id: optional_id(client_id.as_ref(), "client")?,
-            mission_id: optional_id(mission_id.as_ref(), "mission")?,
+            client_id: optional_id(client_id.as_ref(), Kind::Client)?,
+            mission_id: optional_id(mission_id.as_ref(), Kind::Mission)?,
             due_from: due_from.map(|date| date.0),
             due_to: due_to.map(|date| date.0),
-            assignee_id: optional_id(assignee_id.as_ref(), "staff member")?,
+            assignee_id: optional_id(assignee_id.as_ref(), Kind::StaffMember)?,
             ..work::WorkFilter::default()
         };
         let filter = task_filter(ctx, filter, task_filter_input).await?;
@@ -354,7 +355,7 @@ impl FirmView {
         #[graphql(desc = "The task's id; NOT_FOUND when the firm has none with it.")] id: ID,
     ) -> async_graphql::Result<Task> {
         let staff = staff(ctx)?;
-        let id = parse_id(&id, "task")?;
+        let id = parse_id(&id, Kind::Task)?;
         let mut conn = connect(ctx).await?;
         if !shows_parents(ctx.look_ahead()) {
             return Ok(Task(found(
@@ -400,8 +401,8 @@ impl FirmView {
     ) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
         staff(ctx)?;
         let filter = work::WorkFilter {
-            client_id: optional_id(client_id.as_ref(), "client")?,
-            mission_id: optional_id(mission_id.as_ref(), "mission")?,
+            client_id: optional_id(client_id.as_ref(), Kind::Client)?,
+            mission_id: optional_id(mission_id.as_ref(), Kind::Mission)?,
             due_from: due_from.map(|date| date.0),
             due_to: due_to.map(|date| date.0),
             assignee_id: None,
@@ -433,7 +434,7 @@ impl FirmView {
         id: ID,
     ) -> async_graphql::Result<InformationRequest> {
         let staff = staff(ctx)?;
-        let id = parse_id(&id, "information request")?;
+        let id = parse_id(&id, Kind::InformationRequest)?;
         let mut conn = connect(ctx).await?;
         if !shows_parents(ctx.look_ahead()) {
             return Ok(InformationRequest(found(
@@ -471,7 +472,7 @@ impl FirmView {
         let firm = found(firms::find_firm(&mut db, staff.firm_id).await, "firm")?;
         match (mission_id, mission) {
             (Some(id), None) => {
-                let id = parse_id(&id, "mission")?;
+                let id = parse_id(&id, Kind::Mission)?;
                 Ok(preview_for_mission(&mut db, &firm, id, until.0, &limits(ctx)).await?)
             }
             (None, Some(input)) => {
@@ -553,7 +554,7 @@ impl FirmView {
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, Delivery>> {
         let firm_id = staff(ctx)?.firm_id;
-        let request_id = optional_id(request_id.as_ref(), "information request")?;
+        let request_id = optional_id(request_id.as_ref(), Kind::InformationRequest)?;
         let page = PageArgs {
             first,
             after,
@@ -595,8 +596,8 @@ impl FirmView {
     ) -> async_graphql::Result<Page<i64, crate::graphql::files::AnswerFile>> {
         let firm_id = staff(ctx)?.firm_id;
         let filter = crate::db::files::FileFilter {
-            request_id: optional_id(request_id.as_ref(), "information request")?,
-            client_id: optional_id(client_id.as_ref(), "client")?,
+            request_id: optional_id(request_id.as_ref(), Kind::InformationRequest)?,
+            client_id: optional_id(client_id.as_ref(), Kind::Client)?,
         };
         let page = PageArgs {
             first,

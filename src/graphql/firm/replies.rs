@@ -6,7 +6,8 @@
 use async_graphql::{Context, ID, Object};
 
 use crate::db::replies::InboundMessage;
-use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
+use crate::domain::gid::Kind;
+use crate::graphql::context::{StaffGuard, gid, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::utc;
 use crate::graphql::scalars::DateTime;
@@ -22,15 +23,15 @@ pub struct HeldReply(pub InboundMessage);
 impl HeldReply {
     /// The held reply's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::HeldReply, self.0.id)
     }
     /// The request whose reply address it was sent to.
     async fn request_id(&self) -> ID {
-        self.0.request_id.into()
+        gid(Kind::InformationRequest, self.0.request_id)
     }
     /// The contact that reply address was given to (accepting answers as this contact).
     async fn contact_id(&self) -> ID {
-        self.0.contact_id.into()
+        gid(Kind::Contact, self.0.contact_id)
     }
     /// The `From` address.
     async fn sender(&self) -> &str {
@@ -73,7 +74,7 @@ impl RepliesMutation {
         #[graphql(desc = "The held reply's id; NOT_FOUND when the firm has no such reply.")] id: ID,
     ) -> async_graphql::Result<HeldReply> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "held reply")?;
+        let id = parse_id(&id, Kind::HeldReply)?;
         let env = env(ctx)?;
         ops::replies::accept_held(env, &actor, id).await?;
         Ok(HeldReply(ops::replies::decided(env, &actor, id).await?))
@@ -87,7 +88,7 @@ impl RepliesMutation {
         #[graphql(desc = "The held reply's id; NOT_FOUND when the firm has no such reply.")] id: ID,
     ) -> async_graphql::Result<HeldReply> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "held reply")?;
+        let id = parse_id(&id, Kind::HeldReply)?;
         Ok(HeldReply(
             ops::replies::reject_held(env(ctx)?, &actor, id).await?,
         ))

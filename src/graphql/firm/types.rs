@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 
+use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::graphql::firm::webhooks::WebhookEvent;
 use chrono::NaiveDateTime;
@@ -14,7 +15,7 @@ use crate::domain::{
     DeliverableType, DeliveryEvent, DeliveryKind, DeliveryStatus, ItemKind, Language,
     MissionStatus, RequestStatus, Role, TaskStatus,
 };
-use crate::graphql::context::{StaffGuard, staff, visible_to_staff};
+use crate::graphql::context::{StaffGuard, gid, staff, visible_to_staff};
 use crate::graphql::firm::day::{
     RequestFilter, RequestOrder, TaskFilter, TaskOrder, request_filter, request_page, task_filter,
     task_page,
@@ -93,7 +94,7 @@ pub struct Category(pub catalog::Category);
 impl Category {
     /// The category's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::Category, self.0.id)
     }
     /// The category's name, unique in the firm.
     async fn name(&self) -> &str {
@@ -145,7 +146,7 @@ pub struct ReminderPolicy {
 impl Service {
     /// The service's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::Service, self.0.id)
     }
     /// Firm-only title (clients read the items' texts, never this).
     async fn title(&self) -> &str {
@@ -195,7 +196,7 @@ pub struct ServiceItem(pub catalog::ServiceItem);
 impl ServiceItem {
     /// The item's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::ServiceItem, self.0.id)
     }
     /// Whether it becomes an internal task or a client-facing request.
     async fn kind(&self) -> ItemKind {
@@ -219,7 +220,7 @@ pub struct Client(pub clients::Client);
 impl Client {
     /// The client's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::Client, self.0.id)
     }
     /// The company's name.
     async fn name(&self) -> &str {
@@ -390,7 +391,7 @@ pub struct Contact(pub clients::Contact);
 impl Contact {
     /// The contact's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::Contact, self.0.id)
     }
     /// The contact's name.
     async fn name(&self) -> &str {
@@ -422,7 +423,7 @@ impl Contact {
     }
     /// The id of the contact's client.
     async fn client_id(&self) -> ID {
-        self.0.client_id.into()
+        gid(Kind::Client, self.0.client_id)
     }
 }
 
@@ -435,7 +436,7 @@ pub struct Mission(pub missions::Mission);
 impl Mission {
     /// The mission's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::Mission, self.0.id)
     }
     /// The firm-only name of the mission.
     async fn name(&self) -> &str {
@@ -506,7 +507,7 @@ pub struct MissionLine(pub missions::MissionLine);
 impl MissionLine {
     /// The line's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::MissionLine, self.0.id)
     }
     /// How often the line falls due.
     async fn frequency(&self) -> Frequency {
@@ -544,7 +545,7 @@ pub struct Task(pub work::Task);
 impl Task {
     /// The task's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::Task, self.0.id)
     }
     /// The task's title, from its service item.
     async fn title(&self) -> &str {
@@ -673,7 +674,7 @@ pub struct InformationRequest(pub work::InformationRequest);
 impl InformationRequest {
     /// The request's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::InformationRequest, self.0.id)
     }
     /// What the client is asked for, as the client reads it.
     async fn text(&self) -> &str {
@@ -815,7 +816,7 @@ pub struct RequestAnswer(pub work::RequestAnswer);
 impl RequestAnswer {
     /// The answer's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::RequestAnswer, self.0.id)
     }
     /// The contact's message; null when none was written.
     async fn message(&self) -> Option<&str> {
@@ -858,7 +859,7 @@ pub struct StaffMember(pub firms::User);
 impl StaffMember {
     /// The member's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::StaffMember, self.0.id)
     }
     /// The member's name.
     async fn name(&self) -> &str {
@@ -882,7 +883,7 @@ pub struct WebhookEndpoint(pub outbox::WebhookEndpoint);
 impl WebhookEndpoint {
     /// The endpoint's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::WebhookEndpoint, self.0.id)
     }
     /// Where events are posted. Admins read the whole URL; members read it with query values
     /// and user-info masked as `***` (they often hold the consumer's access token).
@@ -903,7 +904,7 @@ impl WebhookEndpoint {
     }
     /// The only client whose events it receives; null for every client.
     async fn client_id(&self) -> Option<ID> {
-        self.0.client_id.map(ID::from)
+        self.0.client_id.map(|id| gid(Kind::Client, id))
     }
     /// False once disabled (by an admin, or after failing too long).
     async fn enabled(&self) -> bool {
@@ -927,7 +928,7 @@ pub struct Delivery(pub outbox::Delivery);
 impl Delivery {
     /// The delivery's id.
     async fn id(&self) -> ID {
-        self.0.id.into()
+        gid(Kind::Delivery, self.0.id)
     }
     /// The stable id sent as Message-ID or webhook-id, the same on every retry.
     async fn delivery_id(&self) -> &str {
@@ -973,7 +974,9 @@ impl Delivery {
     }
     /// The request it is about; null for an endpoint event.
     async fn request_id(&self) -> Option<ID> {
-        self.0.request_id.map(ID::from)
+        self.0
+            .request_id
+            .map(|id| gid(Kind::InformationRequest, id))
     }
     /// Every attempt, oldest first, paginated.
     async fn attempt_log(

@@ -6,6 +6,7 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
+use crate::domain::gid::Kind;
 use crate::graphql::context::{AdminGuard, StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, delivery_control, env};
 use crate::graphql::firm::types::{Delivery, WebhookEndpoint};
@@ -140,7 +141,7 @@ impl WebhookMutation {
         } = input;
         let client_id = client_id
             .as_ref()
-            .map(|id| parse_id(id, "client"))
+            .map(|id| parse_id(id, Kind::Client))
             .transpose()?;
         let created = ops::webhooks::create_endpoint(
             env(ctx)?,
@@ -169,11 +170,11 @@ impl WebhookMutation {
             events,
             client_id,
         } = input;
-        let id = parse_id(&id, "webhook endpoint")?;
+        let id = parse_id(&id, Kind::WebhookEndpoint)?;
         let client_id = match client_id {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(client) => Some(Some(parse_id(&client, "client")?)),
+            MaybeUndefined::Value(client) => Some(Some(parse_id(&client, Kind::Client)?)),
         };
         let update = ops::webhooks::EndpointUpdate {
             url,
@@ -195,7 +196,7 @@ impl WebhookMutation {
         input: DisableWebhookEndpointInput,
     ) -> async_graphql::Result<WebhookEndpoint> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "webhook endpoint")?;
+        let id = parse_id(&input.id, Kind::WebhookEndpoint)?;
         let endpoint =
             ops::webhooks::disable_endpoint(env(ctx)?, &actor, id, input.reason.as_deref()).await?;
         Ok(WebhookEndpoint(endpoint))
@@ -213,7 +214,7 @@ impl WebhookMutation {
         id: ID,
     ) -> async_graphql::Result<WebhookEndpoint> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "webhook endpoint")?;
+        let id = parse_id(&id, Kind::WebhookEndpoint)?;
         let endpoint =
             ops::webhooks::enable_endpoint(env(ctx)?, &delivery_control(ctx), &actor, id).await?;
         Ok(WebhookEndpoint(endpoint))
@@ -231,7 +232,7 @@ impl WebhookMutation {
         id: ID,
     ) -> async_graphql::Result<WebhookEndpointWithSecret> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "webhook endpoint")?;
+        let id = parse_id(&id, Kind::WebhookEndpoint)?;
         Ok(with_secret(
             ops::webhooks::rotate_secret(env(ctx)?, &actor, id).await?,
         ))
@@ -248,7 +249,7 @@ impl WebhookMutation {
         id: ID,
     ) -> async_graphql::Result<bool> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "webhook endpoint")?;
+        let id = parse_id(&id, Kind::WebhookEndpoint)?;
         ops::webhooks::delete_endpoint(env(ctx)?, &actor, id).await?;
         Ok(true)
     }
@@ -263,7 +264,7 @@ impl WebhookMutation {
         id: ID,
     ) -> async_graphql::Result<Delivery> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "delivery")?;
+        let id = parse_id(&id, Kind::Delivery)?;
         let requeued =
             ops::webhooks::redeliver_delivery(env(ctx)?, &delivery_control(ctx), &actor, id)
                 .await?;

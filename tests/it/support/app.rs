@@ -10,6 +10,22 @@ use serde_json::{Value, json};
 
 use super::TestDb;
 
+pub use rappel::domain::gid::Kind;
+
+/// The global id of row `id` of `kind`, as the API spells it: tests that take a row id from
+/// the database pass it to GraphQL through this.
+pub fn gid(kind: Kind, id: i64) -> String {
+    rappel::domain::gid::encode(kind, id)
+}
+
+/// The row id inside a global id the API handed out (for the database, the CLI and the
+/// portal's URLs, which use row ids).
+pub fn row_id(global: &str) -> i64 {
+    rappel::domain::gid::decode(global)
+        .unwrap_or_else(|_| panic!("{global:?} is not a global id"))
+        .1
+}
+
 /// The schema of one test database.
 pub struct TestApp {
     pub db: TestDb,
@@ -381,10 +397,7 @@ impl World {
             .expect("generation enqueued deliveries")
             .to_string();
         let data = app.ok(admin, "{ firm { id } }", json!({})).await;
-        let firm_id: i64 = data["firm"]["id"]
-            .as_str()
-            .and_then(|id| id.parse().ok())
-            .expect("firm id");
+        let firm_id = row_id(data["firm"]["id"].as_str().expect("firm id"));
         let held_reply = held_reply(app, firm_id, &request, &clients[0].1).await;
         let ids = FirmIds {
             category,
@@ -447,8 +460,8 @@ async fn held_reply(app: &TestApp, firm_id: i64, request: &str, contact: &str) -
             firm_id,
             message_key: &key,
             source: "SMTP",
-            request_id: request.parse().expect("request id"),
-            contact_id: contact.parse().expect("contact id"),
+            request_id: row_id(request),
+            contact_id: row_id(contact),
             sender: "stranger@elsewhere.example",
             subject: "Re: vos éléments",
             outcome: "RECEIVING",
@@ -473,5 +486,5 @@ async fn held_reply(app: &TestApp, firm_id: i64, request: &str, contact: &str) -
     )
     .await
     .expect("held");
-    row.id.to_string()
+    gid(Kind::HeldReply, row.id)
 }

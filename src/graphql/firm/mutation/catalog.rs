@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{CreateServiceInput, UpdateServiceInput};
+use crate::domain::gid::Kind;
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::{Category, Service};
@@ -34,7 +35,7 @@ impl CatalogMutation {
         #[graphql(desc = "The category and its new name.")] input: RenameCategoryInput,
     ) -> async_graphql::Result<Category> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "category")?;
+        let id = parse_id(&input.id, Kind::Category)?;
         let row = ops::catalog::rename_category(env(ctx)?, &actor, id, &input.name).await?;
         Ok(Category(row))
     }
@@ -64,7 +65,7 @@ impl CatalogMutation {
         input: UpdateServiceInput,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "service")?;
+        let id = parse_id(&input.id, Kind::Service)?;
         let input = input.values.to_op()?;
         let row = ops::catalog::update_service(env(ctx)?, &actor, id, &input).await?;
         Ok(Service(row))
@@ -79,11 +80,11 @@ impl CatalogMutation {
         input: ReorderServiceItemsInput,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
-        let service_id = parse_id(&input.service_id, "service")?;
+        let service_id = parse_id(&input.service_id, Kind::Service)?;
         let order = input
             .item_ids
             .iter()
-            .map(|id| parse_id(id, "service item"))
+            .map(|id| parse_id(id, Kind::ServiceItem))
             .collect::<Result<Vec<_>, _>>()?;
         let row =
             ops::catalog::reorder_service_items(env(ctx)?, &actor, service_id, &order).await?;
@@ -99,7 +100,7 @@ impl CatalogMutation {
         #[graphql(desc = "The service's id; NOT_FOUND when the firm has no such service.")] id: ID,
     ) -> async_graphql::Result<Service> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "service")?;
+        let id = parse_id(&id, Kind::Service)?;
         Ok(Service(
             ops::catalog::archive_service(env(ctx)?, &actor, id).await?,
         ))

@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, Object};
 
 use super::{AddContactInput, CreateClientInput, UpdateClientInput, UpdateContactInput};
+use crate::domain::gid::Kind;
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::{Client, Contact};
@@ -37,7 +38,7 @@ impl ClientsMutation {
         input: UpdateClientInput,
     ) -> async_graphql::Result<Client> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "client")?;
+        let id = parse_id(&input.id, Kind::Client)?;
         let row = ops::clients::update_client(env(ctx)?, &actor, id, &input.values.to_op()).await?;
         Ok(Client(row))
     }
@@ -51,7 +52,7 @@ impl ClientsMutation {
         #[graphql(desc = "The client's id; NOT_FOUND when the firm has no such client.")] id: ID,
     ) -> async_graphql::Result<Client> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "client")?;
+        let id = parse_id(&id, Kind::Client)?;
         Ok(Client(
             ops::clients::archive_client(env(ctx)?, &actor, id).await?,
         ))
@@ -65,7 +66,7 @@ impl ClientsMutation {
         #[graphql(desc = "The client and the contact's values.")] input: AddContactInput,
     ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
-        let client_id = parse_id(&input.client_id, "client")?;
+        let client_id = parse_id(&input.client_id, Kind::Client)?;
         let row = ops::clients::add_contact(env(ctx)?, &actor, client_id, &input.to_op()).await?;
         Ok(Contact(row))
     }
@@ -81,7 +82,7 @@ impl ClientsMutation {
         input: UpdateContactInput,
     ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "contact")?;
+        let id = parse_id(&input.id, Kind::Contact)?;
         let row = ops::clients::update_contact(env(ctx)?, &actor, id, &input.to_op()).await?;
         Ok(Contact(row))
     }
@@ -94,7 +95,7 @@ impl ClientsMutation {
         #[graphql(desc = "The contact's id; NOT_FOUND when the firm has no such contact.")] id: ID,
     ) -> async_graphql::Result<Contact> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "contact")?;
+        let id = parse_id(&id, Kind::Contact)?;
         Ok(Contact(
             ops::clients::archive_contact(env(ctx)?, &actor, id).await?,
         ))

@@ -3,10 +3,12 @@
 //! and the daily digest preference. Each resolver parses ids and inputs, calls one operation
 //! of `crate::ops` with the caller as actor, and maps its answer; no rule lives here.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use super::{MissionLineInput, lines_to_op};
-use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
+use crate::domain::gid::Kind;
+use crate::error::AppError;
+use crate::graphql::context::{StaffGuard, gid, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, delivery_control, env};
 use crate::graphql::firm::types::InformationRequest;
 use crate::graphql::scalars::Date;
@@ -30,7 +32,7 @@ impl DayMutation {
         #[graphql(desc = "The request's id; NOT_FOUND when the firm has no such request.")] id: ID,
     ) -> async_graphql::Result<InformationRequest> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "information request")?;
+        let id = parse_id(&id, Kind::InformationRequest)?;
         let control = delivery_control(ctx);
         let reminded =
             ops::remind::remind_request(env(ctx)?, &actor, id, &control.reminder_defaults).await?;
@@ -56,11 +58,11 @@ impl DayMutation {
             end_date: input.template.end_date.map(|date| date.0),
             lines: lines_to_op(&input.template.lines)?,
         };
-        let client_ids = loose_ids(&input.client_ids);
+        let client_ids = bulk_ids(&input.client_ids, Kind::Client, "clientIds")?;
         let outcome =
             ops::bulk::create_missions(env(ctx)?, &actor, &template, &client_ids, input.dry_run)
                 .await?;
-        Ok(BulkResult::from(outcome))
+        Ok(BulkResult::of(outcome, Kind::Client, Kind::Mission))
     }
 
     /// Signs several DRAFT missions. Every one is checked first as `signMission` checks it;
@@ -72,9 +74,9 @@ impl DayMutation {
         #[graphql(desc = "The missions and whether to check only.")] input: SignMissionsInput,
     ) -> async_graphql::Result<BulkResult> {
         let actor = actor(ctx)?;
-        let ids = loose_ids(&input.ids);
+        let ids = bulk_ids(&input.ids, Kind::Mission, "ids")?;
         let outcome = ops::bulk::sign_missions(env(ctx)?, &actor, &ids, input.dry_run).await?;
-        Ok(BulkResult::from(outcome))
+        Ok(BulkResult::of(outcome, Kind::Mission, Kind::Mission))
     }
 
     /// Marks several tasks DONE; one missing or cancelled task leaves them all unchanged.
@@ -85,9 +87,9 @@ impl DayMutation {
         #[graphql(desc = "The tasks and whether to check only.")] input: CompleteTasksInput,
     ) -> async_graphql::Result<BulkResult> {
         let actor = actor(ctx)?;
-        let ids = loose_ids(&input.ids);
+        let ids = bulk_ids(&input.ids, Kind::Task, "ids")?;
         let outcome = ops::bulk::complete_tasks(env(ctx)?, &actor, &ids, input.dry_run).await?;
-        Ok(BulkResult::from(outcome))
+        Ok(BulkResult::of(outcome, Kind::Task, Kind::Task))
     }
 
     /// Closes several requests; one missing or not OPEN/ANSWERED leaves them all unchanged.
@@ -98,9 +100,13 @@ impl DayMutation {
         #[graphql(desc = "The requests and whether to check only.")] input: CloseRequestsInput,
     ) -> async_graphql::Result<BulkResult> {
         let actor = actor(ctx)?;
-        let ids = loose_ids(&input.ids);
+        let ids = bulk_ids(&input.ids, Kind::InformationRequest, "ids")?;
         let outcome = ops::bulk::close_requests(env(ctx)?, &actor, &ids, input.dry_run).await?;
-        Ok(BulkResult::from(outcome))
+        Ok(BulkResult::of(
+            outcome,
+            Kind::InformationRequest,
+            Kind::InformationRequest,
+        ))
     }
 
     /// Imports clients and contacts from CSV text (admins only). Header row: `client`,
@@ -150,11 +156,16 @@ impl DayMutation {
     }
 }
 
-/// Ids as given; one that is not a number is kept as 0, which no row has (NOT_FOUND for that
-/// item alone).
-fn loose_ids(ids: &[ID]) -> Vec<i64> {
+/// The rows of a bulk call's ids, all of `kind`: a malformed id or one of another kind refuses
+/// the whole call (BAD_USER_INPUT on `field.N`); a well-formed one the firm does not have is
+/// that item's NOT_FOUND.
+fn bulk_ids(ids: &[ID], kind: Kind, field: &str) -> Result<Vec<i64>, AppError> {
     ids.iter()
-        .map(|id| parse_id(id, "id").unwrap_or(0))
+        .enumerate()
+        .map(|(index, id)| {
+            parse_id(id, kind)
+                .map_err(|error| AppError::bad_input(format!("{field}.{index}"), error.message()))
+        })
         .collect()
 }
 
@@ -193,10 +204,10 @@ pub struct CreateMissionsInput {
 pub struct BulkItemError {
     /// The item's position in the call (0-based).
     pub index: i32,
-    /// The item's id as given (0 when it was not a number).
+    /// The item's id as given.
     pub id: ID,
-    /// What `extensions.code` a single call would have answered (NOT_FOUND, BAD_USER_INPUT).
-    pub code: String,
+    /// What `extensions.code` a single call would have answered.
+    pub code: ErrorCode,
     /// The field refused within the item, when one is.
     pub field: Option<String>,
     /// The reason, for a person.
@@ -217,19 +228,60 @@ pub struct BulkResult {
     pub errors: Vec<BulkItemError>,
 }
 
-impl From<BulkOutcome> for BulkResult {
-    fn from(outcome: BulkOutcome) -> Self {
+/// An error's `extensions.code`, as an enum where a payload carries one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(visible = "visible_to_staff")]
+pub enum ErrorCode {
+    /// No valid bearer token was sent.
+    Unauthenticated,
+    /// The caller may not do this.
+    Forbidden,
+    /// No such object in the caller's firm (also another firm's id).
+    NotFound,
+    /// The input broke a rule; `field` names it.
+    BadUserInput,
+    /// The object changed meanwhile or is in a state that forbids this.
+    Conflict,
+    /// Too many calls; try again later.
+    RateLimited,
+    /// Something failed on Rappel's side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The enum value of an `extensions.code`.
+    pub fn of(code: &str) -> Self {
+        match code {
+            "UNAUTHENTICATED" => Self::Unauthenticated,
+            "FORBIDDEN" => Self::Forbidden,
+            "NOT_FOUND" => Self::NotFound,
+            "BAD_USER_INPUT" => Self::BadUserInput,
+            "CONFLICT" => Self::Conflict,
+            "RATE_LIMITED" => Self::RateLimited,
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl BulkResult {
+    /// The answer of a bulk call over rows of `item_kind` whose results are rows of
+    /// `result_kind` (`createMissions`: clients in, missions out).
+    fn of(outcome: BulkOutcome, item_kind: Kind, result_kind: Kind) -> Self {
         Self {
             dry_run: outcome.dry_run,
             applied: outcome.applied,
-            ids: outcome.ids.into_iter().map(ID::from).collect(),
+            ids: outcome
+                .ids
+                .into_iter()
+                .map(|id| gid(result_kind, id))
+                .collect(),
             errors: outcome
                 .errors
                 .into_iter()
                 .map(|error| BulkItemError {
                     index: count(error.index),
-                    id: ID::from(error.id),
-                    code: error.code.to_string(),
+                    id: gid(item_kind, error.id),
+                    code: ErrorCode::of(error.code),
                     field: error.field,
                     message: error.message,
                 })

@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{CreateMissionInput, MissionLineInput, UpdateMissionInput, lines_to_op};
+use crate::domain::gid::Kind;
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::Mission;
@@ -41,7 +42,7 @@ impl MissionsMutation {
         input: UpdateMissionInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "mission")?;
+        let id = parse_id(&input.id, Kind::Mission)?;
         let input = ops::missions::MissionUpdateInput {
             name: input.name,
             start_date: input.start_date.map(|date| date.0),
@@ -63,7 +64,7 @@ impl MissionsMutation {
         #[graphql(desc = "The mission and its new line.")] input: AddMissionLineInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let mission_id = parse_id(&input.mission_id, "mission")?;
+        let mission_id = parse_id(&input.mission_id, Kind::Mission)?;
         let line = input.line.to_op()?;
         Ok(Mission(
             ops::missions::add_mission_line(env(ctx)?, &actor, mission_id, &line).await?,
@@ -79,7 +80,7 @@ impl MissionsMutation {
         #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "mission")?;
+        let id = parse_id(&id, Kind::Mission)?;
         Ok(Mission(
             ops::missions::sign_mission(env(ctx)?, &actor, id).await?,
         ))
@@ -96,7 +97,7 @@ impl MissionsMutation {
         #[graphql(desc = "The mission and the day it ended.")] input: EndMissionInput,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "mission")?;
+        let id = parse_id(&input.id, Kind::Mission)?;
         let end_date = input.end_date.map(|date| date.0);
         Ok(Mission(
             ops::missions::end_mission(env(ctx)?, &actor, id, end_date).await?,
@@ -111,7 +112,7 @@ impl MissionsMutation {
         #[graphql(desc = "The mission's id; NOT_FOUND when the firm has no such mission.")] id: ID,
     ) -> async_graphql::Result<Mission> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "mission")?;
+        let id = parse_id(&id, Kind::Mission)?;
         Ok(Mission(
             ops::missions::cancel_mission(env(ctx)?, &actor, id).await?,
         ))

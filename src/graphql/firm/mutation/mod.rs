@@ -8,6 +8,7 @@ use async_graphql::{Context, ID, InputObject, MergedObject, SimpleObject};
 
 use super::types::StaffMember;
 use crate::db::DbConn;
+use crate::domain::gid::Kind;
 use crate::domain::schedule::{Frequency, ScheduleLimits, WorkingDayAdjustment};
 use crate::domain::{DeliverableType, ItemKind, Language};
 use crate::error::AppError;
@@ -212,7 +213,7 @@ impl CreateServiceInput {
             category_id: self
                 .category_id
                 .as_ref()
-                .map(|id| parse_id(id, "category"))
+                .map(|id| parse_id(id, Kind::Category))
                 .transpose()?,
             title: self.title.clone(),
             deliverable_type: self.deliverable_type,
@@ -225,7 +226,7 @@ impl CreateServiceInput {
                         id: item
                             .id
                             .as_ref()
-                            .map(|id| parse_id(id, "service item"))
+                            .map(|id| parse_id(id, Kind::ServiceItem))
                             .transpose()?,
                         kind: item.kind,
                         title: item.title.clone(),
@@ -278,7 +279,7 @@ impl UpdateContactInput {
 impl MissionLineInput {
     pub(super) fn to_op(&self) -> Result<ops::missions::MissionLineInput, AppError> {
         Ok(ops::missions::MissionLineInput {
-            service_id: parse_id(&self.service_id, "service")?,
+            service_id: parse_id(&self.service_id, Kind::Service)?,
             frequency: self.frequency,
             first_due_date: self.first_due_date.map(|date| date.0),
             quantity: self.quantity,
@@ -298,7 +299,7 @@ impl CreateMissionInput {
     /// The operation's input: ids parsed (an id that is not one of ours is NOT_FOUND).
     pub fn to_op(&self) -> Result<ops::missions::MissionInput, AppError> {
         Ok(ops::missions::MissionInput {
-            client_id: parse_id(&self.client_id, "client")?,
+            client_id: parse_id(&self.client_id, Kind::Client)?,
             name: self.name.clone(),
             start_date: self.start_date.0,
             end_date: self.end_date.map(|date| date.0),

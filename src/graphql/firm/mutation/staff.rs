@@ -6,6 +6,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use super::StaffInvitation;
 use crate::config::AuthConfig;
 use crate::domain::Role;
+use crate::domain::gid::Kind;
 use crate::graphql::context::{AdminGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::StaffMember;
@@ -50,7 +51,7 @@ impl StaffMutation {
         id: ID,
     ) -> async_graphql::Result<bool> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "staff member")?;
+        let id = parse_id(&id, Kind::StaffMember)?;
         ops::staff::remove_staff_member(env(ctx)?, &actor, id).await?;
         Ok(true)
     }
@@ -64,7 +65,7 @@ impl StaffMutation {
         #[graphql(desc = "The contact the token acts for.")] input: CreateContactAccessTokenInput,
     ) -> async_graphql::Result<String> {
         let actor = actor(ctx)?;
-        let contact_id = parse_id(&input.contact_id, "contact")?;
+        let contact_id = parse_id(&input.contact_id, Kind::Contact)?;
         let lifetime = ctx
             .data::<AuthConfig>()
             .map(|config| config.contact_token_days)

@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::domain::TaskStatus;
+use crate::domain::gid::Kind;
 use crate::graphql::context::{StaffGuard, parse_id, visible_to_staff};
 use crate::graphql::door::{actor, env};
 use crate::graphql::firm::types::{InformationRequest, Task};
@@ -43,11 +44,11 @@ impl WorkMutation {
         #[graphql(desc = "The task and its new assignee.")] input: AssignTaskInput,
     ) -> async_graphql::Result<Task> {
         let actor = actor(ctx)?;
-        let id = parse_id(&input.id, "task")?;
+        let id = parse_id(&input.id, Kind::Task)?;
         let assignee_id = input
             .assignee_id
             .as_ref()
-            .map(|id| parse_id(id, "staff member"))
+            .map(|id| parse_id(id, Kind::StaffMember))
             .transpose()?;
         Ok(Task(
             ops::work::assign_task(env(ctx)?, &actor, id, assignee_id).await?,
@@ -62,7 +63,7 @@ impl WorkMutation {
         #[graphql(desc = "The request's id; NOT_FOUND when the firm has no such request.")] id: ID,
     ) -> async_graphql::Result<InformationRequest> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "information request")?;
+        let id = parse_id(&id, Kind::InformationRequest)?;
         Ok(InformationRequest(
             ops::work::close_request(env(ctx)?, &actor, id).await?,
         ))
@@ -76,7 +77,7 @@ impl WorkMutation {
         #[graphql(desc = "The request's id; NOT_FOUND when the firm has no such request.")] id: ID,
     ) -> async_graphql::Result<InformationRequest> {
         let actor = actor(ctx)?;
-        let id = parse_id(&id, "information request")?;
+        let id = parse_id(&id, Kind::InformationRequest)?;
         Ok(InformationRequest(
             ops::work::reopen_request(env(ctx)?, &actor, id).await?,
         ))
@@ -85,7 +86,7 @@ impl WorkMutation {
 
 async fn set_task(ctx: &Context<'_>, id: ID, status: TaskStatus) -> async_graphql::Result<Task> {
     let actor = actor(ctx)?;
-    let id = parse_id(&id, "task")?;
+    let id = parse_id(&id, Kind::Task)?;
     Ok(Task(
         ops::work::set_task_status(env(ctx)?, &actor, id, status).await?,
     ))
