@@ -205,10 +205,10 @@ pub(crate) async fn record_in(
                 Some(answered.status.as_str()),
             )
             .detail(serde_json::json!({
-                "answerId": gid::encode(Kind::RequestAnswer, answer.id),
+                "answerId": answer.id,
                 "files": recorded
                     .iter()
-                    .map(|file| serde_json::json!({ "id": gid::encode(Kind::AnswerFile, file.id), "name": file.name }))
+                    .map(|file| serde_json::json!({ "id": file.id, "name": file.name }))
                     .collect::<Vec<_>>(),
             }))],
     )
