@@ -176,6 +176,11 @@ async fn copy_in(
     Ok(sink.as_mut().finish().await?)
 }
 
+/// (mission line, due date, copy number).
+type OccurrenceKey = (i64, NaiveDate, i32);
+/// (client, mission, tasks, requests) of an occurrence.
+type OccurrenceRows = (i64, i64, u32, u32);
+
 /// One transaction of the ceiling: `tasks` and `requests` are whole occurrences.
 async fn write_chunk(
     writer: &Writer,
@@ -209,7 +214,7 @@ async fn write_chunk(
     };
     // One entry per occurrence (line, due date, copy), as generation journals it.
     let details = |tasks: &[NewTask], created: &[InformationRequest]| {
-        let mut keys: BTreeMap<(i64, NaiveDate, i32), (i64, i64, u32, u32)> = BTreeMap::new();
+        let mut keys: BTreeMap<OccurrenceKey, OccurrenceRows> = BTreeMap::new();
         for task in tasks {
             keys.entry((task.mission_line_id, task.due_date, task.copy_number))
                 .or_insert((task.client_id, task.mission_id, 0, 0))
