@@ -15,7 +15,7 @@ use rappel::db::bulk::{self, Conflicts};
 use rappel::db::clients::{Contact, list_notified_contacts_of_clients};
 use rappel::db::journal::NewJournalEntry;
 use rappel::db::missions::list_signed_lines_to_generate;
-use rappel::db::work::{NewInformationRequest, NewTask};
+use rappel::db::work::{InformationRequest, NewInformationRequest, NewTask};
 use rappel::domain::schedule::{LineSchedule, MissionWindow, occurrences_created_by};
 use rappel::domain::{DeliveryEvent, RequestStatus, TaskStatus};
 use rappel::generation::{GenerationSettings, run_pass};
@@ -106,14 +106,292 @@ struct Written {
     journal: usize,
 }
 
+/// How the ceiling writes: PostgreSQL through COPY on a plain `tokio_postgres` client (the
+/// fastest bulk path, which diesel-async does not offer), SQLite through `rappel::db::bulk`
+/// without conflict handling (cached prepared statements, every row of a table in one hop to
+/// the blocking pool: in-process, nothing is faster).
+enum Writer {
+    Copy(tokio_postgres::Client),
+    Sqlite,
+}
+
+/// COPY's text format, written straight into one buffer per table.
+#[derive(Default)]
+struct CopyText {
+    text: String,
+    fresh_row: bool,
+}
+
+impl CopyText {
+    fn separate(&mut self) {
+        if self.fresh_row {
+            self.fresh_row = false;
+        } else if !self.text.is_empty() && !self.text.ends_with('\n') {
+            self.text.push('\t');
+        }
+    }
+    fn value(&mut self, value: impl std::fmt::Display) -> &mut Self {
+        use std::fmt::Write;
+        self.separate();
+        let _ = write!(self.text, "{value}");
+        self
+    }
+    fn text(&mut self, value: &str) -> &mut Self {
+        self.separate();
+        for ch in value.chars() {
+            match ch {
+                '\\' => self.text.push_str("\\\\"),
+                '\t' => self.text.push_str("\\t"),
+                '\n' => self.text.push_str("\\n"),
+                '\r' => self.text.push_str("\\r"),
+                other => self.text.push(other),
+            }
+        }
+        self
+    }
+    fn optional(&mut self, value: Option<impl std::fmt::Display>) -> &mut Self {
+        match value {
+            Some(value) => self.value(value),
+            None => self.value("\\N"),
+        }
+    }
+    fn end_row(&mut self) {
+        self.text.push('\n');
+        self.fresh_row = true;
+    }
+}
+
+async fn copy_in(
+    client: &tokio_postgres::Client,
+    statement: &str,
+    rows: CopyText,
+) -> anyhow::Result<u64> {
+    use futures_util::SinkExt;
+    if rows.text.is_empty() {
+        return Ok(0);
+    }
+    let sink = client.copy_in::<_, bytes::Bytes>(statement).await?;
+    futures_util::pin_mut!(sink);
+    sink.send(bytes::Bytes::from(rows.text)).await?;
+    Ok(sink.as_mut().finish().await?)
+}
+
+/// (mission line, due date, copy number).
+type OccurrenceKey = (i64, NaiveDate, i32);
+/// (client, mission, tasks, requests) of an occurrence.
+type OccurrenceRows = (i64, i64, u32, u32);
+
+/// One transaction of the ceiling: `tasks` and `requests` are whole occurrences.
+async fn write_chunk(
+    writer: &Writer,
+    conn: &mut rappel::db::Conn,
+    tasks: &[NewTask],
+    requests: &[NewInformationRequest],
+    contacts: &HashMap<i64, Vec<Contact>>,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<Written> {
+    let now_naive = now.naive_utc();
+    let deliveries_of = |created: &[InformationRequest]| -> Vec<_> {
+        created
+            .iter()
+            .flat_map(|request| {
+                let recipients = Recipients {
+                    contacts: contacts
+                        .get(&request.client_id)
+                        .map_or(&[][..], Vec::as_slice),
+                    endpoints: &[],
+                };
+                deliveries_for_event(
+                    request,
+                    DeliveryEvent::RequestCreated,
+                    &recipients,
+                    now,
+                    now_naive,
+                    Occurrence::Once,
+                )
+            })
+            .collect()
+    };
+    // One entry per occurrence (line, due date, copy), as generation journals it.
+    let details = |tasks: &[NewTask], created: &[InformationRequest]| {
+        let mut keys: BTreeMap<OccurrenceKey, OccurrenceRows> = BTreeMap::new();
+        for task in tasks {
+            keys.entry((task.mission_line_id, task.due_date, task.copy_number))
+                .or_insert((task.client_id, task.mission_id, 0, 0))
+                .2 += 1;
+        }
+        for request in created {
+            keys.entry((
+                request.mission_line_id,
+                request.due_date,
+                request.copy_number,
+            ))
+            .or_insert((request.client_id, request.mission_id, 0, 0))
+            .3 += 1;
+        }
+        keys.into_iter()
+            .map(
+                |((line, due_date, copy), (client, mission, tasks, requests))| {
+                    let detail = serde_json::json!({
+                        "dueDate": due_date,
+                        "copyNumber": copy,
+                        "tasks": tasks,
+                        "requests": requests,
+                    })
+                    .to_string();
+                    (line, client, mission, detail)
+                },
+            )
+            .collect::<Vec<(i64, i64, i64, String)>>()
+    };
+    match writer {
+        Writer::Copy(client) => {
+            client.batch_execute("BEGIN").await?;
+            let mut rows = CopyText::default();
+            for task in tasks {
+                rows.value(task.firm_id)
+                    .value(task.client_id)
+                    .value(task.mission_id)
+                    .value(task.mission_line_id)
+                    .value(task.service_item_id)
+                    .value(task.copy_number)
+                    .value(task.due_date)
+                    .value(task.created_on)
+                    .text(&task.title)
+                    .value(task.status.as_str())
+                    .value(task.created_at)
+                    .end_row();
+            }
+            let tasks_written = copy_in(client, "COPY tasks (firm_id, client_id, mission_id, mission_line_id, service_item_id, copy_number, due_date, created_on, title, status, created_at) FROM STDIN", rows).await?;
+            let count = i64::try_from(requests.len())?;
+            let ids = client
+                .query(
+                    "SELECT nextval('information_requests_id_seq') FROM generate_series(1, $1::int8)",
+                    &[&count],
+                )
+                .await?;
+            let created: Vec<InformationRequest> = requests
+                .iter()
+                .zip(&ids)
+                .map(|(request, id)| InformationRequest {
+                    id: id.get(0),
+                    firm_id: request.firm_id,
+                    client_id: request.client_id,
+                    mission_id: request.mission_id,
+                    mission_line_id: request.mission_line_id,
+                    service_item_id: request.service_item_id,
+                    copy_number: request.copy_number,
+                    due_date: request.due_date,
+                    created_on: request.created_on,
+                    text: request.text.clone(),
+                    status: request.status,
+                    answered_at: None,
+                    closed_at: None,
+                    created_at: request.created_at,
+                })
+                .collect();
+            let mut rows = CopyText::default();
+            for request in &created {
+                rows.value(request.id)
+                    .value(request.firm_id)
+                    .value(request.client_id)
+                    .value(request.mission_id)
+                    .value(request.mission_line_id)
+                    .value(request.service_item_id)
+                    .value(request.copy_number)
+                    .value(request.due_date)
+                    .value(request.created_on)
+                    .text(&request.text)
+                    .value(request.status.as_str())
+                    .value(request.created_at)
+                    .end_row();
+            }
+            let requests_written = copy_in(client, "COPY information_requests (id, firm_id, client_id, mission_id, mission_line_id, service_item_id, copy_number, due_date, created_on, text, status, created_at) FROM STDIN", rows).await?;
+            let mut rows = CopyText::default();
+            for delivery in deliveries_of(&created) {
+                rows.value(delivery.firm_id)
+                    .text(&delivery.delivery_uid)
+                    .text(&delivery.dedupe_key)
+                    .value(delivery.kind.as_str())
+                    .value(delivery.event.as_str())
+                    .optional(delivery.request_id)
+                    .optional(delivery.contact_id)
+                    .optional(delivery.webhook_endpoint_id)
+                    .text(&delivery.target)
+                    .text(&delivery.payload)
+                    .value(delivery.status.as_str())
+                    .value(delivery.next_attempt_at)
+                    .value(delivery.created_at)
+                    .end_row();
+            }
+            let deliveries = copy_in(client, "COPY deliveries (firm_id, delivery_uid, dedupe_key, kind, event, request_id, contact_id, webhook_endpoint_id, target, payload, status, next_attempt_at, created_at) FROM STDIN", rows).await?;
+            let mut rows = CopyText::default();
+            for (line, client_id, mission, detail) in details(tasks, &created) {
+                rows.value(1)
+                    .value(now_naive)
+                    .value("SYSTEM")
+                    .value("\\N")
+                    .value("\\N")
+                    .value("occurrence.generated")
+                    .value("mission_line")
+                    .value(line)
+                    .value(client_id)
+                    .value(mission)
+                    .value("\\N")
+                    .value("\\N")
+                    .text(&detail)
+                    .end_row();
+            }
+            let journal = copy_in(client, "COPY journal_entries (firm_id, occurred_at, actor_kind, actor_user_id, actor_contact_id, kind, object_type, object_id, client_id, mission_id, before_status, after_status, detail) FROM STDIN", rows).await?;
+            client.batch_execute("COMMIT").await?;
+            Ok(Written {
+                occurrences: usize::try_from(tasks_written + requests_written)?,
+                deliveries: usize::try_from(deliveries)?,
+                journal: usize::try_from(journal)?,
+            })
+        }
+        Writer::Sqlite => Ok(rappel::transaction!(conn, |tx| {
+            let tasks_written = bulk::insert_tasks(&mut tx, tasks, Conflicts::Fail).await?;
+            let created = bulk::insert_requests(&mut tx, requests, Conflicts::Fail).await?;
+            let deliveries =
+                bulk::insert_deliveries(&mut tx, &deliveries_of(&created), Conflicts::Fail).await?;
+            let details = details(tasks, &created);
+            let entries: Vec<NewJournalEntry<'_>> = details
+                .iter()
+                .map(|(line, client, mission, detail)| NewJournalEntry {
+                    firm_id: 1,
+                    occurred_at: now_naive,
+                    actor_kind: "SYSTEM",
+                    actor_user_id: None,
+                    actor_contact_id: None,
+                    kind: "occurrence.generated",
+                    object_type: "mission_line",
+                    object_id: *line,
+                    client_id: Some(*client),
+                    mission_id: Some(*mission),
+                    before_status: None,
+                    after_status: None,
+                    detail: Some(detail),
+                })
+                .collect();
+            let journal = bulk::insert_journal(&mut tx, &entries).await?;
+            Ok::<_, rappel::db::DbError>(Written {
+                occurrences: tasks_written + created.len(),
+                deliveries,
+                journal,
+            })
+        })?),
+    }
+}
+
 /// The ceiling: the rows generation writes (tasks, requests, one delivery per contact of each
-/// request, one journal entry per occurrence of each transaction), in transactions of the same
-/// size, written with the fastest plain method of each backend (`rappel::db::bulk` without
-/// conflict handling: `INSERT ... SELECT FROM UNNEST` on PostgreSQL, since diesel-async's
-/// connection offers no COPY; cached prepared statements in one blocking hop per table on
-/// SQLite) and nothing else: no generation key, no mission lock, no watermark.
+/// request, one journal entry per occurrence), in transactions of whole occurrences of at most
+/// `per_transaction` rows as generation cuts them, with the fastest plain method of each
+/// backend (see [`Writer`]) and nothing else: no generation key conflict handling, no mission
+/// lock, no watermark.
 async fn plain_insert(
     pool: &Pool,
+    writer: &Writer,
     as_of: NaiveDate,
     per_transaction: usize,
 ) -> anyhow::Result<Written> {
@@ -134,6 +412,8 @@ async fn plain_insert(
         for contact in list_notified_contacts_of_clients(&mut conn.as_db(), 1, &client_ids).await? {
             contacts.entry(contact.client_id).or_default().push(contact);
         }
+        // Whole occurrences (a task and a request each) per transaction, as generation.
+        let per_chunk = (per_transaction / 2).max(1);
         let mut tasks = Vec::new();
         let mut requests = Vec::new();
         for signed in &lines {
@@ -178,93 +458,11 @@ async fn plain_insert(
                 });
             }
         }
-        // Generation's pieces: tasks first, then requests, `per_transaction` rows each.
-        let mut tasks = tasks.into_iter().peekable();
-        let mut requests = requests.into_iter().peekable();
-        while tasks.peek().is_some() || requests.peek().is_some() {
-            let chunk_tasks: Vec<NewTask> = tasks.by_ref().take(per_transaction).collect();
-            let room = per_transaction - chunk_tasks.len();
-            let chunk_requests: Vec<NewInformationRequest> = requests.by_ref().take(room).collect();
-            let contacts = &contacts;
-            let (occurrences, deliveries, journal) = rappel::transaction!(conn, |tx| {
-                let tasks_written =
-                    bulk::insert_tasks(&mut tx, &chunk_tasks, Conflicts::Fail).await?;
-                let created =
-                    bulk::insert_requests(&mut tx, &chunk_requests, Conflicts::Fail).await?;
-                let deliveries: Vec<_> = created
-                    .iter()
-                    .flat_map(|request| {
-                        let recipients = Recipients {
-                            contacts: contacts
-                                .get(&request.client_id)
-                                .map_or(&[][..], Vec::as_slice),
-                            endpoints: &[],
-                        };
-                        deliveries_for_event(
-                            request,
-                            DeliveryEvent::RequestCreated,
-                            &recipients,
-                            now,
-                            now_naive,
-                            Occurrence::Once,
-                        )
-                    })
-                    .collect();
-                let deliveries_written =
-                    bulk::insert_deliveries(&mut tx, &deliveries, Conflicts::Fail).await?;
-                // One entry per occurrence (line, due date, copy) of this transaction.
-                let mut keys: BTreeMap<(i64, NaiveDate), (i64, i64, u32, u32)> = BTreeMap::new();
-                for task in &chunk_tasks {
-                    keys.entry((task.mission_line_id, task.due_date))
-                        .or_insert((task.client_id, task.mission_id, 0, 0))
-                        .2 += 1;
-                }
-                for request in &created {
-                    keys.entry((request.mission_line_id, request.due_date))
-                        .or_insert((request.client_id, request.mission_id, 0, 0))
-                        .3 += 1;
-                }
-                let details: Vec<(i64, i64, i64, String)> = keys
-                    .into_iter()
-                    .map(|((line, due_date), (client, mission, tasks, requests))| {
-                        let detail = serde_json::json!({
-                            "dueDate": due_date,
-                            "copyNumber": 1,
-                            "tasks": tasks,
-                            "requests": requests,
-                        })
-                        .to_string();
-                        (line, client, mission, detail)
-                    })
-                    .collect();
-                let entries: Vec<NewJournalEntry<'_>> = details
-                    .iter()
-                    .map(|(line, client, mission, detail)| NewJournalEntry {
-                        firm_id: 1,
-                        occurred_at: now_naive,
-                        actor_kind: "SYSTEM",
-                        actor_user_id: None,
-                        actor_contact_id: None,
-                        kind: "occurrence.generated",
-                        object_type: "mission_line",
-                        object_id: *line,
-                        client_id: Some(*client),
-                        mission_id: Some(*mission),
-                        before_status: None,
-                        after_status: None,
-                        detail: Some(detail),
-                    })
-                    .collect();
-                let journal_written = bulk::insert_journal(&mut tx, &entries).await?;
-                Ok::<_, rappel::db::DbError>((
-                    tasks_written + created.len(),
-                    deliveries_written,
-                    journal_written,
-                ))
-            })?;
-            written.occurrences += occurrences;
-            written.deliveries += deliveries;
-            written.journal += journal;
+        for (tasks, requests) in tasks.chunks(per_chunk).zip(requests.chunks(per_chunk)) {
+            let chunk = write_chunk(writer, &mut conn, tasks, requests, &contacts, now).await?;
+            written.occurrences += chunk.occurrences;
+            written.deliveries += chunk.deliveries;
+            written.journal += chunk.journal;
         }
         if lines.len() < BATCH as usize {
             break;
@@ -322,8 +520,15 @@ async fn bench(backend: &str, url: &str, lines: u32) -> anyhow::Result<()> {
 
     // The ceiling first, then generation, each from the same clean state.
     clear_generated(&pool, postgres).await?;
+    let writer = if postgres {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Writer::Copy(client)
+    } else {
+        Writer::Sqlite
+    };
     let started = Instant::now();
-    let written = plain_insert(&pool, as_of, settings.occurrences_per_transaction).await?;
+    let written = plain_insert(&pool, &writer, as_of, settings.occurrences_per_transaction).await?;
     let ceiling_seconds = started.elapsed().as_secs_f64();
     clear_generated(&pool, postgres).await?;
 

@@ -428,6 +428,10 @@ impl BatchContext {
 struct BatchPlan {
     tasks: Vec<NewTask>,
     requests: Vec<NewInformationRequest>,
+    /// Where each occurrence's rows end in `tasks` and `requests` (counts so far, in order):
+    /// an occurrence's rows are consecutive and go into one transaction together, so it has
+    /// one journal entry.
+    occurrence_ends: Vec<(usize, usize)>,
     /// (line id, mission id) of the lines whose every due occurrence is in the plan.
     completed_lines: Vec<(i64, i64)>,
     lines_in_error: usize,
@@ -446,17 +450,35 @@ impl BatchPlan {
         ids
     }
 
-    /// The plan cut into pieces of at most `rows` tasks and requests each, in order (tasks
-    /// first), the last piece carrying the completed lines. Always at least one piece.
+    /// The plan cut into pieces of whole occurrences, at most `rows` tasks and requests each
+    /// (an occurrence with more rows than that is a piece of its own), in order, the last
+    /// piece carrying the completed lines. Always at least one piece.
     fn into_chunks(self, rows: usize) -> Vec<BatchPlan> {
+        let rows = rows.max(1);
         let mut chunks = Vec::new();
-        let mut tasks = self.tasks.into_iter().peekable();
-        let mut requests = self.requests.into_iter().peekable();
+        let mut tasks = self.tasks.into_iter();
+        let mut requests = self.requests.into_iter();
+        let mut ends = self.occurrence_ends.into_iter().peekable();
+        let (mut tasks_taken, mut requests_taken) = (0, 0);
         loop {
-            let chunk_tasks: Vec<NewTask> = tasks.by_ref().take(rows).collect();
-            let room = rows - chunk_tasks.len();
-            let chunk_requests: Vec<NewInformationRequest> = requests.by_ref().take(room).collect();
-            let done = tasks.peek().is_none() && requests.peek().is_none();
+            let (mut tasks_end, mut requests_end) = (tasks_taken, requests_taken);
+            let mut occurrence_ends = Vec::new();
+            while let Some(&(task_end, request_end)) = ends.peek() {
+                let size = (task_end - tasks_taken) + (request_end - requests_taken);
+                if size > rows && !occurrence_ends.is_empty() {
+                    break;
+                }
+                (tasks_end, requests_end) = (task_end, request_end);
+                occurrence_ends.push((task_end - tasks_taken, request_end - requests_taken));
+                ends.next();
+            }
+            let chunk_tasks: Vec<NewTask> = tasks.by_ref().take(tasks_end - tasks_taken).collect();
+            let chunk_requests: Vec<NewInformationRequest> = requests
+                .by_ref()
+                .take(requests_end - requests_taken)
+                .collect();
+            (tasks_taken, requests_taken) = (tasks_end, requests_end);
+            let done = ends.peek().is_none();
             let touched: Vec<(i64, i64)> = chunk_tasks
                 .iter()
                 .map(|task| (task.mission_line_id, task.mission_id))
@@ -469,6 +491,7 @@ impl BatchPlan {
             chunks.push(BatchPlan {
                 tasks: chunk_tasks,
                 requests: chunk_requests,
+                occurrence_ends,
                 // Earlier pieces list the lines they write for, so `mission_ids` locks the
                 // right missions; only the last piece's lines get their watermark moved.
                 completed_lines: if done {
@@ -500,6 +523,8 @@ impl BatchPlan {
                 .filter(|request| missions.contains(&request.mission_id))
                 .cloned()
                 .collect(),
+            // Written as it is, never cut again.
+            occurrence_ends: Vec::new(),
             completed_lines: self
                 .completed_lines
                 .iter()
@@ -608,6 +633,7 @@ fn plan_batch(
     let mut plan = BatchPlan {
         tasks: Vec::new(),
         requests: Vec::new(),
+        occurrence_ends: Vec::new(),
         completed_lines: Vec::with_capacity(lines.len()),
         lines_in_error: 0,
     };
@@ -674,6 +700,10 @@ fn plan_batch(
                         });
                     }
                 }
+            }
+            let end = (plan.tasks.len(), plan.requests.len());
+            if plan.occurrence_ends.last().copied().unwrap_or((0, 0)) != end {
+                plan.occurrence_ends.push(end);
             }
         }
         plan.completed_lines.push((line.id, line.mission_id));

@@ -67,40 +67,26 @@ impl<'a> WorkColumns<'a> {
     }
 }
 
-fn task_columns(rows: &[NewTask]) -> WorkColumns<'_> {
-    let mut columns = WorkColumns::default();
-    for row in rows {
-        columns.firm_id.push(row.firm_id);
-        columns.client_id.push(row.client_id);
-        columns.mission_id.push(row.mission_id);
-        columns.mission_line_id.push(row.mission_line_id);
-        columns.service_item_id.push(row.service_item_id);
-        columns.copy_number.push(row.copy_number);
-        columns.due_date.push(row.due_date);
-        columns.created_on.push(row.created_on);
-        columns.label.push(&row.title);
-        columns.status.push(row.status.as_str());
-        columns.created_at.push(row.created_at);
-    }
-    columns
-}
-
-fn request_columns(rows: &[NewInformationRequest]) -> WorkColumns<'_> {
-    let mut columns = WorkColumns::default();
-    for row in rows {
-        columns.firm_id.push(row.firm_id);
-        columns.client_id.push(row.client_id);
-        columns.mission_id.push(row.mission_id);
-        columns.mission_line_id.push(row.mission_line_id);
-        columns.service_item_id.push(row.service_item_id);
-        columns.copy_number.push(row.copy_number);
-        columns.due_date.push(row.due_date);
-        columns.created_on.push(row.created_on);
-        columns.label.push(&row.text);
-        columns.status.push(row.status.as_str());
-        columns.created_at.push(row.created_at);
-    }
-    columns
+/// The column arrays of tasks (`label` = `title`) or requests (`label` = `text`): their
+/// fields are the same but for the label's name.
+macro_rules! work_columns {
+    ($rows:expr, $label:ident) => {{
+        let mut columns = WorkColumns::default();
+        for row in $rows {
+            columns.firm_id.push(row.firm_id);
+            columns.client_id.push(row.client_id);
+            columns.mission_id.push(row.mission_id);
+            columns.mission_line_id.push(row.mission_line_id);
+            columns.service_item_id.push(row.service_item_id);
+            columns.copy_number.push(row.copy_number);
+            columns.due_date.push(row.due_date);
+            columns.created_on.push(row.created_on);
+            columns.label.push(row.$label.as_str());
+            columns.status.push(row.status.as_str());
+            columns.created_at.push(row.created_at);
+        }
+        columns
+    }};
 }
 
 const WORK_COLUMNS: &str = "firm_id, client_id, mission_id, mission_line_id, service_item_id, \
@@ -132,7 +118,7 @@ pub async fn insert_tasks(
         return Ok(0);
     }
     match db {
-        DbConn::Postgres(c) => Ok(task_columns(rows)
+        DbConn::Postgres(c) => Ok(work_columns!(rows, title)
             .bind(work_sql("tasks", "title", conflicts, false))
             .execute(*c)
             .await?),
@@ -175,7 +161,7 @@ pub async fn insert_requests(
         return Ok(Vec::new());
     }
     match db {
-        DbConn::Postgres(c) => Ok(request_columns(rows)
+        DbConn::Postgres(c) => Ok(work_columns!(rows, text)
             .bind(work_sql("information_requests", "text", conflicts, true))
             .load::<InformationRequest>(*c)
             .await?),

@@ -344,3 +344,47 @@ backend_test! {
         assert_eq!(parse_csv(&String::from_utf8(output.stdout).expect("utf-8")).len(), 1);
     }
 }
+
+backend_test! {
+    async fn an_occurrence_is_journalled_once_whatever_the_transaction_size(db: TestDb) {
+        // Transactions of 1 and 3 rows: an occurrence has a task and a request, so cut by rows
+        // alone its two rows would land in different transactions and be journalled twice.
+        for (tag, rows) in [("chunks-one", 1), ("chunks-three", 3)] {
+            let mut firm = FirmFixture::create(&db.pool, tag).await;
+            firm.settings.occurrences_per_transaction = rows;
+            let service = firm.service("TVA", 10).await;
+            let (client, _) = firm.client_with_contact("Boulangerie").await;
+            let mission = firm.monthly_mission(&client, &service).await;
+            ops::missions::sign_mission(firm.env(), &firm.admin(), mission.id).await.expect("signed");
+
+            let mut conn = db.pool.get().await.expect("connection");
+            let requests = list_requests(&mut conn.as_db(), firm.firm.id, None, &WorkFilter::default(), &DuePage::first(1000))
+                .await
+                .expect("requests");
+            drop(conn);
+            let mut occurrences: Vec<_> = requests.iter().map(|r| (r.mission_line_id, r.due_date, r.copy_number)).collect();
+            occurrences.sort();
+            occurrences.dedup();
+            assert!(occurrences.len() >= 3, "{tag}: the signing caught up several periods");
+
+            let entries = entries(&db, firm.firm.id).await;
+            let mut journalled: Vec<_> = entries
+                .iter()
+                .filter(|e| e.kind == "occurrence.generated")
+                .map(|entry| {
+                    let detail: serde_json::Value =
+                        serde_json::from_str(entry.detail.as_deref().expect("detail")).expect("json");
+                    assert_eq!((detail["tasks"].as_i64(), detail["requests"].as_i64()), (Some(1), Some(1)), "{tag}: {detail}");
+                    let due_date = detail["dueDate"].as_str().expect("dueDate").to_owned();
+                    (entry.object_id, due_date, detail["copyNumber"].as_i64().expect("copy"))
+                })
+                .collect();
+            journalled.sort();
+            let expected: Vec<_> = occurrences
+                .iter()
+                .map(|(line, due, copy)| (*line, due.to_string(), i64::from(*copy)))
+                .collect();
+            assert_eq!(journalled, expected, "{tag}: one entry per occurrence");
+        }
+    }
+}
