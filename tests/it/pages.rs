@@ -353,8 +353,12 @@ async fn lookups_and_pages_read_their_parents_in_their_own_statement(db: TestDb)
     );
     assert_eq!(cost.data, 1, "a page of requests with their clients");
 
-    // Another firm's task is not found, joined or not.
-    for query in [task.as_str(), "{ firm { task(id: \"0\") { title } } }"] {
+    // Another firm's task, and one that does not exist, are not found, joined or not.
+    let missing = format!(
+        "{{ firm {{ task(id: \"{}\") {{ title }} }} }}",
+        crate::support::app::gid(rappel::domain::gid::Kind::Task, 999_999_999)
+    );
+    for query in [task.as_str(), missing.as_str()] {
         let response = app.exec(&world.admin_b, query, json!({})).await;
         assert_eq!(error_codes(&response), ["NOT_FOUND"], "{response}");
     }
