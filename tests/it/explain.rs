@@ -303,6 +303,11 @@ async fn plan(db: &TestDb, text: &str) -> Vec<String> {
             let mut conn = AsyncPgConnection::establish(&db.url)
                 .await
                 .expect("connects");
+            // Rappel's pool connections plan every prepared statement once, generically
+            // (`plan_cache_mode` in their startup options): the plan checked is that one.
+            conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+                .await
+                .expect("generic plans");
             conn.batch_execute(&format!("PREPARE planned AS {sql}"))
                 .await
                 .unwrap_or_else(|error| panic!("PREPARE {sql}: {error}"));
@@ -399,6 +404,22 @@ async fn plans_of_the_lists_read_no_large_tenant_table_whole(db: TestDb) {
     let app = TestApp::new(db);
     let world = World::build(&app).await;
     let backend = app.db.backend;
+    if backend == Backend::Postgres {
+        // The pool's connections ask for generic plans, as the plans below are checked.
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            plan_cache_mode: String,
+        }
+        let mut conn = app.db.pool.get().await.expect("connection");
+        let modes: Vec<Mode> = rappel::with_conn!(conn, |c| diesel::sql_query(
+            "SELECT current_setting('plan_cache_mode') AS plan_cache_mode"
+        )
+        .load(c)
+        .await)
+        .expect("setting");
+        assert_eq!(modes[0].plan_cache_mode, "force_generic_plan");
+    }
     for extra in &OTHER_FIRMS[1..] {
         execute(
             &app.db,

@@ -36,6 +36,10 @@ impl Instrumentation for StatementCounter {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         match event {
             InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                // The database's URL, without the startup options the pool adds to it
+                // (`?options=-c plan_cache_mode...`), so counts are found under the test's URL.
+                let url = url.split_once("?options=").map_or(url, |(base, _)| base);
+                let url = url.split_once("&options=").map_or(url, |(base, _)| base);
                 self.url = Some(url.to_string());
             }
             InstrumentationEvent::StartQuery { query, .. } => {
