@@ -166,6 +166,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Objects of the store that no row names (a crash between writing and recording a file).
+    let file_sweeps = match (&state.web.storage, config.scheduler.enabled) {
+        (Some(storage), true) => Some(crate::scheduler::start_file_sweeps(
+            pool.clone(),
+            generation_settings(&config),
+            storage.clone(),
+            chrono::Duration::hours(i64::from(config.storage.sweep_after_hours)),
+            config.scheduler.run_at_start,
+        )),
+        _ => None,
+    };
     // Replies by email (issue 15): the SMTP listener and the IMAP fetcher, when configured.
     let inbound = crate::inbound::start(
         &config,
@@ -197,6 +208,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(digests) = digests {
         digests.abort();
+    }
+    if let Some(file_sweeps) = file_sweeps {
+        file_sweeps.abort();
     }
     if let Some(reminders) = reminders {
         reminders.abort();

@@ -195,6 +195,8 @@ pub struct StorageConfig {
     pub max_files_per_answer: usize,
     /// Media types accepted, checked against the bytes; `type/*` accepts a whole family.
     pub allowed_types: Vec<String>,
+    /// Age in hours past which an object no row names is deleted by the file sweep.
+    pub sweep_after_hours: u32,
 }
 
 impl Default for StorageConfig {
@@ -222,6 +224,7 @@ impl Default for StorageConfig {
             ]
             .map(String::from)
             .to_vec(),
+            sweep_after_hours: 24,
         }
     }
 }
@@ -940,6 +943,11 @@ impl Config {
         at_least_one(
             "storage.max_files_per_answer",
             self.storage.max_files_per_answer as u64,
+        )?;
+        // Younger objects may belong to an answer being recorded right now.
+        at_least_one(
+            "storage.sweep_after_hours",
+            self.storage.sweep_after_hours.into(),
         )?;
         if self.smtp.transport == "smtp" {
             at_least_one("smtp.port", self.smtp.port.into())?;

@@ -595,6 +595,11 @@ async fn serve_ws(
     connection_data.insert(crate::graphql::files::PublicBaseUrl(
         state.web.public_base_url.clone(),
     ));
+    // Mutations sent over the socket reach the document store as over POST (accepting a held
+    // reply reads its kept copy).
+    if let Some(storage) = &state.web.storage {
+        connection_data.insert(storage.clone());
+    }
     let pool = state.pool.clone();
     let (init_seen, init_refusal) = (initialised.clone(), refusal.clone());
     let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)

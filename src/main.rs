@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use rappel::config::{Config, DEFAULT_CONFIG_PATH, LogConfig};
@@ -63,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Clean up the document store.
+    Sweep {
+        #[command(subcommand)]
+        command: SweepCommand,
+    },
     /// Copy a live SQLite database to FILE, consistently, while the server keeps serving
     /// (PostgreSQL: use pg_dump).
     Backup {
@@ -97,6 +103,18 @@ enum ImportCommand {
         #[arg(long)]
         firm: i64,
         /// Check and report what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Delete the stored objects (under staging/ and inbound/) that no answer file or held
+    /// reply names and that are older than `[storage] sweep_after_hours`; the scheduler runs
+    /// this daily.
+    Files {
+        /// List what would be deleted; delete nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -241,6 +259,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_err(|error| anyhow::anyhow!(error.message()))?;
                 std::io::Write::flush(&mut out)?;
                 eprintln!("{written} journal entries exported");
+                Ok(())
+            }
+            Command::Sweep {
+                command: SweepCommand::Files { dry_run },
+            } => {
+                let pool = rappel::app::open_and_migrate(&config).await?;
+                let storage = rappel::storage::Storage::from_config(&config.storage)
+                    .context("cannot open the document store ([storage])")?;
+                let settings = rappel::app::generation_settings(&config);
+                let env = rappel::ops::Env::new(&pool, &settings).with_storage(&storage);
+                let min_age = chrono::Duration::hours(i64::from(config.storage.sweep_after_hours));
+                let report = rappel::ops::sweep::sweep_files(env, Utc::now(), min_age, dry_run)
+                    .await
+                    .map_err(|error| anyhow::anyhow!(error.message()))?;
+                for key in &report.sample {
+                    println!("  {key}");
+                }
+                if report.orphans > report.sample.len() {
+                    println!("  ... and {} more", report.orphans - report.sample.len());
+                }
+                println!(
+                    "file sweep{} of {}: {} object(s) examined, {} named by no answer or held \
+                     reply and older than {} h ({} bytes), {} deleted, {} failed",
+                    if dry_run { " (dry run)" } else { "" },
+                    storage.location,
+                    report.examined,
+                    report.orphans,
+                    config.storage.sweep_after_hours,
+                    report.orphan_bytes,
+                    report.deleted,
+                    report.failed,
+                );
+                anyhow::ensure!(
+                    report.failed == 0,
+                    "{} object(s) could not be deleted (see the log)",
+                    report.failed
+                );
                 Ok(())
             }
             Command::Generate { as_of } => {

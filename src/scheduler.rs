@@ -214,3 +214,46 @@ pub fn start_digests(
         }
     })
 }
+
+// ---- The document store: the daily file sweep ----
+
+/// How often the file sweep runs.
+pub const FILE_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Runs one file sweep now (`ops::sweep`). Not journaled in `scheduler_runs` (its kinds are
+/// GENERATION and REMINDERS); the sweep logs each deletion and its summary.
+pub async fn file_sweep_tick(
+    pool: &Pool,
+    settings: &GenerationSettings,
+    storage: &crate::storage::Storage,
+    min_age: chrono::Duration,
+) {
+    let env = crate::ops::Env::new(pool, settings).with_storage(storage);
+    if let Err(error) = crate::ops::sweep::sweep_files(env, Utc::now(), min_age, false).await {
+        tracing::error!(error = %error.message(), "file sweep failed; the next one will try again");
+    }
+}
+
+/// Runs the file sweep every [`FILE_SWEEP_INTERVAL`] in the background (the first one at once
+/// when `run_at_start`). Abort the handle to stop it.
+pub fn start_file_sweeps(
+    pool: Pool,
+    settings: GenerationSettings,
+    storage: crate::storage::Storage,
+    min_age: chrono::Duration,
+    run_at_start: bool,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = if run_at_start {
+            tokio::time::Instant::now()
+        } else {
+            tokio::time::Instant::now() + FILE_SWEEP_INTERVAL
+        };
+        let mut ticks = tokio::time::interval_at(start, FILE_SWEEP_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            file_sweep_tick(&pool, &settings, &storage, min_age).await;
+        }
+    })
+}

@@ -76,6 +76,14 @@ impl UploadLimits {
     }
 }
 
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// An object being written part by part; dropped without [`Writing::finish`] it leaves
 /// nothing (call [`Writing::abort`] to clean up at once).
 pub struct Writing {
@@ -173,6 +181,22 @@ impl Storage {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(error),
         }
+    }
+
+    /// The objects whose keys start with the folder `prefix` (`staging`), each with its size
+    /// and when it was written, as a stream (a listing is never held whole). Objects still being
+    /// written are not listed.
+    pub fn list(&self, prefix: &str) -> BoxStream<'static, object_store::Result<StoredObject>> {
+        self.store
+            .list(Some(&Path::from(prefix)))
+            .map(|meta| {
+                meta.map(|meta| StoredObject {
+                    key: meta.location.to_string(),
+                    size: meta.size,
+                    last_modified: meta.last_modified,
+                })
+            })
+            .boxed()
     }
 
     /// True when `key` holds an object.

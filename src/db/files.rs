@@ -165,3 +165,16 @@ pub async fn count(db: &mut DbConn<'_>, firm_id: i64, filter: FileFilter) -> DbR
         .get_result(c)
         .await)?)
 }
+
+/// Which of `keys` a file row names (the file sweep keeps those). Every firm's: the sweep
+/// runs for the whole store.
+pub async fn named_keys(db: &mut DbConn<'_>, keys: &[String]) -> DbResult<Vec<String>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(with_conn!(db, |c| answer_files::table
+        .filter(answer_files::storage_key.eq_any(keys))
+        .select(answer_files::storage_key)
+        .load(c)
+        .await)?)
+}

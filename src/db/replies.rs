@@ -298,3 +298,17 @@ pub async fn first_request_email_uid(
         .await
         .optional())?)
 }
+
+/// Which of `keys` a message still keeps (a held reply's raw copy); the file sweep keeps those.
+/// Every firm's: the sweep runs for the whole store.
+pub async fn kept_raw_keys(db: &mut DbConn<'_>, keys: &[String]) -> DbResult<Vec<String>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kept: Vec<Option<String>> = with_conn!(db, |c| inbound_messages::table
+        .filter(inbound_messages::raw_key.eq_any(keys))
+        .select(inbound_messages::raw_key)
+        .load(c)
+        .await)?;
+    Ok(kept.into_iter().flatten().collect())
+}

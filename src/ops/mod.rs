@@ -32,6 +32,7 @@ pub mod webhooks;
 pub mod work;
 // Replies by email (issue 15).
 pub mod replies;
+pub mod sweep;
 
 use chrono::Utc;
 

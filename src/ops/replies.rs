@@ -255,7 +255,7 @@ async fn decide(
     }
     let headers: Vec<(&str, &str)> = message.headers_raw().collect();
     if is_automatic(&headers) || is_out_of_office_subject(message.subject().unwrap_or_default()) {
-        settle(env, claimed, "AUTO_REPLY", Some("an automatic reply"), None).await?;
+        settle(env, claimed, "AUTO_REPLY", Some("an automatic reply")).await?;
         return Ok(Received::AutoReply);
     }
     if auth.dmarc_failed() {
@@ -316,10 +316,7 @@ async fn answer_with(
         Ok(files) => files,
         Err(OpError::BadUserInput {
             message: reason, ..
-        }) => {
-            settle(env, claimed, "REFUSED", Some(&reason), None).await?;
-            return Ok(Received::Refused { reason });
-        }
+        }) => return refuse(env, claimed, reason, answering).await,
         Err(error) => return Err(error),
     };
     let file_names: Vec<String> = files.iter().map(|file| file.name.clone()).collect();
@@ -336,8 +333,7 @@ async fn answer_with(
                 message: reason, ..
             } = error
             {
-                settle(env, claimed, "REFUSED", Some(&reason), None).await?;
-                return Ok(Received::Refused { reason });
+                return refuse(env, claimed, reason, answering).await;
             }
             return Err(error);
         }
@@ -357,6 +353,8 @@ async fn answer_with(
             "HELD",
             MessageChanges {
                 outcome: Some("ACCEPTED"),
+                // Its kept copy is deleted once this commits: the answer holds what it said.
+                raw_key: Some(None),
                 decided_at: Some(Some(now)),
                 decided_by_user_id: Some(staff.firm_side()?.user_id),
                 ..MessageChanges::default()
@@ -433,11 +431,65 @@ async fn answer_with(
             return Err(error);
         }
     };
+    if let Answering::Accepted { .. } = answering {
+        delete_kept_copy(env, claimed).await;
+    }
     env.publish(RequestEventKind::Answered, &answered);
     Ok(Received::Answered {
         request_id: answered.id,
         files: count,
     })
+}
+
+/// A message understood but not taken as an answer (the request is closed, nothing in it, a
+/// file refused): REFUSED with the reason. An accepted held message is decided by that member
+/// and its kept copy, of no more use, is deleted.
+async fn refuse(
+    env: Env<'_>,
+    claimed: &InboundMessage,
+    reason: String,
+    answering: Answering<'_>,
+) -> Result<Received, OpError> {
+    match answering {
+        Answering::Received => {
+            settle(env, claimed, "REFUSED", Some(&reason)).await?;
+        }
+        Answering::Accepted { staff } => {
+            let mut conn = env.pool.get().await?;
+            let decided = rows::update_message(
+                &mut conn.as_db(),
+                claimed.firm_id,
+                claimed.id,
+                &["HELD"],
+                &MessageChanges {
+                    outcome: Some("REFUSED"),
+                    reason: Some(Some(&reason)),
+                    raw_key: Some(None),
+                    decided_at: Some(Some(Utc::now().naive_utc())),
+                    decided_by_user_id: Some(staff.firm_side()?.user_id),
+                    ..MessageChanges::default()
+                },
+            )
+            .await?;
+            drop(conn);
+            if !decided {
+                return Err(already_decided());
+            }
+            delete_kept_copy(env, claimed).await;
+        }
+    }
+    Ok(Received::Refused { reason })
+}
+
+/// Deletes a decided held message's raw copy, after the decision committed (its row no longer
+/// names it). A failure is logged; `ops::sweep` deletes the object on a later pass.
+async fn delete_kept_copy(env: Env<'_>, message: &InboundMessage) {
+    let (Some(storage), Some(key)) = (env.storage, message.raw_key.as_deref()) else {
+        return;
+    };
+    if let Err(error) = storage.delete(key).await {
+        tracing::warn!(%error, message_id = message.id, "cannot delete a decided reply's kept copy; the file sweep will");
+    }
 }
 
 fn already_decided() -> OpError {
@@ -554,24 +606,22 @@ async fn enqueue_confirmation(
     Ok(())
 }
 
-/// Sets the message's final outcome.
+/// Sets the final outcome of a message received now (still this delivery's claim).
 async fn settle(
     env: Env<'_>,
     claimed: &InboundMessage,
     outcome: &str,
     reason: Option<&str>,
-    raw_key: Option<&str>,
 ) -> Result<(), OpError> {
     let mut conn = env.pool.get().await?;
     rows::update_message(
         &mut conn.as_db(),
         claimed.firm_id,
         claimed.id,
-        &["RECEIVING", "HELD"],
+        &["RECEIVING"],
         &MessageChanges {
             outcome: Some(outcome),
             reason: Some(reason),
-            raw_key: raw_key.map(Some),
             ..MessageChanges::default()
         },
     )
@@ -812,10 +862,18 @@ async fn held_message(env: Env<'_>, firm_id: i64, id: i64) -> Result<InboundMess
 pub async fn accept_held(env: Env<'_>, actor: &Actor, id: i64) -> Result<Received, OpError> {
     let firm = actor.firm_side()?;
     let held = held_message(env, firm.firm_id, id).await?;
-    let storage = env
-        .storage
-        .ok_or_else(|| OpError::Internal("no document store".into()))?;
-    let key = held.raw_key.clone().unwrap_or_default();
+    // Every door of `rappel serve` (HTTP and WebSocket) is given the store; a caller without
+    // one (the schema run on its own) is told why, not handed an internal error.
+    let storage = env.storage.ok_or_else(|| {
+        OpError::bad_input(
+            "id",
+            "a held reply cannot be read here: this door was given no document store",
+        )
+    })?;
+    let key = held
+        .raw_key
+        .clone()
+        .ok_or_else(|| OpError::Internal(format!("held reply {} has no kept copy", held.id)))?;
     let mut stream = storage.read(&key).await.map_err(documents::store_error)?;
     let mut raw = Vec::new();
     while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
@@ -883,11 +941,7 @@ pub async fn reject_held(env: Env<'_>, actor: &Actor, id: i64) -> Result<Inbound
         .await?;
         Ok::<_, OpError>(())
     })?;
-    if let (Some(storage), Some(key)) = (env.storage, held.raw_key.as_deref()) {
-        if let Err(error) = storage.delete(key).await {
-            tracing::warn!(%error, "cannot delete a rejected reply's bytes");
-        }
-    }
+    delete_kept_copy(env, &held).await;
     held_message_any(env, firm.firm_id, id).await
 }
 

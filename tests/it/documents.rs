@@ -568,3 +568,178 @@ backend_test!(
         .await;
     }
 );
+
+/// Runs `rappel sweep files` as a process against `database_url` and the store `storage_env`
+/// names, its clock moved `days_ahead` days on by libfaketime (`faketime`, installed by
+/// `.ci/run`) so that the objects just written are that old; returns what it printed.
+pub fn sweep_files_cli(
+    database_url: &str,
+    storage_env: &[(&str, &str)],
+    days_ahead: u32,
+    dry_run: bool,
+) -> String {
+    let binary = env!("CARGO_BIN_EXE_rappel");
+    let mut command = if days_ahead == 0 {
+        std::process::Command::new(binary)
+    } else {
+        let mut command = std::process::Command::new("faketime");
+        command
+            .args(["-f", &format!("+{days_ahead}d"), binary])
+            // The process's timers keep the real monotonic clock.
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        command
+    };
+    command.args(["sweep", "files"]);
+    if dry_run {
+        command.arg("--dry-run");
+    }
+    let output = command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RAPPEL_DATABASE_URL", database_url)
+        .envs(storage_env.iter().copied())
+        .output()
+        .expect("rappel sweep files runs (faketime: apt-get install faketime)");
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "rappel sweep files failed: {printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    printed
+}
+
+/// Every key of a moto bucket, sorted.
+async fn bucket_keys(endpoint: &str, bucket: &str) -> Vec<String> {
+    let listing = reqwest::get(format!("{endpoint}/{bucket}?list-type=2"))
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("listing");
+    let mut keys: Vec<String> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</Key>").next())
+        .map(str::to_string)
+        .collect();
+    keys.sort();
+    keys
+}
+
+backend_test!(
+    async fn the_file_sweep_deletes_old_objects_no_row_names_from_an_s3_store_and_nothing_else(
+        db: TestDb,
+    ) {
+        let app = TestApp::new(db);
+        let world = World::build(&app).await;
+        let moto = start_moto().await;
+        let bucket = "rappel-sweep";
+        let created = reqwest::Client::new()
+            .put(format!("{}/{bucket}", moto.endpoint))
+            .send()
+            .await
+            .expect("bucket created");
+        assert!(created.status().is_success(), "{}", created.status());
+        let storage_env = [
+            ("RAPPEL_STORAGE_URL", "s3://rappel-sweep/firm-files"),
+            ("RAPPEL_STORAGE_ENDPOINT", moto.endpoint.as_str()),
+            ("RAPPEL_STORAGE_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ];
+        let mut server_env = storage_env.to_vec();
+        server_env.push(("RAPPEL_PUBLIC_BASE_URL", "https://rappel.example"));
+        let server = ServerProcess::start(&app.db.url, &server_env);
+        let deposited = pdf(50_000);
+        let (status, answered) = upload(
+            &server.base_url,
+            &world.contact_a_token,
+            &world.firm_a.request,
+            Some("Le relevé"),
+            &[("releve.pdf", deposited.clone())],
+        )
+        .await;
+        assert_eq!(status, 200, "{answered}");
+        assert!(answered.get("errors").is_none(), "{answered}");
+        let recorded = bucket_keys(&moto.endpoint, bucket).await;
+        assert_eq!(recorded.len(), 1, "the deposited file: {recorded:?}");
+
+        // What a crash leaves (a file staged, its answer never committed; a held reply's copy
+        // whose deletion failed), beside objects Rappel never wrote.
+        let orphans = [
+            "firm-files/staging/1/1/crashed-upload",
+            "firm-files/inbound/1/lost-copy.eml",
+        ];
+        let strangers = ["firm-files/exports/keep.csv", "other-app/staging/1/keep"];
+        for key in orphans.iter().chain(&strangers) {
+            let put = reqwest::Client::new()
+                .put(format!("{}/{bucket}/{key}", moto.endpoint))
+                .body(pdf(1_000))
+                .send()
+                .await
+                .expect("object written");
+            assert!(put.status().is_success(), "{key}: {}", put.status());
+        }
+        let before = bucket_keys(&moto.endpoint, bucket).await;
+        assert_eq!(before.len(), 5);
+
+        // Today they are younger than sweep_after_hours (24): nothing goes.
+        let printed = sweep_files_cli(&app.db.url, &storage_env, 0, false);
+        assert!(
+            printed.contains("3 object(s) examined, 0 named by no answer"),
+            "{printed}"
+        );
+        assert_eq!(bucket_keys(&moto.endpoint, bucket).await, before);
+
+        // Two days on, a dry run names the two orphans and deletes nothing.
+        let printed = sweep_files_cli(&app.db.url, &storage_env, 2, true);
+        assert!(printed.contains("(dry run)"), "{printed}");
+        assert!(
+            printed.contains("2 named by no answer or held reply"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("  staging/1/1/crashed-upload\n"),
+            "{printed}"
+        );
+        assert!(printed.contains("  inbound/1/lost-copy.eml\n"), "{printed}");
+        assert!(printed.contains(", 0 deleted"), "{printed}");
+        assert_eq!(bucket_keys(&moto.endpoint, bucket).await, before);
+
+        // For real: the orphans go; the answer's file and the objects outside Rappel's
+        // folders stay.
+        let printed = sweep_files_cli(&app.db.url, &storage_env, 2, false);
+        assert!(printed.contains(", 2 deleted, 0 failed"), "{printed}");
+        let mut left: Vec<String> = recorded
+            .iter()
+            .chain(&strangers.map(String::from))
+            .cloned()
+            .collect();
+        left.sort();
+        assert_eq!(bucket_keys(&moto.endpoint, bucket).await, left);
+        let printed = sweep_files_cli(&app.db.url, &storage_env, 2, false);
+        assert!(
+            printed.contains("0 named by no answer"),
+            "a second sweep finds nothing: {printed}"
+        );
+
+        // The deposited file still downloads, byte for byte.
+        let files = post_graphql(
+            &server.base_url,
+            Some(&world.admin_a_token),
+            "query($r: ID!) { firm { files(requestId: $r) { nodes { downloadUrl } } } }",
+            json!({ "r": world.firm_a.request }),
+        )
+        .await;
+        let shown = files["data"]["firm"]["files"]["nodes"][0]["downloadUrl"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a file: {files}"));
+        let path = shown
+            .strip_prefix("https://rappel.example")
+            .expect("public URL");
+        let (status, _, body) =
+            download(&format!("{}{path}", server.base_url), &world.admin_a_token).await;
+        assert_eq!(status, 200);
+        assert_eq!(sha256(&body), sha256(&deposited));
+    }
+);

@@ -1086,8 +1086,9 @@ backend_test! {
         let kinds = world.journal_kinds().await;
         assert_eq!(kinds.iter().filter(|kind| *kind == "reply.accepted").count(), 3);
         assert_eq!(kinds.iter().filter(|kind| *kind == "request.answered").count(), 3);
-        // Three held messages and three answer files; the losers' staged files are gone.
-        assert_eq!(world.stored_objects(), 6);
+        // Three answer files: the losers' staged files are gone, and so are the accepted
+        // messages' kept copies.
+        assert_eq!(world.stored_objects(), 3);
     }
 }
 
@@ -1204,5 +1205,282 @@ backend_test! {
         assert!(smtp.command("QUIT").await.starts_with("221"));
         world.assert_answered_with_two_pdfs(&pdfs).await;
         server.abort();
+    }
+}
+
+/// A stranger's reply with one PDF to `world`'s reply address, held; returns its id and the key
+/// of its kept copy (checked to be in the store).
+async fn held_stranger_reply(world: &World, message_id: &str) -> (i64, String) {
+    let stranger = email(
+        &headers(
+            "Inconnu <inconnu@ailleurs.example>",
+            &world.reply_address,
+            "Re: vos éléments",
+            message_id,
+        ),
+        "Voici mes papiers",
+        &[Part {
+            name: "papiers.pdf",
+            media_type: "application/pdf",
+            bytes: pdf(7, 4_000),
+            content_id: None,
+        }],
+    );
+    let received = ops::replies::receive(
+        world.inbound.env(),
+        world.inbound.settings(),
+        &stranger,
+        &[],
+        Source::Smtp,
+    )
+    .await
+    .expect("received");
+    let Received::Held { id, .. } = received else {
+        panic!("held: {received:?}")
+    };
+    let key = world
+        .kept_copy(id)
+        .await
+        .expect("a held reply's copy is kept");
+    assert!(world.storage.exists(&key).await.expect("head"), "{key}");
+    (id, key)
+}
+
+impl World {
+    /// The key of a reply's kept copy, as its row names it.
+    async fn kept_copy(&self, id: i64) -> Option<String> {
+        let mut conn = self.firm.pool.get().await.expect("conn");
+        rappel::db::replies::find_message(&mut conn.as_db(), self.firm.firm.id, id)
+            .await
+            .expect("read")
+            .expect("the message")
+            .raw_key
+    }
+}
+
+/// Sends one GraphQL operation over `/graphql/ws` (graphql-transport-ws) signed in with
+/// `token`, and returns its `next` payload.
+async fn over_websocket(base_url: &str, token: &str, query: &str, variables: Value) -> Value {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let url = format!("{}/graphql/ws", base_url.replace("http://", "ws://"));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connects");
+    let send = |value: Value| Message::Text(value.to_string().into());
+    socket
+        .send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })))
+        .await
+        .expect("init sent");
+    socket
+        .send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })))
+        .await
+        .expect("operation sent");
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("an answer in time")
+            .expect("the socket stays open")
+            .expect("a message");
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text).expect("JSON");
+        match value["type"].as_str() {
+            Some("next") => return value["payload"].clone(),
+            Some("connection_ack" | "ping" | "pong") => {}
+            _ => panic!("unexpected: {value}"),
+        }
+    }
+}
+
+backend_test! {
+    async fn an_accepted_held_reply_keeps_no_copy_and_the_websocket_door_reaches_the_store(db: TestDb) {
+        let world = World::start(&db).await;
+        let staff = world.staff().await;
+        let accept = "mutation($id: ID!) { acceptHeldReply(id: $id) { status } }";
+        let (first, first_key) = held_stranger_reply(&world, "held-ws@ailleurs.example").await;
+        let first_gid = crate::support::app::gid(rappel::domain::gid::Kind::HeldReply, first);
+
+        // A door given no store refuses clearly and changes nothing.
+        let request = Request::new(accept)
+            .variables(Variables::from_json(json!({ "id": first_gid })))
+            .data(staff.clone());
+        let refused = serde_json::to_value(world.schema.execute(request).await).expect("serializes");
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+        assert!(
+            refused["errors"][0]["message"].as_str().unwrap_or_default().contains("no document store"),
+            "{refused}"
+        );
+        assert!(world.answers().await.is_empty());
+        assert_eq!(world.kept_copy(first).await.as_deref(), Some(first_key.as_str()));
+
+        // `rappel serve` over its WebSocket: the mutation reaches the store, answers, and the
+        // kept copy is deleted with its row's key.
+        let server = crate::support::server::ServerProcess::start(
+            &db.url,
+            &[("RAPPEL_STORAGE_URL", &world._files.path().display().to_string())],
+        );
+        let login = crate::support::server::post_graphql(
+            &server.base_url,
+            None,
+            "mutation($input: LoginInput!) { login(input: $input) { token } }",
+            json!({ "input": { "email": world.firm.admin_email, "password": PASSWORD } }),
+        )
+        .await;
+        let token = login["data"]["login"]["token"].as_str().expect("token");
+        let accepted = over_websocket(&server.base_url, token, accept, json!({ "id": first_gid })).await;
+        assert_eq!(accepted["data"]["acceptHeldReply"]["status"], "ACCEPTED", "{accepted}");
+        assert_eq!(world.answers().await.len(), 1);
+        let files = world.files().await;
+        assert_eq!(files.len(), 1);
+        assert_eq!(world.stored_sha256(&files[0].storage_key).await, sha256(&pdf(7, 4_000)));
+        assert_eq!(world.kept_copy(first).await, None, "the row names no copy");
+        assert!(!world.storage.exists(&first_key).await.expect("head"), "the copy is deleted");
+        assert_eq!(world.stored_objects(), 1, "only the answer's file");
+
+        // Accepted once the request is closed: REFUSED, decided, and its copy deleted too.
+        let (second, second_key) = held_stranger_reply(&world, "held-late@ailleurs.example").await;
+        ops::work::close_request(world.firm.env(), &world.firm.admin(), world.request_id)
+            .await
+            .expect("closed");
+        let late = world
+            .exec(&staff, accept, json!({ "id": crate::support::app::gid(rappel::domain::gid::Kind::HeldReply, second) }))
+            .await;
+        assert_eq!(late["data"]["acceptHeldReply"]["status"], "REFUSED", "{late}");
+        assert_eq!(world.kept_copy(second).await, None);
+        assert!(!world.storage.exists(&second_key).await.expect("head"));
+        assert_eq!(world.answers().await.len(), 1, "a closed request takes no answer");
+        assert_eq!(world.stored_objects(), 1);
+        drop(server);
+    }
+}
+
+backend_test! {
+    async fn objects_no_row_names_are_swept_once_a_day_old_and_named_ones_never(db: TestDb) {
+        use rappel::ops::sweep::sweep_files;
+        let world = World::start(&db).await;
+        let env = world.inbound.env();
+        let (reply, pdfs) = world.reply_with_two_pdfs("swept@client.example.fr");
+        let received = ops::replies::receive(env, world.inbound.settings(), &reply, &[], Source::Imap)
+            .await
+            .expect("received");
+        assert_eq!(received, Received::Answered { request_id: world.request_id, files: 2 });
+        let (_, held_key) = held_stranger_reply(&world, "held-sweep@ailleurs.example").await;
+
+        // What a crash leaves: a file staged for an answer that never committed, and a held
+        // reply's copy whose deletion failed after the decision.
+        let contact = rappel::ops::Actor::Contact {
+            contact_id: world.contact.id,
+            client_id: world.contact.client_id,
+            firm_id: world.firm.firm.id,
+        };
+        let staged = ops::documents::stage_file(
+            env,
+            &contact,
+            world.request_id,
+            "crash.pdf",
+            futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(pdf(3, 2_000)))]),
+        )
+        .await
+        .expect("staged");
+        let lost = format!("inbound/{}/lost-copy.eml", world.firm.firm.id);
+        let outside = "exports/not-rappels.csv";
+        for key in [lost.as_str(), outside] {
+            let mut writing = world.storage.begin(key).await.expect("begin");
+            writing.write(b"bytes").await.expect("write");
+            writing.finish().await.expect("finish");
+        }
+        assert_eq!(world.stored_objects(), 6);
+
+        // Younger than the safe age: examined, kept.
+        let now = Utc::now();
+        let day = chrono::Duration::hours(24);
+        let report = sweep_files(env, now, day, false).await.expect("swept");
+        assert_eq!((report.examined, report.orphans, report.deleted), (5, 0, 0), "{report:?}");
+        // A day later, a dry run names the two orphans and deletes nothing.
+        let later = now + chrono::Duration::hours(25);
+        let report = sweep_files(env, later, day, true).await.expect("swept");
+        assert_eq!((report.examined, report.orphans, report.deleted), (5, 2, 0), "{report:?}");
+        let mut sample = report.sample.clone();
+        sample.sort();
+        let mut expected = vec![staged.key.clone(), lost.clone()];
+        expected.sort();
+        assert_eq!(sample, expected);
+        assert_eq!(report.orphan_bytes, staged.size as u64 + 5);
+        assert_eq!(world.stored_objects(), 6);
+        // For real: the orphans go, the answer's files, the held copy and what Rappel never
+        // wrote stay.
+        let report = sweep_files(env, later, day, false).await.expect("swept");
+        assert_eq!((report.orphans, report.deleted, report.failed), (2, 2, 0), "{report:?}");
+        assert!(!world.storage.exists(&staged.key).await.expect("head"));
+        assert!(!world.storage.exists(&lost).await.expect("head"));
+        assert!(world.storage.exists(&held_key).await.expect("head"));
+        assert!(world.storage.exists(outside).await.expect("head"));
+        assert_eq!(world.stored_objects(), 4);
+        world.assert_answered_with_two_pdfs(&pdfs).await;
+
+        // A sweep closer than the safe age is refused.
+        let refused = sweep_files(env, later, chrono::Duration::minutes(30), false).await;
+        assert!(matches!(&refused, Err(error) if error.code() == "BAD_USER_INPUT"), "{refused:?}");
+
+        // The command line, on the same folder, two days on (libfaketime): a new orphan goes.
+        let orphan = format!("staging/{}/0/left-by-a-crash", world.firm.firm.id);
+        let mut writing = world.storage.begin(&orphan).await.expect("begin");
+        writing.write(b"%PDF-1.4").await.expect("write");
+        writing.finish().await.expect("finish");
+        let folder = world._files.path().display().to_string();
+        let printed = crate::documents::sweep_files_cli(&db.url, &[("RAPPEL_STORAGE_URL", &folder)], 2, true);
+        assert!(printed.contains(&format!("  {orphan}\n")), "{printed}");
+        assert!(world.storage.exists(&orphan).await.expect("head"), "a dry run deletes nothing");
+        let printed = crate::documents::sweep_files_cli(&db.url, &[("RAPPEL_STORAGE_URL", &folder)], 2, false);
+        assert!(printed.contains("4 object(s) examined, 1 named by no answer"), "{printed}");
+        assert!(printed.contains(", 1 deleted, 0 failed"), "{printed}");
+        assert!(!world.storage.exists(&orphan).await.expect("head"));
+        assert_eq!(world.stored_objects(), 4);
+    }
+}
+
+backend_test! {
+    async fn a_server_without_idle_or_move_is_polled_and_its_messages_copied_then_expunged(db: TestDb) {
+        let world = World::start(&db).await;
+        // Capabilities after sign-in, as a server without IDLE and MOVE announces them.
+        let dovecot = Dovecot::start_with(
+            "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ NAMESPACE UIDPLUS CHILDREN UNSELECT\n",
+        );
+        let mut imap = dovecot.settings();
+        imap.poll_seconds = 1;
+        {
+            let mut session = rappel::inbound::imap::connect(&imap).await.expect("session");
+            let capabilities = session.capabilities().await.expect("capabilities");
+            assert!(!capabilities.has_str("IDLE") && !capabilities.has_str("MOVE"));
+            let _ = session.logout().await;
+        }
+        let fetcher = tokio::spawn(rappel::inbound::imap::run(world.inbound.clone(), imap));
+        let mut waited = Duration::ZERO;
+        while dovecot.count_if_exists("Rappel-processed").await.is_none() {
+            assert!(waited < WAIT, "the fetcher signs in");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+        // Mail arriving after the first pass is found by the next poll.
+        let (reply, pdfs) = world.reply_with_two_pdfs("polled@client.example.fr");
+        dovecot.append("INBOX", &[reply]).await;
+        let mut waited = Duration::ZERO;
+        while world.answers().await.is_empty() || dovecot.count("INBOX").await > 0 {
+            assert!(waited < WAIT, "the polling fetcher took the message and moved it away");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
+        fetcher.abort();
+        world.assert_answered_with_two_pdfs(&pdfs).await;
+        assert_eq!(dovecot.count("INBOX").await, 0, "copied away, then expunged");
+        assert_eq!(dovecot.count("Rappel-processed").await, 1);
     }
 }

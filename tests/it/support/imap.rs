@@ -124,6 +124,11 @@ impl Dovecot {
     /// Starts Dovecot and waits until it accepts connections. Fails (never skips) when it is
     /// not installed: `.ci/run` installs `dovecot-imapd`.
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// [`Dovecot::start`] with `extra` lines appended to its configuration.
+    pub fn start_with(extra: &str) -> Self {
         assert!(
             Path::new(DOVECOT).exists(),
             "{DOVECOT} is missing: apt-get install dovecot-imapd"
@@ -169,7 +174,7 @@ impl Dovecot {
              service stats {{\n  unix_listener stats-reader {{\n    mode = 0600\n  }}\n  unix_listener stats-writer {{\n    mode = 0600\n  }}\n}}\n",
             cert = certs.cert.display(),
             key = certs.key.display(),
-        );
+        ) + extra;
         let config_path = root.join("dovecot.conf");
         std::fs::write(&config_path, config).expect("config written");
         let status = Command::new(DOVECOT)

@@ -1,0 +1,2 @@
+DROP INDEX inbound_messages_raw_key_idx;
+DROP INDEX answer_files_storage_key_idx;
