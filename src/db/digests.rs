@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::schema::{
-    clients, deliveries, digests_sent, information_requests, staff_preferences, tasks,
+    clients, deliveries, digests_sent, information_requests, journal_entries, staff_preferences,
+    tasks,
 };
 use super::work::{InformationRequest, Task};
 use super::{DbConn, DbResult};
@@ -148,16 +149,27 @@ pub async fn answered_since(
         .await)?)
 }
 
-/// How many of the firm's deliveries created after `since` failed for good (FAILED or DEAD).
+/// How many of the firm's deliveries failed for good (FAILED or DEAD) since `since`: those
+/// created after it, and older ones a bounce failed after it (a bounce comes back hours or
+/// days after the email left, often after the next digest; `delivery.bounced` journals when).
 pub async fn failed_deliveries_since(
     db: &mut DbConn<'_>,
     firm_id: i64,
     since: NaiveDateTime,
 ) -> DbResult<i64> {
+    let bounced_since = journal_entries::table
+        .filter(journal_entries::firm_id.eq(firm_id))
+        .filter(journal_entries::kind.eq("delivery.bounced"))
+        .filter(journal_entries::occurred_at.gt(since))
+        .select(journal_entries::object_id);
     Ok(with_conn!(db, |c| deliveries::table
         .filter(deliveries::firm_id.eq(firm_id))
         .filter(deliveries::status.eq_any([DeliveryStatus::Failed, DeliveryStatus::Dead]))
-        .filter(deliveries::created_at.gt(since))
+        .filter(
+            deliveries::created_at
+                .gt(since)
+                .or(deliveries::id.eq_any(bounced_since))
+        )
         .count()
         .get_result(c)
         .await)?)

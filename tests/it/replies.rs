@@ -692,24 +692,7 @@ backend_test! {
             "Away.",
             &[],
         );
-        let bounce = format!(
-            "From: Mail Delivery System <MAILER-DAEMON@mx.client.example.fr>\r\n\
-             To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
-             Message-ID: <bounce-1@mx.client.example.fr>\r\nAuto-Submitted: auto-replied\r\n\
-             MIME-Version: 1.0\r\n\
-             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
-             --b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
-             --b1\r\nContent-Type: message/delivery-status\r\n\r\n\
-             Reporting-MTA: dns; mx.client.example.fr\r\n\r\n\
-             Final-Recipient: rfc822; {contact}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
-             Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n\
-             --b1\r\nContent-Type: text/rfc822-headers\r\n\r\n\
-             Message-ID: <{original}>\r\nSubject: Merci de déposer\r\n\r\n--b1--\r\n",
-            to = world.reply_address,
-            contact = world.contact_email(),
-            original = world.request_message_id,
-        )
-        .into_bytes();
+        let bounce = world.bounce();
         let stranger = email(
             &headers("Inconnu <inconnu@ailleurs.example>", &world.reply_address, "Re: vos éléments", "stranger@ailleurs.example"),
             "Voici mes papiers",
@@ -1247,6 +1230,28 @@ async fn held_stranger_reply(world: &World, message_id: &str) -> (i64, String) {
 }
 
 impl World {
+    /// The DSN the contact's mail server sends back when the request email cannot be delivered.
+    fn bounce(&self) -> Vec<u8> {
+        format!(
+            "From: Mail Delivery System <MAILER-DAEMON@mx.client.example.fr>\r\n\
+             To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+             Message-ID: <bounce-1@mx.client.example.fr>\r\nAuto-Submitted: auto-replied\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+             --b1\r\nContent-Type: message/delivery-status\r\n\r\n\
+             Reporting-MTA: dns; mx.client.example.fr\r\n\r\n\
+             Final-Recipient: rfc822; {contact}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+             Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n\
+             --b1\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+             Message-ID: <{original}>\r\nSubject: Merci de déposer\r\n\r\n--b1--\r\n",
+            to = self.reply_address,
+            contact = self.contact_email(),
+            original = self.request_message_id,
+        )
+        .into_bytes()
+    }
+
     /// The key of a reply's kept copy, as its row names it.
     async fn kept_copy(&self, id: i64) -> Option<String> {
         let mut conn = self.firm.pool.get().await.expect("conn");
@@ -1482,5 +1487,51 @@ backend_test! {
         world.assert_answered_with_two_pdfs(&pdfs).await;
         assert_eq!(dovecot.count("INBOX").await, 0, "copied away, then expunged");
         assert_eq!(dovecot.count("Rappel-processed").await, 1);
+    }
+}
+
+backend_test! {
+    async fn a_bounce_coming_back_after_the_emails_day_is_told_in_the_admins_next_digest(db: TestDb) {
+        use rappel::delivery::digest::{DigestSettings, run_pass};
+        let world = World::start(&db).await;
+        // The admin's last digest went out a minute ago, long after the request email left
+        // (three days ago); then the bounce comes back.
+        let mut conn = db.pool.get().await.expect("conn");
+        let claimed = rappel::db::digests::claim(
+            &mut conn.as_db(),
+            world.firm.firm.id,
+            world.firm.admin_id,
+            world.firm.today(),
+            (Utc::now() - chrono::Duration::minutes(1)).naive_utc(),
+        )
+        .await
+        .expect("a digest recorded");
+        assert!(claimed);
+        let received = ops::replies::receive(world.inbound.env(), world.inbound.settings(), &world.bounce(), &[], Source::Smtp)
+            .await
+            .expect("received");
+        let Received::Bounce { delivery_id: Some(bounced) } = received else { panic!("a bounce: {received:?}") };
+        let three_days_ago = (Utc::now() - chrono::Duration::days(3)).naive_utc().format("%Y-%m-%d %H:%M:%S");
+        let sql = format!("UPDATE deliveries SET created_at = '{three_days_ago}' WHERE id = {bounced}");
+        let written = rappel::with_conn!(&mut conn, |c| diesel_async::RunQueryDsl::execute(diesel::sql_query(sql.as_str()), c).await)
+            .expect("backdated");
+        assert_eq!(written, 1);
+        drop(conn);
+
+        // The next digest (tomorrow, at noon in Paris) tells the admin.
+        let before = world.sink.messages().len();
+        let mailer = rappel::delivery::email::Mailer::from_config(&world.config.smtp).expect("mailer");
+        let report = run_pass(&world.firm.pool, &mailer, &DigestSettings::from_config(&world.config), crate::support::paris_noon(1))
+            .await
+            .expect("digest pass");
+        assert_eq!(report.sent, 1, "the admin is told: {report:?}");
+        let mails = world.sink.wait_for(before + 1, WAIT).await;
+        assert_eq!(mails[before].rcpt_to, std::slice::from_ref(&world.firm.admin_email));
+        let text = parse(&mails[before].data).text_body.clone().unwrap_or_default();
+        assert!(
+            text.contains("Envois en échec depuis le dernier récapitulatif : 1.")
+                || text.contains("Deliveries that failed since the last digest: 1."),
+            "{text}"
+        );
     }
 }
