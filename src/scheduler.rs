@@ -1,7 +1,8 @@
 //! Wiring of scheduled work: the generation pass on a UTC cron with tokio-cron-scheduler (its
 //! time-zone jobs drift by an hour after each DST change; every pass computes each firm's own
 //! local date instead), the reminder pass on an interval, and one of each at start so downtime
-//! is caught up. Every pass is journaled in `scheduler_runs`. The work itself is plain async
+//! is caught up (and the daily digest and file sweep on their own intervals). Every generation
+//! and reminder pass is journaled in `scheduler_runs`. The work itself is plain async
 //! functions in `generation` and `delivery::reminders`; a tick that is missed, doubled or run on
 //! two instances changes nothing, since the generation and dedupe keys decide.
 

@@ -249,4 +249,56 @@ mod tests {
         storage.delete("a/kept").await.expect("delete");
         assert!(!storage.exists("a/kept").await.expect("head"));
     }
+
+    #[tokio::test]
+    async fn a_listing_names_the_objects_under_its_prefix_only() {
+        let folder = tempfile::tempdir().expect("folder");
+        let config = StorageConfig {
+            url: folder.path().join("files").display().to_string(),
+            ..StorageConfig::default()
+        };
+        let storage = Storage::from_config(&config).expect("store");
+        let listed = |prefix: &'static str| {
+            let storage = storage.clone();
+            async move {
+                let mut keys: Vec<String> = storage
+                    .list(prefix)
+                    .map(|object| object.expect("listed").key)
+                    .collect()
+                    .await;
+                keys.sort();
+                keys
+            }
+        };
+        assert!(
+            listed("staging").await.is_empty(),
+            "a missing folder lists nothing"
+        );
+        for key in [
+            "staging/1/2/a",
+            "staging/1/3/b",
+            "stagingless/c",
+            "inbound/1/d.eml",
+        ] {
+            let mut writing = storage.begin(key).await.expect("begin");
+            writing.write(key.as_bytes()).await.expect("write");
+            writing.finish().await.expect("finish");
+        }
+        let mut open = storage
+            .begin("staging/1/2/unfinished")
+            .await
+            .expect("begin");
+        open.write(b"partial").await.expect("write");
+        assert_eq!(listed("staging").await, ["staging/1/2/a", "staging/1/3/b"]);
+        assert_eq!(listed("inbound").await, ["inbound/1/d.eml"]);
+        open.abort().await.expect("abort");
+        let object = storage
+            .list("inbound")
+            .next()
+            .await
+            .expect("one")
+            .expect("listed");
+        assert_eq!(object.size, "inbound/1/d.eml".len() as u64);
+        assert!(object.last_modified <= chrono::Utc::now());
+    }
 }

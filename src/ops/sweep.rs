@@ -10,6 +10,8 @@
 //! Never here: an object outside those prefixes (the store may share a bucket), a listing held
 //! whole (keys are checked in batches), SQL (`crate::db::files`, `crate::db::replies`).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 
@@ -83,11 +85,11 @@ pub async fn sweep_files(
                 continue;
             }
             let keys: Vec<String> = old.iter().map(|object| object.key.clone()).collect();
-            let named = {
+            let named: HashSet<String> = {
                 let mut conn = env.pool.get().await?;
                 let mut named = files::named_keys(&mut conn.as_db(), &keys).await?;
                 named.extend(replies::kept_raw_keys(&mut conn.as_db(), &keys).await?);
-                named
+                named.into_iter().collect()
             };
             for object in old {
                 if named.contains(&object.key) {
