@@ -623,6 +623,23 @@ backend_test!(
                 .expect("read")
                 .is_empty()
         );
+        // A mission's lines come with their services, of the same firm only.
+        let lines = missions::lines_of_missions(&mut db, firm_a, &missions_of_a)
+            .await
+            .expect("read");
+        assert!(
+            !lines.is_empty()
+                && lines.iter().all(|(line, service)| line.service_id == service.id
+                    && line.firm_id == firm_a
+                    && service.firm_id == firm_a),
+            "{lines:?}"
+        );
+        assert!(
+            missions::lines_of_missions(&mut db, firm_b, &missions_of_a)
+                .await
+                .expect("read")
+                .is_empty()
+        );
         assert!(
             firms::find_users(&mut db, firm_b, &[admin_a.user_id])
                 .await
