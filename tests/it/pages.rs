@@ -629,9 +629,11 @@ backend_test!(
             .expect("read");
         assert!(
             !lines.is_empty()
-                && lines.iter().all(|(line, service)| line.service_id == service.id
-                    && line.firm_id == firm_a
-                    && service.firm_id == firm_a),
+                && lines
+                    .iter()
+                    .all(|(line, service)| line.service_id == service.id
+                        && line.firm_id == firm_a
+                        && service.firm_id == firm_a),
             "{lines:?}"
         );
         assert!(

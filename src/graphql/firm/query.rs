@@ -655,10 +655,6 @@ impl FirmView {
 /// selected, else the row with its client, mission and service read in the same statement
 /// and primed for the nested fields (one statement either way). `line_of` gives the row's
 /// mission line, the key of its service.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the row kind's two queries and its names"
-)]
 async fn work_item<Row>(
     ctx: &Context<'_>,
     id: &ID,
