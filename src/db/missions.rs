@@ -4,8 +4,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::catalog::Service;
 use super::page::Keyset;
-use super::schema::{mission_lines, missions};
+use super::schema::{mission_lines, missions, services};
 use super::{DbConn, DbResult};
 use crate::domain::MissionStatus;
 use crate::domain::schedule::{Frequency, LineSchedule, WorkingDayAdjustment};
@@ -176,17 +177,19 @@ pub async fn missions_of_clients(
         .await)?)
 }
 
-/// The lines of several of the firm's missions, by id.
+/// The lines of several of the firm's missions, by id, each with its service (one statement).
 pub async fn lines_of_missions(
     db: &mut DbConn<'_>,
     firm_id: i64,
     mission_ids: &[i64],
-) -> DbResult<Vec<MissionLine>> {
+) -> DbResult<Vec<(MissionLine, Service)>> {
     Ok(with_conn!(db, |c| mission_lines::table
+        .inner_join(services::table)
         .filter(mission_lines::firm_id.eq(firm_id))
+        .filter(services::firm_id.eq(firm_id))
         .filter(mission_lines::mission_id.eq_any(mission_ids))
         .order(mission_lines::id)
-        .select(MissionLine::as_select())
+        .select((MissionLine::as_select(), Service::as_select()))
         .load(c)
         .await)?)
 }

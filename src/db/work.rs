@@ -405,6 +405,36 @@ macro_rules! with_parents {
     };
 }
 
+/// One page of tasks or requests with their client, mission and service joined into its
+/// statement, sorted by `$column` (the sort `$sort`, whose cursor value `$reader` reads).
+macro_rules! joined_page {
+    (
+        $db:expr, $t:ident, $row:ident, $filtered:ident, $firm_id:expr, $status:expr,
+        $filter:expr, $page:expr, $descending:expr, $sort:expr, $reader:expr, $column:expr
+    ) => {{
+        let page = $page.typed($sort, $reader);
+        with_conn!($db, |c| {
+            let query = $filtered!(
+                $firm_id,
+                $status,
+                $filter,
+                with_parents!($t, $firm_id),
+                joined
+            );
+            let query = with_parents!(filter query, $firm_id);
+            seek_two_dir!(query, &page, $column, $t::id, $descending)
+                .select((
+                    $row::as_select(),
+                    Client::as_select(),
+                    Mission::as_select(),
+                    Service::as_select(),
+                ))
+                .load(c)
+                .await
+        })?
+    }};
+}
+
 /// One page of `$filtered` rows (`$row` of table `$t`) in `$order`, parents joined when
 /// `$parents`: each row with its position and its parents.
 macro_rules! work_page {
@@ -485,54 +515,48 @@ macro_rules! work_page {
                 })
                 .collect()
             }
-            (WorkSort::DueDate, true) => {
-                let page = page.typed(WorkSort::DueDate, SortValue::due);
-                parented(with_conn!($db, |c| {
-                    let query = $filtered!(firm_id, status, filter, with_parents!($t, firm_id), joined);
-                    let query = with_parents!(filter query, firm_id);
-                    seek_two_dir!(query, &page, $t::due_date, $t::id, descending)
-                        .select((
-                            $row::as_select(),
-                            Client::as_select(),
-                            Mission::as_select(),
-                            Service::as_select(),
-                        ))
-                        .load(c)
-                        .await
-                })?)
-            }
-            (WorkSort::Status, true) => {
-                let page = page.typed(WorkSort::Status, SortValue::text);
-                parented(with_conn!($db, |c| {
-                    let query = $filtered!(firm_id, status, filter, with_parents!($t, firm_id), joined);
-                    let query = with_parents!(filter query, firm_id);
-                    seek_two_dir!(query, &page, $t::status, $t::id, descending)
-                        .select((
-                            $row::as_select(),
-                            Client::as_select(),
-                            Mission::as_select(),
-                            Service::as_select(),
-                        ))
-                        .load(c)
-                        .await
-                })?)
-            }
-            (WorkSort::Client, true) => {
-                let page = page.typed(WorkSort::Client, SortValue::text);
-                parented(with_conn!($db, |c| {
-                    let query = $filtered!(firm_id, status, filter, with_parents!($t, firm_id), joined);
-                    let query = with_parents!(filter query, firm_id);
-                    seek_two_dir!(query, &page, clients::name, $t::id, descending)
-                        .select((
-                            $row::as_select(),
-                            Client::as_select(),
-                            Mission::as_select(),
-                            Service::as_select(),
-                        ))
-                        .load(c)
-                        .await
-                })?)
-            }
+            (WorkSort::DueDate, true) => parented(joined_page!(
+                $db,
+                $t,
+                $row,
+                $filtered,
+                firm_id,
+                status,
+                filter,
+                page,
+                descending,
+                WorkSort::DueDate,
+                SortValue::due,
+                $t::due_date
+            )),
+            (WorkSort::Status, true) => parented(joined_page!(
+                $db,
+                $t,
+                $row,
+                $filtered,
+                firm_id,
+                status,
+                filter,
+                page,
+                descending,
+                WorkSort::Status,
+                SortValue::text,
+                $t::status
+            )),
+            (WorkSort::Client, true) => parented(joined_page!(
+                $db,
+                $t,
+                $row,
+                $filtered,
+                firm_id,
+                status,
+                filter,
+                page,
+                descending,
+                WorkSort::Client,
+                SortValue::text,
+                clients::name
+            )),
         };
         rows
     }};

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::AsyncReadExt as _;
 
-use crate::db::files::{self, AnswerFile as FileRow};
+use crate::db::files::AnswerFile as FileRow;
 use crate::domain::gid::Kind;
 use crate::error::AppError;
-use crate::graphql::context::{Caller, StaffGuard, caller, connect, gid, visible_to_staff};
+use crate::graphql::context::{Caller, StaffGuard, caller, gid, visible_to_staff};
 use crate::graphql::firm::types::utc;
+use crate::graphql::loaders::{FilesOf, client_loader, firm_loader, list};
 use crate::graphql::scalars::DateTime;
 use crate::ops::documents::{self, StagedFile};
 use crate::ops::{Actor, Env, OpError};
@@ -101,22 +102,17 @@ pub struct ClientAnswerFile {
 }
 
 /// The files of an answer as the caller may see them: staff read the firm's, contacts their
-/// client's.
+/// client's. Through the request's loaders, so the answers of a page read their files in one
+/// statement.
 pub async fn files_of_answer(
     ctx: &Context<'_>,
     answer_id: i64,
 ) -> async_graphql::Result<Vec<FileRow>> {
-    let (firm_id, client_id) = match caller(ctx) {
-        Caller::Staff(staff) => (staff.firm_id, None),
-        Caller::Contact(contact) => (contact.firm_id, Some(contact.client_id)),
-        Caller::Anonymous => return Err(AppError::Unauthenticated.into()),
-    };
-    let mut conn = connect(ctx).await?;
-    Ok(
-        files::of_answers(&mut conn.as_db(), firm_id, client_id, &[answer_id])
-            .await
-            .map_err(AppError::from)?,
-    )
+    match caller(ctx) {
+        Caller::Staff(_) => list(firm_loader(ctx)?, FilesOf(answer_id)).await,
+        Caller::Contact(_) => list(client_loader(ctx)?, FilesOf(answer_id)).await,
+        Caller::Anonymous => Err(AppError::Unauthenticated.into()),
+    }
 }
 
 /// The client view of a file row.

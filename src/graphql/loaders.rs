@@ -30,7 +30,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
 use crate::db::page::Keyset;
-use crate::db::{DbResult, Pool, catalog, clients, firms, journal, missions, outbox, work};
+use crate::db::{DbResult, Pool, catalog, clients, files, firms, journal, missions, outbox, work};
 use crate::error::AppError;
 use crate::graphql::context::{contact, staff};
 
@@ -396,6 +396,7 @@ id_keys!(
     LinesOf,
     MissionsOf,
     ServicesOf,
+    FilesOf,
 );
 
 /// One page of a request's answers: the request and the page's keyset (the same for every
@@ -597,9 +598,9 @@ firm_lists!(
 );
 firm_lists!(
     LinesOf,
-    missions::MissionLine,
+    (missions::MissionLine, catalog::Service),
     missions::lines_of_missions,
-    |row| row.mission_id
+    |row| row.0.mission_id
 );
 firm_lists!(
     MissionsOf,
@@ -663,6 +664,39 @@ impl Loader<ContactsOf> for FirmLoader {
 }
 
 /// Loads what one contact may read: its client's rows of its firm.
+/// The files of a batch of answers, scoped by firm and, for a contact, by client.
+async fn files_of_answers(
+    pool: &Pool,
+    firm_id: i64,
+    client_id: Option<i64>,
+    keys: &[FilesOf],
+) -> LoadResult<FilesOf, Vec<files::AnswerFile>> {
+    let answer_ids = ids(keys, |key| key.0);
+    let rows = with_db(pool, async |db| {
+        files::of_answers(db, firm_id, client_id, &answer_ids).await
+    })
+    .await?;
+    Ok(grouped(keys, rows, |row| FilesOf(row.answer_id)))
+}
+
+impl Loader<FilesOf> for FirmLoader {
+    type Value = Vec<files::AnswerFile>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[FilesOf]) -> LoadResult<FilesOf, Vec<files::AnswerFile>> {
+        files_of_answers(&self.pool, self.firm_id, None, keys).await
+    }
+}
+
+impl Loader<FilesOf> for ClientLoader {
+    type Value = Vec<files::AnswerFile>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[FilesOf]) -> LoadResult<FilesOf, Vec<files::AnswerFile>> {
+        files_of_answers(&self.pool, self.firm_id, Some(self.client_id), keys).await
+    }
+}
+
 pub struct ClientLoader {
     pool: Pool,
     firm_id: i64,

@@ -221,7 +221,7 @@ async fn firm_kind(
         Kind::Contact => put!(rows::contacts_by_id, |row| Node::Contact(Contact(row))),
         Kind::Mission => put!(rows::missions_by_id, |row| Node::Mission(Mission(row))),
         Kind::MissionLine => put!(rows::mission_lines_by_id, |row| {
-            Node::MissionLine(MissionLine(row))
+            Node::MissionLine(MissionLine(row, None))
         }),
         Kind::Task => put!(rows::tasks_by_id, |row| Node::Task(Task(row))),
         Kind::InformationRequest => put!(rows::requests_by_id, |row| {

@@ -247,6 +247,18 @@ impl<K> PageRequest<K> {
         Node: OutputType,
     {
         let more = rows.len() > self.size;
+        // A first page (no cursor) that is not cut holds the whole list: its length is the
+        // count, and no count statement runs.
+        let total = match total.0 {
+            Counter::Query(_) | Counter::AnswersOf(_)
+                if !more && self.keyset.after.is_none() && self.keyset.before.is_none() =>
+            {
+                TotalCount(Counter::Known(
+                    i64::try_from(rows.len()).unwrap_or(i64::MAX),
+                ))
+            }
+            _ => total,
+        };
         rows.truncate(self.size);
         let (has_previous_page, has_next_page) = if self.keyset.backward {
             rows.reverse();

@@ -7,7 +7,7 @@ use futures_util::FutureExt as _;
 use super::preview::{PreviewOccurrence, preview_for_input, preview_for_mission};
 use super::types::*;
 use crate::db::journal::JournalFilter;
-use crate::db::{catalog, clients, firms, missions, outbox, work};
+use crate::db::{DbConn, DbResult, catalog, clients, firms, missions, outbox, work};
 use crate::domain::gid::Kind;
 use crate::domain::{DeliveryStatus, MissionStatus, RequestStatus, TaskStatus};
 use crate::error::AppError;
@@ -354,21 +354,16 @@ impl FirmView {
         ctx: &Context<'_>,
         #[graphql(desc = "The task's id; NOT_FOUND when the firm has none with it.")] id: ID,
     ) -> async_graphql::Result<Task> {
-        let staff = staff(ctx)?;
-        let id = parse_id(&id, Kind::Task)?;
-        let mut conn = connect(ctx).await?;
-        if !shows_parents(ctx.look_ahead()) {
-            return Ok(Task(found(
-                work::find_task(&mut conn.as_db(), staff.firm_id, id).await,
-                "task",
-            )?));
-        }
-        let (row, parents) = found(
-            work::find_task_with_parents(&mut conn.as_db(), staff.firm_id, id).await,
+        let row = work_item(
+            ctx,
+            &id,
+            Kind::Task,
             "task",
-        )?;
-        drop(conn);
-        prime_parents(ctx, [(row.mission_line_id, &parents)])?;
+            async |db, firm_id, id| work::find_task(db, firm_id, id).await,
+            async |db, firm_id, id| work::find_task_with_parents(db, firm_id, id).await,
+            |row: &work::Task| row.mission_line_id,
+        )
+        .await?;
         Ok(Task(row))
     }
 
@@ -433,21 +428,16 @@ impl FirmView {
         )]
         id: ID,
     ) -> async_graphql::Result<InformationRequest> {
-        let staff = staff(ctx)?;
-        let id = parse_id(&id, Kind::InformationRequest)?;
-        let mut conn = connect(ctx).await?;
-        if !shows_parents(ctx.look_ahead()) {
-            return Ok(InformationRequest(found(
-                work::find_request(&mut conn.as_db(), staff.firm_id, id).await,
-                "information request",
-            )?));
-        }
-        let (row, parents) = found(
-            work::find_request_with_parents(&mut conn.as_db(), staff.firm_id, id).await,
+        let row = work_item(
+            ctx,
+            &id,
+            Kind::InformationRequest,
             "information request",
-        )?;
-        drop(conn);
-        prime_parents(ctx, [(row.mission_line_id, &parents)])?;
+            async |db, firm_id, id| work::find_request(db, firm_id, id).await,
+            async |db, firm_id, id| work::find_request_with_parents(db, firm_id, id).await,
+            |row: &work::InformationRequest| row.mission_line_id,
+        )
+        .await?;
         Ok(InformationRequest(row))
     }
 
@@ -659,4 +649,29 @@ impl FirmView {
             crate::graphql::firm::replies::HeldReply,
         ))
     }
+}
+
+/// A task or request of the caller's firm by id: the row alone when no parent field is
+/// selected, else the row with its client, mission and service read in the same statement
+/// and primed for the nested fields (one statement either way). `line_of` gives the row's
+/// mission line, the key of its service.
+async fn work_item<Row>(
+    ctx: &Context<'_>,
+    id: &ID,
+    kind: Kind,
+    what: &'static str,
+    alone: impl AsyncFnOnce(&mut DbConn<'_>, i64, i64) -> DbResult<Row>,
+    with_parents: impl AsyncFnOnce(&mut DbConn<'_>, i64, i64) -> DbResult<(Row, work::Parents)>,
+    line_of: impl Fn(&Row) -> i64,
+) -> async_graphql::Result<Row> {
+    let firm_id = staff(ctx)?.firm_id;
+    let id = parse_id(id, kind)?;
+    let mut conn = connect(ctx).await?;
+    if !shows_parents(ctx.look_ahead()) {
+        return Ok(found(alone(&mut conn.as_db(), firm_id, id).await, what)?);
+    }
+    let (row, parents) = found(with_parents(&mut conn.as_db(), firm_id, id).await, what)?;
+    drop(conn);
+    prime_parents(ctx, [(line_of(&row), &parents)])?;
+    Ok(row)
 }

@@ -465,7 +465,10 @@ impl Mission {
     /// The services of the mission with their frequency, in order.
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MissionLine>> {
         let rows = list(firm_loader(ctx)?, LinesOf(self.0.id)).await?;
-        Ok(rows.into_iter().map(MissionLine).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(line, service)| MissionLine(line, Some(service)))
+            .collect())
     }
     /// What happened to this mission and the work it generated, newest first.
     async fn history(
@@ -499,8 +502,9 @@ impl Mission {
     }
 }
 
-/// One service on a mission, with its rhythm.
-pub struct MissionLine(pub missions::MissionLine);
+/// One service on a mission, with its rhythm, and its service when it was read with it
+/// (a mission's `lines` join them: no statement more for `lines { service }`).
+pub struct MissionLine(pub missions::MissionLine, pub Option<catalog::Service>);
 
 /// One service on a mission, with how often it falls due.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
@@ -531,6 +535,9 @@ impl MissionLine {
     }
     /// The service this line generates.
     async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Service> {
+        if let Some(service) = &self.1 {
+            return Ok(Service(service.clone()));
+        }
         let row = one(firm_loader(ctx)?, ServiceKey(self.0.service_id), "service").await?;
         Ok(Service(row))
     }
@@ -599,7 +606,7 @@ impl Task {
             "mission line",
         )
         .await?;
-        Ok(MissionLine(row))
+        Ok(MissionLine(row, None))
     }
     /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
     /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).
@@ -708,7 +715,7 @@ impl InformationRequest {
             "mission line",
         )
         .await?;
-        Ok(MissionLine(row))
+        Ok(MissionLine(row, None))
     }
     /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
     /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).
