@@ -219,16 +219,46 @@ impl Worker {
     }
 
     /// Sends every delivery due at `now`, `concurrency` at a time, until none is left;
-    /// retries land after `now` and wait for a later run.
+    /// retries land after `now` and wait for a later run. Two batches are in flight at once,
+    /// sharing the `concurrency` sending slots: the next batch is claimed and prepared while
+    /// the current one is sent, and its sends take the slots the current one's tail frees.
     pub async fn run_once(&self, now: DateTime<Utc>) -> DbResult<RunReport> {
         let concurrency = self.inner.settings.concurrency.max(1);
+        let sending = Arc::new(Semaphore::new(concurrency));
+        let mut batches = JoinSet::new();
         let mut report = RunReport::default();
         loop {
-            let claimed = self.claim(now, concurrency * 4).await?;
-            if claimed.is_empty() {
-                return Ok(report);
+            if batches.len() < 2 {
+                let claimed = match self.claim(now, concurrency * 4).await {
+                    Ok(claimed) => claimed,
+                    Err(error) => {
+                        // Let the batches in flight finish (and record) before giving up.
+                        while batches.join_next().await.is_some() {}
+                        return Err(error);
+                    }
+                };
+                if !claimed.is_empty() {
+                    let worker = self.clone();
+                    let sending = Arc::clone(&sending);
+                    batches.spawn(async move {
+                        worker
+                            .deliver_batch(claimed, Some(now), None, Some(sending))
+                            .await
+                    });
+                    continue;
+                }
             }
-            for outcome in self.deliver_batch(claimed, Some(now), None).await {
+            let Some(finished) = batches.join_next().await else {
+                return Ok(report);
+            };
+            // Nothing more was due, or two batches are in flight: wait for one. What it
+            // recorded may make more rows due (an endpoint's disabling notice): look again.
+            let outcomes = match finished {
+                Ok(outcomes) => outcomes,
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(_) => continue,
+            };
+            for outcome in outcomes {
                 match outcome {
                     Ok(Settled::Delivered) => report.delivered += 1,
                     Ok(Settled::Retrying) => report.retrying += 1,
@@ -244,7 +274,7 @@ impl Worker {
     /// Tries one claimed delivery and records the outcome.
     #[tracing::instrument(name = "delivery_attempt", skip_all, fields(delivery_id = delivery.id, kind = delivery.kind.as_str()))]
     pub async fn deliver(&self, delivery: &Delivery, now: DateTime<Utc>) -> DbResult<Settled> {
-        self.deliver_batch(vec![delivery.clone()], Some(now), None)
+        self.deliver_batch(vec![delivery.clone()], Some(now), None, None)
             .await
             .pop()
             .unwrap_or(Err(DbError::Pool("nothing was delivered".into())))
@@ -255,13 +285,15 @@ impl Worker {
     /// in, in one transaction per group of outcomes ready together, while the others are still
     /// being sent. `now` is fixed (tests, `run_once`) or None for the wall clock at each step.
     /// `slots` (the background worker's) holds one permit per row, each released when its
-    /// row is recorded, and the worker is woken to claim again. Returns each row's outcome,
-    /// in the order of `claimed`.
+    /// row is recorded, and the worker is woken to claim again; `sending` (`run_once`'s) is
+    /// shared by the batches in flight, one permit per send. Returns each row's outcome, in
+    /// the order of `claimed`.
     async fn deliver_batch(
         &self,
         claimed: Vec<Delivery>,
         now: Option<DateTime<Utc>>,
         mut slots: Option<OwnedSemaphorePermit>,
+        sending: Option<Arc<Semaphore>>,
     ) -> Vec<DbResult<Settled>> {
         let clock = move || now.unwrap_or_else(Utc::now);
         let prepared = self.prepare_batch(&claimed, clock()).await;
@@ -282,8 +314,14 @@ impl Worker {
             futures_util::stream::iter(jobs)
                 .for_each_concurrent(concurrency, |(index, prepared, slot)| {
                     let sent_tx = sent_tx.clone();
+                    let sending = sending.clone();
                     async move {
+                        let turn = match sending {
+                            Some(sending) => sending.acquire_owned().await.ok(),
+                            None => None,
+                        };
                         let attempt = self.send_prepared(&claimed[index], prepared).await;
+                        drop(turn);
                         let _ = sent_tx.send((index, attempt, slot));
                     }
                 })
@@ -818,6 +856,9 @@ impl Worker {
         }
         let disable_after = settings.disable_endpoint_after;
         let disabled = transaction!(conn, |tx| {
+            // Lost in a database crash, these records are the crash of a worker before
+            // recording: the rows are sent again after their lease, with the same ids.
+            claims::relax_commit(&mut tx).await?;
             let mut requests: HashMap<(i64, i64), InformationRequest> = HashMap::new();
             let mut sent_entries = Vec::new();
             let mut disabled = Vec::new();
@@ -942,7 +983,9 @@ impl Worker {
                             let worker = self.clone();
                             in_flight.spawn(async move {
                                 // Logged where it happened; the lease brings a row back.
-                                let _ = worker.deliver_batch(rows, None, Some(batch_slots)).await;
+                                let _ = worker
+                                    .deliver_batch(rows, None, Some(batch_slots), None)
+                                    .await;
                             });
                         }
                     }
