@@ -25,10 +25,10 @@ use futures_util::StreamExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::batch::{BatchReads, PendingTokens};
 use super::email::{
     EmailEvent, EndpointDisabledEmail, Mailer, RequestEmail, build_message, build_notice_message,
 };
-use super::batch::{BatchReads, PendingTokens};
 use super::outcome::clip;
 pub use super::outcome::{Attempt, RetryRule, next_state, redact_addresses, retry_delay};
 use super::webhook::WebhookSender;
@@ -350,7 +350,9 @@ impl Worker {
         let ((), outcomes) = tokio::join!(sending, recording);
         outcomes
             .into_iter()
-            .map(|outcome| outcome.unwrap_or(Err(DbError::Pool("the delivery was not sent".into()))))
+            .map(|outcome| {
+                outcome.unwrap_or(Err(DbError::Pool("the delivery was not sent".into())))
+            })
             .collect()
     }
 

@@ -24,9 +24,9 @@ use rappel::http::{AppState, router};
 use serde_json::{Value, json};
 
 use crate::backend_test;
-use crate::support::{Backend, TestDb};
 use crate::support::smtp::{ReceivedMail, SmtpSink, parse};
 use crate::support::webhooks::{self, WebhookReceiver};
+use crate::support::{Backend, TestDb};
 
 const PASSWORD: &str = "correct horse battery";
 /// Generous bound for waiting on something that happens in milliseconds; never asserted on.
