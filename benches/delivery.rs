@@ -5,6 +5,7 @@
 //! here asserts on time. Run: `cargo bench --bench delivery` (count: RAPPEL_BENCH_DELIVERIES,
 //! default 10000; worker concurrency: RAPPEL_BENCH_CONCURRENCY, default `[delivery]
 //! concurrency`; PostgreSQL: RAPPEL_BENCH_POSTGRES_URL or RAPPEL_TEST_POSTGRES_URL).
+//! Figures, before and after the batched worker: `bench/README.md`, "2026-12-07: delivery".
 
 #[path = "../tests/it/support/smtp.rs"]
 mod smtp;

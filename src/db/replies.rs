@@ -105,6 +105,31 @@ pub async fn insert_token(db: &mut DbConn<'_>, new: &NewReplyToken<'_>) -> DbRes
     Ok(())
 }
 
+/// Inserts many reply tokens: one statement on PostgreSQL, one cached statement per row on
+/// SQLite. Call it inside the caller's transaction.
+pub async fn insert_tokens(db: &mut DbConn<'_>, new: &[NewReplyToken<'_>]) -> DbResult<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    match db {
+        DbConn::Postgres(c) => {
+            diesel::insert_into(reply_tokens::table)
+                .values(new)
+                .execute(*c)
+                .await?;
+        }
+        DbConn::Sqlite(c) => {
+            for token in new {
+                diesel::insert_into(reply_tokens::table)
+                    .values(token)
+                    .execute(*c)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The token with this hash, unless revoked.
 pub async fn find_token(db: &mut DbConn<'_>, token_hash: &str) -> DbResult<Option<ReplyToken>> {
     Ok(with_conn!(db, |c| reply_tokens::table

@@ -48,6 +48,31 @@ pub async fn insert(db: &mut DbConn<'_>, new: &NewAccessToken<'_>) -> DbResult<A
     .await)?)
 }
 
+/// Inserts many tokens: one statement on PostgreSQL, one cached statement per row on SQLite
+/// (in-process, no round trip). Call it inside the caller's transaction.
+pub async fn insert_many(db: &mut DbConn<'_>, new: &[NewAccessToken<'_>]) -> DbResult<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    match db {
+        DbConn::Postgres(c) => {
+            diesel::insert_into(access_tokens::table)
+                .values(new)
+                .execute(*c)
+                .await?;
+        }
+        DbConn::Sqlite(c) => {
+            for token in new {
+                diesel::insert_into(access_tokens::table)
+                    .values(token)
+                    .execute(*c)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The token with this hash and kind, if it is neither revoked, used, nor expired at `now`.
 pub async fn find_valid(
     db: &mut DbConn<'_>,

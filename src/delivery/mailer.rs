@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use lettre::Message;
 use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use lettre::transport::smtp::client::TlsParameters;
 
@@ -99,17 +98,16 @@ impl Mailer {
     ///
     /// `tls` is `"none"` (plain SMTP, for local relays and tests),
     /// `"starttls"` (upgrade required, no plaintext fallback) or `"tls"`
-    /// (implicit TLS). Credentials are used when `username` is not empty;
-    /// at most `pool_size` connections are kept open (0 keeps none).
+    /// (implicit TLS); every mode sends over `TCP_NODELAY` sockets (`super::smtp`).
+    /// Credentials are used when `username` is not empty; at most `pool_size`
+    /// connections are open at once (at least one).
     ///
-    /// The SMTP transport must be created inside a Tokio runtime, because
-    /// lettre spawns its pool's cleanup task right away; outside one this
+    /// The SMTP pool must be created inside a Tokio runtime, because it
+    /// spawns its idle-connection reaper right away; outside one this
     /// returns [`EmailError::Config`] instead of panicking.
     pub fn from_config(config: &SmtpConfig) -> Result<Mailer, EmailError> {
         match config.transport.as_str() {
             "files" => Ok(Mailer::Files(config.mail_dir.clone())),
-            "smtp" if config.tls == "tls" => smtp_transport(config)
-                .map(|transport| Mailer::Smtp(SmtpPool::ImplicitTls(transport))),
             "smtp" => smtp_pool(config).map(|pool| Mailer::Smtp(SmtpPool::Nodelay(pool))),
             other => Err(EmailError::Config(format!(
                 "unknown mail transport {other:?}, expected \"smtp\" or \"files\""
@@ -129,11 +127,6 @@ impl Mailer {
 
         let result = match self {
             Mailer::Smtp(SmtpPool::Nodelay(pool)) => pool.send(&envelope, &formatted).await,
-            Mailer::Smtp(SmtpPool::ImplicitTls(transport)) => transport
-                .send_raw(&envelope, &formatted)
-                .await
-                .map(drop)
-                .map_err(|err| SendError::from_smtp(&err)),
             Mailer::Files(dir) => write_eml(dir, message_id, &formatted).await,
             Mailer::Memory(store) => {
                 store
@@ -162,11 +155,9 @@ impl Mailer {
 /// Connections to one SMTP server.
 #[derive(Debug, Clone)]
 pub enum SmtpPool {
-    /// Plain or STARTTLS: our pool of `TCP_NODELAY` connections (`super::smtp`), at most
-    /// `pool_size` open at once.
+    /// Plain, STARTTLS or implicit TLS: our pool of `TCP_NODELAY` connections
+    /// (`super::smtp`), at most `pool_size` open at once.
     Nodelay(NodelayPool),
-    /// Implicit TLS: lettre's own pool (its sockets wait on Nagle; see `super::smtp`).
-    ImplicitTls(AsyncSmtpTransport<Tokio1Executor>),
 }
 
 /// The pool of [`SmtpPool::Nodelay`].
@@ -209,6 +200,9 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
                 EmailError::Config(format!("cannot set up TLS for {}: {err}", config.host))
             })?)
         }
+        "tls" => Security::implicit_tls(&config.host).map_err(|err| {
+            EmailError::Config(format!("cannot set up TLS for {}: {err}", config.host))
+        })?,
         other => {
             return Err(EmailError::Config(format!(
                 "unknown SMTP tls mode {other:?}, expected \"none\", \"starttls\" or \"tls\""
@@ -233,45 +227,6 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
         .retry_connection(false)
         .build_unchecked(server);
     Ok(NodelayPool { pool })
-}
-
-fn smtp_transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Err(EmailError::Config(
-            "the SMTP transport must be created inside a Tokio runtime".to_owned(),
-        ));
-    }
-    if config.host.trim().is_empty() {
-        return Err(EmailError::Config("SMTP host is empty".to_owned()));
-    }
-    let tls_error = |err: lettre::transport::smtp::Error| {
-        EmailError::Config(format!("cannot set up TLS for {}: {err}", config.host))
-    };
-    let builder = match config.tls.as_str() {
-        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str()),
-        "starttls" => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host).map_err(tls_error)?
-        }
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(tls_error)?,
-        other => {
-            return Err(EmailError::Config(format!(
-                "unknown SMTP tls mode {other:?}, expected \"none\", \"starttls\" or \"tls\""
-            )));
-        }
-    };
-    let builder = builder
-        .port(config.port)
-        .timeout(Some(SMTP_TIMEOUT))
-        .pool_config(PoolConfig::new().max_size(config.pool_size));
-    let builder = if config.username.is_empty() {
-        builder
-    } else {
-        builder.credentials(Credentials::new(
-            config.username.clone(),
-            config.password.clone(),
-        ))
-    };
-    Ok(builder.build())
 }
 
 /// File name (without extension) for a message id: `<` and `>` dropped,

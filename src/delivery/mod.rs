@@ -12,6 +12,7 @@
 //! email address.
 
 pub mod answer_notice;
+mod batch;
 pub mod digest;
 pub mod email;
 pub mod mailer;

@@ -16,14 +16,16 @@
 //! and when a retry falls follow `now`, while headers (`Date`, `webhook-timestamp`) and token
 //! lifetimes follow the wall clock, as receivers check them against theirs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::StreamExt as _;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::batch::{BatchReads, PendingTokens};
 use super::email::{
     EmailEvent, EndpointDisabledEmail, Mailer, RequestEmail, build_message, build_notice_message,
 };
@@ -37,8 +39,8 @@ use crate::config::Config;
 use crate::db::claims::{self, DeliveryState, NewAttempt};
 use crate::db::firms::{self, Firm};
 use crate::db::outbox::{self, Delivery, NewDelivery, WebhookEndpoint};
-use crate::db::tokens::{self, NewAccessToken};
-use crate::db::{DbConn, DbError, DbResult, Pool, clients, work};
+use crate::db::work::InformationRequest;
+use crate::db::{DbConn, DbError, DbResult, Pool, work};
 use crate::domain::{
     DeliveryEvent, DeliveryKind, DeliveryStatus, Language, RequestStatus, Role, TokenKind,
 };
@@ -82,7 +84,7 @@ pub enum Settled {
 }
 
 /// A delivery ready to leave, or the reason it will not.
-enum Prepared {
+pub(super) enum Prepared {
     Email {
         message: Box<lettre::Message>,
         to: String,
@@ -217,20 +219,45 @@ impl Worker {
     }
 
     /// Sends every delivery due at `now`, `concurrency` at a time, until none is left;
-    /// retries land after `now` and wait for a later run.
+    /// retries land after `now` and wait for a later run. Two batches are in flight at once,
+    /// sharing the `concurrency` sending slots: the next batch is claimed and prepared while
+    /// the current one is sent, and its sends take the slots the current one's tail frees.
     pub async fn run_once(&self, now: DateTime<Utc>) -> DbResult<RunReport> {
         let concurrency = self.inner.settings.concurrency.max(1);
+        let sending = Arc::new(Semaphore::new(concurrency));
+        let mut batches = JoinSet::new();
         let mut report = RunReport::default();
         loop {
-            let claimed = self.claim(now, concurrency * 4).await?;
-            if claimed.is_empty() {
-                return Ok(report);
+            if batches.len() < 2 {
+                let claimed = match self.claim(now, concurrency * 4).await {
+                    Ok(claimed) => claimed,
+                    Err(error) => {
+                        // Let the batches in flight finish (and record) before giving up.
+                        while batches.join_next().await.is_some() {}
+                        return Err(error);
+                    }
+                };
+                if !claimed.is_empty() {
+                    let worker = self.clone();
+                    let sending = Arc::clone(&sending);
+                    batches.spawn(async move {
+                        worker
+                            .deliver_batch(claimed, Some(now), None, Some(sending))
+                            .await
+                    });
+                    continue;
+                }
             }
-            let outcomes: Vec<DbResult<Settled>> = futures_util::stream::iter(claimed)
-                .map(|delivery| async move { self.deliver(&delivery, now).await })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
+            let Some(finished) = batches.join_next().await else {
+                return Ok(report);
+            };
+            // Nothing more was due, or two batches are in flight: wait for one. What it
+            // recorded may make more rows due (an endpoint's disabling notice): look again.
+            let outcomes = match finished {
+                Ok(outcomes) => outcomes,
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(_) => continue,
+            };
             for outcome in outcomes {
                 match outcome {
                     Ok(Settled::Delivered) => report.delivered += 1,
@@ -247,40 +274,157 @@ impl Worker {
     /// Tries one claimed delivery and records the outcome.
     #[tracing::instrument(name = "delivery_attempt", skip_all, fields(delivery_id = delivery.id, kind = delivery.kind.as_str()))]
     pub async fn deliver(&self, delivery: &Delivery, now: DateTime<Utc>) -> DbResult<Settled> {
-        let attempt = self.attempt(delivery, now).await;
-        self.record(delivery, &attempt, now).await.inspect_err(|error| {
-            tracing::error!(
-                delivery_id = delivery.id,
-                %error,
-                "cannot record a delivery attempt; it will be tried again when its lease expires"
-            );
-        })
+        self.deliver_batch(vec![delivery.clone()], Some(now), None, None)
+            .await
+            .pop()
+            .unwrap_or(Err(DbError::Pool("nothing was delivered".into())))
+    }
+
+    /// Delivers a batch of claimed rows: prepares them all on one connection (their tokens in
+    /// one transaction), sends them `concurrency` at a time, and records outcomes as they come
+    /// in, in one transaction per group of outcomes ready together, while the others are still
+    /// being sent. `now` is fixed (tests, `run_once`) or None for the wall clock at each step.
+    /// `slots` (the background worker's) holds one permit per row, each released when its
+    /// row is recorded, and the worker is woken to claim again; `sending` (`run_once`'s) is
+    /// shared by the batches in flight, one permit per send. Returns each row's outcome, in
+    /// the order of `claimed`.
+    async fn deliver_batch(
+        &self,
+        claimed: Vec<Delivery>,
+        now: Option<DateTime<Utc>>,
+        mut slots: Option<OwnedSemaphorePermit>,
+        sending: Option<Arc<Semaphore>>,
+    ) -> Vec<DbResult<Settled>> {
+        let clock = move || now.unwrap_or_else(Utc::now);
+        let prepared = self.prepare_batch(&claimed, clock()).await;
+        let concurrency = self.inner.settings.concurrency.max(1);
+        let count = claimed.len();
+        let (sent_tx, mut sent_rx) =
+            mpsc::unbounded_channel::<(usize, Attempt, Option<OwnedSemaphorePermit>)>();
+        let claimed = &claimed;
+        let sending = async move {
+            let jobs: Vec<_> = prepared
+                .into_iter()
+                .enumerate()
+                .map(|(index, prepared)| {
+                    let slot = slots.as_mut().and_then(|slots| slots.split(1));
+                    (index, prepared, slot)
+                })
+                .collect();
+            futures_util::stream::iter(jobs)
+                .for_each_concurrent(concurrency, |(index, prepared, slot)| {
+                    let sent_tx = sent_tx.clone();
+                    let sending = sending.clone();
+                    async move {
+                        let turn = match sending {
+                            Some(sending) => sending.acquire_owned().await.ok(),
+                            None => None,
+                        };
+                        let attempt = self.send_prepared(&claimed[index], prepared).await;
+                        drop(turn);
+                        let _ = sent_tx.send((index, attempt, slot));
+                    }
+                })
+                .await;
+        };
+        let recording = async {
+            let mut outcomes: Vec<Option<DbResult<Settled>>> = (0..count).map(|_| None).collect();
+            let mut ready = Vec::new();
+            while sent_rx.recv_many(&mut ready, count.max(1)).await > 0 {
+                let items: Vec<(&Delivery, &Attempt)> = ready
+                    .iter()
+                    .map(|(index, attempt, _)| (&claimed[*index], attempt))
+                    .collect();
+                let settled = self.record_batch(&items, clock()).await;
+                let released = ready.iter().any(|(_, _, slot)| slot.is_some());
+                for ((index, _, slot), settled) in ready.drain(..).zip(settled) {
+                    outcomes[index] = Some(settled);
+                    drop(slot);
+                }
+                if released {
+                    self.inner.waker.wake();
+                }
+            }
+            outcomes
+        };
+        let ((), outcomes) = tokio::join!(sending, recording);
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or(Err(DbError::Pool("the delivery was not sent".into())))
+            })
+            .collect()
     }
 
     /// Prepares and sends one claimed delivery, without recording anything about the
     /// outcome (that is [`Worker::record`]). Emails get fresh sign-in and unsubscribe tokens.
     /// `now` decides whether a client email may leave yet (the firm's daytime).
     pub async fn attempt(&self, delivery: &Delivery, now: DateTime<Utc>) -> Attempt {
-        let prepared = match self.prepare(delivery, now).await {
-            Ok(prepared) => prepared,
-            Err(DbError::Query(diesel::result::Error::NotFound)) => {
-                Prepared::Done(Attempt::Failed {
-                    transient: false,
-                    response_code: None,
-                    error: "what this delivery is about no longer exists".into(),
-                    retry_after: None,
-                })
-            }
+        let prepared = self
+            .prepare_batch(std::slice::from_ref(delivery), now)
+            .await
+            .pop()
+            .unwrap_or_else(unavailable);
+        self.send_prepared(delivery, prepared).await
+    }
+
+    /// Prepares every row of a batch on one pool connection, reading each firm, request,
+    /// contact, client, line and endpoint once, and writes the tokens of all its emails in one
+    /// transaction. Returns one preparation per row, in order.
+    async fn prepare_batch(&self, claimed: &[Delivery], now: DateTime<Utc>) -> Vec<Prepared> {
+        let mut conn = match self.inner.pool.get().await {
+            Ok(conn) => conn,
             Err(error) => {
-                tracing::warn!(delivery_id = delivery.id, %error, "cannot prepare a delivery");
-                Prepared::Done(Attempt::Failed {
-                    transient: true,
-                    response_code: None,
-                    error: "could not read the delivery's data (database unavailable)".into(),
-                    retry_after: None,
-                })
+                tracing::warn!(%error, "cannot prepare deliveries");
+                return claimed.iter().map(|_| unavailable()).collect();
             }
         };
+        let mut db = conn.as_db();
+        let mut reads = BatchReads::default();
+        let mut tokens = PendingTokens::default();
+        let mut prepared = Vec::with_capacity(claimed.len());
+        let mut carrying_tokens = Vec::new();
+        for (index, delivery) in claimed.iter().enumerate() {
+            let mark = tokens.mark();
+            let result = self
+                .prepare(&mut db, &mut reads, &mut tokens, delivery, now)
+                .await;
+            prepared.push(match result {
+                Ok(ready) => {
+                    if tokens.mark() != mark {
+                        carrying_tokens.push(index);
+                    }
+                    ready
+                }
+                Err(DbError::Query(diesel::result::Error::NotFound)) => {
+                    tokens.truncate(mark);
+                    Prepared::Done(Attempt::Failed {
+                        transient: false,
+                        response_code: None,
+                        error: "what this delivery is about no longer exists".into(),
+                        retry_after: None,
+                    })
+                }
+                Err(error) => {
+                    tokens.truncate(mark);
+                    tracing::warn!(delivery_id = delivery.id, %error, "cannot prepare a delivery");
+                    unavailable()
+                }
+            });
+        }
+        if !tokens.is_empty() {
+            if let Err(error) = tokens.write(&mut db).await {
+                tracing::warn!(%error, "cannot store the links of a batch of emails");
+                for index in carrying_tokens {
+                    prepared[index] = unavailable();
+                }
+            }
+        }
+        prepared
+    }
+
+    /// Sends one prepared delivery (nothing is recorded here).
+    async fn send_prepared(&self, delivery: &Delivery, prepared: Prepared) -> Attempt {
         match prepared {
             Prepared::Done(attempt) => attempt,
             Prepared::Email { message, to } => match self.inner.mailer.send(&message, &to).await {
@@ -321,21 +465,26 @@ impl Worker {
         }
     }
 
-    async fn prepare(&self, delivery: &Delivery, now: DateTime<Utc>) -> DbResult<Prepared> {
-        let mut conn = self.inner.pool.get().await?;
-        let mut db = conn.as_db();
+    async fn prepare(
+        &self,
+        db: &mut DbConn<'_>,
+        reads: &mut BatchReads,
+        tokens: &mut PendingTokens,
+        delivery: &Delivery,
+        now: DateTime<Utc>,
+    ) -> DbResult<Prepared> {
         match (delivery.kind, delivery.event) {
             (DeliveryKind::Email, DeliveryEvent::EndpointDisabled) => {
-                self.prepare_notice(&mut db, delivery).await
+                self.prepare_notice(db, reads, delivery).await
             }
             (DeliveryKind::Email, DeliveryEvent::RequestAnswered)
                 if delivery.contact_id.is_none() =>
             {
-                self.prepare_answer_notice(&mut db, delivery).await
+                self.prepare_answer_notice(db, reads, delivery).await
             }
             // An answer told to the contact who sent it by email: the reply's confirmation.
             (DeliveryKind::Email, DeliveryEvent::RequestAnswered) => {
-                let firm = firms::find_firm(&mut db, delivery.firm_id).await?;
+                let firm = reads.firm(db, delivery.firm_id).await?;
                 Ok(
                     match crate::delivery::reply_confirmation::build(
                         &self.inner.settings.from_address,
@@ -353,14 +502,19 @@ impl Worker {
                     },
                 )
             }
-            (DeliveryKind::Email, _) => self.prepare_client_email(&mut db, delivery, now).await,
-            (DeliveryKind::Webhook, _) => prepare_webhook(&mut db, delivery).await,
+            (DeliveryKind::Email, _) => {
+                self.prepare_client_email(db, reads, tokens, delivery, now)
+                    .await
+            }
+            (DeliveryKind::Webhook, _) => prepare_webhook(db, reads, delivery).await,
         }
     }
 
     async fn prepare_client_email(
         &self,
         db: &mut DbConn<'_>,
+        reads: &mut BatchReads,
+        tokens: &mut PendingTokens,
         delivery: &Delivery,
         now: DateTime<Utc>,
     ) -> DbResult<Prepared> {
@@ -368,9 +522,9 @@ impl Worker {
         else {
             return Ok(refuse("an email delivery without a request or a contact"));
         };
-        let firm = firms::find_firm(db, delivery.firm_id).await?;
-        let request = work::find_request(db, firm.id, request_id).await?;
-        let contact = clients::find_contact(db, firm.id, contact_id).await?;
+        let firm = reads.firm(db, delivery.firm_id).await?;
+        let request = reads.request(db, firm.id, request_id).await?;
+        let contact = reads.contact(db, firm.id, contact_id).await?;
         if let Some(reason) = stale_request(request.status) {
             return Ok(skip(reason));
         }
@@ -386,12 +540,12 @@ impl Worker {
         if leaves_at > now {
             return Ok(Prepared::Done(Attempt::Deferred { until: leaves_at }));
         }
-        let client = clients::find_client(db, firm.id, request.client_id).await?;
+        let client = reads.client(db, firm.id, request.client_id).await?;
         let reply_to = match &self.inner.settings.reply_address {
-            Some((local, domain)) => {
-                Some(new_reply_address(db, delivery, request.id, contact.id, local, domain).await?)
-            }
-            None => first_admin(db, firm.id).await?.map(|admin| admin.email),
+            Some((local, domain)) => Some(new_reply_address(
+                tokens, delivery, request.id, contact.id, local, domain,
+            )),
+            None => reads.first_admin_email(db, firm.id).await?,
         };
         let envelope_sender = self
             .inner
@@ -411,11 +565,16 @@ impl Worker {
             .and_then(|language| language.parse::<Language>().ok())
             .unwrap_or_else(|| firm_language(&firm));
         let (sign_in_token, unsubscribe_token) = (new_token(), new_token());
-        self.store_email_tokens(db, &firm, contact.id, &sign_in_token, &unsubscribe_token)
-            .await?;
-        let period = crate::db::missions::find_lines(db, firm.id, &[request.mission_line_id])
+        self.add_email_tokens(
+            tokens,
+            &firm,
+            contact.id,
+            &sign_in_token,
+            &unsubscribe_token,
+        );
+        let period = reads
+            .line(db, firm.id, request.mission_line_id)
             .await?
-            .first()
             .map(|line| {
                 crate::domain::placeholders::period_label(
                     request.due_date,
@@ -469,48 +628,43 @@ impl Worker {
         )
     }
 
-    /// A new single-use sign-in link and an unsubscribe link for one email, stored hashed.
-    async fn store_email_tokens(
+    /// A new single-use sign-in link and an unsubscribe link for one email, stored hashed
+    /// with the batch's other tokens before the batch leaves.
+    fn add_email_tokens(
         &self,
-        db: &mut DbConn<'_>,
+        tokens: &mut PendingTokens,
         firm: &Firm,
         contact_id: i64,
         sign_in_token: &str,
         unsubscribe_token: &str,
-    ) -> DbResult<()> {
+    ) {
         let now = Utc::now();
         let sign_in_expires = now + self.inner.settings.sign_in_link_lifetime;
-        let (sign_in_hash, unsubscribe_hash) =
-            (token_hash(sign_in_token), token_hash(unsubscribe_token));
-        transaction!(db, |tx| {
-            for (hash, kind, expires_at) in [
-                (
-                    &sign_in_hash,
-                    TokenKind::SignInLink,
-                    Some(sign_in_expires.naive_utc()),
-                ),
-                (&unsubscribe_hash, TokenKind::Unsubscribe, None),
-            ] {
-                tokens::insert(
-                    &mut tx,
-                    &NewAccessToken {
-                        firm_id: firm.id,
-                        token_hash: hash,
-                        kind,
-                        user_id: None,
-                        contact_id: Some(contact_id),
-                        expires_at,
-                        created_at: now.naive_utc(),
-                    },
-                )
-                .await?;
-            }
-            Ok::<_, DbError>(())
-        })
+        tokens.add_access(
+            firm.id,
+            token_hash(sign_in_token),
+            TokenKind::SignInLink,
+            contact_id,
+            Some(sign_in_expires.naive_utc()),
+            now.naive_utc(),
+        );
+        tokens.add_access(
+            firm.id,
+            token_hash(unsubscribe_token),
+            TokenKind::Unsubscribe,
+            contact_id,
+            None,
+            now.naive_utc(),
+        );
     }
 
-    async fn prepare_notice(&self, db: &mut DbConn<'_>, delivery: &Delivery) -> DbResult<Prepared> {
-        let firm = firms::find_firm(db, delivery.firm_id).await?;
+    async fn prepare_notice(
+        &self,
+        db: &mut DbConn<'_>,
+        reads: &mut BatchReads,
+        delivery: &Delivery,
+    ) -> DbResult<Prepared> {
+        let firm = reads.firm(db, delivery.firm_id).await?;
         let Ok(payload) = serde_json::from_str::<serde_json::Value>(&delivery.payload) else {
             return Ok(refuse("the notice's payload is not JSON"));
         };
@@ -548,9 +702,10 @@ impl Worker {
     async fn prepare_answer_notice(
         &self,
         db: &mut DbConn<'_>,
+        reads: &mut BatchReads,
         delivery: &Delivery,
     ) -> DbResult<Prepared> {
-        let firm = firms::find_firm(db, delivery.firm_id).await?;
+        let firm = reads.firm(db, delivery.firm_id).await?;
         let Some(notice) = super::answer_notice::AnswerNotice::from_payload(
             &delivery.payload,
             firm_language(&firm),
@@ -601,85 +756,174 @@ impl Worker {
         attempt: &Attempt,
         now: DateTime<Utc>,
     ) -> DbResult<Settled> {
-        let settings = &self.inner.settings;
-        let (mut state, outcome) = next_state(
-            delivery,
-            attempt,
-            now.naive_utc(),
-            &self.retry_rule(),
-            rand::random::<f64>(),
-        );
-        let mut conn = self.inner.pool.get().await?;
-        if state.status == DeliveryStatus::Pending
-            && delivery.kind == DeliveryKind::Email
-            && delivery.contact_id.is_some()
-        {
-            let firm = firms::find_firm(&mut conn.as_db(), delivery.firm_id).await?;
-            state.next_attempt_at = client_email_time(
-                &firm,
-                state.next_attempt_at.and_utc(),
-                settings.default_sending_hour,
-            )
-            .naive_utc();
+        self.record_batch(&[(delivery, attempt)], now)
+            .await
+            .pop()
+            .unwrap_or(Err(DbError::Pool("nothing was recorded".into())))
+    }
+
+    /// Records the outcomes of several deliveries in one transaction on one connection (one
+    /// commit, not one per delivery). If that transaction fails, each delivery is recorded in
+    /// its own, so one delivery's trouble never leaves the others unrecorded.
+    async fn record_batch(
+        &self,
+        items: &[(&Delivery, &Attempt)],
+        now: DateTime<Utc>,
+    ) -> Vec<DbResult<Settled>> {
+        if items.len() > 1 {
+            match self.record_together(items, now).await {
+                Ok(settled) => return settled.into_iter().map(Ok).collect(),
+                Err(error) => tracing::warn!(
+                    %error,
+                    count = items.len(),
+                    "cannot record a group of delivery attempts together; recording them one by one"
+                ),
+            }
         }
-        let (response_code, error) = match attempt {
-            Attempt::Sent { response_code } => (*response_code, None),
-            Attempt::Failed {
-                response_code,
+        let mut settled = Vec::with_capacity(items.len());
+        for item in items {
+            settled.push(
+                self.record_together(std::slice::from_ref(item), now)
+                    .await
+                    .and_then(|mut one| {
+                        one.pop()
+                            .ok_or_else(|| DbError::Pool("nothing was recorded".into()))
+                    })
+                    .inspect_err(|error| {
+                        tracing::error!(
+                            delivery_id = item.0.id,
+                            %error,
+                            "cannot record a delivery attempt; it will be tried again when its lease expires"
+                        );
+                    }),
+            );
+        }
+        settled
+    }
+
+    /// Records every item in one transaction, or nothing.
+    async fn record_together(
+        &self,
+        items: &[(&Delivery, &Attempt)],
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<Settled>> {
+        let settings = &self.inner.settings;
+        let mut conn = self.inner.pool.get().await?;
+        let mut firms_read: HashMap<i64, Firm> = HashMap::new();
+        let mut writes = Vec::with_capacity(items.len());
+        for (delivery, attempt) in items {
+            let (mut state, outcome) = next_state(
+                delivery,
+                attempt,
+                now.naive_utc(),
+                &self.retry_rule(),
+                rand::random::<f64>(),
+            );
+            if state.status == DeliveryStatus::Pending
+                && delivery.kind == DeliveryKind::Email
+                && delivery.contact_id.is_some()
+            {
+                let firm = match firms_read.get(&delivery.firm_id) {
+                    Some(firm) => firm.clone(),
+                    None => {
+                        let firm = firms::find_firm(&mut conn.as_db(), delivery.firm_id).await?;
+                        firms_read.insert(delivery.firm_id, firm.clone());
+                        firm
+                    }
+                };
+                state.next_attempt_at = client_email_time(
+                    &firm,
+                    state.next_attempt_at.and_utc(),
+                    settings.default_sending_hour,
+                )
+                .naive_utc();
+            }
+            let (response_code, error) = match attempt {
+                Attempt::Sent { response_code } => (*response_code, None),
+                Attempt::Failed {
+                    response_code,
+                    error,
+                    ..
+                } => (*response_code, Some(clip(error))),
+                Attempt::Skipped { .. } | Attempt::Deferred { .. } => (None, None),
+            };
+            let new_attempt = outcome.map(|outcome| NewAttempt {
+                delivery_id: delivery.id,
+                attempted_at: now.naive_utc(),
+                outcome: outcome.as_str().to_string(),
+                response_code: response_code.map(i32::from),
                 error,
-                ..
-            } => (*response_code, Some(clip(error))),
-            Attempt::Skipped { .. } | Attempt::Deferred { .. } => (None, None),
-        };
-        let new_attempt = outcome.map(|outcome| NewAttempt {
-            delivery_id: delivery.id,
-            attempted_at: now.naive_utc(),
-            outcome: outcome.as_str().to_string(),
-            response_code: response_code.map(i32::from),
-            error,
-        });
-        let endpoint_id = delivery
-            .webhook_endpoint_id
-            .filter(|_| delivery.kind == DeliveryKind::Webhook);
+            });
+            writes.push((state, new_attempt));
+        }
         let disable_after = settings.disable_endpoint_after;
         let disabled = transaction!(conn, |tx| {
-            if !claims::record_attempt(&mut tx, delivery, new_attempt.as_ref(), &state).await? {
-                tracing::warn!(
-                    delivery_id = delivery.id,
-                    "a delivery's lease ran out before its attempt was recorded; another worker owns it now"
-                );
-            } else if matches!(attempt, Attempt::Sent { .. }) {
-                journal_email_sent(&mut tx, delivery, now.naive_utc()).await?;
-            }
-            let mut disabled = None;
-            if let Some(endpoint_id) = endpoint_id {
-                match attempt {
-                    Attempt::Sent { .. } => {
-                        outbox::note_endpoint_success(&mut tx, endpoint_id).await?
+            // Lost in a database crash, these records are the crash of a worker before
+            // recording: the rows are sent again after their lease, with the same ids.
+            claims::relax_commit(&mut tx).await?;
+            let mut requests: HashMap<(i64, i64), InformationRequest> = HashMap::new();
+            let mut sent_entries = Vec::new();
+            let mut disabled = Vec::new();
+            for ((delivery, attempt), (state, new_attempt)) in items.iter().zip(&writes) {
+                if !claims::record_attempt(&mut tx, delivery, new_attempt.as_ref(), state).await? {
+                    tracing::warn!(
+                        delivery_id = delivery.id,
+                        "a delivery's lease ran out before its attempt was recorded; another worker owns it now"
+                    );
+                } else if matches!(attempt, Attempt::Sent { .. }) {
+                    if let Some(entry) =
+                        email_sent_entry(&mut tx, &mut requests, delivery, now.naive_utc()).await?
+                    {
+                        sent_entries.push(entry);
                     }
-                    Attempt::Failed { error, .. } => {
-                        disabled =
-                            note_failure(&mut tx, endpoint_id, error, now, disable_after).await?;
+                }
+                let endpoint_id = delivery
+                    .webhook_endpoint_id
+                    .filter(|_| delivery.kind == DeliveryKind::Webhook);
+                if let Some(endpoint_id) = endpoint_id {
+                    match attempt {
+                        Attempt::Sent { .. } => {
+                            outbox::note_endpoint_success(&mut tx, endpoint_id).await?
+                        }
+                        Attempt::Failed { error, .. } => {
+                            if let Some(endpoint) =
+                                note_failure(&mut tx, endpoint_id, error, now, disable_after)
+                                    .await?
+                            {
+                                disabled.push((delivery.firm_id, endpoint));
+                            }
+                        }
+                        Attempt::Skipped { .. } | Attempt::Deferred { .. } => {}
                     }
-                    Attempt::Skipped { .. } | Attempt::Deferred { .. } => {}
                 }
             }
+            let entries: Vec<_> = sent_entries.iter().map(SentEntry::entry).collect();
+            crate::db::journal::insert(&mut tx, &entries).await?;
             Ok::<_, DbError>(disabled)
         })?;
-        let settled = match (state.status, attempt) {
-            (DeliveryStatus::Delivered, _) => Settled::Delivered,
-            (DeliveryStatus::Pending, _) => Settled::Retrying,
-            (DeliveryStatus::Dead, _) => Settled::Dead,
-            (_, Attempt::Skipped { .. }) => Settled::Skipped,
-            _ => Settled::Failed,
-        };
-        log_settled(delivery, &state, settled);
-        if let Some(endpoint) = disabled {
+        let settled = items
+            .iter()
+            .zip(&writes)
+            .map(|((delivery, attempt), (state, _))| {
+                let settled = match (state.status, attempt) {
+                    (DeliveryStatus::Delivered, _) => Settled::Delivered,
+                    (DeliveryStatus::Pending, _) => Settled::Retrying,
+                    (DeliveryStatus::Dead, _) => Settled::Dead,
+                    (_, Attempt::Skipped { .. }) => Settled::Skipped,
+                    _ => Settled::Failed,
+                };
+                log_settled(delivery, state, settled);
+                settled
+            })
+            .collect();
+        for (firm_id, endpoint) in &disabled {
             tracing::warn!(
-                firm_id = delivery.firm_id,
+                firm_id,
                 endpoint_id = endpoint.id,
                 "a webhook endpoint failing for too long was disabled; the firm's admins are told"
             );
+        }
+        if !disabled.is_empty() {
             self.inner.waker.wake();
         }
         Ok(settled)
@@ -729,15 +973,21 @@ impl Worker {
                 match self.claim(Utc::now(), free).await {
                     Ok(rows) => {
                         claimed_any = !rows.is_empty();
-                        for row in rows {
-                            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                        let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+                        if claimed_any {
+                            // One slot per row, each freed when its row is recorded: a slow
+                            // endpoint holds its own slot, not its batch's.
+                            let Ok(batch_slots) =
+                                Arc::clone(&slots).acquire_many_owned(count).await
+                            else {
                                 break;
                             };
                             let worker = self.clone();
                             in_flight.spawn(async move {
-                                let _slot = slot;
-                                // Logged where it happened (`deliver`); the lease brings it back.
-                                let _ = worker.deliver(&row, Utc::now()).await;
+                                // Logged where it happened; the lease brings a row back.
+                                let _ = worker
+                                    .deliver_batch(rows, None, Some(batch_slots), None)
+                                    .await;
                             });
                         }
                     }
@@ -804,50 +1054,92 @@ pub async fn redeliver(
     claims::requeue_failed(db, firm.id, delivery.id, due.naive_utc()).await
 }
 
-/// Journals a request email a contact's server accepted (actor SYSTEM): `request.sent` for
-/// the first email, `request.reminded` for a follow-up. Other deliveries are not journalled.
-async fn journal_email_sent(
+/// The journal entry of a request email a contact's server accepted (actor SYSTEM), owned
+/// until the group's entries are written in one statement.
+struct SentEntry {
+    firm_id: i64,
+    occurred_at: chrono::NaiveDateTime,
+    kind: &'static str,
+    request_id: i64,
+    client_id: i64,
+    mission_id: i64,
+    detail: String,
+}
+
+impl SentEntry {
+    fn entry(&self) -> crate::db::journal::NewJournalEntry<'_> {
+        crate::db::journal::NewJournalEntry {
+            firm_id: self.firm_id,
+            occurred_at: self.occurred_at,
+            actor_kind: "SYSTEM",
+            actor_user_id: None,
+            actor_contact_id: None,
+            kind: self.kind,
+            object_type: "request",
+            object_id: self.request_id,
+            client_id: Some(self.client_id),
+            mission_id: Some(self.mission_id),
+            before_status: None,
+            after_status: None,
+            detail: Some(&self.detail),
+        }
+    }
+}
+
+/// What to journal for a delivered email: `request.sent` for the first email of a request,
+/// `request.reminded` for a follow-up; other deliveries are not journalled. `requests` keeps
+/// the requests read so far by this group.
+async fn email_sent_entry(
     tx: &mut DbConn<'_>,
+    requests: &mut HashMap<(i64, i64), InformationRequest>,
     delivery: &Delivery,
     now: chrono::NaiveDateTime,
-) -> DbResult<()> {
+) -> DbResult<Option<SentEntry>> {
     let kind = match delivery.event {
         DeliveryEvent::RequestCreated => "request.sent",
         DeliveryEvent::RequestReminder => "request.reminded",
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     let (DeliveryKind::Email, Some(request_id), Some(contact_id)) =
         (delivery.kind, delivery.request_id, delivery.contact_id)
     else {
-        return Ok(());
+        return Ok(None);
     };
-    let request = work::find_request(tx, delivery.firm_id, request_id).await?;
+    let key = (delivery.firm_id, request_id);
+    let (client_id, mission_id) = match requests.get(&key) {
+        Some(request) => (request.client_id, request.mission_id),
+        None => {
+            let request = work::find_request(tx, delivery.firm_id, request_id).await?;
+            let ids = (request.client_id, request.mission_id);
+            requests.insert(key, request);
+            ids
+        }
+    };
     let detail = serde_json::json!({
         "contactId": contact_id,
         "deliveryId": delivery.id,
         "reminder": reminder_number(&delivery.payload),
     })
     .to_string();
-    crate::db::journal::insert(
-        tx,
-        &[crate::db::journal::NewJournalEntry {
-            firm_id: delivery.firm_id,
-            occurred_at: now,
-            actor_kind: "SYSTEM",
-            actor_user_id: None,
-            actor_contact_id: None,
-            kind,
-            object_type: "request",
-            object_id: request_id,
-            client_id: Some(request.client_id),
-            mission_id: Some(request.mission_id),
-            before_status: None,
-            after_status: None,
-            detail: Some(&detail),
-        }],
-    )
-    .await?;
-    Ok(())
+    Ok(Some(SentEntry {
+        firm_id: delivery.firm_id,
+        occurred_at: now,
+        kind,
+        request_id,
+        client_id,
+        mission_id,
+        detail,
+    }))
+}
+
+/// A delivery whose data could not be read now: a transient failure, tried again later.
+fn unavailable() -> Prepared {
+    Prepared::Done(Attempt::Failed {
+        transient: true,
+        response_code: None,
+        error: "could not read the delivery's data (database unavailable)".into(),
+        retry_after: None,
+    })
 }
 
 fn skip(reason: &str) -> Prepared {
@@ -880,32 +1172,22 @@ fn reminder_number(payload: &str) -> Option<u32> {
     u32::try_from(value["data"]["reminderNumber"].as_u64()?).ok()
 }
 
-async fn first_admin(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Option<firms::User>> {
-    Ok(firms::list_users(db, firm_id)
-        .await?
-        .into_iter()
-        .find(|user| user.role == Role::Admin))
-}
-
-async fn prepare_webhook(db: &mut DbConn<'_>, delivery: &Delivery) -> DbResult<Prepared> {
+async fn prepare_webhook(
+    db: &mut DbConn<'_>,
+    reads: &mut BatchReads,
+    delivery: &Delivery,
+) -> DbResult<Prepared> {
     let Some(endpoint_id) = delivery.webhook_endpoint_id else {
         return Ok(skip("the webhook endpoint was deleted before sending"));
     };
-    let Some(endpoint) = outbox::find_endpoint(db, delivery.firm_id, endpoint_id)
-        .await
-        .map(Some)
-        .or_else(|error| match error {
-            DbError::Query(diesel::result::Error::NotFound) => Ok(None),
-            other => Err(other),
-        })?
-    else {
+    let Some(endpoint) = reads.endpoint(db, delivery.firm_id, endpoint_id).await? else {
         return Ok(skip("the webhook endpoint was deleted before sending"));
     };
     if !endpoint.enabled {
         return Ok(skip("the webhook endpoint is disabled"));
     }
     if let Some(request_id) = delivery.request_id {
-        let request = work::find_request(db, delivery.firm_id, request_id).await?;
+        let request = reads.request(db, delivery.firm_id, request_id).await?;
         // The endpoint may have been moved to another client, or unsubscribed from this event,
         // since the delivery was enqueued: what it covers now decides.
         let covers_client = endpoint
@@ -1059,31 +1341,27 @@ fn log_settled(delivery: &Delivery, state: &DeliveryState, settled: Settled) {
 /// A new reply address for one request email, `{local}+{token}@{domain}`: the token (128
 /// random bits, lowercase hex so that no mail system's case folding breaks it) names the
 /// request, the contact and this delivery, and only its SHA-256 is stored.
-async fn new_reply_address(
-    db: &mut DbConn<'_>,
+fn new_reply_address(
+    tokens: &mut PendingTokens,
     delivery: &Delivery,
     request_id: i64,
     contact_id: i64,
     local: &str,
     domain: &str,
-) -> DbResult<String> {
+) -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    crate::db::replies::insert_token(
-        db,
-        &crate::db::replies::NewReplyToken {
-            firm_id: delivery.firm_id,
-            request_id,
-            contact_id,
-            delivery_id: Some(delivery.id),
-            token_hash: &token_hash(&token),
-            created_at: Utc::now().naive_utc(),
-        },
-    )
-    .await?;
-    Ok(format!("{local}+{token}@{domain}"))
+    tokens.add_reply(
+        delivery.firm_id,
+        request_id,
+        contact_id,
+        delivery.id,
+        token_hash(&token),
+        Utc::now().naive_utc(),
+    );
+    format!("{local}+{token}@{domain}")
 }
 
 #[cfg(test)]

@@ -3,16 +3,28 @@
 //! final `\r\n.\r\n` in two writes, so the small last write waits in Nagle's algorithm for the
 //! server's delayed ACK of the body (about 40 ms on Linux) before the server can answer: some
 //! 50 ms per email per connection, whatever the server's speed. Here each connection is a
-//! lettre [`AsyncSmtpConnection`] over a socket we open with `TCP_NODELAY`, and a connection
+//! lettre [`AsyncSmtpConnection`] over a socket we open with `TCP_NODELAY` (plain, upgraded
+//! by `STARTTLS`, or wrapped in implicit TLS by us before lettre sees it), and a connection
 //! used within the last second is trusted without lettre's `NOOP` before every message.
 //! Nothing here builds or reads a message.
 
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls;
 
 use super::mailer::SendError;
 
@@ -27,6 +39,71 @@ pub enum Security {
     None,
     /// `STARTTLS` right after the greeting, required (no plaintext fallback).
     StartTls(TlsParameters),
+    /// Implicit TLS (SMTPS, usually port 465): TLS from the first byte.
+    ImplicitTls {
+        connector: TlsConnector,
+        server_name: ServerName<'static>,
+    },
+}
+
+impl Security {
+    /// Implicit TLS to `host`, checked against the public roots (webpki-roots).
+    pub fn implicit_tls(host: &str) -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let server_name = ServerName::try_from(host.to_owned())
+            .map_err(|error| format!("{host:?} is not a server name: {error}"))?;
+        Ok(Self::ImplicitTls {
+            connector: TlsConnector::from(Arc::new(config)),
+            server_name,
+        })
+    }
+}
+
+/// A TLS session over our own `TCP_NODELAY` socket, handed to lettre as its stream (lettre
+/// only reads, writes and asks for the peer's address).
+#[derive(Debug)]
+struct TlsSocket(TlsStream<TcpStream>);
+
+impl AsyncRead for TlsSocket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsSocket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsSocket {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
 }
 
 /// Where and how to connect.
@@ -89,7 +166,24 @@ impl SmtpServer {
             stream.set_nodelay(true).map_err(|error| {
                 SendError::transient(format!("cannot set TCP_NODELAY: {error}"))
             })?;
-            let mut session = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
+            let transport: Box<dyn AsyncTokioStream> = match &self.security {
+                Security::ImplicitTls {
+                    connector,
+                    server_name,
+                } => Box::new(TlsSocket(
+                    connector
+                        .connect(server_name.clone(), stream)
+                        .await
+                        .map_err(|error| {
+                            SendError::transient(format!(
+                                "TLS with {}:{} failed: {error}",
+                                self.host, self.port
+                            ))
+                        })?,
+                )),
+                Security::None | Security::StartTls(_) => Box::new(stream),
+            };
+            let mut session = AsyncSmtpConnection::connect_with_transport(transport, &hello)
                 .await
                 .map_err(smtp)?;
             if let Security::StartTls(parameters) = &self.security {

@@ -461,6 +461,9 @@ impl WebhookSender {
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(USER_AGENT)
+            // One client for every delivery: its connections are kept alive per host and
+            // reused; each write leaves at once (reqwest's default, stated here).
+            .tcp_nodelay(true)
             // A proxy (e.g. from HTTPS_PROXY) would resolve the target itself,
             // bypassing the pinned resolver.
             .no_proxy()

@@ -24,9 +24,9 @@ use rappel::http::{AppState, router};
 use serde_json::{Value, json};
 
 use crate::backend_test;
-use crate::support::TestDb;
 use crate::support::smtp::{ReceivedMail, SmtpSink, parse};
 use crate::support::webhooks::{self, WebhookReceiver};
+use crate::support::{Backend, TestDb};
 
 const PASSWORD: &str = "correct horse battery";
 /// Generous bound for waiting on something that happens in milliseconds; never asserted on.
@@ -1848,5 +1848,117 @@ backend_test!(
             to_marie, 1,
             "only the request itself, before she unsubscribed"
         );
+    }
+);
+
+/// Makes storing a sign-in or unsubscribe token of one contact fail (`contact_id`), or lifts
+/// that failure again.
+async fn fail_tokens_of(db: &TestDb, contact_id: Option<i64>) {
+    use diesel_async::SimpleAsyncConnection as _;
+    let sql = match (db.backend, contact_id) {
+        (Backend::Sqlite, Some(id)) => format!(
+            "CREATE TRIGGER fail_tokens BEFORE INSERT ON access_tokens WHEN NEW.contact_id = {id} \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        ),
+        (Backend::Sqlite, None) => "DROP TRIGGER fail_tokens;".to_string(),
+        (Backend::Postgres, Some(id)) => format!(
+            "CREATE FUNCTION fail_tokens() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; \
+             CREATE TRIGGER fail_tokens BEFORE INSERT ON access_tokens FOR EACH ROW \
+             WHEN (NEW.contact_id = {id}) EXECUTE FUNCTION fail_tokens();"
+        ),
+        (Backend::Postgres, None) => {
+            "DROP TRIGGER fail_tokens ON access_tokens; DROP FUNCTION fail_tokens();".to_string()
+        }
+    };
+    let mut conn = db.pool.get().await.expect("conn");
+    rappel::with_conn!(&mut conn, |c| c.batch_execute(&sql).await).expect("trigger");
+}
+
+/// Contacts' tokens stored (sign-in and unsubscribe links).
+async fn contact_tokens(db: &TestDb) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    use diesel_async::RunQueryDsl as _;
+    let mut conn = db.pool.get().await.expect("conn");
+    let count: Count = rappel::with_conn!(&mut conn, |c| diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM access_tokens WHERE contact_id IS NOT NULL"
+    )
+    .get_result(c)
+    .await)
+    .expect("count");
+    count.n
+}
+
+backend_test!(
+    async fn the_links_of_a_batch_of_emails_are_stored_together_before_any_email_leaves(
+        db: TestDb,
+    ) {
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(
+            &h,
+            &[
+                ("Marie Martin", "marie@bakery.example", None),
+                ("Paul Martin", "paul@bakery.example", None),
+                ("Jeanne Martin", "jeanne@bakery.example", None),
+            ],
+            None,
+        )
+        .await;
+        h.generate("2027-03-20T09:00:00Z", "2027-03-20").await;
+        let emails = h
+            .deliveries_of(firm.id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await;
+        // January to March for three contacts.
+        assert_eq!(emails.len(), 9);
+
+        // Paul's links cannot be stored: the batch's links are one transaction, so no email of
+        // the batch leaves without its links, and none is half-prepared.
+        fail_tokens_of(&h.db, Some(crate::support::app::row_id(&firm.contacts[1]))).await;
+        let run = h.run("2027-03-20T09:00:00Z").await;
+        assert_eq!((run.retrying, run.delivered), (9, 0), "{run:?}");
+        assert_eq!(contact_tokens(&h.db).await, 0);
+        for email in h
+            .deliveries_of(firm.id, DeliveryKind::Email, DeliveryEvent::RequestCreated)
+            .await
+        {
+            assert_eq!(email.status, DeliveryStatus::Pending);
+            let attempts = h.attempts(email.id).await;
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(attempts[0].outcome, "TRANSIENT_FAILURE");
+        }
+
+        // Once the links can be stored, every email leaves with its own two links.
+        fail_tokens_of(&h.db, None).await;
+        let run = h.run("2027-03-20T12:00:00Z").await;
+        assert_eq!(run.delivered, 9, "{run:?}");
+        assert_eq!(contact_tokens(&h.db).await, 18);
+        let mails = h.sink.wait_for(9, WAIT).await;
+        assert_eq!(mails.len(), 9);
+        // Each email's sign-in link is its own, and it was stored before the email left.
+        let mut tokens = Vec::new();
+        for mail in &mails {
+            let parsed = parse(&mail.data);
+            let text = parsed.text_body.as_deref().expect("a text part");
+            let token = link_after(text, "/sign-in?token=").to_owned();
+            let caller = h
+                .exec(
+                    &Caller::Anonymous,
+                    "mutation($t: String!) { redeemSignInLink(input: { token: $t }) { token } }",
+                    json!({ "t": token }),
+                )
+                .await;
+            assert!(
+                caller["data"]["redeemSignInLink"]["token"].is_string(),
+                "{caller}"
+            );
+            tokens.push(token);
+        }
+        tokens.sort();
+        tokens.dedup();
+        assert_eq!(tokens.len(), 9);
     }
 );
