@@ -326,6 +326,9 @@ pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub tls: String,
+    /// PEM file of certificate authorities trusted besides the public roots (a private relay's
+    /// CA), for `starttls` and `tls`; empty: the public roots only.
+    pub ca_file: String,
     pub username: String,
     pub password: String,
     pub from_address: String,
@@ -519,6 +522,7 @@ impl Default for SmtpConfig {
             host: "127.0.0.1".into(),
             port: 25,
             tls: "none".into(),
+            ca_file: String::new(),
             username: String::new(),
             password: String::new(),
             from_address: "rappel@localhost".into(),

@@ -14,6 +14,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 
 use lettre::transport::smtp::client::TlsParameters;
+use rustls_pki_types::CertificateDer;
 
 use super::email::{EmailError, parse_address};
 use super::smtp::{Security, SmtpServer};
@@ -164,6 +165,8 @@ pub enum SmtpPool {
 #[derive(Clone)]
 pub struct NodelayPool {
     pool: bb8::Pool<SmtpServer>,
+    /// The pool's [`SmtpServer::connect_failures`].
+    connect_failures: Arc<tokio::sync::watch::Sender<Option<SendError>>>,
 }
 
 impl std::fmt::Debug for NodelayPool {
@@ -174,7 +177,19 @@ impl std::fmt::Debug for NodelayPool {
 
 impl NodelayPool {
     async fn send(&self, envelope: &Envelope, formatted: &[u8]) -> Result<(), SendError> {
-        let mut connection = self.pool.get().await.map_err(|error| match error {
+        // Failures from now on: a connection that cannot be opened fails this send with its
+        // reason instead of waiting for bb8's timeout (see `SmtpServer::connect_failures`).
+        let mut failures = self.connect_failures.subscribe();
+        let got = tokio::select! {
+            got = self.pool.get() => got,
+            Ok(()) = failures.changed() => {
+                let failure = failures.borrow_and_update().clone();
+                return Err(failure.unwrap_or_else(|| {
+                    SendError::transient("no SMTP connection could be opened".to_owned())
+                }));
+            }
+        };
+        let mut connection = got.map_err(|error| match error {
             bb8::RunError::User(error) => error,
             bb8::RunError::TimedOut => {
                 SendError::transient("no SMTP connection could be opened in time".to_owned())
@@ -193,22 +208,33 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
     if config.host.trim().is_empty() {
         return Err(EmailError::Config("SMTP host is empty".to_owned()));
     }
+    let tls_error =
+        |err: String| EmailError::Config(format!("cannot set up TLS for {}: {err}", config.host));
+    let extra_roots = extra_roots(&config.ca_file).map_err(tls_error)?;
     let security = match config.tls.as_str() {
         "none" => Security::None,
         "starttls" => {
-            Security::StartTls(TlsParameters::new(config.host.clone()).map_err(|err| {
-                EmailError::Config(format!("cannot set up TLS for {}: {err}", config.host))
-            })?)
+            let mut parameters = TlsParameters::builder(config.host.clone());
+            for root in &extra_roots {
+                parameters = parameters.add_root_certificate(
+                    lettre::transport::smtp::client::Certificate::from_der(root.to_vec())
+                        .map_err(|err| tls_error(err.to_string()))?,
+                );
+            }
+            Security::StartTls(
+                parameters
+                    .build()
+                    .map_err(|err| tls_error(err.to_string()))?,
+            )
         }
-        "tls" => Security::implicit_tls(&config.host).map_err(|err| {
-            EmailError::Config(format!("cannot set up TLS for {}: {err}", config.host))
-        })?,
+        "tls" => Security::implicit_tls(&config.host, extra_roots).map_err(tls_error)?,
         other => {
             return Err(EmailError::Config(format!(
                 "unknown SMTP tls mode {other:?}, expected \"none\", \"starttls\" or \"tls\""
             )));
         }
     };
+    let connect_failures = Arc::new(tokio::sync::watch::Sender::new(None));
     let server = SmtpServer {
         host: config.host.clone(),
         port: config.port,
@@ -216,6 +242,7 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
         credentials: (!config.username.is_empty())
             .then(|| Credentials::new(config.username.clone(), config.password.clone())),
         timeout: SMTP_TIMEOUT,
+        connect_failures: Arc::clone(&connect_failures),
     };
     let pool = bb8::Pool::builder()
         .max_size(config.pool_size.max(1))
@@ -226,7 +253,26 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
         // A refused connection is the attempt's error, reported by `get`, not retried here.
         .retry_connection(false)
         .build_unchecked(server);
-    Ok(NodelayPool { pool })
+    Ok(NodelayPool {
+        pool,
+        connect_failures,
+    })
+}
+
+/// The certificates of `[smtp] ca_file` (PEM), trusted besides the public roots; none when the
+/// setting is empty. An unreadable file or one without a certificate stops the start.
+fn extra_roots(ca_file: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    if ca_file.is_empty() {
+        return Ok(Vec::new());
+    }
+    let roots = CertificateDer::pem_file_iter(ca_file)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| format!("cannot read smtp.ca_file {ca_file}: {error}"))?;
+    if roots.is_empty() {
+        return Err(format!("smtp.ca_file {ca_file} holds no certificate"));
+    }
+    Ok(roots)
 }
 
 /// File name (without extension) for a message id: `<` and `>` dropped,
@@ -306,6 +352,7 @@ mod tests {
             host: "smtp.example.com".to_owned(),
             port: 2525,
             tls: tls.to_owned(),
+            ca_file: String::new(),
             username: "user".to_owned(),
             password: "secret".to_owned(),
             from_address: "rappel@localhost".to_owned(),

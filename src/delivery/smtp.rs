@@ -47,10 +47,17 @@ pub enum Security {
 }
 
 impl Security {
-    /// Implicit TLS to `host`, checked against the public roots (webpki-roots).
-    pub fn implicit_tls(host: &str) -> Result<Self, String> {
+    /// Implicit TLS to `host`, checked against the public roots (webpki-roots) and `extra_roots`
+    /// (`[smtp] ca_file`).
+    pub fn implicit_tls(
+        host: &str,
+        extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    ) -> Result<Self, String> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for root in extra_roots {
+            roots.add(root).map_err(|error| error.to_string())?;
+        }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -114,6 +121,11 @@ pub struct SmtpServer {
     pub credentials: Option<Credentials>,
     /// How long connecting and each command may take.
     pub timeout: Duration,
+    /// The last failure to open a connection. bb8 opens connections in tasks of its own and
+    /// only tells a waiting `get` "timed out" once `timeout` has passed: the pool's senders
+    /// watch this instead, so a refused connection, a failed TLS handshake or refused
+    /// credentials fail the send at once, with their own reason.
+    pub connect_failures: Arc<tokio::sync::watch::Sender<Option<SendError>>>,
 }
 
 /// One open SMTP session and when it last sent.
@@ -214,7 +226,11 @@ impl bb8::ManageConnection for SmtpServer {
     type Error = SendError;
 
     async fn connect(&self) -> Result<SmtpConnection, Self::Error> {
-        self.open().await
+        let opened = self.open().await;
+        if let Err(error) = &opened {
+            self.connect_failures.send_replace(Some(error.clone()));
+        }
+        opened
     }
 
     async fn is_valid(&self, connection: &mut SmtpConnection) -> Result<(), Self::Error> {

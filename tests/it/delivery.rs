@@ -1962,3 +1962,126 @@ backend_test!(
         assert_eq!(tokens.len(), 9);
     }
 );
+
+/// A TLS front on `127.0.0.1` for the plain sink on `sink_port` (as an SMTPS relay on port 465
+/// is): each connection is TLS from the first byte with `certificates`' server certificate, then
+/// relayed to the sink. Returns the front's port.
+async fn implicit_tls_front(
+    certificates: &crate::support::imap::TestCertificates,
+    sink_port: u16,
+) -> u16 {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let chain = CertificateDer::pem_file_iter(&certificates.cert)
+        .expect("certificate file")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(&certificates.key).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("front listens");
+    let port = listener.local_addr().expect("front address").port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut sink) = tokio::net::TcpStream::connect(("127.0.0.1", sink_port)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut sink).await;
+            });
+        }
+    });
+    port
+}
+
+/// `tls = "tls"` (SMTPS): the mailer speaks TLS from the first byte, checks the server's
+/// certificate against the public roots plus `[smtp] ca_file`, and the message arrives whole;
+/// without the CA the same server is refused (no email leaves over an unchecked TLS session).
+#[tokio::test]
+async fn implicit_tls_sends_through_a_relay_signed_by_the_configured_ca_and_refuses_without_it() {
+    use rappel::delivery::email::Mailer;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let certificates = crate::support::imap::certificates(dir.path());
+    let sink = SmtpSink::start().await;
+    let port = implicit_tls_front(&certificates, sink.port).await;
+
+    let mut config = Config::default().smtp;
+    config.transport = "smtp".into();
+    config.host = "127.0.0.1".into();
+    config.port = port;
+    config.tls = "tls".into();
+    config.from_address = "rappel@cabinet.example".into();
+    let message = lettre::Message::builder()
+        .from("Cabinet <rappel@cabinet.example>".parse().expect("from"))
+        .to("client@example.com".parse().expect("to"))
+        .message_id(Some("<smtps-test@cabinet.example>".into()))
+        .subject("Vos éléments de janvier")
+        .body("Merci de déposer vos factures.".to_owned())
+        .expect("message");
+
+    // Public roots only: the test CA is unknown, the TLS handshake fails, nothing arrives.
+    let untrusting = Mailer::from_config(&config).expect("mailer");
+    let refused = untrusting
+        .send(&message, "client@example.com")
+        .await
+        .expect_err("a certificate of an unknown CA is refused");
+    assert!(
+        refused.to_string().contains("TLS with 127.0.0.1"),
+        "the error names the failed TLS session: {refused}"
+    );
+    assert!(
+        sink.messages().is_empty(),
+        "nothing went over the refused session"
+    );
+
+    config.ca_file = certificates.ca.display().to_string();
+    let trusting = Mailer::from_config(&config).expect("mailer with the CA");
+    for _ in 0..3 {
+        trusting
+            .send(&message, "client@example.com")
+            .await
+            .expect("sent over implicit TLS");
+    }
+    let received = sink.wait_for(3, WAIT).await;
+    assert_eq!(received.len(), 3);
+    for mail in &received {
+        assert_eq!(mail.mail_from, "rappel@cabinet.example");
+        assert_eq!(mail.rcpt_to, vec!["client@example.com".to_owned()]);
+        let parsed = parse(&mail.data);
+        assert_eq!(
+            parsed.header("Message-ID"),
+            Some("<smtps-test@cabinet.example>")
+        );
+        assert!(
+            String::from_utf8_lossy(&mail.data).contains("Merci de d"),
+            "the body arrived"
+        );
+    }
+    // The pool reused its TLS connection: three emails, one TLS session to the relay.
+    assert_eq!(sink.connection_count(), 1);
+
+    // A file without a certificate stops the mailer's set-up with a clear error.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").expect("written");
+    config.ca_file = empty.display().to_string();
+    let error = Mailer::from_config(&config).expect_err("no certificate in ca_file");
+    assert!(
+        error.to_string().contains("holds no certificate"),
+        "{error}"
+    );
+}
