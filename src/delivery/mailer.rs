@@ -17,7 +17,7 @@ use lettre::transport::smtp::client::TlsParameters;
 use rustls_pki_types::CertificateDer;
 
 use super::email::{EmailError, parse_address};
-use super::smtp::{Security, SmtpServer};
+use super::smtp::{Connecting, Security, SmtpServer};
 use crate::config::SmtpConfig;
 
 /// How long one SMTP command (connect, EHLO, DATA, ...) may take before the
@@ -165,8 +165,8 @@ pub enum SmtpPool {
 #[derive(Clone)]
 pub struct NodelayPool {
     pool: bb8::Pool<SmtpServer>,
-    /// The pool's [`SmtpServer::connect_failures`].
-    connect_failures: Arc<tokio::sync::watch::Sender<Option<SendError>>>,
+    /// The pool's [`SmtpServer::connecting`].
+    connecting: Arc<Connecting>,
 }
 
 impl std::fmt::Debug for NodelayPool {
@@ -177,16 +177,28 @@ impl std::fmt::Debug for NodelayPool {
 
 impl NodelayPool {
     async fn send(&self, envelope: &Envelope, formatted: &[u8]) -> Result<(), SendError> {
-        // Failures from now on: a connection that cannot be opened fails this send with its
-        // reason instead of waiting for bb8's timeout (see `SmtpServer::connect_failures`).
-        let mut failures = self.connect_failures.subscribe();
-        let got = tokio::select! {
-            got = self.pool.get() => got,
-            Ok(()) = failures.changed() => {
-                let failure = failures.borrow_and_update().clone();
-                return Err(failure.unwrap_or_else(|| {
-                    SendError::transient("no SMTP connection could be opened".to_owned())
-                }));
+        // A connection that cannot be opened fails this send at once with its reason instead of
+        // bb8's 30 s "timed out" (see `Connecting`), but only while nothing else can serve it: no
+        // live connection and none being opened (a relay refusing one connection too many must
+        // not fail the emails waiting for the open ones). Such a failure may come from another
+        // send's attempt, so it is always transient here.
+        let mut failures = self.connecting.failures.subscribe();
+        let get = self.pool.get();
+        tokio::pin!(get);
+        let got = loop {
+            tokio::select! {
+                got = &mut get => break got,
+                Ok(()) = failures.changed() => {
+                    let opening = self.connecting.opening.load(std::sync::atomic::Ordering::SeqCst);
+                    if self.pool.state().connections > 0 || opening > 0 {
+                        continue;
+                    }
+                    let failure = failures.borrow_and_update().clone();
+                    return Err(SendError::transient(failure.map_or_else(
+                        || "no SMTP connection could be opened".to_owned(),
+                        |failure| failure.message,
+                    )));
+                }
             }
         };
         let mut connection = got.map_err(|error| match error {
@@ -234,7 +246,7 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
             )));
         }
     };
-    let connect_failures = Arc::new(tokio::sync::watch::Sender::new(None));
+    let connecting = Arc::new(Connecting::default());
     let server = SmtpServer {
         host: config.host.clone(),
         port: config.port,
@@ -242,7 +254,7 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
         credentials: (!config.username.is_empty())
             .then(|| Credentials::new(config.username.clone(), config.password.clone())),
         timeout: SMTP_TIMEOUT,
-        connect_failures: Arc::clone(&connect_failures),
+        connecting: Arc::clone(&connecting),
     };
     let pool = bb8::Pool::builder()
         .max_size(config.pool_size.max(1))
@@ -253,10 +265,7 @@ fn smtp_pool(config: &SmtpConfig) -> Result<NodelayPool, EmailError> {
         // A refused connection is the attempt's error, reported by `get`, not retried here.
         .retry_connection(false)
         .build_unchecked(server);
-    Ok(NodelayPool {
-        pool,
-        connect_failures,
-    })
+    Ok(NodelayPool { pool, connecting })
 }
 
 /// The certificates of `[smtp] ca_file` (PEM), trusted besides the public roots; none when the

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures_util::StreamExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -320,7 +320,25 @@ impl Worker {
                             Some(sending) => sending.acquire_owned().await.ok(),
                             None => None,
                         };
-                        let attempt = self.send_prepared(&claimed[index], prepared).await;
+                        // A panic while sending (in a library) is this row's failed attempt,
+                        // not the loss of its batch's outcomes.
+                        let attempt = std::panic::AssertUnwindSafe(
+                            self.send_prepared(&claimed[index], prepared),
+                        )
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            tracing::error!(
+                                delivery = claimed[index].id,
+                                "sending a delivery panicked; it will be tried again"
+                            );
+                            Attempt::Failed {
+                                transient: true,
+                                response_code: None,
+                                error: "internal error while sending (panic)".to_owned(),
+                                retry_after: None,
+                            }
+                        });
                         drop(turn);
                         let _ = sent_tx.send((index, attempt, slot));
                     }
@@ -966,7 +984,11 @@ impl Worker {
             if *stopped.borrow() {
                 break;
             }
-            while in_flight.try_join_next().is_some() {}
+            while let Some(joined) = in_flight.try_join_next() {
+                if let Err(error) = joined {
+                    tracing::error!(%error, "a delivery batch ended abnormally; its rows come back after their lease");
+                }
+            }
             let free = slots.available_permits();
             let mut claimed_any = false;
             if free > 0 {

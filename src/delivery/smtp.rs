@@ -121,11 +121,29 @@ pub struct SmtpServer {
     pub credentials: Option<Credentials>,
     /// How long connecting and each command may take.
     pub timeout: Duration,
-    /// The last failure to open a connection. bb8 opens connections in tasks of its own and
-    /// only tells a waiting `get` "timed out" once `timeout` has passed: the pool's senders
-    /// watch this instead, so a refused connection, a failed TLS handshake or refused
-    /// credentials fail the send at once, with their own reason.
-    pub connect_failures: Arc<tokio::sync::watch::Sender<Option<SendError>>>,
+    /// What the pool's senders watch of the connections being opened.
+    pub connecting: Arc<Connecting>,
+}
+
+/// The connections being opened, and the last failure. bb8 opens connections in tasks of its
+/// own and only tells a waiting `get` "timed out" once its timeout has passed: the pool's
+/// senders watch this instead, so a refused connection, a failed TLS handshake or refused
+/// credentials fail a send at once, with their own reason, when nothing else can serve it.
+#[derive(Debug)]
+pub struct Connecting {
+    /// Connections being opened right now.
+    pub opening: std::sync::atomic::AtomicUsize,
+    /// The last failure to open one (told after `opening` went down).
+    pub failures: tokio::sync::watch::Sender<Option<SendError>>,
+}
+
+impl Default for Connecting {
+    fn default() -> Self {
+        Self {
+            opening: std::sync::atomic::AtomicUsize::new(0),
+            failures: tokio::sync::watch::Sender::new(None),
+        }
+    }
 }
 
 /// One open SMTP session and when it last sent.
@@ -150,12 +168,22 @@ impl SmtpConnection {
                 .map_err(|error| SendError::from_smtp(&error)),
             Err(_) => {
                 // The session is in an unknown state: never reuse it.
-                self.session.abort().await;
+                abort(&mut self.session).await;
                 Err(timed_out())
             }
         }
     }
 }
+
+/// Ends a session that is broken or stuck. lettre's `abort` says `QUIT` and waits for the
+/// answer with no limit: a server that stopped answering would hold the sending slot (and its
+/// lease) until TCP gives up, so it gets [`ABORT_LIMIT`], then the session is dropped.
+async fn abort(session: &mut AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(ABORT_LIMIT, session.abort()).await;
+}
+
+/// How long a `QUIT` on a broken session may wait for its answer.
+const ABORT_LIMIT: Duration = Duration::from_secs(2);
 
 fn timed_out() -> SendError {
     SendError::transient("the SMTP server did not answer in time".to_owned())
@@ -226,9 +254,12 @@ impl bb8::ManageConnection for SmtpServer {
     type Error = SendError;
 
     async fn connect(&self) -> Result<SmtpConnection, Self::Error> {
+        use std::sync::atomic::Ordering;
+        self.connecting.opening.fetch_add(1, Ordering::SeqCst);
         let opened = self.open().await;
+        self.connecting.opening.fetch_sub(1, Ordering::SeqCst);
         if let Err(error) = &opened {
-            self.connect_failures.send_replace(Some(error.clone()));
+            self.connecting.failures.send_replace(Some(error.clone()));
         }
         opened
     }
@@ -242,7 +273,7 @@ impl bb8::ManageConnection for SmtpServer {
             connection.last_used = Instant::now();
             Ok(())
         } else {
-            connection.session.abort().await;
+            abort(&mut connection.session).await;
             Err(SendError::transient(
                 "the SMTP server closed an idle connection".to_owned(),
             ))

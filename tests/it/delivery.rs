@@ -2085,3 +2085,67 @@ async fn implicit_tls_sends_through_a_relay_signed_by_the_configured_ca_and_refu
         "{error}"
     );
 }
+
+/// A relay that takes one connection (relayed to the sink on `sink_port`) and answers every
+/// other one `421 Too many connections` at once, as Postfix's anvil or a hosted relay's
+/// concurrency limit does. Returns its port.
+async fn one_connection_relay(sink_port: u16) -> u16 {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("relay listens");
+    let port = listener.local_addr().expect("relay address").port();
+    tokio::spawn(async move {
+        let mut taken = false;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            if taken {
+                let _ = socket
+                    .write_all(b"421 4.7.0 Too many connections from your host\r\n")
+                    .await;
+                continue;
+            }
+            taken = true;
+            tokio::spawn(async move {
+                let Ok(mut sink) = tokio::net::TcpStream::connect(("127.0.0.1", sink_port)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut socket, &mut sink).await;
+            });
+        }
+    });
+    port
+}
+
+/// Emails waiting for an SMTP connection are not failed by a relay refusing one connection too
+/// many: they wait for the open one, and all leave over it.
+#[tokio::test]
+async fn a_relay_refusing_extra_connections_fails_no_email_that_the_open_one_can_carry() {
+    use rappel::delivery::email::Mailer;
+    let sink = SmtpSink::start().await;
+    let port = one_connection_relay(sink.port).await;
+    let mut config = Config::default().smtp;
+    config.transport = "smtp".into();
+    config.host = "127.0.0.1".into();
+    config.port = port;
+    config.pool_size = 4;
+    config.from_address = "rappel@cabinet.example".into();
+    let mailer = Mailer::from_config(&config).expect("mailer");
+    let message = lettre::Message::builder()
+        .from("Cabinet <rappel@cabinet.example>".parse().expect("from"))
+        .to("client@example.com".parse().expect("to"))
+        .subject("Vos éléments de janvier")
+        .body("Merci de déposer vos factures.".to_owned())
+        .expect("message");
+    let sends = (0..8).map(|_| mailer.send(&message, "client@example.com"));
+    let results = futures_util::future::join_all(sends).await;
+    for result in &results {
+        assert!(result.is_ok(), "every email leaves: {results:?}");
+    }
+    assert_eq!(sink.wait_for(8, WAIT).await.len(), 8);
+    assert_eq!(
+        sink.connection_count(),
+        1,
+        "all over the one open connection"
+    );
+}
