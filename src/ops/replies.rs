@@ -874,11 +874,23 @@ pub async fn accept_held(env: Env<'_>, actor: &Actor, id: i64) -> Result<Receive
         .raw_key
         .clone()
         .ok_or_else(|| OpError::Internal(format!("held reply {} has no kept copy", held.id)))?;
-    let mut stream = storage.read(&key).await.map_err(documents::store_error)?;
-    let mut raw = Vec::new();
-    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-        raw.extend_from_slice(&chunk.map_err(|error| OpError::Internal(error.to_string()))?);
-    }
+    let read = async {
+        let mut stream = storage.read(&key).await.map_err(documents::store_error)?;
+        let mut raw = Vec::new();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            raw.extend_from_slice(&chunk.map_err(|error| OpError::Internal(error.to_string()))?);
+        }
+        Ok::<_, OpError>(raw)
+    };
+    let raw = match read.await {
+        Ok(raw) => raw,
+        // Another member's acceptance (or rejection) committed meanwhile and deleted the kept
+        // copy: that is a decided reply (CONFLICT), not an internal error.
+        Err(error) => {
+            held_message(env, firm.firm_id, id).await?;
+            return Err(error);
+        }
+    };
     let message = MessageParser::default()
         .parse(&raw)
         .ok_or_else(|| OpError::Internal("a held reply no longer parses".into()))?;
