@@ -19,6 +19,46 @@ use super::schema::{deliveries, information_requests, journal_entries, tasks};
 use super::work::{InformationRequest, NewInformationRequest, NewTask};
 use super::{DbConn, DbResult};
 
+/// Inserts owned rows (`Insertable`, every `None` written as NULL:
+/// `treat_none_as_default_value = false`) into `$table`, [`ROWS_PER_STATEMENT`] rows a
+/// statement. Call it inside the caller's transaction. On SQLite, diesel writes many rows in
+/// one statement through its synchronous connection only, so the chunks run in one blocking
+/// task (one hop).
+///
+/// [`ROWS_PER_STATEMENT`]: super::claims::ROWS_PER_STATEMENT
+macro_rules! insert_rows {
+    ($db:expr, $table:expr, $rows:expr) => {{
+        use $crate::db::claims::ROWS_PER_STATEMENT;
+        let rows = $rows;
+        if !rows.is_empty() {
+            match $db {
+                $crate::db::DbConn::Postgres(c) => {
+                    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                        diesel_async::RunQueryDsl::execute(
+                            diesel::insert_into($table).values(chunk),
+                            *c,
+                        )
+                        .await?;
+                    }
+                }
+                $crate::db::DbConn::Sqlite(c) => {
+                    c.spawn_blocking(move |conn| {
+                        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                            diesel::RunQueryDsl::execute(
+                                diesel::insert_into($table).values(chunk),
+                                conn,
+                            )?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                }
+            }
+        }
+    }};
+}
+pub(crate) use insert_rows;
+
 /// Whether a row whose unique key exists already is skipped (generation: the key makes every
 /// pass idempotent) or fails the statement (the benchmark's plain ceiling, which knows its
 /// rows are new).

@@ -37,9 +37,10 @@ impl AttemptOutcome {
     }
 }
 
-/// One attempt to record.
+/// One attempt to record. `None` is written as NULL (not `DEFAULT`), which lets SQLite insert
+/// many attempts in one statement as PostgreSQL does.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = delivery_attempts)]
+#[diesel(table_name = delivery_attempts, treat_none_as_default_value = false)]
 pub struct NewAttempt {
     pub delivery_id: i64,
     pub attempted_at: NaiveDateTime,
@@ -141,6 +142,11 @@ pub async fn relax_commit(tx: &mut DbConn<'_>) -> DbResult<()> {
     Ok(())
 }
 
+/// Rows per multi-row statement (attempts, states, tokens): at ten bound parameters a row at
+/// most, far under SQLite's 32,766 and PostgreSQL's 65,535; a claimed batch (64 rows by
+/// default) always fits in one statement.
+pub const ROWS_PER_STATEMENT: usize = 500;
+
 /// Records an attempt (when there was one) and the delivery's new state. Call it inside the
 /// caller's `transaction!`, with whatever else the outcome changes. The state is written only
 /// while the row is still under the lease this worker claimed it with (`claimed`): a worker
@@ -153,25 +159,155 @@ pub async fn record_attempt(
     attempt: Option<&NewAttempt>,
     state: &DeliveryState,
 ) -> DbResult<bool> {
-    if let Some(attempt) = attempt {
-        with_conn!(tx, |c| diesel::insert_into(delivery_attempts::table)
-            .values(attempt)
-            .execute(c)
-            .await)?;
+    let written = record_attempts(tx, &[(claimed, attempt, state)]).await?;
+    Ok(written.into_iter().next().unwrap_or(false))
+}
+
+/// [`record_attempt`] for a group of deliveries, in a constant number of statements (one
+/// multi-row insert of the attempts, one `UPDATE … FROM` of the states, per
+/// [`ROWS_PER_STATEMENT`] rows), with the same lease guard on every row: a row whose lease
+/// was lost (or that was never leased) keeps the state the other worker wrote, while its
+/// attempt is logged. Returns, per record in order, whether its state was written.
+pub async fn record_attempts(
+    tx: &mut DbConn<'_>,
+    records: &[(&Delivery, Option<&NewAttempt>, &DeliveryState)],
+) -> DbResult<Vec<bool>> {
+    let attempts: Vec<NewAttempt> = records
+        .iter()
+        .filter_map(|(_, attempt, _)| attempt.cloned())
+        .collect();
+    super::bulk::insert_rows!(tx, delivery_attempts::table, attempts);
+    let leased: Vec<LeasedState<'_>> = records
+        .iter()
+        .filter_map(|(claimed, _, state)| {
+            Some(LeasedState {
+                id: claimed.id,
+                leased_by: claimed.leased_by.as_deref()?,
+                lease_until: claimed.lease_until?,
+                state,
+            })
+        })
+        .collect();
+    let mut written = std::collections::HashSet::with_capacity(leased.len());
+    for chunk in leased.chunks(ROWS_PER_STATEMENT) {
+        written.extend(write_states(tx, chunk).await?);
     }
-    let (Some(leased_by), Some(lease_until)) = (&claimed.leased_by, claimed.lease_until) else {
-        return Ok(false);
+    Ok(records
+        .iter()
+        .map(|(claimed, _, _)| written.contains(&claimed.id))
+        .collect())
+}
+
+/// A state to write on a row still leased by `leased_by` until `lease_until`.
+struct LeasedState<'a> {
+    id: i64,
+    leased_by: &'a str,
+    lease_until: NaiveDateTime,
+    state: &'a DeliveryState,
+}
+
+/// The id of a row an update wrote.
+#[derive(QueryableByName)]
+struct WrittenId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// The columns of [`write_states`]' values, with their PostgreSQL types.
+const STATE_VALUES: [(&str, &str); 10] = [
+    ("id", "int8"),
+    ("old_leased_by", "text"),
+    ("old_lease_until", "timestamp"),
+    ("status", "text"),
+    ("attempts", "int4"),
+    ("next_attempt_at", "timestamp"),
+    ("lease_until", "timestamp"),
+    ("leased_by", "text"),
+    ("last_error", "text"),
+    ("delivered_at", "timestamp"),
+];
+
+/// The statement writing `rows` states: one `UPDATE … FROM` a list of values (both backends
+/// have it: SQLite since 3.33), each row guarded by its own lease, returning the ids written.
+fn write_states_sql(rows: usize, postgres: bool) -> String {
+    let names: Vec<&str> = STATE_VALUES.iter().map(|(name, _)| *name).collect();
+    let mut sql = format!("WITH v ({}) AS (VALUES ", names.join(", "));
+    let mut parameter = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for (column, (_, pg_type)) in STATE_VALUES.iter().enumerate() {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            parameter += 1;
+            if postgres {
+                sql.push_str(&format!("CAST(${parameter} AS {pg_type})"));
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        ") UPDATE deliveries SET status = v.status, attempts = v.attempts, \
+         next_attempt_at = v.next_attempt_at, lease_until = v.lease_until, \
+         leased_by = v.leased_by, last_error = v.last_error, delivered_at = v.delivered_at \
+         FROM v WHERE deliveries.id = v.id AND deliveries.leased_by = v.old_leased_by \
+         AND deliveries.lease_until = v.old_lease_until RETURNING deliveries.id",
+    );
+    sql
+}
+
+/// Binds the values of [`write_states_sql`], row by row (a macro: each backend has its own
+/// boxed query type).
+macro_rules! bind_states {
+    ($query:expr, $rows:expr) => {{
+        use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+        let mut query = $query;
+        for row in $rows {
+            query = query
+                .bind::<BigInt, _>(row.id)
+                .bind::<Text, _>(row.leased_by)
+                .bind::<Timestamp, _>(row.lease_until)
+                .bind::<Text, _>(row.state.status.as_str())
+                .bind::<Integer, _>(row.state.attempts)
+                .bind::<Timestamp, _>(row.state.next_attempt_at)
+                .bind::<Nullable<Timestamp>, _>(row.state.lease_until)
+                .bind::<Nullable<Text>, _>(row.state.leased_by.as_deref())
+                .bind::<Nullable<Text>, _>(row.state.last_error.as_deref())
+                .bind::<Nullable<Timestamp>, _>(row.state.delivered_at);
+        }
+        query
+    }};
+}
+
+/// Writes each row's state if its lease is still the one given; returns the ids written.
+async fn write_states(tx: &mut DbConn<'_>, rows: &[LeasedState<'_>]) -> DbResult<Vec<i64>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let written: Vec<WrittenId> = match tx {
+        DbConn::Postgres(c) => {
+            bind_states!(
+                diesel::sql_query(write_states_sql(rows.len(), true)).into_boxed(),
+                rows
+            )
+            .load(*c)
+            .await?
+        }
+        DbConn::Sqlite(c) => {
+            bind_states!(
+                diesel::sql_query(write_states_sql(rows.len(), false)).into_boxed(),
+                rows
+            )
+            .load(*c)
+            .await?
+        }
     };
-    let written = with_conn!(tx, |c| diesel::update(
-        deliveries::table
-            .find(claimed.id)
-            .filter(deliveries::leased_by.eq(leased_by))
-            .filter(deliveries::lease_until.eq(lease_until))
-    )
-    .set(state)
-    .execute(c)
-    .await)?;
-    Ok(written == 1)
+    Ok(written.into_iter().map(|row| row.id).collect())
 }
 
 /// One delivery of a firm.

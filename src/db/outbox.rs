@@ -356,14 +356,22 @@ pub async fn delete_endpoint(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbRe
 
 /// An endpoint answered: its failure streak, if any, is over.
 pub async fn note_endpoint_success(db: &mut DbConn<'_>, id: i64) -> DbResult<()> {
-    with_conn!(db, |c| diesel::update(
-        webhook_endpoints::table
-            .filter(webhook_endpoints::id.eq(id))
-            .filter(webhook_endpoints::failing_since.is_not_null())
-    )
-    .set(webhook_endpoints::failing_since.eq(None::<NaiveDateTime>))
-    .execute(c)
-    .await)?;
+    note_endpoints_success(db, &[id]).await
+}
+
+/// These endpoints answered: their failure streaks, if any, are over (one statement per
+/// [`super::claims::ROWS_PER_STATEMENT`] endpoints).
+pub async fn note_endpoints_success(db: &mut DbConn<'_>, ids: &[i64]) -> DbResult<()> {
+    for chunk in ids.chunks(super::claims::ROWS_PER_STATEMENT) {
+        with_conn!(db, |c| diesel::update(
+            webhook_endpoints::table
+                .filter(webhook_endpoints::id.eq_any(chunk))
+                .filter(webhook_endpoints::failing_since.is_not_null())
+        )
+        .set(webhook_endpoints::failing_since.eq(None::<NaiveDateTime>))
+        .execute(c)
+        .await)?;
+    }
     Ok(())
 }
 

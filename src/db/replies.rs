@@ -105,28 +105,23 @@ pub async fn insert_token(db: &mut DbConn<'_>, new: &NewReplyToken<'_>) -> DbRes
     Ok(())
 }
 
-/// Inserts many reply tokens: one statement on PostgreSQL, one cached statement per row on
-/// SQLite. Call it inside the caller's transaction.
-pub async fn insert_tokens(db: &mut DbConn<'_>, new: &[NewReplyToken<'_>]) -> DbResult<()> {
-    if new.is_empty() {
-        return Ok(());
-    }
-    match db {
-        DbConn::Postgres(c) => {
-            diesel::insert_into(reply_tokens::table)
-                .values(new)
-                .execute(*c)
-                .await?;
-        }
-        DbConn::Sqlite(c) => {
-            for token in new {
-                diesel::insert_into(reply_tokens::table)
-                    .values(token)
-                    .execute(*c)
-                    .await?;
-            }
-        }
-    }
+/// A reply token inserted with others ([`insert_tokens`]): owned, and `None` written as
+/// NULL, so that many rows go in one statement on SQLite as on PostgreSQL.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = reply_tokens, treat_none_as_default_value = false)]
+pub struct NewReplyTokenRow {
+    pub firm_id: i64,
+    pub request_id: i64,
+    pub contact_id: i64,
+    pub delivery_id: Option<i64>,
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Inserts many reply tokens, one statement per [`super::claims::ROWS_PER_STATEMENT`] rows on
+/// both backends. Call it inside the caller's transaction.
+pub async fn insert_tokens(db: &mut DbConn<'_>, rows: Vec<NewReplyTokenRow>) -> DbResult<()> {
+    super::bulk::insert_rows!(db, reply_tokens::table, rows);
     Ok(())
 }
 

@@ -48,28 +48,24 @@ pub async fn insert(db: &mut DbConn<'_>, new: &NewAccessToken<'_>) -> DbResult<A
     .await)?)
 }
 
-/// Inserts many tokens: one statement on PostgreSQL, one cached statement per row on SQLite
-/// (in-process, no round trip). Call it inside the caller's transaction.
-pub async fn insert_many(db: &mut DbConn<'_>, new: &[NewAccessToken<'_>]) -> DbResult<()> {
-    if new.is_empty() {
-        return Ok(());
-    }
-    match db {
-        DbConn::Postgres(c) => {
-            diesel::insert_into(access_tokens::table)
-                .values(new)
-                .execute(*c)
-                .await?;
-        }
-        DbConn::Sqlite(c) => {
-            for token in new {
-                diesel::insert_into(access_tokens::table)
-                    .values(token)
-                    .execute(*c)
-                    .await?;
-            }
-        }
-    }
+/// A token inserted with others ([`insert_many`]): owned, and `None` written as NULL, so
+/// that many rows go in one statement on SQLite as on PostgreSQL.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = access_tokens, treat_none_as_default_value = false)]
+pub struct NewAccessTokenRow {
+    pub firm_id: i64,
+    pub token_hash: String,
+    pub kind: TokenKind,
+    pub user_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Inserts many tokens, one statement per [`super::claims::ROWS_PER_STATEMENT`] rows on both
+/// backends. Call it inside the caller's transaction.
+pub async fn insert_many(db: &mut DbConn<'_>, rows: Vec<NewAccessTokenRow>) -> DbResult<()> {
+    super::bulk::insert_rows!(db, access_tokens::table, rows);
     Ok(())
 }
 

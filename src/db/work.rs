@@ -827,6 +827,25 @@ pub async fn find_request(
         .await)?)
 }
 
+/// The firm's requests with these ids (those that exist), in one statement per
+/// [`super::claims::ROWS_PER_STATEMENT`] ids.
+pub async fn find_requests(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<InformationRequest>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(super::claims::ROWS_PER_STATEMENT) {
+        found.extend(with_conn!(db, |c| information_requests::table
+            .filter(information_requests::firm_id.eq(firm_id))
+            .filter(information_requests::id.eq_any(chunk))
+            .select(InformationRequest::as_select())
+            .load(c)
+            .await)?);
+    }
+    Ok(found)
+}
+
 /// A request as its client sees it: scoped by firm and client.
 pub async fn find_client_request(
     db: &mut DbConn<'_>,

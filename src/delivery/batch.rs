@@ -13,7 +13,8 @@ use crate::db::clients::{self, Client, Contact};
 use crate::db::firms::{self, Firm};
 use crate::db::missions::{self, MissionLine};
 use crate::db::outbox::{self, WebhookEndpoint};
-use crate::db::tokens::{self, NewAccessToken};
+use crate::db::replies::NewReplyTokenRow;
+use crate::db::tokens::{self, NewAccessTokenRow};
 use crate::db::work::{self, InformationRequest};
 use crate::db::{DbConn, DbError, DbResult, replies};
 use crate::domain::{Role, TokenKind};
@@ -140,31 +141,13 @@ impl BatchReads {
     }
 }
 
-/// A contact's token of one email (sign-in link or unsubscribe link), stored hashed.
-struct PendingAccessToken {
-    firm_id: i64,
-    token_hash: String,
-    kind: TokenKind,
-    contact_id: i64,
-    expires_at: Option<NaiveDateTime>,
-    created_at: NaiveDateTime,
-}
-
-/// The reply-address token of one email, stored hashed.
-struct PendingReplyToken {
-    firm_id: i64,
-    request_id: i64,
-    contact_id: i64,
-    delivery_id: i64,
-    token_hash: String,
-    created_at: NaiveDateTime,
-}
-
 /// The tokens a batch's emails carry, written together before any email leaves.
 #[derive(Default)]
 pub(super) struct PendingTokens {
-    access: Vec<PendingAccessToken>,
-    replies: Vec<PendingReplyToken>,
+    /// Sign-in and unsubscribe links, stored hashed.
+    access: Vec<NewAccessTokenRow>,
+    /// Reply addresses' tokens, stored hashed.
+    replies: Vec<NewReplyTokenRow>,
 }
 
 /// A point to go back to when a delivery's preparation fails half-way.
@@ -195,11 +178,12 @@ impl PendingTokens {
         expires_at: Option<NaiveDateTime>,
         created_at: NaiveDateTime,
     ) {
-        self.access.push(PendingAccessToken {
+        self.access.push(NewAccessTokenRow {
             firm_id,
             token_hash,
             kind,
-            contact_id,
+            user_id: None,
+            contact_id: Some(contact_id),
             expires_at,
             created_at,
         });
@@ -214,46 +198,26 @@ impl PendingTokens {
         token_hash: String,
         created_at: NaiveDateTime,
     ) {
-        self.replies.push(PendingReplyToken {
+        self.replies.push(NewReplyTokenRow {
             firm_id,
             request_id,
             contact_id,
-            delivery_id,
+            delivery_id: Some(delivery_id),
             token_hash,
             created_at,
         });
     }
 
-    /// Writes every token in one transaction: all of them or none.
-    pub(super) async fn write(&self, db: &mut DbConn<'_>) -> DbResult<()> {
-        let access: Vec<NewAccessToken<'_>> = self
-            .access
-            .iter()
-            .map(|token| NewAccessToken {
-                firm_id: token.firm_id,
-                token_hash: &token.token_hash,
-                kind: token.kind,
-                user_id: None,
-                contact_id: Some(token.contact_id),
-                expires_at: token.expires_at,
-                created_at: token.created_at,
-            })
-            .collect();
-        let reply: Vec<replies::NewReplyToken<'_>> = self
-            .replies
-            .iter()
-            .map(|token| replies::NewReplyToken {
-                firm_id: token.firm_id,
-                request_id: token.request_id,
-                contact_id: token.contact_id,
-                delivery_id: Some(token.delivery_id),
-                token_hash: &token.token_hash,
-                created_at: token.created_at,
-            })
-            .collect();
+    /// Writes every token in one transaction, all of them or none: one statement for the
+    /// links and one for the reply addresses, however many emails.
+    pub(super) async fn write(self, db: &mut DbConn<'_>) -> DbResult<()> {
+        let Self {
+            access: links,
+            replies: reply_addresses,
+        } = self;
         transaction!(db, |tx| {
-            tokens::insert_many(&mut tx, &access).await?;
-            replies::insert_tokens(&mut tx, &reply).await?;
+            tokens::insert_many(&mut tx, links).await?;
+            replies::insert_tokens(&mut tx, reply_addresses).await?;
             Ok::<_, DbError>(())
         })
     }

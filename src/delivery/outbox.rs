@@ -39,7 +39,6 @@ use crate::config::Config;
 use crate::db::claims::{self, DeliveryState, NewAttempt};
 use crate::db::firms::{self, Firm};
 use crate::db::outbox::{self, Delivery, NewDelivery, WebhookEndpoint};
-use crate::db::work::InformationRequest;
 use crate::db::{DbConn, DbError, DbResult, Pool, work};
 use crate::domain::{
     DeliveryEvent, DeliveryKind, DeliveryStatus, Language, RequestStatus, Role, TokenKind,
@@ -879,45 +878,31 @@ impl Worker {
             // Lost in a database crash, these records are the crash of a worker before
             // recording: the rows are sent again after their lease, with the same ids.
             claims::relax_commit(&mut tx).await?;
-            let mut requests: HashMap<(i64, i64), InformationRequest> = HashMap::new();
-            let mut sent_entries = Vec::new();
-            let mut disabled = Vec::new();
-            for ((delivery, attempt), (state, new_attempt)) in items.iter().zip(&writes) {
-                if !claims::record_attempt(&mut tx, delivery, new_attempt.as_ref(), state).await? {
+            // The group's attempts in one statement, their states in another, each state
+            // guarded by its own row's lease.
+            let records: Vec<_> = items
+                .iter()
+                .zip(&writes)
+                .map(|((delivery, _), (state, new_attempt))| {
+                    (*delivery, new_attempt.as_ref(), state)
+                })
+                .collect();
+            let written = claims::record_attempts(&mut tx, &records).await?;
+            let mut sent = Vec::new();
+            for ((delivery, attempt), written) in items.iter().zip(written) {
+                if !written {
                     tracing::warn!(
                         delivery_id = delivery.id,
                         "a delivery's lease ran out before its attempt was recorded; another worker owns it now"
                     );
                 } else if matches!(attempt, Attempt::Sent { .. }) {
-                    if let Some(entry) =
-                        email_sent_entry(&mut tx, &mut requests, delivery, now.naive_utc()).await?
-                    {
-                        sent_entries.push(entry);
-                    }
-                }
-                let endpoint_id = delivery
-                    .webhook_endpoint_id
-                    .filter(|_| delivery.kind == DeliveryKind::Webhook);
-                if let Some(endpoint_id) = endpoint_id {
-                    match attempt {
-                        Attempt::Sent { .. } => {
-                            outbox::note_endpoint_success(&mut tx, endpoint_id).await?
-                        }
-                        Attempt::Failed { error, .. } => {
-                            if let Some(endpoint) =
-                                note_failure(&mut tx, endpoint_id, error, now, disable_after)
-                                    .await?
-                            {
-                                disabled.push((delivery.firm_id, endpoint));
-                            }
-                        }
-                        Attempt::Skipped { .. } | Attempt::Deferred { .. } => {}
-                    }
+                    sent.push(*delivery);
                 }
             }
+            let sent_entries = email_sent_entries(&mut tx, &sent, now.naive_utc()).await?;
             let entries: Vec<_> = sent_entries.iter().map(SentEntry::entry).collect();
             crate::db::journal::insert(&mut tx, &entries).await?;
-            Ok::<_, DbError>(disabled)
+            note_endpoints(&mut tx, items, now, disable_after).await
         })?;
         let settled = items
             .iter()
@@ -934,9 +919,9 @@ impl Worker {
                 settled
             })
             .collect();
-        for (firm_id, endpoint) in &disabled {
+        for endpoint in &disabled {
             tracing::warn!(
-                firm_id,
+                firm_id = endpoint.firm_id,
                 endpoint_id = endpoint.id,
                 "a webhook endpoint failing for too long was disabled; the firm's admins are told"
             );
@@ -1108,50 +1093,133 @@ impl SentEntry {
     }
 }
 
-/// What to journal for a delivered email: `request.sent` for the first email of a request,
-/// `request.reminded` for a follow-up; other deliveries are not journalled. `requests` keeps
-/// the requests read so far by this group.
-async fn email_sent_entry(
+/// What to journal for the delivered emails of a group, in order: `request.sent` for the
+/// first email of a request, `request.reminded` for a follow-up; other deliveries are not
+/// journalled. Their requests are read in one statement per firm.
+async fn email_sent_entries(
     tx: &mut DbConn<'_>,
-    requests: &mut HashMap<(i64, i64), InformationRequest>,
-    delivery: &Delivery,
+    delivered: &[&Delivery],
     now: chrono::NaiveDateTime,
-) -> DbResult<Option<SentEntry>> {
-    let kind = match delivery.event {
-        DeliveryEvent::RequestCreated => "request.sent",
-        DeliveryEvent::RequestReminder => "request.reminded",
-        _ => return Ok(None),
-    };
-    let (DeliveryKind::Email, Some(request_id), Some(contact_id)) =
-        (delivery.kind, delivery.request_id, delivery.contact_id)
-    else {
-        return Ok(None);
-    };
-    let key = (delivery.firm_id, request_id);
-    let (client_id, mission_id) = match requests.get(&key) {
-        Some(request) => (request.client_id, request.mission_id),
-        None => {
-            let request = work::find_request(tx, delivery.firm_id, request_id).await?;
-            let ids = (request.client_id, request.mission_id);
-            requests.insert(key, request);
-            ids
+) -> DbResult<Vec<SentEntry>> {
+    let journalled: Vec<(&Delivery, &'static str, i64, i64)> = delivered
+        .iter()
+        .filter_map(|delivery| {
+            let kind = match delivery.event {
+                DeliveryEvent::RequestCreated => "request.sent",
+                DeliveryEvent::RequestReminder => "request.reminded",
+                _ => return None,
+            };
+            match (delivery.kind, delivery.request_id, delivery.contact_id) {
+                (DeliveryKind::Email, Some(request_id), Some(contact_id)) => {
+                    Some((*delivery, kind, request_id, contact_id))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let mut wanted: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (delivery, _, request_id, _) in &journalled {
+        let ids = wanted.entry(delivery.firm_id).or_default();
+        if !ids.contains(request_id) {
+            ids.push(*request_id);
         }
-    };
-    let detail = serde_json::json!({
-        "contactId": contact_id,
-        "deliveryId": delivery.id,
-        "reminder": reminder_number(&delivery.payload),
-    })
-    .to_string();
-    Ok(Some(SentEntry {
-        firm_id: delivery.firm_id,
-        occurred_at: now,
-        kind,
-        request_id,
-        client_id,
-        mission_id,
-        detail,
-    }))
+    }
+    let mut requests: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+    for (firm_id, ids) in &wanted {
+        for request in work::find_requests(tx, *firm_id, ids).await? {
+            requests.insert(
+                (request.firm_id, request.id),
+                (request.client_id, request.mission_id),
+            );
+        }
+    }
+    journalled
+        .into_iter()
+        .map(|(delivery, kind, request_id, contact_id)| {
+            // A request gone meanwhile fails the group, as reading it alone did.
+            let (client_id, mission_id) = *requests
+                .get(&(delivery.firm_id, request_id))
+                .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+            let detail = serde_json::json!({
+                "contactId": contact_id,
+                "deliveryId": delivery.id,
+                "reminder": reminder_number(&delivery.payload),
+            })
+            .to_string();
+            Ok(SentEntry {
+                firm_id: delivery.firm_id,
+                occurred_at: now,
+                kind,
+                request_id,
+                client_id,
+                mission_id,
+                detail,
+            })
+        })
+        .collect()
+}
+
+/// What a group's webhooks tell of their endpoints, in order: a success ends an endpoint's
+/// failure streak, a failure starts one (or disables the endpoint once it failed for
+/// `disable_after`, telling the firm's admins). Consecutive outcomes of one endpoint alike
+/// change nothing more than the first of them (the group shares one `now`), so each run of
+/// them is noted once; the endpoints that only succeeded in the group are noted in one
+/// statement. Returns the endpoints this group disabled.
+async fn note_endpoints(
+    tx: &mut DbConn<'_>,
+    items: &[(&Delivery, &Attempt)],
+    now: DateTime<Utc>,
+    disable_after: chrono::Duration,
+) -> DbResult<Vec<WebhookEndpoint>> {
+    // Per endpoint, in the group's order: None for a run of successes, the first error of a
+    // run of failures.
+    let mut order: Vec<i64> = Vec::new();
+    let mut runs: HashMap<i64, Vec<Option<&str>>> = HashMap::new();
+    for (delivery, attempt) in items {
+        let Some(endpoint_id) = delivery
+            .webhook_endpoint_id
+            .filter(|_| delivery.kind == DeliveryKind::Webhook)
+        else {
+            continue;
+        };
+        let run = match attempt {
+            Attempt::Sent { .. } => None,
+            Attempt::Failed { error, .. } => Some(error.as_str()),
+            Attempt::Skipped { .. } | Attempt::Deferred { .. } => continue,
+        };
+        let endpoint_runs = runs.entry(endpoint_id).or_insert_with(|| {
+            order.push(endpoint_id);
+            Vec::new()
+        });
+        if endpoint_runs.last().map(Option::is_some) != Some(run.is_some()) {
+            endpoint_runs.push(run);
+        }
+    }
+    let only_succeeded: Vec<i64> = order
+        .iter()
+        .copied()
+        .filter(|id| runs[id] == [None])
+        .collect();
+    outbox::note_endpoints_success(tx, &only_succeeded).await?;
+    let mut disabled = Vec::new();
+    for endpoint_id in order {
+        if only_succeeded.contains(&endpoint_id) {
+            continue;
+        }
+        for run in &runs[&endpoint_id] {
+            match run {
+                None => outbox::note_endpoint_success(tx, endpoint_id).await?,
+                Some(error) => {
+                    if let Some(endpoint) =
+                        note_failure(tx, endpoint_id, error, now, disable_after).await?
+                    {
+                        disabled.push(endpoint);
+                    }
+                }
+            }
+        }
+    }
+    Ok(disabled)
 }
 
 /// A delivery whose data could not be read now: a transient failure, tried again later.
