@@ -311,9 +311,10 @@ pub async fn insert_deliveries(
     }
 }
 
-/// A journal entry that owns its text, to cross into SQLite's blocking task.
+/// A journal entry that owns its text, to cross into SQLite's blocking task (`None` written
+/// as NULL, so that many entries go in one statement).
 #[derive(Insertable)]
-#[diesel(table_name = journal_entries)]
+#[diesel(table_name = journal_entries, treat_none_as_default_value = false)]
 struct OwnedJournalEntry {
     firm_id: i64,
     occurred_at: NaiveDateTime,
@@ -390,9 +391,9 @@ pub async fn insert_journal(
                 .collect();
             Ok(c.spawn_blocking(move |conn| {
                 let mut inserted = 0;
-                for entry in &owned {
+                for chunk in owned.chunks(super::claims::ROWS_PER_STATEMENT) {
                     inserted += diesel::RunQueryDsl::execute(
-                        diesel::insert_into(journal_entries::table).values(entry),
+                        diesel::insert_into(journal_entries::table).values(chunk),
                         conn,
                     )?;
                 }

@@ -142,9 +142,9 @@ pub async fn relax_commit(tx: &mut DbConn<'_>) -> DbResult<()> {
     Ok(())
 }
 
-/// Rows per multi-row statement (attempts, states, tokens): at ten bound parameters a row at
-/// most, far under SQLite's 32,766 and PostgreSQL's 65,535; a claimed batch (64 rows by
-/// default) always fits in one statement.
+/// Rows per multi-row statement (attempts, states, tokens, journal entries): at 13 bound
+/// parameters a row at most, 6,500 a statement, far under SQLite's 32,766 and PostgreSQL's
+/// 65,535; a claimed batch (64 rows by default) always fits in one statement.
 pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// Records an attempt (when there was one) and the delivery's new state. Call it inside the

@@ -53,7 +53,8 @@ pub struct NewJournalEntry<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// Appends entries in one statement on PostgreSQL, one blocking hop on SQLite.
+/// Appends entries in one statement on PostgreSQL; on SQLite one multi-row statement per
+/// [`super::claims::ROWS_PER_STATEMENT`] entries, in one blocking hop.
 pub async fn insert(db: &mut DbConn<'_>, entries: &[NewJournalEntry<'_>]) -> DbResult<usize> {
     super::bulk::insert_journal(db, entries).await
 }

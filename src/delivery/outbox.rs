@@ -352,7 +352,7 @@ impl Worker {
                     .iter()
                     .map(|(index, attempt, _)| (&claimed[*index], attempt))
                     .collect();
-                let settled = self.record_batch(&items, clock()).await;
+                let settled = self.record_group(&items, clock()).await;
                 let released = ready.iter().any(|(_, _, slot)| slot.is_some());
                 for ((index, _, slot), settled) in ready.drain(..).zip(settled) {
                     outcomes[index] = Some(settled);
@@ -773,16 +773,19 @@ impl Worker {
         attempt: &Attempt,
         now: DateTime<Utc>,
     ) -> DbResult<Settled> {
-        self.record_batch(&[(delivery, attempt)], now)
+        self.record_group(&[(delivery, attempt)], now)
             .await
             .pop()
             .unwrap_or(Err(DbError::Pool("nothing was recorded".into())))
     }
 
     /// Records the outcomes of several deliveries in one transaction on one connection (one
-    /// commit, not one per delivery). If that transaction fails, each delivery is recorded in
-    /// its own, so one delivery's trouble never leaves the others unrecorded.
-    async fn record_batch(
+    /// commit, not one per delivery), in a number of statements that does not grow with the
+    /// group: one insert of the attempts, one update of the states (each row still guarded by
+    /// its lease), the journal, the endpoints. If that transaction fails, each delivery is
+    /// recorded in its own, so one delivery's trouble never leaves the others unrecorded.
+    /// Returns each delivery's outcome, in order.
+    pub async fn record_group(
         &self,
         items: &[(&Delivery, &Attempt)],
         now: DateTime<Utc>,

@@ -2149,3 +2149,209 @@ async fn a_relay_refusing_extra_connections_fails_no_email_that_the_open_one_can
         "all over the one open connection"
     );
 }
+
+/// Rows a counting query finds (`SELECT COUNT(*) AS n ...`).
+async fn count_of(db: &TestDb, sql: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    use diesel_async::RunQueryDsl as _;
+    let mut conn = db.pool.get().await.expect("conn");
+    let count: Count =
+        rappel::with_conn!(&mut conn, |c| diesel::sql_query(sql).get_result(c).await)
+            .expect("count");
+    count.n
+}
+
+/// Emails to three contacts and webhooks to two endpoints, sent for real (loopback SMTP sink,
+/// signed POSTs to two receivers), then recorded in groups of 2 and of the rest: a group's
+/// record runs the same statements whatever its size, and every row of it is recorded.
+async fn recording_a_group_runs_the_same_statements_whatever_its_size(db: TestDb) {
+    use crate::support::statements::{statements_of, texts_of};
+    use rappel::delivery::outbox::{Attempt, Settled};
+    let h = Harness::start(db).await;
+    let firm = firm_with_mission(
+        &h,
+        &[
+            ("Marie Martin", "marie@bakery.example", None),
+            ("Paul Martin", "paul@bakery.example", None),
+            ("Jeanne Martin", "jeanne@bakery.example", None),
+        ],
+        None,
+    )
+    .await;
+    let (first, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+    let (second, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+    // January to June: six requests, each emailed to three contacts and posted to two
+    // endpoints.
+    h.generate("2027-06-20T09:00:00Z", "2027-06-20").await;
+    let now = at("2027-06-20T09:00:00Z");
+    let claimed = h.worker.claim(now, 100).await.expect("claims");
+    let (emails, hooks): (Vec<Delivery>, Vec<Delivery>) = claimed
+        .into_iter()
+        .partition(|row| row.kind == DeliveryKind::Email);
+    assert_eq!((emails.len(), hooks.len()), (18, 12));
+
+    let url = h.db.url.clone();
+    let mut costs = Vec::new();
+    for group in [&emails[..2], &emails[2..], &hooks[..2], &hooks[2..]] {
+        let mut attempts = Vec::new();
+        for delivery in group {
+            let attempt = h.worker.attempt(delivery, now).await;
+            assert!(matches!(attempt, Attempt::Sent { .. }), "{attempt:?}");
+            attempts.push(attempt);
+        }
+        let items: Vec<(&Delivery, &Attempt)> = group.iter().zip(&attempts).collect();
+        let (before, texts_before) = (statements_of(&url).data, texts_of(&url).len());
+        let settled = h.worker.record_group(&items, now).await;
+        let cost = statements_of(&url).data - before;
+        let texts = texts_of(&url)[texts_before..].join("\n");
+        assert_eq!(settled.len(), group.len());
+        for outcome in settled {
+            assert_eq!(outcome.expect("recorded"), Settled::Delivered);
+        }
+        costs.push((group.len(), cost, texts));
+    }
+    let [small_emails, emails_rest, small_hooks, hooks_rest] = &costs[..] else {
+        unreachable!("four groups")
+    };
+    assert_eq!(
+        emails_rest.1, small_emails.1,
+        "{} emails are recorded with the statements of {}:\n{}\n---\n{}",
+        emails_rest.0, small_emails.0, emails_rest.2, small_emails.2
+    );
+    assert_eq!(
+        hooks_rest.1, small_hooks.1,
+        "{} webhooks are recorded with the statements of {}:\n{}\n---\n{}",
+        hooks_rest.0, small_hooks.0, hooks_rest.2, small_hooks.2
+    );
+    // A transaction, the attempts, the states, the requests and the journal (emails) or the
+    // endpoints (webhooks).
+    assert!(emails_rest.1 <= 7, "{}", emails_rest.2);
+    assert!(hooks_rest.1 <= 6, "{}", hooks_rest.2);
+
+    // Every row was recorded: delivered, one attempt each, each email journalled once.
+    for row in h.deliveries(firm.id).await {
+        assert_eq!(row.status, DeliveryStatus::Delivered, "{row:?}");
+        assert_eq!(row.lease_until, None);
+        let attempts = h.attempts(row.id).await;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].outcome, "DELIVERED");
+    }
+    assert_eq!(
+        count_of(
+            &h.db,
+            "SELECT COUNT(*) AS n FROM journal_entries WHERE kind = 'request.sent'"
+        )
+        .await,
+        18
+    );
+    assert_eq!(h.sink.wait_for(18, WAIT).await.len(), 18);
+    assert_eq!(first.wait_for(6, WAIT).await.len(), 6);
+    assert_eq!(second.wait_for(6, WAIT).await.len(), 6);
+}
+
+// Not `backend_test!`: the counter must be installed before the test database's first
+// connection is opened, so that every connection of the test is counted.
+mod recording_a_group_of_outcomes_runs_the_same_statements_whatever_its_size {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        crate::support::statements::count_statements();
+        let db = TestDb::create(Backend::Sqlite).await;
+        recording_a_group_runs_the_same_statements_whatever_its_size(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        crate::support::statements::count_statements();
+        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
+        else {
+            return;
+        };
+        recording_a_group_runs_the_same_statements_whatever_its_size(db).await;
+    }
+}
+
+backend_test!(
+    async fn a_group_records_only_the_rows_still_under_its_lease_and_logs_every_attempt(
+        db: TestDb,
+    ) {
+        use rappel::delivery::outbox::{Attempt, Settled};
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(
+            &h,
+            &[
+                ("Marie Martin", "marie@bakery.example", None),
+                ("Paul Martin", "paul@bakery.example", None),
+                ("Jeanne Martin", "jeanne@bakery.example", None),
+            ],
+            None,
+        )
+        .await;
+        h.generate("2027-01-20T09:00:00Z", "2027-01-20").await;
+        // A slow worker claims the first email; its lease runs out, another worker takes the
+        // row over and delivers it; then the slow worker claims the two others.
+        let slow = h.another_worker();
+        let lost = slow
+            .claim(at("2027-01-20T09:00:00Z"), 1)
+            .await
+            .expect("claims");
+        assert_eq!(lost.len(), 1);
+        let later = at("2027-01-20T09:02:01Z");
+        let taken = h.worker.claim(later, 1).await.expect("claims");
+        assert_eq!(taken[0].id, lost[0].id);
+        let sent = h.worker.attempt(&taken[0], later).await;
+        assert_eq!(
+            h.worker
+                .record(&taken[0], &sent, later)
+                .await
+                .expect("records"),
+            Settled::Delivered
+        );
+        let kept = slow.claim(later, 10).await.expect("claims");
+        assert_eq!(kept.len(), 2);
+
+        // The slow worker records its three failures together: the two rows it still holds
+        // are retried, the one it lost keeps what the other worker recorded.
+        let failure = Attempt::Failed {
+            transient: true,
+            response_code: Some(451),
+            retry_after: None,
+            error: "451 try later".into(),
+        };
+        let group = [
+            (&lost[0], &failure),
+            (&kept[0], &failure),
+            (&kept[1], &failure),
+        ];
+        let settled = slow.record_group(&group, at("2027-01-20T09:03:00Z")).await;
+        assert_eq!(settled.len(), 3);
+        assert!(settled.iter().all(Result::is_ok), "{settled:?}");
+        let taken_over = h.delivery(firm.id, lost[0].id).await;
+        assert_eq!(taken_over.status, DeliveryStatus::Delivered);
+        assert_eq!(taken_over.attempts, 1);
+        let outcomes: Vec<String> = h
+            .attempts(lost[0].id)
+            .await
+            .into_iter()
+            .map(|attempt| attempt.outcome)
+            .collect();
+        assert_eq!(outcomes, ["DELIVERED", "TRANSIENT_FAILURE"]);
+        for row in &kept {
+            let row = h.delivery(firm.id, row.id).await;
+            assert_eq!(row.status, DeliveryStatus::Pending);
+            assert_eq!(row.attempts, 1);
+            assert_eq!((row.lease_until, row.leased_by.as_deref()), (None, None));
+            assert_eq!(row.last_error.as_deref(), Some("451 try later"));
+            assert!(row.next_attempt_at > at("2027-01-20T09:03:00Z").naive_utc());
+            let attempts = h.attempts(row.id).await;
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(attempts[0].outcome, "TRANSIENT_FAILURE");
+            assert_eq!(attempts[0].response_code, Some(451));
+        }
+    }
+);
