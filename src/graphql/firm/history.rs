@@ -110,7 +110,7 @@ impl HistoryActor {
 
 /// One state change in the firm's journal, with the rows it names when its list read them
 /// in its statement (else its fields load them).
-pub struct HistoryEntry(pub JournalEntry, pub Option<EntryLinks>);
+pub struct HistoryEntry(pub JournalEntry, pub Option<Box<EntryLinks>>);
 
 /// One state change recorded in the firm's journal: what happened, to what, by whom, when.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
@@ -141,7 +141,7 @@ impl HistoryEntry {
     }
     /// Who did it.
     async fn actor(&self) -> HistoryActor {
-        HistoryActor::read_with(&self.0, self.1.as_ref())
+        HistoryActor::read_with(&self.0, self.1.as_deref())
     }
     /// The status before the change, when it changed one.
     async fn before_status(&self) -> Option<&str> {
@@ -162,7 +162,7 @@ impl HistoryEntry {
         let Some(client_id) = self.0.client_id else {
             return Ok(None);
         };
-        if let Some(client) = self.1.as_ref().and_then(|links| links.client.as_ref()) {
+        if let Some(client) = self.1.as_deref().and_then(|links| links.client.as_ref()) {
             return Ok(Some(Client(client.clone())));
         }
         let row = one(firm_loader(ctx)?, ClientKey(client_id), "client").await?;
@@ -173,7 +173,7 @@ impl HistoryEntry {
         let Some(mission_id) = self.0.mission_id else {
             return Ok(None);
         };
-        if let Some(mission) = self.1.as_ref().and_then(|links| links.mission.as_ref()) {
+        if let Some(mission) = self.1.as_deref().and_then(|links| links.mission.as_ref()) {
             return Ok(Some(Mission(mission.clone())));
         }
         let row = one(firm_loader(ctx)?, MissionKey(mission_id), "mission").await?;
@@ -224,6 +224,6 @@ pub async fn history_page(
         rows,
         total,
         |(row, _)| row.id,
-        |(row, links)| HistoryEntry(row, Some(links)),
+        |(row, links)| HistoryEntry(row, Some(Box::new(links))),
     ))
 }
