@@ -5,8 +5,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::clients::{Client, Contact};
+use super::firms::User;
+use super::missions::Mission;
 use super::page::Keyset;
-use super::schema::journal_entries;
+use super::schema::{clients, contacts, journal_entries, missions, users};
 use super::{DbConn, DbResult};
 use crate::with_conn;
 
@@ -74,11 +77,95 @@ pub struct JournalFilter {
     pub until: Option<NaiveDateTime>,
 }
 
-/// The firm's entries matching `filter`, as a boxed query (for a page or a count).
+/// The rows an entry names, read in the same statement as the entry by the lists that show
+/// them (each `None` when the entry names none, or when it names a row that is gone).
+#[derive(Debug, Clone, Default)]
+pub struct EntryLinks {
+    pub client: Option<Client>,
+    pub mission: Option<Mission>,
+    /// The staff member who acted.
+    pub user: Option<User>,
+    /// The contact who acted.
+    pub contact: Option<Contact>,
+}
+
+/// An entry with the rows it names.
+pub type LinkedEntry = (JournalEntry, EntryLinks);
+
+/// The columns of a [`LinkedEntry`] (over [`linked_entries!`]).
+type LinkedColumns = (
+    JournalEntry,
+    Option<Client>,
+    Option<Mission>,
+    Option<User>,
+    Option<Contact>,
+);
+
+fn linked(rows: Vec<LinkedColumns>) -> Vec<LinkedEntry> {
+    rows.into_iter()
+        .map(|(entry, client, mission, user, contact)| {
+            let links = EntryLinks {
+                client,
+                mission,
+                user,
+                contact,
+            };
+            (entry, links)
+        })
+        .collect()
+}
+
+/// `journal_entries` left-joined with the client, mission, staff member and contact each
+/// entry names, every joined row scoped by the firm so a join never reads another tenant's.
+macro_rules! linked_entries {
+    ($firm_id:expr) => {
+        journal_entries::table
+            .left_join(
+                clients::table.on(journal_entries::client_id
+                    .eq(clients::id.nullable())
+                    .and(clients::firm_id.eq($firm_id))),
+            )
+            .left_join(
+                missions::table.on(journal_entries::mission_id
+                    .eq(missions::id.nullable())
+                    .and(missions::firm_id.eq($firm_id))),
+            )
+            .left_join(
+                users::table.on(journal_entries::actor_user_id
+                    .eq(users::id.nullable())
+                    .and(users::firm_id.eq($firm_id))),
+            )
+            .left_join(
+                contacts::table.on(journal_entries::actor_contact_id
+                    .eq(contacts::id.nullable())
+                    .and(contacts::firm_id.eq($firm_id))),
+            )
+    };
+}
+
+/// The selection of [`LinkedColumns`] (the joined tables' columns in their structs' order:
+/// a boxed query does not take a nullable `as_select`).
+macro_rules! linked_columns {
+    () => {
+        (
+            JournalEntry::as_select(),
+            clients::all_columns.nullable(),
+            missions::all_columns.nullable(),
+            users::all_columns.nullable(),
+            contacts::all_columns.nullable(),
+        )
+    };
+}
+
+/// The firm's entries matching `filter`, as a boxed query (for a page or a count), over
+/// `journal_entries` or a join of it.
 macro_rules! filtered_entries {
-    ($firm_id:expr, $filter:expr) => {{
+    ($firm_id:expr, $filter:expr) => {
+        filtered_entries!($firm_id, $filter, journal_entries::table)
+    };
+    ($firm_id:expr, $filter:expr, $source:expr) => {{
         let filter: &JournalFilter = $filter;
-        let mut query = journal_entries::table
+        let mut query = $source
             .filter(journal_entries::firm_id.eq($firm_id))
             .into_boxed();
         if let Some((object_type, object_id)) = filter.object {
@@ -122,6 +209,24 @@ pub async fn list(
     })?)
 }
 
+/// One page of the firm's entries matching `filter`, newest first, each with the client,
+/// mission and actor it names read in the same statement.
+pub async fn list_linked(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    filter: &JournalFilter,
+    page: &Keyset<i64>,
+) -> DbResult<Vec<LinkedEntry>> {
+    let rows: Vec<LinkedColumns> = with_conn!(db, |c| {
+        let query = filtered_entries!(firm_id, filter, linked_entries!(firm_id));
+        crate::seek_id!(query, page, journal_entries::id, desc)
+            .select(linked_columns!())
+            .load(c)
+            .await
+    })?;
+    Ok(linked(rows))
+}
+
 /// How many of the firm's entries match `filter`.
 pub async fn count(db: &mut DbConn<'_>, firm_id: i64, filter: &JournalFilter) -> DbResult<i64> {
     Ok(with_conn!(db, |c| filtered_entries!(firm_id, filter)
@@ -131,29 +236,29 @@ pub async fn count(db: &mut DbConn<'_>, firm_id: i64, filter: &JournalFilter) ->
 }
 
 /// The latest entry of `kind` for each of `object_ids` of `object_type` (e.g. who closed
-/// each request), in one statement.
+/// each request), with the rows it names (its actor), in one statement.
 pub async fn latest_of_kind(
     db: &mut DbConn<'_>,
     firm_id: i64,
     object_type: &'static str,
     kinds: &[&'static str],
     object_ids: &[i64],
-) -> DbResult<Vec<JournalEntry>> {
+) -> DbResult<Vec<LinkedEntry>> {
     let ids = object_ids.to_vec();
     let kinds = kinds.to_vec();
-    let rows: Vec<JournalEntry> = with_conn!(db, |c| journal_entries::table
+    let rows: Vec<LinkedColumns> = with_conn!(db, |c| linked_entries!(firm_id)
         .filter(journal_entries::firm_id.eq(firm_id))
         .filter(journal_entries::object_type.eq(object_type))
         .filter(journal_entries::kind.eq_any(kinds.clone()))
         .filter(journal_entries::object_id.eq_any(ids.clone()))
         .order(journal_entries::id.desc())
-        .select(JournalEntry::as_select())
+        .select(linked_columns!())
         .load(c)
         .await)?;
     // Newest first: the first row met for an object is its latest.
-    let mut latest: std::collections::HashMap<i64, JournalEntry> = std::collections::HashMap::new();
-    for row in rows {
-        latest.entry(row.object_id).or_insert(row);
+    let mut latest: std::collections::HashMap<i64, LinkedEntry> = std::collections::HashMap::new();
+    for row in linked(rows) {
+        latest.entry(row.0.object_id).or_insert(row);
     }
     Ok(latest.into_values().collect())
 }

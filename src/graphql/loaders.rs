@@ -765,16 +765,16 @@ pub struct CompletionOf(pub i64);
 macro_rules! latest_entry {
     ($key:ident, $object_type:literal, $kinds:expr) => {
         impl Loader<$key> for FirmLoader {
-            type Value = journal::JournalEntry;
+            type Value = journal::LinkedEntry;
             type Error = async_graphql::Error;
 
-            async fn load(&self, keys: &[$key]) -> LoadResult<$key, journal::JournalEntry> {
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, journal::LinkedEntry> {
                 let (firm_id, wanted) = (self.firm_id, ids(keys, |key| key.0));
                 let rows = with_db(&self.pool, async |db| {
                     journal::latest_of_kind(db, firm_id, $object_type, $kinds, &wanted).await
                 })
                 .await?;
-                Ok(by_key(rows, |row| $key(row.object_id)))
+                Ok(by_key(rows, |row| $key(row.0.object_id)))
             }
         }
     };

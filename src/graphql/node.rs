@@ -242,7 +242,7 @@ async fn firm_kind(
             Node::HeldReply(HeldReply(row))
         }),
         Kind::HistoryEntry => put!(rows::journal_entries_by_id, |row| {
-            Node::HistoryEntry(HistoryEntry(row))
+            Node::HistoryEntry(HistoryEntry(row, None))
         }),
         // Calendar feeds are not objects of the API.
         Kind::CalendarFeed => {}

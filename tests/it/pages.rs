@@ -1076,3 +1076,88 @@ mod nested_shapes_of_list_pages_stay_within_four_statements {
         nested_pages_stay_within_four_statements(db).await;
     }
 }
+
+/// The firm's history with every shape of actor (staff member, contact, system), the client
+/// and mission of each entry: the page reads them in its own statement, so the page and its
+/// count are the whole cost (it was 6 with staff actors on the page: the page, its count,
+/// then one statement each for clients, missions, staff members and contacts).
+async fn history_pages_read_their_actors_with_their_entries(db: TestDb) {
+    let app = TestApp::new(db);
+    let world = big_world(&app).await;
+    let admin = &world.admin_a;
+    let mut kinds = std::collections::BTreeSet::new();
+    let (mut staff, mut contacts, mut clients, mut missions) = (0, 0, 0, 0);
+    for page in ["first: 50", "last: 50"] {
+        let query = format!(
+            "{{ firm {{ history({page}) {{ totalCount pageInfo {{ hasNextPage hasPreviousPage }} \
+             nodes {{ id kind actor {{ kind staffMember {{ name }} contact {{ name }} }} \
+             client {{ name }} mission {{ name }} }} }} }} }}"
+        );
+        app.ok(admin, &query, json!({})).await;
+        let (data, cost) = measured(&app, admin, &query).await;
+        let history = &data["firm"]["history"];
+        let nodes = history["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), 50, "{data}");
+        assert!(
+            history["totalCount"]
+                .as_i64()
+                .is_some_and(|total| total > 50),
+            "{data}"
+        );
+        for entry in nodes {
+            let actor = &entry["actor"];
+            let kind = actor["kind"].as_str().expect("kind");
+            kinds.insert(kind.to_string());
+            match kind {
+                "STAFF" => {
+                    assert!(actor["staffMember"]["name"].is_string(), "{entry}");
+                    assert!(actor["contact"].is_null(), "{entry}");
+                    staff += 1;
+                }
+                "CONTACT" => {
+                    assert_eq!(actor["contact"]["name"], "Contact", "{entry}");
+                    assert!(actor["staffMember"].is_null(), "{entry}");
+                    contacts += 1;
+                }
+                _ => assert!(
+                    actor["staffMember"].is_null() && actor["contact"].is_null(),
+                    "{entry}"
+                ),
+            }
+            if entry["kind"] == "request.answered" {
+                assert!(entry["client"]["name"].is_string(), "{entry}");
+                assert!(entry["mission"]["name"].is_string(), "{entry}");
+            }
+            clients += usize::from(entry["client"]["name"].is_string());
+            missions += usize::from(entry["mission"]["name"].is_string());
+        }
+        assert_eq!((cost.data, cost.pings), (2, 0), "{query}: {cost:?}");
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["CONTACT", "STAFF", "SYSTEM"],
+        "every shape of actor was read"
+    );
+    assert!(staff > 0 && contacts > 0 && clients > 0 && missions > 0);
+}
+
+mod a_history_page_with_every_actor_runs_two_statements {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        count_statements();
+        let db = TestDb::create(Backend::Sqlite).await;
+        history_pages_read_their_actors_with_their_entries(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        count_statements();
+        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
+        else {
+            return;
+        };
+        history_pages_read_their_actors_with_their_entries(db).await;
+    }
+}

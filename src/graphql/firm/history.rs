@@ -7,7 +7,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 use futures_util::FutureExt as _;
 
 use super::types::{Client, Contact, Mission, StaffMember, utc};
-use crate::db::journal::{self, JournalEntry, JournalFilter};
+use crate::db::journal::{self, EntryLinks, JournalEntry, JournalFilter};
 use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, gid, staff, visible_to_staff};
@@ -45,9 +45,23 @@ pub struct HistoryActor {
     kind: ActorKind,
     user_id: Option<i64>,
     contact_id: Option<i64>,
+    /// The staff member and contact read with the entry, if they were.
+    read: Option<(
+        Option<crate::db::firms::User>,
+        Option<crate::db::clients::Contact>,
+    )>,
 }
 
 impl HistoryActor {
+    /// The actor of `entry`, with the staff member or contact read in the entry's statement
+    /// when `links` holds them (else its fields load them).
+    pub fn read_with(entry: &JournalEntry, links: Option<&EntryLinks>) -> Self {
+        Self {
+            read: links.map(|links| (links.user.clone(), links.contact.clone())),
+            ..Self::of(entry)
+        }
+    }
+
     pub fn of(entry: &JournalEntry) -> Self {
         let kind = match entry.actor_kind.as_str() {
             "STAFF" => ActorKind::Staff,
@@ -58,6 +72,7 @@ impl HistoryActor {
             kind,
             user_id: entry.actor_user_id,
             contact_id: entry.actor_contact_id,
+            read: None,
         }
     }
 }
@@ -74,6 +89,9 @@ impl HistoryActor {
         let Some(user_id) = self.user_id else {
             return Ok(None);
         };
+        if let Some((Some(user), _)) = &self.read {
+            return Ok(Some(StaffMember(user.clone())));
+        }
         let row = one(firm_loader(ctx)?, UserKey(user_id), "staff member").await?;
         Ok(Some(StaffMember(row)))
     }
@@ -82,13 +100,17 @@ impl HistoryActor {
         let Some(contact_id) = self.contact_id else {
             return Ok(None);
         };
+        if let Some((_, Some(contact))) = &self.read {
+            return Ok(Some(Contact(contact.clone())));
+        }
         let row = one(firm_loader(ctx)?, ContactKey(contact_id), "contact").await?;
         Ok(Some(Contact(row)))
     }
 }
 
-/// One state change in the firm's journal.
-pub struct HistoryEntry(pub JournalEntry);
+/// One state change in the firm's journal, with the rows it names when its list read them
+/// in its statement (else its fields load them).
+pub struct HistoryEntry(pub JournalEntry, pub Option<Box<EntryLinks>>);
 
 /// One state change recorded in the firm's journal: what happened, to what, by whom, when.
 #[Object(guard = "StaffGuard", visible = "visible_to_staff")]
@@ -119,7 +141,7 @@ impl HistoryEntry {
     }
     /// Who did it.
     async fn actor(&self) -> HistoryActor {
-        HistoryActor::of(&self.0)
+        HistoryActor::read_with(&self.0, self.1.as_deref())
     }
     /// The status before the change, when it changed one.
     async fn before_status(&self) -> Option<&str> {
@@ -140,6 +162,9 @@ impl HistoryEntry {
         let Some(client_id) = self.0.client_id else {
             return Ok(None);
         };
+        if let Some(client) = self.1.as_deref().and_then(|links| links.client.as_ref()) {
+            return Ok(Some(Client(client.clone())));
+        }
         let row = one(firm_loader(ctx)?, ClientKey(client_id), "client").await?;
         Ok(Some(Client(row)))
     }
@@ -148,6 +173,9 @@ impl HistoryEntry {
         let Some(mission_id) = self.0.mission_id else {
             return Ok(None);
         };
+        if let Some(mission) = self.1.as_deref().and_then(|links| links.mission.as_ref()) {
+            return Ok(Some(Mission(mission.clone())));
+        }
         let row = one(firm_loader(ctx)?, MissionKey(mission_id), "mission").await?;
         Ok(Some(Mission(row)))
     }
@@ -184,12 +212,18 @@ pub async fn history_page(
     base.until = filter.until.map(|instant| instant.0.naive_utc());
     let page = args.page.read(ctx)?;
     let mut conn = connect(ctx).await?;
-    let rows = journal::list(&mut conn.as_db(), firm_id, &base, &page.keyset)
+    // The client, mission and actor of each entry in the page's own statement.
+    let rows = journal::list_linked(&mut conn.as_db(), firm_id, &base, &page.keyset)
         .await
         .map_err(AppError::from)?;
     let total = TotalCount::new(move |pool| {
         let base = base.clone();
         async move { journal::count(&mut pool.get().await?.as_db(), firm_id, &base).await }.boxed()
     });
-    Ok(page.connection(rows, total, |row| row.id, HistoryEntry))
+    Ok(page.connection(
+        rows,
+        total,
+        |(row, _)| row.id,
+        |(row, links)| HistoryEntry(row, Some(Box::new(links))),
+    ))
 }

@@ -638,7 +638,7 @@ impl Task {
         let entry = firm_loader(ctx)?.load_one(CompletionOf(self.0.id)).await?;
         Ok(entry
             .filter(|_| self.0.status == TaskStatus::Done)
-            .map(|entry| HistoryActor::of(&entry)))
+            .map(|(entry, links)| HistoryActor::read_with(&entry, Some(&links))))
     }
     /// What happened to this task, newest first.
     async fn history(
@@ -748,7 +748,7 @@ impl InformationRequest {
             return Ok(None);
         }
         let entry = firm_loader(ctx)?.load_one(ClosingOf(self.0.id)).await?;
-        Ok(entry.map(|entry| HistoryActor::of(&entry)))
+        Ok(entry.map(|(entry, links)| HistoryActor::read_with(&entry, Some(&links))))
     }
     /// What happened to this request (sent, reminded, answered, closed...), newest first.
     async fn history(
