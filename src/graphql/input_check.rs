@@ -5,9 +5,6 @@
 //! header ever sees one. Line breaks and tabs stay allowed (multi-line texts); single-line
 //! rules (names, emails) are the validators' job. This module must never change a value.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
@@ -38,33 +35,8 @@ pub fn forbidden_character(text: &str) -> Option<char> {
         .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
-/// The schema extension that runs the check on every request (HTTP, batch and WebSocket).
-pub struct InputCheck;
-
-impl ExtensionFactory for InputCheck {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputCheckExtension)
-    }
-}
-
-struct InputCheckExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for InputCheckExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        check_request(&document, variables)?;
-        Ok(document)
-    }
-}
-
-/// Checks the variables and every argument of `document`.
+/// Checks the variables and every argument of `document`: run on every parsed request (HTTP,
+/// batch and WebSocket) by the schema's extension ([`super::pipeline`]).
 pub fn check_request(document: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
     for (name, value) in variables.iter() {
         check_value(&value.clone(), name.as_str(), None)?;

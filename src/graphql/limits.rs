@@ -9,9 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
@@ -340,34 +337,15 @@ pub fn check_request(
     Ok(request)
 }
 
-/// The schema extension that applies [`check_request`] to every request, over HTTP and
-/// WebSocket alike.
-pub struct DocumentLimitsExtension(pub DocumentLimits);
-
-impl ExtensionFactory for DocumentLimitsExtension {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsCheck(self.0.clone()))
-    }
-}
-
-struct DocumentLimitsCheck(DocumentLimits);
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DocumentLimitsCheck {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let budget = request
-            .data
-            .get(&std::any::TypeId::of::<Arc<SignInBudget>>())
-            .and_then(|value| value.downcast_ref::<Arc<SignInBudget>>())
-            .cloned();
-        let request = check_request(request, &self.0, budget.as_deref())?;
-        next.run(ctx, request).await
-    }
+/// Applies [`check_request`] to a request of the schema (over HTTP and WebSocket alike), with
+/// the sign-in budget its batch put in its data, if any. Called by [`super::pipeline`].
+pub(super) fn check_prepared(request: Request, limits: &DocumentLimits) -> ServerResult<Request> {
+    let budget = request
+        .data
+        .get(&std::any::TypeId::of::<Arc<SignInBudget>>())
+        .and_then(|value| value.downcast_ref::<Arc<SignInBudget>>())
+        .cloned();
+    check_request(request, limits, budget.as_deref())
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! DataLoaders: nested objects and lists load in one query per level instead of one per row
 //! (a page of 50 tasks reads its clients in one query, not 50). Loaders are created per
-//! request (by [`LoadersExtension`]) and bound to the caller's tenant the first time they are
+//! request (by [`with_loaders`]) and bound to the caller's tenant the first time they are
 //! used: the firm of a staff member, or the firm and client of a contact. Every batch query
 //! filters by that scope, so a loader can never return another tenant's row, whatever id it is
 //! given. They keep no cache: keys asked for in the same turn share one query, and a later
 //! read (after a mutation, or at the next event of a subscription) sees the database as it is.
 //!
 //! Batches run inside the request's own task, after the operation has yielded (see
-//! [`LoadersExtension`]), not on a timer: every key a level of the answer asks for is queued
+//! [`execute`]), not on a timer: every key a level of the answer asks for is queued
 //! before its batch starts, so a page of 50 costs the same statements as a page of 5, however
 //! busy the machine. Subscriptions (no such hook) fall back to a 1 ms timer.
 //! No diesel here: the batch queries live in `crate::db`.
@@ -20,10 +20,8 @@ use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
-};
-use async_graphql::{Context, Request, Response, ServerResult};
+use async_graphql::extensions::{ExtensionContext, NextExecute};
+use async_graphql::{Context, Request, Response};
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
@@ -63,7 +61,7 @@ struct Primed {
 }
 
 /// Where the loaders' batches run: queued for the request's own task once
-/// [`LoadersExtension`] drives them, else spawned.
+/// [`execute`] drives them, else spawned.
 struct Batches {
     driven: AtomicBool,
     queue: mpsc::UnboundedSender<BoxFuture<'static, ()>>,
@@ -252,70 +250,54 @@ pub fn client_loader<'a>(ctx: &'a Context<'_>) -> Result<&'a ClientLoaders, AppE
     Ok(loader)
 }
 
-/// Puts fresh [`Loaders`] into every request's data (each operation of a batch, each
-/// operation over the WebSocket), so nothing loaded is shared between requests; then runs
-/// their batches inside the operation's task, each after the operation has yielded.
-pub struct LoadersExtension;
-
-impl ExtensionFactory for LoadersExtension {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LoadersExtension)
+/// Puts fresh [`Loaders`] into a request's data (each operation of a batch, each operation
+/// over the WebSocket), so nothing loaded is shared between requests. Called by the schema's
+/// extension ([`super::pipeline`]) before the request is parsed.
+pub(super) fn with_loaders(ctx: &ExtensionContext<'_>, request: Request) -> Request {
+    match ctx.data_opt::<Pool>() {
+        Some(pool) => request.data(Loaders::new(pool.clone())),
+        None => request,
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for LoadersExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = match ctx.data_opt::<Pool>() {
-            Some(pool) => request.data(Loaders::new(pool.clone())),
-            None => request,
-        };
-        next.run(ctx, request).await
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let Some(mut queued) = ctx.data_opt::<Loaders>().and_then(Loaders::drive) else {
-            return next.run(ctx, operation_name).await;
-        };
-        let mut operation = std::pin::pin!(next.run(ctx, operation_name));
-        let mut waiting = Vec::new();
-        let mut running = FuturesUnordered::new();
-        std::future::poll_fn(move |cx| {
-            // The operation runs first each turn. A batch starts only on a turn where the
-            // operation stopped without waking itself (it yields partway through long lists),
-            // so every key its resolvers will ask for at this level is queued by then.
-            let noticing = Arc::new(NoticeWake {
-                inner: cx.waker().clone(),
-                woken: AtomicBool::new(false),
-            });
-            let waker = Waker::from(noticing.clone());
-            if let Poll::Ready(response) = operation
-                .as_mut()
-                .poll(&mut TaskContext::from_waker(&waker))
-            {
-                return Poll::Ready(response);
-            }
-            while let Poll::Ready(Some(batch)) = queued.poll_recv(cx) {
-                waiting.push(batch);
-            }
-            if !noticing.woken.load(Ordering::SeqCst) {
-                running.extend(waiting.drain(..));
-            }
-            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
-            Poll::Pending
-        })
-        .await
-    }
+/// Runs an operation with its loaders' batches inside the operation's own task, each after
+/// the operation has yielded. Called by the schema's extension ([`super::pipeline`]).
+pub(super) async fn execute(
+    ctx: &ExtensionContext<'_>,
+    operation_name: Option<&str>,
+    next: NextExecute<'_>,
+) -> Response {
+    let Some(mut queued) = ctx.data_opt::<Loaders>().and_then(Loaders::drive) else {
+        return next.run(ctx, operation_name).await;
+    };
+    let mut operation = std::pin::pin!(next.run(ctx, operation_name));
+    let mut waiting = Vec::new();
+    let mut running = FuturesUnordered::new();
+    std::future::poll_fn(move |cx| {
+        // The operation runs first each turn. A batch starts only on a turn where the
+        // operation stopped without waking itself (it yields partway through long lists),
+        // so every key its resolvers will ask for at this level is queued by then.
+        let noticing = Arc::new(NoticeWake {
+            inner: cx.waker().clone(),
+            woken: AtomicBool::new(false),
+        });
+        let waker = Waker::from(noticing.clone());
+        if let Poll::Ready(response) = operation
+            .as_mut()
+            .poll(&mut TaskContext::from_waker(&waker))
+        {
+            return Poll::Ready(response);
+        }
+        while let Poll::Ready(Some(batch)) = queued.poll_recv(cx) {
+            waiting.push(batch);
+        }
+        if !noticing.woken.load(Ordering::SeqCst) {
+            running.extend(waiting.drain(..));
+        }
+        while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+        Poll::Pending
+    })
+    .await
 }
 
 /// A waker that notes whether it was woken (then passes the wake on).

@@ -18,20 +18,12 @@ mod nulls;
 mod observe;
 pub mod pages;
 pub mod persisted;
+mod pipeline;
 pub mod scalars;
 pub mod subscription;
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
-    NextValidation,
-};
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::ServerError;
 use async_graphql::{Context, Enum, ID, MergedObject, Object, Response, Schema, SimpleObject};
-use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
-use futures_util::StreamExt as _;
-use futures_util::stream::BoxStream;
 
 use crate::config::{AuthConfig, GraphqlConfig};
 use crate::db::{Pool, clients, firms};
@@ -190,8 +182,8 @@ pub fn build_schema_with_delivery(
     delivery: Option<crate::delivery::DeliveryControl>,
     config: &GraphqlConfig,
 ) -> RappelSchema {
-    let persisted =
-        persisted::PersistedQueries::new(config.persisted_queries, config.max_document_bytes);
+    let pipeline = pipeline::Pipeline::from_config(config);
+    let persisted = pipeline.persisted().clone();
     let mut builder = Schema::build(
         QueryRoot,
         MutationRoot::default(),
@@ -199,15 +191,7 @@ pub fn build_schema_with_delivery(
     )
     .limit_depth(config.max_depth)
     .limit_complexity(config.max_complexity)
-    .extension(persisted.clone())
-    .extension(observe::Observer)
-    .extension(ErrorCodes)
-    .extension(nulls::NullPropagation)
-    .extension(limits::DocumentLimitsExtension(
-        limits::DocumentLimits::from_config(config),
-    ))
-    .extension(input_check::InputCheck)
-    .extension(loaders::LoadersExtension)
+    .extension(pipeline)
     .register_output_type::<pages::PageArgumentDocs>()
     .data(pages::PageSizes::from_config(config))
     .data(persisted);
@@ -238,91 +222,47 @@ pub fn schema_sdl() -> String {
 }
 
 /// Gives every error an `extensions.code`: errors raised by Rappel carry theirs; a document
-/// that does not parse is GRAPHQL_PARSE_FAILED (with a one-line message), one that does not
-/// validate against the schema GRAPHQL_VALIDATION_FAILED (but a wrong argument value, and the
-/// depth and complexity limits naming their setting, are BAD_USER_INPUT); the others come from
-/// limits or argument values, so they are the caller's (BAD_USER_INPUT). Anything else is answered INTERNAL with its text
-/// hidden.
-struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+/// that does not parse is GRAPHQL_PARSE_FAILED (with a one-line message, see
+/// [`code_parse_error`]), one that does not validate against the schema
+/// GRAPHQL_VALIDATION_FAILED (see [`code_validation_errors`]); the others come from limits or
+/// argument values, so they are the caller's (BAD_USER_INPUT). Anything else is answered
+/// INTERNAL with its text hidden. Run on every answer by the schema's extension
+/// ([`pipeline`]), subscriptions' and WebSocket operations' included.
+fn code_parse_error(mut error: ServerError) -> ServerError {
+    if !has_code(&error) {
+        error.message = one_line_syntax_error(&error);
+        set_code(&mut error, "GRAPHQL_PARSE_FAILED");
     }
+    error
 }
 
-struct ErrorCodesExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        add_error_codes(&mut response);
-        response
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut error| {
-            if !has_code(&error) {
-                error.message = one_line_syntax_error(&error);
-                set_code(&mut error, "GRAPHQL_PARSE_FAILED");
-            }
-            error
-        })
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for error in errors.iter_mut().filter(|error| !has_code(error)) {
-                let limit = match error.message.as_str() {
-                    "Query is nested too deep." => Some("max_depth"),
-                    "Query is too complex." => Some("max_complexity"),
-                    _ => None,
-                };
-                let bad_input = AppError::bad_input("query", "").code();
-                match limit {
-                    Some(limit) => {
-                        set_code(error, bad_input);
-                        if let Some(extensions) = error.extensions.as_mut() {
-                            extensions.set("field", "query");
-                            extensions.set("limit", limit);
-                        }
-                    }
-                    // The document is fine; a value in it (or in the variables) is not.
-                    None if error.message.starts_with("Invalid value for argument") => {
-                        set_code(error, bad_input);
-                    }
-                    None => set_code(error, "GRAPHQL_VALIDATION_FAILED"),
+/// Codes the errors of a document that does not validate: GRAPHQL_VALIDATION_FAILED, but a
+/// wrong argument value, and the depth and complexity limits naming their setting, are
+/// BAD_USER_INPUT.
+fn code_validation_errors(mut errors: Vec<ServerError>) -> Vec<ServerError> {
+    for error in errors.iter_mut().filter(|error| !has_code(error)) {
+        let limit = match error.message.as_str() {
+            "Query is nested too deep." => Some("max_depth"),
+            "Query is too complex." => Some("max_complexity"),
+            _ => None,
+        };
+        let bad_input = AppError::bad_input("query", "").code();
+        match limit {
+            Some(limit) => {
+                set_code(error, bad_input);
+                if let Some(extensions) = error.extensions.as_mut() {
+                    extensions.set("field", "query");
+                    extensions.set("limit", limit);
                 }
             }
-            errors
-        })
+            // The document is fine; a value in it (or in the variables) is not.
+            None if error.message.starts_with("Invalid value for argument") => {
+                set_code(error, bad_input);
+            }
+            None => set_code(error, "GRAPHQL_VALIDATION_FAILED"),
+        }
     }
-
-    /// Subscriptions and operations sent over /graphql/ws: every answer of the stream.
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                add_error_codes(&mut response);
-                response
-            })
-            .boxed()
-    }
+    errors
 }
 
 fn has_code(error: &ServerError) -> bool {

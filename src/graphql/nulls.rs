@@ -2,29 +2,16 @@
 //! raises an error answers null (async-graphql drops it from its parent instead), and a null in
 //! a non-null position (a failed `T!` field or list item) makes its parent null in turn, up to
 //! the nearest nullable field, or `data` itself. Each error is reported once, where it happened.
-//! Only shapes the answer; never runs a resolver of its own.
+//! Only shapes the answer; never runs a resolver of its own. Its hooks are called by the
+//! schema's extension ([`super::pipeline`]), one [`NullPropagation`] per request.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextSubscribe,
-    ResolveInfo,
-};
+use async_graphql::extensions::{ExtensionContext, NextResolve, ResolveInfo};
 use async_graphql::{QueryPathNode, QueryPathSegment, Response, ServerError, ServerResult, Value};
-use futures_util::StreamExt as _;
-use futures_util::stream::BoxStream;
-
-/// Registers the spec's null propagation on a schema.
-pub struct NullPropagation;
-
-impl ExtensionFactory for NullPropagation {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NullPropagationExtension::default())
-    }
-}
 
 /// One segment of a response path: a response key (alias or name) or a list index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,8 +43,9 @@ struct Propagation {
     errors: Vec<ServerError>,
 }
 
+/// The spec's null propagation for one request (or one subscription's stream of answers).
 #[derive(Default)]
-struct NullPropagationExtension {
+pub(super) struct NullPropagation {
     state: Arc<Mutex<Propagation>>,
     /// Whether `state.nulled` holds anything: while not, and while fields succeed (nearly
     /// always), a field costs no lock and no path.
@@ -91,7 +79,7 @@ fn item_type(list_type: &str) -> &str {
         .unwrap_or(list)
 }
 
-impl NullPropagationExtension {
+impl NullPropagation {
     /// The GraphQL type at `node`: the field's, or for a list item its list's item type.
     fn return_type<'a>(&self, node: &QueryPathNode<'_>, given: &'a str) -> Cow<'a, str> {
         let is_item = matches!(node.segment, QueryPathSegment::Index(_));
@@ -113,32 +101,21 @@ impl NullPropagationExtension {
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for NullPropagationExtension {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = next.run(ctx, operation_name).await;
+impl NullPropagation {
+    /// Finishes an answer: the errors of nullable fields added, `data` nulled when a non-null
+    /// root field failed. Each answer of a subscription is finished this way too.
+    pub(super) fn finish(&self, response: Response) -> Response {
         finish(&self.state, &self.nulled_any, response)
     }
 
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        // Each event of a subscription is one answer, not finished by `execute`.
+    /// [`Self::finish`] for a stream that outlives the request's hook.
+    pub(super) fn finisher(&self) -> impl Fn(Response) -> Response + Send + 'static {
         let (state, nulled_any) = (self.state.clone(), self.nulled_any.clone());
-        next.run(ctx, stream)
-            .map(move |response| finish(&state, &nulled_any, response))
-            .boxed()
+        move |response| finish(&state, &nulled_any, response)
     }
 
-    async fn resolve(
+    /// Around every field and list item.
+    pub(super) async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
@@ -192,7 +169,8 @@ mod tests {
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
     use serde_json::{Value as Json, json};
 
-    use super::NullPropagation;
+    use crate::config::GraphqlConfig;
+    use crate::graphql::pipeline::Pipeline;
 
     struct Root;
     struct Parent;
@@ -249,7 +227,7 @@ mod tests {
 
     async fn run(query: &str) -> (Json, Vec<Json>) {
         let schema = Schema::build(Root, EmptyMutation, EmptySubscription)
-            .extension(NullPropagation)
+            .extension(Pipeline::from_config(&GraphqlConfig::default()))
             .finish();
         let response = serde_json::to_value(schema.execute(query).await).expect("serializes");
         let paths = response["errors"]

@@ -9,14 +9,11 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult};
 use sha2::{Digest, Sha256};
 
-/// The persisted documents by the hex SHA-256 of their text; shared by the schema extension
-/// and the GET handler (which must know the operation before it runs).
+/// The persisted documents by the hex SHA-256 of their text; shared by the schema's extension
+/// ([`super::pipeline`]) and the GET handler (which must know the operation before it runs).
 #[derive(Clone)]
 pub struct PersistedQueries {
     documents: Arc<Mutex<lru::LruCache<String, Arc<str>>>>,
@@ -89,25 +86,6 @@ fn refusal(code: &str, message: &str) -> ServerError {
     extensions.set("code", code);
     error.extensions = Some(extensions);
     error
-}
-
-impl ExtensionFactory for PersistedQueries {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for PersistedQueries {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.resolve(&mut request)?;
-        next.run(ctx, request).await
-    }
 }
 
 #[cfg(test)]
