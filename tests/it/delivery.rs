@@ -2356,3 +2356,212 @@ backend_test!(
         }
     }
 );
+
+backend_test!(
+    async fn a_group_of_failing_webhooks_leaves_each_endpoint_as_recording_them_one_by_one_did(
+        db: TestDb,
+    ) {
+        use rappel::delivery::outbox::{Attempt, Settled};
+        // The threshold is a duration (`disable_after_days`, 5 by default): an endpoint is
+        // disabled by a failure at least 5 days after its streak began. So each endpoint's
+        // streak is started beforehand, on its own day, by a real failed POST recorded alone:
+        // B's 6 days before the group (past the threshold), A's 3 days before (not past it).
+        let h = Harness::start(db).await;
+        let firm = firm_with_mission(&h, &[], None).await;
+        let (a, a_id) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        let (b, b_id) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+        // January to May: five requests, each posted to both endpoints.
+        h.generate("2027-06-14T09:00:00Z", "2027-06-14").await;
+        let t0 = at("2027-06-14T09:00:00Z");
+        let claimed = h.worker.claim(t0, 100).await.expect("claims");
+        assert_eq!(claimed.len(), 10);
+        let a_db_id = claimed
+            .iter()
+            .filter_map(|row| row.webhook_endpoint_id)
+            .min()
+            .expect("endpoint ids");
+        let of = |rows: &[Delivery], endpoint: i64| -> Vec<Delivery> {
+            rows.iter()
+                .filter(|row| {
+                    row.kind == DeliveryKind::Webhook && row.webhook_endpoint_id == Some(endpoint)
+                })
+                .cloned()
+                .collect()
+        };
+        let b_db_id = claimed
+            .iter()
+            .filter_map(|row| row.webhook_endpoint_id)
+            .find(|id| *id != a_db_id)
+            .expect("two endpoints");
+        let (a_rows, b_rows) = (of(&claimed, a_db_id), of(&claimed, b_db_id));
+        assert_eq!((a_rows.len(), b_rows.len()), (5, 5));
+        b.respond_with(vec![503]);
+        let failed = h.worker.attempt(&b_rows[0], t0).await;
+        assert!(matches!(failed, Attempt::Failed { .. }), "{failed:?}");
+        assert_eq!(
+            h.worker
+                .record(&b_rows[0], &failed, t0)
+                .await
+                .expect("records"),
+            Settled::Retrying
+        );
+        // Three days later (the leases of the first claim have run out).
+        let t1 = at("2027-06-17T09:00:00Z");
+        let reclaimed = h.worker.claim(t1, 100).await.expect("claims");
+        let a_first = of(&reclaimed, a_db_id)
+            .into_iter()
+            .find(|row| row.id == a_rows[0].id)
+            .expect("A's first row claimed again");
+        a.respond_with(vec![503]);
+        let failed = h.worker.attempt(&a_first, t1).await;
+        assert!(matches!(failed, Attempt::Failed { .. }), "{failed:?}");
+        assert_eq!(
+            h.worker
+                .record(&a_first, &failed, t1)
+                .await
+                .expect("records"),
+            Settled::Retrying
+        );
+        let query =
+            "{ firm { webhookEndpoints { nodes { id enabled disabledReason failingSince } } } }";
+        let endpoint = |data: &Value, id: &str| -> Value {
+            data["firm"]["webhookEndpoints"]["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .find(|node| node["id"] == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} in {data}"))
+        };
+        let data = h.ok(&firm.admin, query, json!({})).await;
+        assert_eq!(
+            endpoint(&data, &a_id)["failingSince"],
+            "2027-06-17T09:00:00+00:00"
+        );
+        assert_eq!(
+            endpoint(&data, &b_id)["failingSince"],
+            "2027-06-14T09:00:00+00:00"
+        );
+
+        // The group: A fails, succeeds, fails; B fails twice. Each POST is real, in this order.
+        let now = at("2027-06-20T09:00:00Z");
+        let claimed = h.worker.claim(now, 100).await.expect("claims");
+        let fresh = |endpoint: i64, first: i64| -> Vec<Delivery> {
+            of(&claimed, endpoint)
+                .into_iter()
+                .filter(|row| row.id != first)
+                .collect()
+        };
+        let (a_group, b_group) = (fresh(a_db_id, a_rows[0].id), fresh(b_db_id, b_rows[0].id));
+        assert!(a_group.len() >= 3 && b_group.len() >= 2);
+        let rows = [
+            &a_group[0],
+            &b_group[0],
+            &a_group[1],
+            &b_group[1],
+            &a_group[2],
+        ];
+        let statuses = [503, 503, 200, 503, 503];
+        let mut attempts = Vec::new();
+        for (row, status) in rows.iter().zip(statuses) {
+            let receiver = if row.webhook_endpoint_id == Some(a_db_id) {
+                &a
+            } else {
+                &b
+            };
+            receiver.respond_with(vec![status]);
+            let attempt = h.worker.attempt(row, now).await;
+            match status {
+                200 => assert!(matches!(attempt, Attempt::Sent { .. }), "{attempt:?}"),
+                _ => assert!(matches!(attempt, Attempt::Failed { .. }), "{attempt:?}"),
+            }
+            attempts.push(attempt);
+        }
+        let items: Vec<(&Delivery, &Attempt)> = rows.iter().copied().zip(&attempts).collect();
+        let settled = h.worker.record_group(&items, now).await;
+        let settled: Vec<Settled> = settled
+            .into_iter()
+            .map(|outcome| outcome.expect("recorded"))
+            .collect();
+        assert_eq!(
+            settled,
+            [
+                Settled::Retrying,
+                Settled::Retrying,
+                Settled::Delivered,
+                Settled::Retrying,
+                Settled::Retrying
+            ]
+        );
+
+        // Recorded one by one, A's first failure continues its streak of the 17th (3 days, not
+        // disabled), the success ends it, the last failure starts a new one now: A is enabled,
+        // failing since the group's instant, not since the 17th.
+        let data = h.ok(&firm.admin, query, json!({})).await;
+        let a_state = endpoint(&data, &a_id);
+        assert_eq!(a_state["enabled"], true, "{a_state}");
+        assert_eq!(a_state["disabledReason"], Value::Null, "{a_state}");
+        assert_eq!(a_state["failingSince"], "2027-06-20T09:00:00+00:00");
+        // B's first failure is 6 days into its streak: it disables B; the second finds B
+        // disabled and changes nothing.
+        let b_state = endpoint(&data, &b_id);
+        assert_eq!(b_state["enabled"], false, "{b_state}");
+        assert_eq!(b_state["failingSince"], "2027-06-14T09:00:00+00:00");
+        assert!(
+            b_state["disabledReason"]
+                .as_str()
+                .is_some_and(|reason| reason.starts_with("failing since 2027-06-14T09:00:00Z")),
+            "{b_state}"
+        );
+        let notices = h
+            .deliveries_of(
+                firm.id,
+                DeliveryKind::Email,
+                DeliveryEvent::EndpointDisabled,
+            )
+            .await;
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices[0].target, "admin@dupont.example");
+        assert!(notices[0].payload.contains(&b_id));
+
+        // Every attempt of the group is logged, with the answer it got.
+        for (row, status) in rows.iter().zip(statuses) {
+            let logged = h.attempts(row.id).await;
+            assert_eq!(logged.len(), 1, "{logged:?}");
+            assert_eq!(logged[0].response_code, Some(i32::from(status)));
+            assert_eq!(
+                logged[0].outcome,
+                if status == 200 {
+                    "DELIVERED"
+                } else {
+                    "TRANSIENT_FAILURE"
+                }
+            );
+        }
+        assert_eq!(a.received().len(), 4);
+        assert_eq!(b.received().len(), 3);
+
+        // The admin is emailed once, and later failures tell nobody again.
+        h.run("2027-06-20T09:00:00Z").await;
+        let mails = h.sink.wait_for(1, WAIT).await;
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].rcpt_to, ["admin@dupont.example"]);
+        h.run("2027-06-25T09:00:00Z").await;
+        assert_eq!(
+            b.received().len(),
+            3,
+            "a disabled endpoint gets nothing more"
+        );
+        assert_eq!(
+            h.deliveries_of(
+                firm.id,
+                DeliveryKind::Email,
+                DeliveryEvent::EndpointDisabled
+            )
+            .await
+            .len(),
+            1
+        );
+        assert_eq!(h.sink.messages().len(), 1);
+    }
+);
