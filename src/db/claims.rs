@@ -9,6 +9,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::bulk::ROWS_PER_STATEMENT;
 use super::outbox::{Delivery, DeliveryAttempt};
 use super::schema::{
     clients, deliveries, delivery_attempts, information_requests, mission_lines, services,
@@ -142,11 +143,6 @@ pub async fn relax_commit(tx: &mut DbConn<'_>) -> DbResult<()> {
     Ok(())
 }
 
-/// Rows per multi-row statement (attempts, states, tokens, journal entries): at 13 bound
-/// parameters a row at most, 6,500 a statement, far under SQLite's 32,766 and PostgreSQL's
-/// 65,535; a claimed batch (64 rows by default) always fits in one statement.
-pub const ROWS_PER_STATEMENT: usize = 500;
-
 /// Records an attempt (when there was one) and the delivery's new state. Call it inside the
 /// caller's `transaction!`, with whatever else the outcome changes. The state is written only
 /// while the row is still under the lease this worker claimed it with (`claimed`): a worker
@@ -172,6 +168,17 @@ pub async fn record_attempts(
     tx: &mut DbConn<'_>,
     records: &[(&Delivery, Option<&NewAttempt>, &DeliveryState)],
 ) -> DbResult<Vec<bool>> {
+    // Rows are told apart by id below: a group holds each delivery once (it comes from
+    // distinct claimed rows).
+    debug_assert_eq!(
+        records
+            .iter()
+            .map(|(claimed, ..)| claimed.id)
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        records.len(),
+        "a group records each delivery once"
+    );
     let attempts: Vec<NewAttempt> = records
         .iter()
         .filter_map(|(_, attempt, _)| attempt.cloned())

@@ -57,7 +57,7 @@ pub struct NewJournalEntry<'a> {
 }
 
 /// Appends entries in one statement on PostgreSQL; on SQLite one multi-row statement per
-/// [`super::claims::ROWS_PER_STATEMENT`] entries, in one blocking hop.
+/// [`super::bulk::ROWS_PER_STATEMENT`] entries, in one blocking hop.
 pub async fn insert(db: &mut DbConn<'_>, entries: &[NewJournalEntry<'_>]) -> DbResult<usize> {
     super::bulk::insert_journal(db, entries).await
 }

@@ -360,9 +360,9 @@ pub async fn note_endpoint_success(db: &mut DbConn<'_>, id: i64) -> DbResult<()>
 }
 
 /// These endpoints answered: their failure streaks, if any, are over (one statement per
-/// [`super::claims::ROWS_PER_STATEMENT`] endpoints).
+/// [`super::bulk::ROWS_PER_STATEMENT`] endpoints).
 pub async fn note_endpoints_success(db: &mut DbConn<'_>, ids: &[i64]) -> DbResult<()> {
-    for chunk in ids.chunks(super::claims::ROWS_PER_STATEMENT) {
+    for chunk in ids.chunks(super::bulk::ROWS_PER_STATEMENT) {
         with_conn!(db, |c| diesel::update(
             webhook_endpoints::table
                 .filter(webhook_endpoints::id.eq_any(chunk))

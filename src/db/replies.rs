@@ -118,7 +118,7 @@ pub struct NewReplyTokenRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts many reply tokens, one statement per [`super::claims::ROWS_PER_STATEMENT`] rows on
+/// Inserts many reply tokens, one statement per [`super::bulk::ROWS_PER_STATEMENT`] rows on
 /// both backends. Call it inside the caller's transaction.
 pub async fn insert_tokens(db: &mut DbConn<'_>, rows: Vec<NewReplyTokenRow>) -> DbResult<()> {
     super::bulk::insert_rows!(db, reply_tokens::table, rows);

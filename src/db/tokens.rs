@@ -62,7 +62,7 @@ pub struct NewAccessTokenRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts many tokens, one statement per [`super::claims::ROWS_PER_STATEMENT`] rows on both
+/// Inserts many tokens, one statement per [`super::bulk::ROWS_PER_STATEMENT`] rows on both
 /// backends. Call it inside the caller's transaction.
 pub async fn insert_many(db: &mut DbConn<'_>, rows: Vec<NewAccessTokenRow>) -> DbResult<()> {
     super::bulk::insert_rows!(db, access_tokens::table, rows);

@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::Service;
 use super::clients::Client;
-use super::missions::Mission;
+use super::firms::{Firm, User};
+use super::missions::{Mission, MissionLine};
 use super::page::Keyset;
 use super::schema::{
-    clients, information_requests, mission_lines, missions, request_answers, service_items,
-    services, tasks,
+    clients, firms, information_requests, mission_lines, missions, request_answers, service_items,
+    services, tasks, users,
 };
 use super::{DbConn, DbResult};
 use crate::domain::{RequestStatus, TaskStatus};
@@ -375,26 +376,43 @@ macro_rules! filtered_requests {
 }
 
 /// A task or request's parents, read with it in the same statement by the pages and lookups
-/// that show them: its client, its mission and its mission line's service (all of its firm).
+/// that show them: its client, mission, mission line and service, its firm and a task's
+/// assignee (all of its firm).
 #[derive(Debug, Clone)]
 pub struct Parents {
     pub client: Client,
     pub mission: Mission,
+    pub line: MissionLine,
     pub service: Service,
+    /// The firm itself (its language names the periods).
+    pub firm: Firm,
+    /// A task's assignee; always `None` for a request.
+    pub assignee: Option<User>,
 }
 
 /// One row of a page of work: the row, its position in the list, and its parents when the
 /// page was asked to join them.
 pub type WorkRow<T> = (T, WorkKey, Option<Parents>);
 
-/// `$t` joined with the parents of its rows, each scoped by firm so a join never reads
-/// another tenant's row.
+/// `$t` joined with the parents of its rows (a task's assignee too), each scoped by firm so a
+/// join never reads another tenant's row.
 macro_rules! with_parents {
-    ($t:ident, $firm_id:expr) => {
+    (tasks, $firm_id:expr) => {
+        with_parents!(@rows tasks, $firm_id).left_join(
+            users::table.on(tasks::assignee_id
+                .eq(users::id.nullable())
+                .and(users::firm_id.eq($firm_id))),
+        )
+    };
+    (information_requests, $firm_id:expr) => {
+        with_parents!(@rows information_requests, $firm_id)
+    };
+    (@rows $t:ident, $firm_id:expr) => {
         $t::table
             .inner_join(clients::table)
             .inner_join(missions::table)
             .inner_join(mission_lines::table.inner_join(services::table))
+            .inner_join(firms::table.on(firms::id.eq($t::firm_id)))
     };
     (filter $query:expr, $firm_id:expr) => {
         $query
@@ -402,14 +420,89 @@ macro_rules! with_parents {
             .filter(missions::firm_id.eq($firm_id))
             .filter(mission_lines::firm_id.eq($firm_id))
             .filter(services::firm_id.eq($firm_id))
+            .filter(firms::id.eq($firm_id))
     };
 }
 
-/// One page of tasks or requests with their client, mission and service joined into its
-/// statement, sorted by `$column` (the sort `$sort`, whose cursor value `$reader` reads).
+/// The selection of a row of `$t` with its parents (a boxed query takes no nullable
+/// `as_select`: the assignee is its columns, in [`User`]'s order).
+macro_rules! parent_columns {
+    (tasks) => {
+        (
+            Task::as_select(),
+            Client::as_select(),
+            Mission::as_select(),
+            MissionLine::as_select(),
+            Service::as_select(),
+            Firm::as_select(),
+            users::all_columns.nullable(),
+        )
+    };
+    (information_requests) => {
+        (
+            InformationRequest::as_select(),
+            Client::as_select(),
+            Mission::as_select(),
+            MissionLine::as_select(),
+            Service::as_select(),
+            Firm::as_select(),
+        )
+    };
+}
+
+/// The Rust type [`parent_columns!`] selects for `$t`.
+macro_rules! parent_row {
+    (tasks) => {
+        (Task, Client, Mission, MissionLine, Service, Firm, Option<User>)
+    };
+    (information_requests) => {
+        (InformationRequest, Client, Mission, MissionLine, Service, Firm)
+    };
+}
+
+/// A work row read with its parents, split into the row and its [`Parents`].
+trait WithParents {
+    type Row;
+    fn split(self) -> (Self::Row, Parents);
+}
+
+impl WithParents for parent_row!(tasks) {
+    type Row = Task;
+    fn split(self) -> (Task, Parents) {
+        let (row, client, mission, line, service, firm, assignee) = self;
+        let parents = Parents {
+            client,
+            mission,
+            line,
+            service,
+            firm,
+            assignee,
+        };
+        (row, parents)
+    }
+}
+
+impl WithParents for parent_row!(information_requests) {
+    type Row = InformationRequest;
+    fn split(self) -> (InformationRequest, Parents) {
+        let (row, client, mission, line, service, firm) = self;
+        let parents = Parents {
+            client,
+            mission,
+            line,
+            service,
+            firm,
+            assignee: None,
+        };
+        (row, parents)
+    }
+}
+
+/// One page of tasks or requests with their parents ([`Parents`]) joined into its statement,
+/// sorted by `$column` (the sort `$sort`, whose cursor value `$reader` reads).
 macro_rules! joined_page {
     (
-        $db:expr, $t:ident, $row:ident, $filtered:ident, $firm_id:expr, $status:expr,
+        $db:expr, $t:ident, $filtered:ident, $firm_id:expr, $status:expr,
         $filter:expr, $page:expr, $descending:expr, $sort:expr, $reader:expr, $column:expr
     ) => {{
         let page = $page.typed($sort, $reader);
@@ -423,13 +516,8 @@ macro_rules! joined_page {
             );
             let query = with_parents!(filter query, $firm_id);
             seek_two_dir!(query, &page, $column, $t::id, $descending)
-                .select((
-                    $row::as_select(),
-                    Client::as_select(),
-                    Mission::as_select(),
-                    Service::as_select(),
-                ))
-                .load(c)
+                .select(parent_columns!($t))
+                .load::<parent_row!($t)>(c)
                 .await
         })?
     }};
@@ -455,16 +543,13 @@ macro_rules! work_page {
                 .map(|(key, row)| (row, key, None))
                 .collect()
         };
-        let parented = |rows: Vec<($row, Client, Mission, Service)>| -> Vec<WorkRow<$row>> {
+        let parented = |rows: Vec<parent_row!($t)>| -> Vec<WorkRow<$row>> {
             rows.into_iter()
-                .map(|(row, client, mission, service)| {
-                    let name = (order.field == WorkSort::Client).then(|| client.name.clone());
+                .map(|columns| {
+                    let (row, parents) = columns.split();
+                    let name =
+                        (order.field == WorkSort::Client).then(|| parents.client.name.clone());
                     let key = key(&row, name);
-                    let parents = Parents {
-                        client,
-                        mission,
-                        service,
-                    };
                     (row, key, Some(parents))
                 })
                 .collect()
@@ -518,7 +603,6 @@ macro_rules! work_page {
             (WorkSort::DueDate, true) => parented(joined_page!(
                 $db,
                 $t,
-                $row,
                 $filtered,
                 firm_id,
                 status,
@@ -532,7 +616,6 @@ macro_rules! work_page {
             (WorkSort::Status, true) => parented(joined_page!(
                 $db,
                 $t,
-                $row,
                 $filtered,
                 firm_id,
                 status,
@@ -546,7 +629,6 @@ macro_rules! work_page {
             (WorkSort::Client, true) => parented(joined_page!(
                 $db,
                 $t,
-                $row,
                 $filtered,
                 firm_id,
                 status,
@@ -617,8 +699,8 @@ fn due_keys(page: &DuePage) -> WorkPage {
 }
 
 /// One page of the firm's tasks in `order` (the sort key, then the id, in the same
-/// direction), each with its position (its cursor's key) and, when `parents`, its client,
-/// mission and service read in the same statement.
+/// direction), each with its position (its cursor's key) and, when `parents`, its
+/// [`Parents`] read in the same statement.
 pub async fn list_tasks_sorted(
     db: &mut DbConn<'_>,
     firm_id: i64,
@@ -666,51 +748,39 @@ pub async fn find_task(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<T
         .await)?)
 }
 
-/// Reads one of the firm's work rows (`$row` of `$t`) by id with its parents, in one statement.
+/// Reads one of the firm's work rows (of `$t`) by id with its parents, in one statement.
 macro_rules! find_with_parents {
-    ($db:expr, $t:ident, $row:ident, $firm_id:expr, $id:expr) => {{
+    ($db:expr, $t:ident, $firm_id:expr, $id:expr) => {{
         let (firm_id, id): (i64, i64) = ($firm_id, $id);
-        let (row, client, mission, service) = with_conn!($db, |c| {
+        let columns = with_conn!($db, |c| {
             let query = with_parents!($t, firm_id)
                 .filter($t::firm_id.eq(firm_id))
                 .filter($t::id.eq(id));
             with_parents!(filter query, firm_id)
-                .select((
-                    $row::as_select(),
-                    Client::as_select(),
-                    Mission::as_select(),
-                    Service::as_select(),
-                ))
-                .first::<($row, Client, Mission, Service)>(c)
+                .select(parent_columns!($t))
+                .first::<parent_row!($t)>(c)
                 .await
         })?;
-        Ok((
-            row,
-            Parents {
-                client,
-                mission,
-                service,
-            },
-        ))
+        Ok(columns.split())
     }};
 }
 
-/// One of the firm's tasks with its client, mission and service, in one statement.
+/// One of the firm's tasks with its [`Parents`], in one statement.
 pub async fn find_task_with_parents(
     db: &mut DbConn<'_>,
     firm_id: i64,
     id: i64,
 ) -> DbResult<(Task, Parents)> {
-    find_with_parents!(db, tasks, Task, firm_id, id)
+    find_with_parents!(db, tasks, firm_id, id)
 }
 
-/// One of the firm's requests with its client, mission and service, in one statement.
+/// One of the firm's requests with its [`Parents`], in one statement.
 pub async fn find_request_with_parents(
     db: &mut DbConn<'_>,
     firm_id: i64,
     id: i64,
 ) -> DbResult<(InformationRequest, Parents)> {
-    find_with_parents!(db, information_requests, InformationRequest, firm_id, id)
+    find_with_parents!(db, information_requests, firm_id, id)
 }
 
 pub async fn set_task_status(
@@ -774,8 +844,8 @@ pub async fn list_requests(
 }
 
 /// One page of the firm's requests in `order` (the sort key, then the id, in the same
-/// direction), each with its position (its cursor's key) and, when `parents`, its client,
-/// mission and service read in the same statement.
+/// direction), each with its position (its cursor's key) and, when `parents`, its
+/// [`Parents`] read in the same statement.
 pub async fn list_requests_sorted(
     db: &mut DbConn<'_>,
     firm_id: i64,
@@ -828,14 +898,14 @@ pub async fn find_request(
 }
 
 /// The firm's requests with these ids (those that exist), in one statement per
-/// [`super::claims::ROWS_PER_STATEMENT`] ids.
+/// [`super::bulk::ROWS_PER_STATEMENT`] ids.
 pub async fn find_requests(
     db: &mut DbConn<'_>,
     firm_id: i64,
     ids: &[i64],
 ) -> DbResult<Vec<InformationRequest>> {
     let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(super::claims::ROWS_PER_STATEMENT) {
+    for chunk in ids.chunks(super::bulk::ROWS_PER_STATEMENT) {
         found.extend(with_conn!(db, |c| information_requests::table
             .filter(information_requests::firm_id.eq(firm_id))
             .filter(information_requests::id.eq_any(chunk))

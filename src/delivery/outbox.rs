@@ -509,7 +509,7 @@ impl Worker {
                         &delivery.payload,
                         &delivery.target,
                         &self.message_id(delivery),
-                        Utc::now(),
+                        now,
                     ) {
                         Ok(message) => Prepared::Email {
                             message: Box::new(message),

@@ -48,16 +48,19 @@ pub struct Loaders {
 }
 
 /// Parent rows a page or lookup of the firm view read with its own rows (joined into its one
-/// statement): the `client`, `mission` and `service` fields of its rows take them from here
-/// instead of a batch query. Only `Query.firm`'s work lists and lookups fill it, scoped by the
+/// statement): the `client`, `mission`, `service`, `missionLine`, `periodLabel` (the firm's
+/// language) and `assignee` fields of its rows take them from here instead of a batch query. Only `Query.firm`'s work lists and lookups fill it, scoped by the
 /// caller's firm like every loader; a query operation writes nothing, so what it read stays
 /// what the database holds for the rest of the operation.
 #[derive(Default)]
 struct Primed {
     firm_id: Option<i64>,
+    firm: Option<firms::Firm>,
     clients: HashMap<i64, clients::Client>,
     missions: HashMap<i64, missions::Mission>,
+    lines: HashMap<i64, missions::MissionLine>,
     services_of_lines: HashMap<i64, catalog::Service>,
+    users: HashMap<i64, firms::User>,
 }
 
 /// Where the loaders' batches run: queued for the request's own task once
@@ -141,10 +144,10 @@ pub fn firm_loader<'a>(ctx: &'a Context<'_>) -> Result<&'a FirmLoaders, AppError
 }
 
 /// Keeps the parents a page or lookup of the signed-in staff member's firm read with its rows
-/// (`(mission line id, parents)` per row) for the nested fields of those rows.
+/// for the nested fields of those rows.
 pub fn prime_parents<'p>(
     ctx: &Context<'_>,
-    rows: impl IntoIterator<Item = (i64, &'p work::Parents)>,
+    rows: impl IntoIterator<Item = &'p work::Parents>,
 ) -> Result<(), AppError> {
     let firm_id = staff(ctx)?.firm_id;
     let loaders = request_loaders(ctx)?;
@@ -161,12 +164,19 @@ pub fn prime_parents<'p>(
         ));
     }
     primed.firm_id = Some(firm_id);
-    for (line_id, parents) in rows {
+    for parents in rows {
+        let assignee_firm = parents.assignee.as_ref().map(|user| user.firm_id);
         if parents.client.firm_id != firm_id
             || parents.mission.firm_id != firm_id
+            || parents.line.firm_id != firm_id
             || parents.service.firm_id != firm_id
+            || parents.firm.id != firm_id
+            || assignee_firm.is_some_and(|assignee_firm| assignee_firm != firm_id)
         {
             return Err(AppError::Internal("a parent of another firm".into()));
+        }
+        if primed.firm.is_none() {
+            primed.firm = Some(parents.firm.clone());
         }
         primed
             .clients
@@ -177,9 +187,19 @@ pub fn prime_parents<'p>(
             .entry(parents.mission.id)
             .or_insert_with(|| parents.mission.clone());
         primed
+            .lines
+            .entry(parents.line.id)
+            .or_insert_with(|| parents.line.clone());
+        primed
             .services_of_lines
-            .entry(line_id)
+            .entry(parents.line.id)
             .or_insert_with(|| parents.service.clone());
+        if let Some(assignee) = &parents.assignee {
+            primed
+                .users
+                .entry(assignee.id)
+                .or_insert_with(|| assignee.clone());
+        }
     }
     Ok(())
 }
@@ -227,6 +247,31 @@ pub async fn service_of_line(
         return Ok(row);
     }
     one(firm_loader(ctx)?, ServiceOfLine(line_id), "service").await
+}
+
+/// A mission line of the staff member's firm: primed by the page that read it, else batched.
+pub async fn line_of(ctx: &Context<'_>, id: i64) -> async_graphql::Result<missions::MissionLine> {
+    if let Some(row) = primed(ctx, |primed| primed.lines.get(&id))? {
+        return Ok(row);
+    }
+    one(firm_loader(ctx)?, LineKey(id), "mission line").await
+}
+
+/// The staff member's firm: primed by the page that read it, else batched.
+pub async fn firm_of(ctx: &Context<'_>) -> async_graphql::Result<firms::Firm> {
+    if let Some(row) = primed(ctx, |primed| primed.firm.as_ref())? {
+        return Ok(row);
+    }
+    one(firm_loader(ctx)?, FirmKey(staff(ctx)?.firm_id), "firm").await
+}
+
+/// A staff member of the caller's firm: primed by the page that read it (a task's
+/// assignee), else batched.
+pub async fn user_of(ctx: &Context<'_>, id: i64) -> async_graphql::Result<firms::User> {
+    if let Some(row) = primed(ctx, |primed| primed.users.get(&id))? {
+        return Ok(row);
+    }
+    one(firm_loader(ctx)?, UserKey(id), "staff member").await
 }
 
 /// The signed-in contact's client loader.

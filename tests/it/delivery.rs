@@ -23,10 +23,10 @@ use rappel::graphql::{
 use rappel::http::{AppState, router};
 use serde_json::{Value, json};
 
-use crate::backend_test;
 use crate::support::smtp::{ReceivedMail, SmtpSink, parse};
 use crate::support::webhooks::{self, WebhookReceiver};
 use crate::support::{Backend, TestDb};
+use crate::{backend_test, counted_backend_test};
 
 const PASSWORD: &str = "correct horse battery";
 /// Generous bound for waiting on something that happens in milliseconds; never asserted on.
@@ -2254,28 +2254,11 @@ async fn recording_a_group_runs_the_same_statements_whatever_its_size(db: TestDb
     assert_eq!(second.wait_for(6, WAIT).await.len(), 6);
 }
 
-// Not `backend_test!`: the counter must be installed before the test database's first
-// connection is opened, so that every connection of the test is counted.
-mod recording_a_group_of_outcomes_runs_the_same_statements_whatever_its_size {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        crate::support::statements::count_statements();
-        let db = TestDb::create(Backend::Sqlite).await;
+counted_backend_test!(
+    async fn recording_a_group_of_outcomes_runs_the_same_statements_whatever_its_size(db: TestDb) {
         recording_a_group_runs_the_same_statements_whatever_its_size(db).await;
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        crate::support::statements::count_statements();
-        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
-        else {
-            return;
-        };
-        recording_a_group_runs_the_same_statements_whatever_its_size(db).await;
-    }
-}
+);
 
 backend_test!(
     async fn a_group_records_only_the_rows_still_under_its_lease_and_logs_every_attempt(

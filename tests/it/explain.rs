@@ -12,8 +12,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use rappel::graphql::Caller;
 use serde_json::{Value, json};
 
+use crate::counted_backend_test;
 use crate::support::app::{TestApp, World};
-use crate::support::statements::{count_statements, texts_of};
+use crate::support::statements::texts_of;
 use crate::support::{Backend, TestDb};
 
 /// Tenant tables with fewer rows than this at the seeded size (categories, services, staff,
@@ -541,28 +542,11 @@ fn end_cursor(data: &Value) -> Option<(String, String)> {
     None
 }
 
-// Not `backend_test!`: the statement capture must be installed before the test database's
-// first connection is opened.
-mod plans_of_the_lists_read_no_large_tenant_table_whole {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        count_statements();
-        let db = TestDb::create(Backend::Sqlite).await;
+counted_backend_test!(
+    async fn plans_of_the_lists_read_no_large_tenant_table_whole(db: TestDb) {
         plans_of_the_lists_read_no_large_tenant_table_whole(db).await;
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        count_statements();
-        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
-        else {
-            return;
-        };
-        plans_of_the_lists_read_no_large_tenant_table_whole(db).await;
-    }
-}
+);
 
 #[test]
 fn debug_binds_become_literals() {

@@ -6,10 +6,10 @@
 use rappel::graphql::Caller;
 use serde_json::{Value, json};
 
-use crate::backend_test;
+use crate::support::TestDb;
 use crate::support::app::{TestApp, World, error_codes, months_ago_28th};
-use crate::support::statements::{Statements, count_statements, statements_of, texts_of};
-use crate::support::{Backend, TestDb};
+use crate::support::statements::{Statements, statements_of, texts_of};
+use crate::{backend_test, counted_backend_test};
 use rappel::db::page::Keyset;
 
 /// Runs `query` as `caller` and returns its data and the statements it ran.
@@ -237,28 +237,11 @@ async fn statements_per_page_do_not_grow_with_the_page_size(db: TestDb) {
     );
 }
 
-// Not `backend_test!`: the counter must be installed before the test database's first
-// connection is opened, so that every connection of the test is counted.
-mod a_page_of_50_runs_the_statements_of_a_page_of_5 {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        count_statements();
-        let db = TestDb::create(Backend::Sqlite).await;
+counted_backend_test!(
+    async fn a_page_of_50_runs_the_statements_of_a_page_of_5(db: TestDb) {
         statements_per_page_do_not_grow_with_the_page_size(db).await;
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        count_statements();
-        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
-        else {
-            return;
-        };
-        statements_per_page_do_not_grow_with_the_page_size(db).await;
-    }
-}
+);
 
 async fn lookups_and_pages_read_their_parents_in_their_own_statement(db: TestDb) {
     let app = TestApp::new(db);
@@ -365,26 +348,11 @@ async fn lookups_and_pages_read_their_parents_in_their_own_statement(db: TestDb)
     }
 }
 
-mod a_lookup_by_id_with_its_parents_runs_one_statement {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        count_statements();
-        let db = TestDb::create(Backend::Sqlite).await;
+counted_backend_test!(
+    async fn a_lookup_by_id_with_its_parents_runs_one_statement(db: TestDb) {
         lookups_and_pages_read_their_parents_in_their_own_statement(db).await;
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        count_statements();
-        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
-        else {
-            return;
-        };
-        lookups_and_pages_read_their_parents_in_their_own_statement(db).await;
-    }
-}
+);
 
 /// Every node of `connection`, following `endCursor` forward, `first` at a time.
 async fn walk_forward(app: &TestApp, caller: &Caller, field: &str, first: usize) -> Vec<String> {
@@ -1056,26 +1024,11 @@ async fn nested_pages_stay_within_four_statements(db: TestDb) {
     );
 }
 
-mod nested_shapes_of_list_pages_stay_within_four_statements {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        count_statements();
-        let db = TestDb::create(Backend::Sqlite).await;
+counted_backend_test!(
+    async fn nested_shapes_of_list_pages_stay_within_four_statements(db: TestDb) {
         nested_pages_stay_within_four_statements(db).await;
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        count_statements();
-        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
-        else {
-            return;
-        };
-        nested_pages_stay_within_four_statements(db).await;
-    }
-}
+);
 
 /// The firm's history with every shape of actor (staff member, contact, system), the client
 /// and mission of each entry: the page reads them in its own statement, so the page and its
@@ -1141,23 +1094,221 @@ async fn history_pages_read_their_actors_with_their_entries(db: TestDb) {
     assert!(staff > 0 && contacts > 0 && clients > 0 && missions > 0);
 }
 
-mod a_history_page_with_every_actor_runs_two_statements {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        count_statements();
-        let db = TestDb::create(Backend::Sqlite).await;
+counted_backend_test!(
+    async fn a_history_page_with_every_actor_runs_two_statements(db: TestDb) {
         history_pages_read_their_actors_with_their_entries(db).await;
     }
+);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        count_statements();
-        let Some(db) = TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await
-        else {
-            return;
-        };
-        history_pages_read_their_actors_with_their_entries(db).await;
-    }
+const FRENCH_MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// The period label a French firm gives an occurrence due on `due` (a monthly line).
+fn monthly_label(due: &Value) -> String {
+    use chrono::Datelike;
+    let due: chrono::NaiveDate = due.as_str().expect("date").parse().expect("date");
+    format!("{} {}", FRENCH_MONTHS[due.month0() as usize], due.year())
 }
+
+/// A page of the firm's tasks showing every field of a task, and of its requests: the page
+/// joins each row's client, mission, line, service, firm (for the period label) and assignee;
+/// the requests of the occurrences and who completed (closed) each row are one statement
+/// each; with the count, four statements whatever the page size.
+async fn work_pages_with_every_nested_field_run_four_statements(db: TestDb) {
+    let app = TestApp::new(db);
+    let world = big_world(&app).await;
+    let admin = &world.admin_a;
+    let ids = |data: &Value, list: &str| -> Vec<String> {
+        data["firm"][list]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| node["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+
+    // Every third task of the first page assigned to the member, every fourth completed.
+    let first = app
+        .ok(
+            admin,
+            "{ firm { tasks(first: 50) { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    let task_ids = ids(&first, "tasks");
+    assert_eq!(task_ids.len(), 50);
+    let mut member_email = Value::Null;
+    for id in task_ids.iter().step_by(3) {
+        let data = app
+            .ok(
+                admin,
+                "mutation($input: AssignTaskInput!) { assignTask(input: $input) { assignee { email } } }",
+                json!({ "input": { "id": id, "assigneeId": world.member_a_id } }),
+            )
+            .await;
+        member_email = data["assignTask"]["assignee"]["email"].clone();
+    }
+    assert!(member_email.is_string(), "{member_email}");
+    for id in task_ids.iter().step_by(4) {
+        app.ok(
+            admin,
+            "mutation($id: ID!) { completeTask(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    }
+
+    let tasks = |size: usize| {
+        format!(
+            "{{ firm {{ tasks(first: {size}) {{ totalCount pageInfo {{ hasNextPage endCursor }} \
+             nodes {{ id title status dueDate periodLabel client {{ name }} mission {{ name }} \
+             service {{ title }} missionLine {{ id frequency }} assignee {{ email }} \
+             requests {{ id status periodLabel }} requestProgress {{ total }} \
+             completedBy {{ kind staffMember {{ email }} }} }} }} }} }}"
+        )
+    };
+    app.ok(admin, &tasks(50), json!({})).await;
+    let (small, small_cost) = measured(&app, admin, &tasks(5)).await;
+    let (large, large_cost) = measured(&app, admin, &tasks(50)).await;
+    let nodes = large["firm"]["tasks"]["nodes"].as_array().expect("nodes");
+    assert_eq!(
+        ids(&large, "tasks"),
+        task_ids,
+        "the same page, in the same order"
+    );
+    assert_eq!(ids(&small, "tasks"), task_ids[..5]);
+    for (n, task) in nodes.iter().enumerate() {
+        let label = monthly_label(&task["dueDate"]);
+        assert_eq!(task["periodLabel"], label.as_str(), "{task}");
+        assert_eq!(task["missionLine"]["frequency"], "MONTHLY", "{task}");
+        assert!(task["client"]["name"].is_string() && task["mission"]["name"].is_string());
+        assert!(task["service"]["title"].is_string(), "{task}");
+        let assignee = if n % 3 == 0 {
+            json!({ "email": member_email })
+        } else {
+            Value::Null
+        };
+        assert_eq!(task["assignee"], assignee, "task {n}");
+        let completed_by = &task["completedBy"];
+        if n % 4 == 0 {
+            assert_eq!(task["status"], "DONE", "task {n}");
+            assert_eq!(completed_by["kind"], "STAFF", "task {n}");
+            assert_eq!(
+                completed_by["staffMember"]["email"], "admin@a.example.fr",
+                "task {n}"
+            );
+        } else {
+            assert_eq!(*completed_by, Value::Null, "task {n}");
+        }
+        let requests = task["requests"].as_array().expect("requests");
+        assert_eq!(task["requestProgress"]["total"], requests.len(), "{task}");
+        assert!(
+            requests
+                .iter()
+                .all(|request| request["periodLabel"] == label.as_str()),
+            "{task}"
+        );
+    }
+    assert!(
+        nodes.iter().any(|task| task["requests"]
+            .as_array()
+            .is_some_and(|requests| requests.len() == 30)),
+        "the payroll occurrences show their 30 requests"
+    );
+    eprintln!(
+        "{}: tasks with every field, page of 5: {small_cost:?}, of 50: {large_cost:?}",
+        app.db.url
+    );
+    // The page with its parents, its count, the requests of its occurrences, its completions.
+    assert_eq!(
+        (small_cost.data, large_cost.data, large_cost.pings),
+        (4, 4, 0),
+        "{small_cost:?} {large_cost:?}"
+    );
+
+    // The firm's requests with every field but their answers (their own nested level):
+    // every fifth of the first page closed by the admin.
+    let first = app
+        .ok(
+            admin,
+            "{ firm { informationRequests(first: 50) { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    let request_ids = ids(&first, "informationRequests");
+    assert_eq!(request_ids.len(), 50);
+    for id in request_ids.iter().step_by(5) {
+        app.ok(
+            admin,
+            "mutation($id: ID!) { closeRequest(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    let requests = |size: usize| {
+        format!(
+            "{{ firm {{ informationRequests(first: {size}) {{ totalCount nodes {{ id text \
+             status dueDate periodLabel client {{ name }} mission {{ name }} service {{ title }} \
+             missionLine {{ id frequency }} tasks {{ id periodLabel }} \
+             closedBy {{ kind staffMember {{ email }} }} }} }} }} }}"
+        )
+    };
+    app.ok(admin, &requests(50), json!({})).await;
+    let (small, small_cost) = measured(&app, admin, &requests(5)).await;
+    let (large, large_cost) = measured(&app, admin, &requests(50)).await;
+    assert_eq!(ids(&large, "informationRequests"), request_ids);
+    assert_eq!(ids(&small, "informationRequests"), request_ids[..5]);
+    let nodes = large["firm"]["informationRequests"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    for (n, request) in nodes.iter().enumerate() {
+        let label = monthly_label(&request["dueDate"]);
+        assert_eq!(request["periodLabel"], label.as_str(), "{request}");
+        assert_eq!(request["missionLine"]["frequency"], "MONTHLY", "{request}");
+        assert!(request["client"]["name"].is_string(), "{request}");
+        let tasks = request["tasks"].as_array().expect("tasks");
+        assert!(
+            tasks
+                .iter()
+                .all(|task| task["periodLabel"] == label.as_str()),
+            "{request}"
+        );
+        if n % 5 == 0 {
+            assert_eq!(request["status"], "CLOSED", "request {n}");
+            assert_eq!(
+                request["closedBy"]["staffMember"]["email"], "admin@a.example.fr",
+                "request {n}"
+            );
+        } else {
+            assert_eq!(request["closedBy"], Value::Null, "request {n}");
+        }
+    }
+    eprintln!(
+        "{}: requests with every field, page of 5: {small_cost:?}, of 50: {large_cost:?}",
+        app.db.url
+    );
+    // The page with its parents, its count, the tasks of its occurrences, its closings.
+    assert_eq!(
+        (small_cost.data, large_cost.data, large_cost.pings),
+        (4, 4, 0),
+        "{small_cost:?} {large_cost:?}"
+    );
+}
+
+counted_backend_test!(
+    async fn a_work_page_with_every_nested_field_runs_four_statements(db: TestDb) {
+        work_pages_with_every_nested_field_run_four_statements(db).await;
+    }
+);

@@ -15,7 +15,7 @@ use crate::domain::{RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::generation::firm_today;
 use crate::graphql::context::{StaffGuard, connect, parse_id, staff, visible_to_staff};
-use crate::graphql::loaders::{FirmKey, UserKey, firm_loader, one, prime_parents};
+use crate::graphql::loaders::{firm_of, prime_parents, user_of};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
@@ -24,8 +24,7 @@ const MAX_SEARCH_CHARS: usize = 200;
 
 /// The firm's local date now.
 pub async fn today(ctx: &Context<'_>) -> async_graphql::Result<NaiveDate> {
-    let firm_id = staff(ctx)?.firm_id;
-    let firm = one(firm_loader(ctx)?, FirmKey(firm_id), "firm").await?;
+    let firm = firm_of(ctx).await?;
     Ok(firm_today(&firm, Utc::now()))
 }
 
@@ -180,7 +179,10 @@ pub async fn task_page(
     .await
     .map_err(AppError::from)?;
     drop(conn);
-    prime_parents(ctx, primed_rows(&rows, |row| row.mission_line_id))?;
+    prime_parents(
+        ctx,
+        rows.iter().filter_map(|(.., parents)| parents.as_ref()),
+    )?;
     let total = TotalCount::new(move |pool| {
         let filter = filter.clone();
         async move {
@@ -224,7 +226,10 @@ pub async fn request_page(
     .await
     .map_err(AppError::from)?;
     drop(conn);
-    prime_parents(ctx, primed_rows(&rows, |row| row.mission_line_id))?;
+    prime_parents(
+        ctx,
+        rows.iter().filter_map(|(.., parents)| parents.as_ref()),
+    )?;
     let total = TotalCount::new(move |pool| {
         let filter = filter.clone();
         async move {
@@ -240,22 +245,20 @@ pub async fn request_page(
     ))
 }
 
-/// Whether `node` (a task or request of a page or lookup) shows its client, mission or
-/// service: then the page's statement joins them and primes the loaders with them.
+/// Whether `node` (a task or request of a page or lookup) shows one of its parents (client,
+/// mission, service, mission line, the firm's period label, assignee): then the page's
+/// statement joins them and primes the loaders with them.
 pub fn shows_parents(node: Lookahead<'_>) -> bool {
-    ["client", "mission", "service"]
-        .into_iter()
-        .any(|parent| node.field(parent).exists())
-}
-
-/// The parents a page read, by the mission line of their row, for [`prime_parents`].
-fn primed_rows<T>(
-    rows: &[work::WorkRow<T>],
-    line_of: impl Fn(&T) -> i64,
-) -> impl Iterator<Item = (i64, &work::Parents)> {
-    rows.iter().filter_map(move |(row, _, parents)| {
-        parents.as_ref().map(|parents| (line_of(row), parents))
-    })
+    [
+        "client",
+        "mission",
+        "service",
+        "missionLine",
+        "periodLabel",
+        "assignee",
+    ]
+    .into_iter()
+    .any(|parent| node.field(parent).exists())
 }
 
 fn checked_search(search: Option<String>) -> Result<Option<String>, AppError> {
@@ -440,8 +443,7 @@ impl AssigneeLoad {
         let Some(user_id) = self.0.assignee_id else {
             return Ok(None);
         };
-        let row = one(firm_loader(ctx)?, UserKey(user_id), "staff member").await?;
-        Ok(Some(StaffMember(row)))
+        Ok(Some(StaffMember(user_of(ctx, user_id).await?)))
     }
     /// OPEN tasks.
     async fn open_tasks(&self) -> i32 {

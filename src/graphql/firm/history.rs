@@ -11,7 +11,7 @@ use crate::db::journal::{self, EntryLinks, JournalEntry, JournalFilter};
 use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, gid, staff, visible_to_staff};
-use crate::graphql::loaders::{ClientKey, ContactKey, MissionKey, UserKey, firm_loader, one};
+use crate::graphql::loaders::{ClientKey, ContactKey, MissionKey, firm_loader, one, user_of};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::DateTime;
 
@@ -92,8 +92,7 @@ impl HistoryActor {
         if let Some((Some(user), _)) = &self.read {
             return Ok(Some(StaffMember(user.clone())));
         }
-        let row = one(firm_loader(ctx)?, UserKey(user_id), "staff member").await?;
-        Ok(Some(StaffMember(row)))
+        Ok(Some(StaffMember(user_of(ctx, user_id).await?)))
     }
     /// The contact who acted (kind CONTACT).
     async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Contact>> {

@@ -18,7 +18,7 @@ use crate::graphql::firm::day::{
 };
 use crate::graphql::firm::history::{HistoryArgs, HistoryEntry, HistoryFilter, history_page};
 use crate::graphql::firm::mutation::{CreateMissionInput, limits};
-use crate::graphql::loaders::{FirmKey, firm_loader, one, prime_parents};
+use crate::graphql::loaders::{firm_of, prime_parents};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
@@ -40,16 +40,12 @@ impl FirmView {
 
     /// The firm's name.
     async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let firm_id = staff(ctx)?.firm_id;
-        Ok(one(firm_loader(ctx)?, FirmKey(firm_id), "firm").await?.name)
+        Ok(firm_of(ctx).await?.name)
     }
 
     /// The firm's IANA time zone: its "today" for generation.
     async fn time_zone(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let firm_id = staff(ctx)?.firm_id;
-        Ok(one(firm_loader(ctx)?, FirmKey(firm_id), "firm")
-            .await?
-            .time_zone)
+        Ok(firm_of(ctx).await?.time_zone)
     }
 
     /// The firm's local date now (in its time zone): what "today", "overdue" and "created
@@ -361,7 +357,6 @@ impl FirmView {
             "task",
             async |db, firm_id, id| work::find_task(db, firm_id, id).await,
             async |db, firm_id, id| work::find_task_with_parents(db, firm_id, id).await,
-            |row: &work::Task| row.mission_line_id,
         )
         .await?;
         Ok(Task(row))
@@ -435,7 +430,6 @@ impl FirmView {
             "information request",
             async |db, firm_id, id| work::find_request(db, firm_id, id).await,
             async |db, firm_id, id| work::find_request_with_parents(db, firm_id, id).await,
-            |row: &work::InformationRequest| row.mission_line_id,
         )
         .await?;
         Ok(InformationRequest(row))
@@ -662,7 +656,6 @@ async fn work_item<Row>(
     what: &'static str,
     alone: impl AsyncFnOnce(&mut DbConn<'_>, i64, i64) -> DbResult<Row>,
     with_parents: impl AsyncFnOnce(&mut DbConn<'_>, i64, i64) -> DbResult<(Row, work::Parents)>,
-    line_of: impl Fn(&Row) -> i64,
 ) -> async_graphql::Result<Row> {
     let firm_id = staff(ctx)?.firm_id;
     let id = parse_id(id, kind)?;
@@ -672,6 +665,6 @@ async fn work_item<Row>(
     }
     let (row, parents) = found(with_parents(&mut conn.as_db(), firm_id, id).await, what)?;
     drop(conn);
-    prime_parents(ctx, [(line_of(&row), &parents)])?;
+    prime_parents(ctx, [&parents])?;
     Ok(row)
 }

@@ -25,12 +25,10 @@ use crate::graphql::firm::history::{
 };
 use crate::graphql::loaders::{
     AnswerPage, AttemptsOf, CategoryKey, ContactKey, ContactsOf, ItemsOf, LinesOf, MissionsOf,
-    ServiceKey, ServicesOf, UserKey, client_of, firm_loader, list, mission_of, one,
-    service_of_line,
+    ServiceKey, ServicesOf, client_of, firm_loader, firm_of, line_of, list, mission_of, one,
+    service_of_line, user_of,
 };
-use crate::graphql::loaders::{
-    ClosingOf, CompletionOf, FirmKey, LineKey, Occurrence, RequestsOf, TasksOf,
-};
+use crate::graphql::loaders::{ClosingOf, CompletionOf, Occurrence, RequestsOf, TasksOf};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::{Date, DateTime};
 
@@ -55,9 +53,8 @@ async fn period_label(
     line_id: i64,
     due_date: chrono::NaiveDate,
 ) -> async_graphql::Result<String> {
-    let loader = firm_loader(ctx)?;
-    let line = one(loader, LineKey(line_id), "mission line").await?;
-    let firm = one(loader, FirmKey(staff(ctx)?.firm_id), "firm").await?;
+    let line = line_of(ctx, line_id).await?;
+    let firm = firm_of(ctx).await?;
     let language = if firm.locale == "en" {
         Language::English
     } else {
@@ -595,18 +592,14 @@ impl Task {
         let Some(assignee_id) = self.0.assignee_id else {
             return Ok(None);
         };
-        let row = one(firm_loader(ctx)?, UserKey(assignee_id), "staff member").await?;
-        Ok(Some(StaffMember(row)))
+        Ok(Some(StaffMember(user_of(ctx, assignee_id).await?)))
     }
     /// The mission line that generated it.
     async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
-        let row = one(
-            firm_loader(ctx)?,
-            LineKey(self.0.mission_line_id),
-            "mission line",
-        )
-        .await?;
-        Ok(MissionLine(row, None))
+        Ok(MissionLine(
+            line_of(ctx, self.0.mission_line_id).await?,
+            None,
+        ))
     }
     /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
     /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).
@@ -709,13 +702,10 @@ impl InformationRequest {
     }
     /// The mission line that generated it.
     async fn mission_line(&self, ctx: &Context<'_>) -> async_graphql::Result<MissionLine> {
-        let row = one(
-            firm_loader(ctx)?,
-            LineKey(self.0.mission_line_id),
-            "mission line",
-        )
-        .await?;
-        Ok(MissionLine(row, None))
+        Ok(MissionLine(
+            line_of(ctx, self.0.mission_line_id).await?,
+            None,
+        ))
     }
     /// The period its occurrence covers, in the firm's language: "janvier 2027" (monthly and
     /// shorter), "T1 2027" / "Q1 2027" (quarterly), "S1 2027" / "H1 2027", "2027" (annual).

@@ -18,6 +18,12 @@ pub use db::{Backend, TestDb};
 #[macro_export]
 macro_rules! backend_test {
     ($(#[$meta:meta])* async fn $name:ident($db:ident : TestDb $(,)?) $body:block) => {
+        $crate::backend_test!(@setup {}; $(#[$meta])* async fn $name($db: TestDb) $body);
+    };
+    (
+        @setup $setup:block;
+        $(#[$meta:meta])* async fn $name:ident($db:ident : TestDb $(,)?) $body:block
+    ) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -27,6 +33,7 @@ macro_rules! backend_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             $(#[$meta])*
             async fn sqlite() {
+                $setup
                 let db = $crate::support::TestDb::create($crate::support::Backend::Sqlite).await;
                 run(db).await;
             }
@@ -34,12 +41,26 @@ macro_rules! backend_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             $(#[$meta])*
             async fn postgres() {
+                $setup
                 let Some(db) = $crate::support::TestDb::create_postgres_or_skip(concat!(module_path!(), "::postgres")).await else {
                     return;
                 };
                 run(db).await;
             }
         }
+    };
+}
+
+/// [`backend_test!`] with the SQL statements counted (`support::statements`): the counter is
+/// installed before the test database's first connection opens, so every connection of the
+/// test is counted.
+#[macro_export]
+macro_rules! counted_backend_test {
+    ($($test:tt)*) => {
+        $crate::backend_test!(
+            @setup { $crate::support::statements::count_statements(); };
+            $($test)*
+        );
     };
 }
 
