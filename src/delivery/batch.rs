@@ -6,6 +6,7 @@
 //! delivery's were. Nothing here sends anything or decides an outcome.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use chrono::NaiveDateTime;
 
@@ -32,14 +33,26 @@ pub(super) struct BatchReads {
     endpoints: HashMap<(i64, i64), Option<WebhookEndpoint>>,
 }
 
+/// The value at `key` in `cache`, read by `read` on a miss and kept for the rest of the batch.
+async fn memo<K: Hash + Eq, V: Clone>(
+    cache: &mut HashMap<K, V>,
+    key: K,
+    read: impl AsyncFnOnce() -> DbResult<V>,
+) -> DbResult<V> {
+    if let Some(value) = cache.get(&key) {
+        return Ok(value.clone());
+    }
+    let value = read().await?;
+    cache.insert(key, value.clone());
+    Ok(value)
+}
+
 impl BatchReads {
     pub(super) async fn firm(&mut self, db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Firm> {
-        if let Some(firm) = self.firms.get(&firm_id) {
-            return Ok(firm.clone());
-        }
-        let firm = firms::find_firm(db, firm_id).await?;
-        self.firms.insert(firm_id, firm.clone());
-        Ok(firm)
+        memo(&mut self.firms, firm_id, async || {
+            firms::find_firm(db, firm_id).await
+        })
+        .await
     }
 
     pub(super) async fn request(
@@ -48,12 +61,10 @@ impl BatchReads {
         firm_id: i64,
         request_id: i64,
     ) -> DbResult<InformationRequest> {
-        if let Some(request) = self.requests.get(&(firm_id, request_id)) {
-            return Ok(request.clone());
-        }
-        let request = work::find_request(db, firm_id, request_id).await?;
-        self.requests.insert((firm_id, request_id), request.clone());
-        Ok(request)
+        memo(&mut self.requests, (firm_id, request_id), async || {
+            work::find_request(db, firm_id, request_id).await
+        })
+        .await
     }
 
     pub(super) async fn contact(
@@ -62,12 +73,10 @@ impl BatchReads {
         firm_id: i64,
         contact_id: i64,
     ) -> DbResult<Contact> {
-        if let Some(contact) = self.contacts.get(&(firm_id, contact_id)) {
-            return Ok(contact.clone());
-        }
-        let contact = clients::find_contact(db, firm_id, contact_id).await?;
-        self.contacts.insert((firm_id, contact_id), contact.clone());
-        Ok(contact)
+        memo(&mut self.contacts, (firm_id, contact_id), async || {
+            clients::find_contact(db, firm_id, contact_id).await
+        })
+        .await
     }
 
     pub(super) async fn client(
@@ -76,12 +85,10 @@ impl BatchReads {
         firm_id: i64,
         client_id: i64,
     ) -> DbResult<Client> {
-        if let Some(client) = self.clients.get(&(firm_id, client_id)) {
-            return Ok(client.clone());
-        }
-        let client = clients::find_client(db, firm_id, client_id).await?;
-        self.clients.insert((firm_id, client_id), client.clone());
-        Ok(client)
+        memo(&mut self.clients, (firm_id, client_id), async || {
+            clients::find_client(db, firm_id, client_id).await
+        })
+        .await
     }
 
     /// The mission line a request came from (None when it is gone).
@@ -91,15 +98,11 @@ impl BatchReads {
         firm_id: i64,
         line_id: i64,
     ) -> DbResult<Option<MissionLine>> {
-        if let Some(line) = self.lines.get(&(firm_id, line_id)) {
-            return Ok(line.clone());
-        }
-        let line = missions::find_lines(db, firm_id, &[line_id])
-            .await?
-            .into_iter()
-            .next();
-        self.lines.insert((firm_id, line_id), line.clone());
-        Ok(line)
+        memo(&mut self.lines, (firm_id, line_id), async || {
+            let lines = missions::find_lines(db, firm_id, &[line_id]).await?;
+            Ok(lines.into_iter().next())
+        })
+        .await
     }
 
     /// The email address of the firm's first admin, if it has one.
@@ -108,16 +111,12 @@ impl BatchReads {
         db: &mut DbConn<'_>,
         firm_id: i64,
     ) -> DbResult<Option<String>> {
-        if let Some(email) = self.first_admin_emails.get(&firm_id) {
-            return Ok(email.clone());
-        }
-        let email = firms::list_users(db, firm_id)
-            .await?
-            .into_iter()
-            .find(|user| user.role == Role::Admin)
-            .map(|admin| admin.email);
-        self.first_admin_emails.insert(firm_id, email.clone());
-        Ok(email)
+        memo(&mut self.first_admin_emails, firm_id, async || {
+            let users = firms::list_users(db, firm_id).await?;
+            let admin = users.into_iter().find(|user| user.role == Role::Admin);
+            Ok(admin.map(|admin| admin.email))
+        })
+        .await
     }
 
     /// A webhook endpoint of the firm (None when it was deleted).
@@ -127,17 +126,16 @@ impl BatchReads {
         firm_id: i64,
         endpoint_id: i64,
     ) -> DbResult<Option<WebhookEndpoint>> {
-        if let Some(endpoint) = self.endpoints.get(&(firm_id, endpoint_id)) {
-            return Ok(endpoint.clone());
-        }
-        let endpoint = match outbox::find_endpoint(db, firm_id, endpoint_id).await {
-            Ok(endpoint) => Some(endpoint),
-            Err(DbError::Query(diesel::result::Error::NotFound)) => None,
-            Err(other) => return Err(other),
-        };
-        self.endpoints
-            .insert((firm_id, endpoint_id), endpoint.clone());
-        Ok(endpoint)
+        memo(
+            &mut self.endpoints,
+            (firm_id, endpoint_id),
+            async || match outbox::find_endpoint(db, firm_id, endpoint_id).await {
+                Ok(endpoint) => Ok(Some(endpoint)),
+                Err(DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
+                Err(other) => Err(other),
+            },
+        )
+        .await
     }
 }
 
