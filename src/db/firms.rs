@@ -76,6 +76,16 @@ pub async fn find_firm(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Firm> {
         .await)?)
 }
 
+/// The firms of `ids` (those that exist), for the work of several firms at once (a batch of
+/// deliveries); never shown to a caller, whose reads are scoped by their own firm.
+pub async fn find_firms(db: &mut DbConn<'_>, ids: &[i64]) -> DbResult<Vec<Firm>> {
+    Ok(with_conn!(db, |c| firms::table
+        .filter(firms::id.eq_any(ids))
+        .select(Firm::as_select())
+        .load(c)
+        .await)?)
+}
+
 /// Every firm's id and time zone, in id order, for the generation pass.
 pub async fn list_firms(db: &mut DbConn<'_>) -> DbResult<Vec<Firm>> {
     Ok(with_conn!(db, |c| firms::table

@@ -134,6 +134,20 @@ pub async fn list_endpoints(db: &mut DbConn<'_>, firm_id: i64) -> DbResult<Vec<W
         .await)?)
 }
 
+/// The firm's endpoints of `ids` (those that exist).
+pub async fn find_endpoints(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    ids: &[i64],
+) -> DbResult<Vec<WebhookEndpoint>> {
+    Ok(with_conn!(db, |c| webhook_endpoints::table
+        .filter(webhook_endpoints::firm_id.eq(firm_id))
+        .filter(webhook_endpoints::id.eq_any(ids))
+        .select(WebhookEndpoint::as_select())
+        .load(c)
+        .await)?)
+}
+
 pub async fn find_endpoint(
     db: &mut DbConn<'_>,
     firm_id: i64,

@@ -373,6 +373,18 @@ impl Worker {
             .collect()
     }
 
+    /// Prepares a batch of claimed deliveries as the worker does (on one connection, their
+    /// rows read ahead, their tokens written together) and sends them one after the other,
+    /// without recording anything about the outcomes (that is [`Worker::record_group`]).
+    pub async fn attempt_batch(&self, claimed: &[Delivery], now: DateTime<Utc>) -> Vec<Attempt> {
+        let prepared = self.prepare_batch(claimed, now).await;
+        let mut attempts = Vec::with_capacity(claimed.len());
+        for (delivery, prepared) in claimed.iter().zip(prepared) {
+            attempts.push(self.send_prepared(delivery, prepared).await);
+        }
+        attempts
+    }
+
     /// Prepares and sends one claimed delivery, without recording anything about the
     /// outcome (that is [`Worker::record`]). Emails get fresh sign-in and unsubscribe tokens.
     /// `now` decides whether a client email may leave yet (the firm's daytime).
@@ -385,9 +397,10 @@ impl Worker {
         self.send_prepared(delivery, prepared).await
     }
 
-    /// Prepares every row of a batch on one pool connection, reading each firm, request,
-    /// contact, client, line and endpoint once, and writes the tokens of all its emails in one
-    /// transaction. Returns one preparation per row, in order.
+    /// Prepares every row of a batch on one pool connection, reading its firms, requests,
+    /// contacts, clients, lines and endpoints ahead in a few statements whatever its size (each
+    /// firm's first admin once), and writes the tokens of all its emails in one transaction.
+    /// Returns one preparation per row, in order.
     async fn prepare_batch(&self, claimed: &[Delivery], now: DateTime<Utc>) -> Vec<Prepared> {
         let mut conn = match self.inner.pool.get().await {
             Ok(conn) => conn,
@@ -398,6 +411,7 @@ impl Worker {
         };
         let mut db = conn.as_db();
         let mut reads = BatchReads::default();
+        reads.prefetch(&mut db, claimed).await;
         let mut tokens = PendingTokens::default();
         let mut prepared = Vec::with_capacity(claimed.len());
         let mut carrying_tokens = Vec::new();

@@ -2254,6 +2254,104 @@ async fn recording_a_group_runs_the_same_statements_whatever_its_size(db: TestDb
     assert_eq!(second.wait_for(6, WAIT).await.len(), 6);
 }
 
+/// Preparing a batch reads its firms, requests, contacts, clients, lines and endpoints ahead:
+/// one email (one request, one contact) and seventeen (six requests, three contacts) cost the
+/// same statements, as do one webhook and eleven (two endpoints, six requests); every email
+/// and webhook still leaves, to the right address.
+async fn preparing_a_batch_runs_the_same_statements_whatever_its_size(db: TestDb) {
+    use crate::support::statements::{statements_of, texts_of};
+    use rappel::delivery::outbox::Attempt;
+    let h = Harness::start(db).await;
+    let firm = firm_with_mission(
+        &h,
+        &[
+            ("Marie Martin", "marie@bakery.example", None),
+            ("Paul Martin", "paul@bakery.example", None),
+            ("Jeanne Martin", "jeanne@bakery.example", None),
+        ],
+        None,
+    )
+    .await;
+    let (first, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+    let (second, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
+    h.generate("2027-06-20T09:00:00Z", "2027-06-20").await;
+    let now = at("2027-06-20T09:00:00Z");
+    let claimed = h.worker.claim(now, 100).await.expect("claims");
+    let (emails, hooks): (Vec<Delivery>, Vec<Delivery>) = claimed
+        .into_iter()
+        .partition(|row| row.kind == DeliveryKind::Email);
+    assert_eq!((emails.len(), hooks.len()), (18, 12));
+    let distinct = |rows: &[Delivery], of: fn(&Delivery) -> Option<i64>| {
+        rows.iter()
+            .filter_map(of)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    assert_eq!(distinct(&emails[1..], |row| row.request_id), 6);
+    assert_eq!(distinct(&emails[1..], |row| row.contact_id), 3);
+    assert_eq!(distinct(&hooks[1..], |row| row.webhook_endpoint_id), 2);
+
+    let url = h.db.url.clone();
+    let mut costs = Vec::new();
+    for batch in [&emails[..1], &emails[1..], &hooks[..1], &hooks[1..]] {
+        let (before, texts_before) = (statements_of(&url).data, texts_of(&url).len());
+        let attempts = h.worker.attempt_batch(batch, now).await;
+        let cost = statements_of(&url).data - before;
+        let texts = texts_of(&url)[texts_before..].join("\n");
+        assert_eq!(attempts.len(), batch.len());
+        for attempt in &attempts {
+            assert!(matches!(attempt, Attempt::Sent { .. }), "{attempt:?}");
+        }
+        costs.push((batch.len(), cost, texts));
+    }
+    let [one_email, emails_rest, one_hook, hooks_rest] = &costs[..] else {
+        unreachable!("four batches")
+    };
+    eprintln!(
+        "{url}: emails 1: {}, {}: {}; webhooks 1: {}, {}: {}",
+        one_email.1, emails_rest.0, emails_rest.1, one_hook.1, hooks_rest.0, hooks_rest.1
+    );
+    assert_eq!(
+        emails_rest.1, one_email.1,
+        "{} emails are prepared with the statements of {}:\n{}\n---\n{}",
+        emails_rest.0, one_email.0, emails_rest.2, one_email.2
+    );
+    assert_eq!(
+        hooks_rest.1, one_hook.1,
+        "{} webhooks are prepared with the statements of {}:\n{}\n---\n{}",
+        hooks_rest.0, one_hook.0, hooks_rest.2, one_hook.2
+    );
+    // Emails: the firms, the requests, the contacts, the requests' clients and lines, the
+    // firm's first admin (the reply-to), then BEGIN, the tokens, COMMIT. Webhooks: the
+    // requests, the endpoints. Read one by one (before), 17 emails cost 16 statements and 11
+    // webhooks 8.
+    assert_eq!(emails_rest.1, 9, "{}", emails_rest.2);
+    assert_eq!(hooks_rest.1, 2, "{}", hooks_rest.2);
+
+    // Each contact got its six requests, each endpoint its six.
+    let mails = h.sink.wait_for(18, WAIT).await;
+    assert_eq!(mails.len(), 18);
+    for address in [
+        "marie@bakery.example",
+        "paul@bakery.example",
+        "jeanne@bakery.example",
+    ] {
+        let received = mails
+            .iter()
+            .filter(|mail| mail.rcpt_to.iter().any(|to| to == address))
+            .count();
+        assert_eq!(received, 6, "{address}");
+    }
+    assert_eq!(first.wait_for(6, WAIT).await.len(), 6);
+    assert_eq!(second.wait_for(6, WAIT).await.len(), 6);
+}
+
+counted_backend_test!(
+    async fn preparing_a_batch_runs_the_same_statements_whatever_its_size(db: TestDb) {
+        preparing_a_batch_runs_the_same_statements_whatever_its_size(db).await;
+    }
+);
+
 counted_backend_test!(
     async fn recording_a_group_of_outcomes_runs_the_same_statements_whatever_its_size(db: TestDb) {
         recording_a_group_runs_the_same_statements_whatever_its_size(db).await;
