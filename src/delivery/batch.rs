@@ -18,7 +18,7 @@ use crate::db::replies::NewReplyTokenRow;
 use crate::db::tokens::{self, NewAccessTokenRow};
 use crate::db::work::{self, InformationRequest};
 use crate::db::{DbConn, DbError, DbResult, replies};
-use crate::domain::{DeliveryKind, Role, TokenKind};
+use crate::domain::{DeliveryEvent, DeliveryKind, Role, TokenKind};
 use crate::transaction;
 
 /// The rows one firm's deliveries of a batch name.
@@ -29,8 +29,9 @@ struct Named {
     endpoints: BTreeSet<i64>,
     /// Whether an email is among them: only emails read their firm.
     emails: bool,
-    /// Whether an email to a contact names a request: only those read its client and line.
-    client_emails: bool,
+    /// The requests emailed to a contact (created, reminded): only those read their client
+    /// and mission line.
+    emailed: BTreeSet<i64>,
 }
 
 /// Rows read for a batch, by id (and firm, as every read is scoped by firm).
@@ -62,9 +63,11 @@ async fn memo<K: Hash + Eq, V: Clone>(
 impl BatchReads {
     /// Reads what the batch's deliveries are about in a few statements whatever the batch's
     /// size (per firm: its requests, contacts, endpoints, and the clients and mission lines of
-    /// the requests it emails to contacts; the firms of its emails together), so that preparing each delivery then reads nothing of those. A row
+    /// the requests it emails to contacts; the firms of its emails together), so that
+    /// preparing each delivery then reads nothing of those. A request, contact, client or firm
     /// that is gone is not cached: the delivery that needs it reads it again and finds it
-    /// missing, as it would have without this. A failed read only costs the per-row reads.
+    /// missing, as it would have without this; a line or endpoint that is gone is kept as
+    /// None, as the per-row read keeps it. A failed read only costs the per-row reads.
     pub(super) async fn prefetch(&mut self, db: &mut DbConn<'_>, claimed: &[Delivery]) {
         if let Err(error) = self.read_ahead(db, claimed).await {
             tracing::warn!(%error, "cannot read a batch's rows ahead: reading them one by one");
@@ -80,7 +83,12 @@ impl BatchReads {
             named.contacts.extend(delivery.contact_id);
             named.endpoints.extend(delivery.webhook_endpoint_id);
             named.emails |= delivery.kind == DeliveryKind::Email;
-            named.client_emails |= delivery.request_id.is_some() && delivery.contact_id.is_some();
+            if let (Some(request_id), Some(_)) = (delivery.request_id, delivery.contact_id)
+                && delivery.kind == DeliveryKind::Email
+                && delivery.event != DeliveryEvent::RequestAnswered
+            {
+                named.emailed.insert(request_id);
+            }
         }
         let firm_ids: Vec<i64> = named
             .iter()
@@ -118,7 +126,9 @@ impl BatchReads {
                         .insert((firm_id, endpoint_id), found.remove(&endpoint_id));
                 }
             }
-            let emailed = requests.iter().filter(|_| named.client_emails);
+            let emailed = requests
+                .iter()
+                .filter(|row| named.emailed.contains(&row.id));
             let client_ids: BTreeSet<i64> = emailed.clone().map(|row| row.client_id).collect();
             let line_ids: BTreeSet<i64> = emailed.map(|row| row.mission_line_id).collect();
             if !client_ids.is_empty() {

@@ -49,8 +49,9 @@ pub struct Loaders {
 
 /// Parent rows a page or lookup of the firm view read with its own rows (joined into its one
 /// statement): the `client`, `mission`, `service`, `missionLine`, `periodLabel` (the firm's
-/// language) and `assignee` fields of its rows take them from here instead of a batch query. Only `Query.firm`'s work lists and lookups fill it, scoped by the
-/// caller's firm like every loader; a query operation writes nothing, so what it read stays
+/// language) and `assignee` fields of its rows take them from here instead of a batch query.
+/// Only `Query.firm`'s work lists and lookups fill it, scoped by the caller's firm like every
+/// loader; a query operation writes nothing, so what it read stays
 /// what the database holds for the rest of the operation.
 #[derive(Default)]
 struct Primed {
