@@ -466,9 +466,10 @@ trait WithParents {
     fn split(self) -> (Self::Row, Parents);
 }
 
-impl WithParents for parent_row!(tasks) {
-    type Row = Task;
-    fn split(self) -> (Task, Parents) {
+/// A row with its parents and a task's assignee (`parent_row!(tasks)`).
+impl<R> WithParents for (R, Client, Mission, MissionLine, Service, Firm, Option<User>) {
+    type Row = R;
+    fn split(self) -> (R, Parents) {
         let (row, client, mission, line, service, firm, assignee) = self;
         let parents = Parents {
             client,
@@ -482,19 +483,12 @@ impl WithParents for parent_row!(tasks) {
     }
 }
 
+/// A request with its parents: no assignee.
 impl WithParents for parent_row!(information_requests) {
     type Row = InformationRequest;
     fn split(self) -> (InformationRequest, Parents) {
         let (row, client, mission, line, service, firm) = self;
-        let parents = Parents {
-            client,
-            mission,
-            line,
-            service,
-            firm,
-            assignee: None,
-        };
-        (row, parents)
+        (row, client, mission, line, service, firm, None).split()
     }
 }
 

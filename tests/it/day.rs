@@ -257,7 +257,7 @@ async fn firm_with_placeholders(
     )
 }
 
-const FRENCH_MONTHS: [&str; 12] = [
+pub(crate) const FRENCH_MONTHS: [&str; 12] = [
     "janvier",
     "février",
     "mars",

@@ -2165,15 +2165,21 @@ async fn count_of(db: &TestDb, sql: &str) -> i64 {
     count.n
 }
 
-/// Emails to three contacts and webhooks to two endpoints, sent for real (loopback SMTP sink,
-/// signed POSTs to two receivers), then recorded in groups of 2 and of the rest: a group's
-/// record runs the same statements whatever its size, and every row of it is recorded.
-async fn recording_a_group_runs_the_same_statements_whatever_its_size(db: TestDb) {
-    use crate::support::statements::{statements_of, texts_of};
-    use rappel::delivery::outbox::{Attempt, Settled};
-    let h = Harness::start(db).await;
+/// What [`six_requests_claimed`] set up and claimed.
+struct Claimed {
+    firm: Firm,
+    first: WebhookReceiver,
+    second: WebhookReceiver,
+    emails: Vec<Delivery>,
+    hooks: Vec<Delivery>,
+    now: DateTime<Utc>,
+}
+
+/// A firm whose mission's six requests (January to June) are each emailed to three contacts
+/// and posted to two endpoints (real receivers), every delivery claimed at once.
+async fn six_requests_claimed(h: &Harness) -> Claimed {
     let firm = firm_with_mission(
-        &h,
+        h,
         &[
             ("Marie Martin", "marie@bakery.example", None),
             ("Paul Martin", "paul@bakery.example", None),
@@ -2182,10 +2188,8 @@ async fn recording_a_group_runs_the_same_statements_whatever_its_size(db: TestDb
         None,
     )
     .await;
-    let (first, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
-    let (second, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
-    // January to June: six requests, each emailed to three contacts and posted to two
-    // endpoints.
+    let (first, _) = receiver_endpoint(h, &firm.admin, &["information_request.created"]).await;
+    let (second, _) = receiver_endpoint(h, &firm.admin, &["information_request.created"]).await;
     h.generate("2027-06-20T09:00:00Z", "2027-06-20").await;
     let now = at("2027-06-20T09:00:00Z");
     let claimed = h.worker.claim(now, 100).await.expect("claims");
@@ -2193,6 +2197,31 @@ async fn recording_a_group_runs_the_same_statements_whatever_its_size(db: TestDb
         .into_iter()
         .partition(|row| row.kind == DeliveryKind::Email);
     assert_eq!((emails.len(), hooks.len()), (18, 12));
+    Claimed {
+        firm,
+        first,
+        second,
+        emails,
+        hooks,
+        now,
+    }
+}
+
+/// Emails to three contacts and webhooks to two endpoints, sent for real (loopback SMTP sink,
+/// signed POSTs to two receivers), then recorded in groups of 2 and of the rest: a group's
+/// record runs the same statements whatever its size, and every row of it is recorded.
+async fn recording_a_group_runs_the_same_statements_whatever_its_size(db: TestDb) {
+    use crate::support::statements::{statements_of, texts_of};
+    use rappel::delivery::outbox::{Attempt, Settled};
+    let h = Harness::start(db).await;
+    let Claimed {
+        firm,
+        first,
+        second,
+        emails,
+        hooks,
+        now,
+    } = six_requests_claimed(&h).await;
 
     let url = h.db.url.clone();
     let mut costs = Vec::new();
@@ -2262,25 +2291,14 @@ async fn preparing_a_batch_runs_the_same_statements_whatever_its_size(db: TestDb
     use crate::support::statements::{statements_of, texts_of};
     use rappel::delivery::outbox::Attempt;
     let h = Harness::start(db).await;
-    let firm = firm_with_mission(
-        &h,
-        &[
-            ("Marie Martin", "marie@bakery.example", None),
-            ("Paul Martin", "paul@bakery.example", None),
-            ("Jeanne Martin", "jeanne@bakery.example", None),
-        ],
-        None,
-    )
-    .await;
-    let (first, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
-    let (second, _) = receiver_endpoint(&h, &firm.admin, &["information_request.created"]).await;
-    h.generate("2027-06-20T09:00:00Z", "2027-06-20").await;
-    let now = at("2027-06-20T09:00:00Z");
-    let claimed = h.worker.claim(now, 100).await.expect("claims");
-    let (emails, hooks): (Vec<Delivery>, Vec<Delivery>) = claimed
-        .into_iter()
-        .partition(|row| row.kind == DeliveryKind::Email);
-    assert_eq!((emails.len(), hooks.len()), (18, 12));
+    let Claimed {
+        firm: _,
+        first,
+        second,
+        emails,
+        hooks,
+        now,
+    } = six_requests_claimed(&h).await;
     let distinct = |rows: &[Delivery], of: fn(&Delivery) -> Option<i64>| {
         rows.iter()
             .filter_map(of)

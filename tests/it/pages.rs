@@ -1100,26 +1100,15 @@ counted_backend_test!(
     }
 );
 
-const FRENCH_MONTHS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
 /// The period label a French firm gives an occurrence due on `due` (a monthly line).
 fn monthly_label(due: &Value) -> String {
     use chrono::Datelike;
     let due: chrono::NaiveDate = due.as_str().expect("date").parse().expect("date");
-    format!("{} {}", FRENCH_MONTHS[due.month0() as usize], due.year())
+    format!(
+        "{} {}",
+        crate::day::FRENCH_MONTHS[due.month0() as usize],
+        due.year()
+    )
 }
 
 /// A page of the firm's tasks showing every field of a task, and of its requests: the page
