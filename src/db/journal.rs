@@ -1,6 +1,8 @@
 //! The activity journal's rows: append-only (the migrations' triggers refuse UPDATE and
 //! DELETE on both backends), every read scoped by firm.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -8,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use super::clients::{Client, Contact};
 use super::firms::User;
 use super::missions::Mission;
-use super::page::Keyset;
+use super::page::{FirstOfEach, Keyset, Place, by_parent, partition_position, read_direction};
 use super::schema::{clients, contacts, journal_entries, missions, users};
 use super::{DbConn, DbResult};
 use crate::with_conn;
@@ -63,7 +65,7 @@ pub async fn insert(db: &mut DbConn<'_>, entries: &[NewJournalEntry<'_>]) -> DbR
 }
 
 /// What a history list keeps; every field narrows it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct JournalFilter {
     /// Entries about one object: (`object_type`, id).
     pub object: Option<(&'static str, i64)>,
@@ -144,15 +146,17 @@ macro_rules! linked_entries {
 }
 
 /// The selection of [`LinkedColumns`] (the joined tables' columns in their structs' order:
-/// a boxed query does not take a nullable `as_select`).
+/// a boxed query does not take a nullable `as_select`);
+/// `$extra` goes after them.
 macro_rules! linked_columns {
-    () => {
+    ($($extra:expr)?) => {
         (
             JournalEntry::as_select(),
             clients::all_columns.nullable(),
             missions::all_columns.nullable(),
             users::all_columns.nullable(),
             contacts::all_columns.nullable(),
+            $($extra)?
         )
     };
 }
@@ -225,6 +229,166 @@ pub async fn list_linked(
             .await
     })?;
     Ok(linked(rows))
+}
+
+/// Whose history a nested history list shows: each client's, each mission's, or each object's
+/// of one type (`task`, `request`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HistoryOwner {
+    Client,
+    Mission,
+    Object(&'static str),
+}
+
+impl HistoryOwner {
+    /// `filter` narrowed to the history of the owner `id`.
+    pub fn narrow(self, mut filter: JournalFilter, id: i64) -> JournalFilter {
+        match self {
+            HistoryOwner::Client => filter.client_id = Some(id),
+            HistoryOwner::Mission => filter.mission_id = Some(id),
+            HistoryOwner::Object(object_type) => filter.object = Some((object_type, id)),
+        }
+        filter
+    }
+
+    /// The owner an entry's history belongs to, among owners of this kind.
+    pub fn of(self, entry: &JournalEntry) -> Option<i64> {
+        match self {
+            HistoryOwner::Client => entry.client_id,
+            HistoryOwner::Mission => entry.mission_id,
+            HistoryOwner::Object(_) => Some(entry.object_id),
+        }
+    }
+}
+
+/// The firm's entries matching `filter` and owned by one of `$ids` (`$owner`'s kind), over
+/// `$source` (`journal_entries` or its join), as a boxed query.
+macro_rules! owned_entries {
+    ($firm_id:expr, $filter:expr, $owner:expr, $ids:expr, $source:expr) => {{
+        let ids: &[i64] = $ids;
+        let query = filtered_entries!($firm_id, $filter, $source);
+        match $owner {
+            HistoryOwner::Client => query.filter(journal_entries::client_id.eq_any(ids)),
+            HistoryOwner::Mission => query.filter(journal_entries::mission_id.eq_any(ids)),
+            HistoryOwner::Object(object_type) => query
+                .filter(journal_entries::object_type.eq(object_type))
+                .filter(journal_entries::object_id.eq_any(ids)),
+        }
+    }};
+}
+
+/// The column an owner's entries are partitioned by, as SQL text.
+fn owner_column(owner: HistoryOwner) -> &'static str {
+    match owner {
+        HistoryOwner::Client => "journal_entries.client_id",
+        HistoryOwner::Mission => "journal_entries.mission_id",
+        HistoryOwner::Object(_) => "journal_entries.object_id",
+    }
+}
+
+/// A page of each of several owners' histories, read in one statement.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPages {
+    /// The entries, by owner, each owner's newest first (oldest first when reading backward).
+    pub rows: Vec<LinkedEntry>,
+    /// How many entries each owner's whole history holds (every owner asked for, 0 for those
+    /// without any), when the statement could count them: the page had no cursor.
+    pub totals: Option<HashMap<i64, i64>>,
+}
+
+/// The same page of the history of each of `ids` (owners of kind `owner`; `filter`'s own
+/// owner fields are kept as they are, so leave them unset), with the client, mission and actor
+/// of each entry, in one statement: for each owner, what [`list_linked`] returns with it as
+/// filter.
+pub async fn list_linked_of_owners(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    filter: &JournalFilter,
+    owner: HistoryOwner,
+    ids: &[i64],
+    page: &Keyset<i64>,
+) -> DbResult<HistoryPages> {
+    match ids {
+        [] => return Ok(HistoryPages::default()),
+        // One owner: its own seek (an index walk that stops at the limit), not a window.
+        [id] => {
+            let filter = owner.narrow(filter.clone(), *id);
+            let rows = list_linked(db, firm_id, &filter, page).await?;
+            return Ok(HistoryPages { rows, totals: None });
+        }
+        _ => {}
+    }
+    let rows: Vec<(LinkedColumns, Place)> = with_conn!(db, |c| {
+        let mut query = owned_entries!(firm_id, filter, owner, ids, linked_entries!(firm_id));
+        // Newest first: "after" is older.
+        if let Some(after) = page.after {
+            query = query.filter(journal_entries::id.lt(after));
+        }
+        if let Some(before) = page.before {
+            query = query.filter(journal_entries::id.gt(before));
+        }
+        let place = partition_position(
+            owner_column(owner),
+            "journal_entries.id",
+            "journal_entries.id",
+            read_direction(page, true),
+        );
+        FirstOfEach::new(query.select(linked_columns!(place)), page.limit)
+            .load::<(
+                JournalEntry,
+                Option<Client>,
+                Option<Mission>,
+                Option<User>,
+                Option<Contact>,
+                Place,
+            )>(c)
+            .await
+    })?
+    .into_iter()
+    .map(|(entry, client, mission, user, contact, place)| {
+        ((entry, client, mission, user, contact), place)
+    })
+    .collect();
+    let (rows, counted) = by_parent(rows);
+    let whole = page.after.is_none() && page.before.is_none();
+    Ok(HistoryPages {
+        rows: linked(rows),
+        totals: whole.then(|| {
+            let mut totals: HashMap<i64, i64> = counted.into_iter().collect();
+            for id in ids {
+                totals.entry(*id).or_insert(0);
+            }
+            totals
+        }),
+    })
+}
+
+/// How many entries of each of `ids` (owners of kind `owner`) match `filter`, as (owner id,
+/// count); owners without any are absent.
+pub async fn count_of_owners(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    filter: &JournalFilter,
+    owner: HistoryOwner,
+    ids: &[i64],
+) -> DbResult<Vec<(i64, i64)>> {
+    if let [id] = ids {
+        let count = count(db, firm_id, &owner.narrow(filter.clone(), *id)).await?;
+        return Ok(vec![(*id, count)]);
+    }
+    // Each owner's newest entry, with its total (no GROUP BY on a boxed query).
+    let place = || {
+        let column = owner_column(owner);
+        partition_position(column, "journal_entries.id", "journal_entries.id", "DESC")
+    };
+    let rows: Vec<Place> = with_conn!(db, |c| {
+        let query = owned_entries!(firm_id, filter, owner, ids, journal_entries::table);
+        FirstOfEach::new(query.select(place()), 1).load(c).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(owner_id, _, total)| (owner_id, total))
+        .collect())
 }
 
 /// How many of the firm's entries match `filter`.

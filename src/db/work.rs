@@ -1,6 +1,8 @@
 //! Generated work: internal tasks, information requests and the clients' answers.
 //! Every read is scoped by firm, and the client view's reads also by client.
 
+use std::collections::HashMap;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -10,14 +12,14 @@ use super::catalog::Service;
 use super::clients::Client;
 use super::firms::{Firm, User};
 use super::missions::{Mission, MissionLine};
-use super::page::Keyset;
+use super::page::{FirstOfEach, Keyset, Place, by_parent, partition_position, read_direction};
 use super::schema::{
     clients, firms, information_requests, mission_lines, missions, request_answers, service_items,
     services, tasks, users,
 };
 use super::{DbConn, DbResult};
 use crate::domain::{RequestStatus, TaskStatus};
-use crate::{seek_two, seek_two_dir, with_conn};
+use crate::{seek_two, seek_two_bounds_dir, seek_two_dir, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = tasks)]
@@ -113,7 +115,7 @@ pub struct NewRequestAnswer<'a> {
 }
 
 /// Filters of the firm's work lists; a list is ordered by due date then id.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct WorkFilter {
     pub client_id: Option<i64>,
     pub mission_id: Option<i64>,
@@ -159,7 +161,7 @@ fn contains_pattern(text: &str) -> String {
 pub type DuePage = Keyset<(NaiveDate, i64)>;
 
 /// The key a firm's work list is sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum WorkSort {
     /// The due date (today's order).
     #[default]
@@ -171,14 +173,14 @@ pub enum WorkSort {
 }
 
 /// The order of a firm's work list: a key, then the id, both in the same direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct WorkOrder {
     pub field: WorkSort,
     pub descending: bool,
 }
 
 /// A row's sort-key value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SortValue {
     Due(NaiveDate),
     Text(String),
@@ -202,7 +204,7 @@ impl SortValue {
 
 /// A position in a firm's work list, as its cursor holds it: the order it was made under
 /// (a cursor of another order means nothing here), the row's sort key and its id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WorkKey {
     #[serde(rename = "o")]
     pub order: WorkOrder,
@@ -425,9 +427,9 @@ macro_rules! with_parents {
 }
 
 /// The selection of a row of `$t` with its parents (a boxed query takes no nullable
-/// `as_select`: the assignee is its columns, in [`User`]'s order).
+/// `as_select`: the assignee is its columns, in [`User`]'s order), and `$extra` after them.
 macro_rules! parent_columns {
-    (tasks) => {
+    (tasks $(, $extra:expr)?) => {
         (
             Task::as_select(),
             Client::as_select(),
@@ -436,9 +438,10 @@ macro_rules! parent_columns {
             Service::as_select(),
             Firm::as_select(),
             users::all_columns.nullable(),
+            $($extra)?
         )
     };
-    (information_requests) => {
+    (information_requests $(, $extra:expr)?) => {
         (
             InformationRequest::as_select(),
             Client::as_select(),
@@ -446,18 +449,38 @@ macro_rules! parent_columns {
             MissionLine::as_select(),
             Service::as_select(),
             Firm::as_select(),
+            $($extra)?
         )
     };
 }
 
-/// The Rust type [`parent_columns!`] selects for `$t`.
+/// The Rust type [`parent_columns!`] selects for `$t`, and `$extra` after it.
 macro_rules! parent_row {
-    (tasks) => {
-        (Task, Client, Mission, MissionLine, Service, Firm, Option<User>)
+    (tasks $(, $extra:ty)?) => {
+        (Task, Client, Mission, MissionLine, Service, Firm, Option<User>, $($extra)?)
     };
-    (information_requests) => {
-        (InformationRequest, Client, Mission, MissionLine, Service, Firm)
+    (information_requests $(, $extra:ty)?) => {
+        (InformationRequest, Client, Mission, MissionLine, Service, Firm, $($extra)?)
     };
+}
+
+/// A page reader's selection: `[parents $t]` (a row of `$t` with its parents) or a list of
+/// selected expressions (one: the expression itself, not a tuple), with `$extra` after them.
+macro_rules! selection {
+    ([parents $t:ident]) => { parent_columns!($t) };
+    ([parents $t:ident], $extra:expr) => { parent_columns!($t, $extra) };
+    ([$sel:expr]) => { $sel };
+    ([$($sel:expr),+]) => { ($($sel),+) };
+    ([$($sel:expr),+], $extra:expr) => { ($($sel,)+ $extra) };
+}
+
+/// The Rust type of a [`selection!`].
+macro_rules! selected_row {
+    ([parents $t:ident]) => { parent_row!($t) };
+    ([parents $t:ident], $extra:ty) => { parent_row!($t, $extra) };
+    ([$ty:ty]) => { $ty };
+    ([$($ty:ty),+]) => { ($($ty),+) };
+    ([$($ty:ty),+], $extra:ty) => { ($($ty,)+ $extra) };
 }
 
 /// A work row read with its parents, split into the row and its [`Parents`].
@@ -492,12 +515,61 @@ impl WithParents for parent_row!(information_requests) {
     }
 }
 
+/// Reads one page of `$query` (a boxed query of `$t`) sorted by `$first` (whose SQL text is
+/// `$first_sql`) then id: the [`selection!`] `$select`, loaded as [`selected_row!`] `$row`. The
+/// seek of one list; `$scope` is `()`.
+macro_rules! seek_page {
+    (
+        $c:expr, $query:expr, $t:ident, $page:expr, $first:expr, $first_sql:expr,
+        $descending:expr, $select:tt, $row:tt, $scope:expr
+    ) => {{
+        let () = $scope;
+        seek_two_dir!($query, $page, $first, $t::id, $descending)
+            .select(selection!($select))
+            .load::<selected_row!($row)>($c)
+            .await
+    }};
+}
+
+/// Reads a page of `$query` for each client of `$scope` (their ids, and where to put how many
+/// rows each client's list holds between the page's bounds) in one statement, as
+/// [`seek_page`] reads one: every client's rows numbered in the list's order (a window
+/// function), cut at the page's limit, returned by client then in the order of the page.
+macro_rules! pages_per_client {
+    (
+        $c:expr, $query:expr, $t:ident, $page:expr, $first:expr, $first_sql:expr,
+        $descending:expr, $select:tt, $row:tt, $scope:expr
+    ) => {{
+        let page = $page;
+        let descending: bool = $descending;
+        let (client_ids, totals): (&[i64], &mut Vec<(i64, i64)>) = $scope;
+        let query = seek_two_bounds_dir!($query, page, $first, $t::id, descending)
+            .filter($t::client_id.eq_any(client_ids));
+        let position = partition_position(
+            concat!(stringify!($t), ".client_id"),
+            $first_sql,
+            concat!(stringify!($t), ".id"),
+            read_direction(page, descending),
+        );
+        FirstOfEach::new(query.select(selection!($select, position)), page.limit)
+            .load::<selected_row!($row, Place)>($c)
+            .await
+            .map(|rows| {
+                let (rows, counted) = by_parent(rows);
+                *totals = counted;
+                rows
+            })
+    }};
+}
+
 /// One page of tasks or requests with their parents ([`Parents`]) joined into its statement,
-/// sorted by `$column` (the sort `$sort`, whose cursor value `$reader` reads).
+/// sorted by `$column` (the sort `$sort`, whose cursor value `$reader` reads), read by
+/// `$read` ([`seek_page`] or [`pages_per_client`]).
 macro_rules! joined_page {
     (
         $db:expr, $t:ident, $filtered:ident, $firm_id:expr, $status:expr,
-        $filter:expr, $page:expr, $descending:expr, $sort:expr, $reader:expr, $column:expr
+        $filter:expr, $page:expr, $descending:expr, $sort:expr, $reader:expr, $column:expr,
+        $column_sql:expr, $read:ident, $scope:expr
     ) => {{
         let page = $page.typed($sort, $reader);
         with_conn!($db, |c| {
@@ -509,20 +581,31 @@ macro_rules! joined_page {
                 joined
             );
             let query = with_parents!(filter query, $firm_id);
-            seek_two_dir!(query, &page, $column, $t::id, $descending)
-                .select(parent_columns!($t))
-                .load::<parent_row!($t)>(c)
-                .await
+            $read!(
+                c,
+                query,
+                $t,
+                &page,
+                $column,
+                $column_sql,
+                $descending,
+                [parents $t],
+                [parents $t],
+                $scope
+            )
         })?
     }};
 }
 
 /// One page of `$filtered` rows (`$row` of table `$t`) in `$order`, parents joined when
-/// `$parents`: each row with its position and its parents.
+/// `$parents`: each row with its position and its parents. `$read` reads the rows: one list
+/// ([`seek_page`], `$scope` = `()`) or a page per client ([`pages_per_client`], `$scope` =
+/// the clients' ids).
 macro_rules! work_page {
     (
         $db:expr, $t:ident, $row:ident, $filtered:ident,
-        $firm_id:expr, $status:expr, $filter:expr, $order:expr, $page:expr, $parents:expr
+        $firm_id:expr, $status:expr, $filter:expr, $order:expr, $page:expr, $parents:expr,
+        $read:ident, $scope:expr
     ) => {{
         let (firm_id, filter, order, page): (i64, &WorkFilter, WorkOrder, &WorkPage) =
             ($firm_id, $filter, $order, $page);
@@ -553,20 +636,36 @@ macro_rules! work_page {
                 let page = page.typed(WorkSort::DueDate, SortValue::due);
                 plain(with_conn!($db, |c| {
                     let query = $filtered!(firm_id, status, filter);
-                    seek_two_dir!(query, &page, $t::due_date, $t::id, descending)
-                        .select($row::as_select())
-                        .load(c)
-                        .await
+                    $read!(
+                        c,
+                        query,
+                        $t,
+                        &page,
+                        $t::due_date,
+                        concat!(stringify!($t), ".due_date"),
+                        descending,
+                        [$row::as_select()],
+                        [$row],
+                        $scope
+                    )
                 })?)
             }
             (WorkSort::Status, false) => {
                 let page = page.typed(WorkSort::Status, SortValue::text);
                 plain(with_conn!($db, |c| {
                     let query = $filtered!(firm_id, status, filter);
-                    seek_two_dir!(query, &page, $t::status, $t::id, descending)
-                        .select($row::as_select())
-                        .load(c)
-                        .await
+                    $read!(
+                        c,
+                        query,
+                        $t,
+                        &page,
+                        $t::status,
+                        concat!(stringify!($t), ".status"),
+                        descending,
+                        [$row::as_select()],
+                        [$row],
+                        $scope
+                    )
                 })?)
             }
             (WorkSort::Client, false) => {
@@ -582,10 +681,18 @@ macro_rules! work_page {
                     // The client's firm too: the join then walks the firm's clients by name
                     // (clients_firm_name_id_idx) instead of every firm's.
                     .filter(clients::firm_id.eq(firm_id));
-                    seek_two_dir!(query, &page, clients::name, $t::id, descending)
-                        .select(($row::as_select(), clients::name))
-                        .load::<($row, String)>(c)
-                        .await
+                    $read!(
+                        c,
+                        query,
+                        $t,
+                        &page,
+                        clients::name,
+                        "clients.name",
+                        descending,
+                        [$row::as_select(), clients::name],
+                        [$row, String],
+                        $scope
+                    )
                 })?
                 .into_iter()
                 .map(|(row, name)| {
@@ -605,7 +712,10 @@ macro_rules! work_page {
                 descending,
                 WorkSort::DueDate,
                 SortValue::due,
-                $t::due_date
+                $t::due_date,
+                concat!(stringify!($t), ".due_date"),
+                $read,
+                $scope
             )),
             (WorkSort::Status, true) => parented(joined_page!(
                 $db,
@@ -618,7 +728,10 @@ macro_rules! work_page {
                 descending,
                 WorkSort::Status,
                 SortValue::text,
-                $t::status
+                $t::status,
+                concat!(stringify!($t), ".status"),
+                $read,
+                $scope
             )),
             (WorkSort::Client, true) => parented(joined_page!(
                 $db,
@@ -631,7 +744,10 @@ macro_rules! work_page {
                 descending,
                 WorkSort::Client,
                 SortValue::text,
-                clients::name
+                clients::name,
+                "clients.name",
+                $read,
+                $scope
             )),
         };
         rows
@@ -651,6 +767,25 @@ macro_rules! client_visible_requests {
         }
         query
     }};
+}
+
+/// A page of each of several clients' lists, read in one statement.
+#[derive(Debug, Clone)]
+pub struct ClientPages<T> {
+    /// The rows, by client, each client's in its page's order.
+    pub rows: Vec<WorkRow<T>>,
+    /// How many rows each client's whole list holds (every client asked for, 0 for those
+    /// without any), when the statement could count them: the page had no cursor.
+    pub totals: Option<HashMap<i64, i64>>,
+}
+
+impl<T> Default for ClientPages<T> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            totals: None,
+        }
+    }
 }
 
 /// One page of the firm's tasks by due date then id.
@@ -714,7 +849,9 @@ pub async fn list_tasks_sorted(
         filter,
         order,
         page,
-        parents
+        parents,
+        seek_page,
+        ()
     ))
 }
 
@@ -731,6 +868,103 @@ pub async fn count_tasks(
     .count()
     .get_result(c)
     .await)?)
+}
+
+/// The same page of each client's tasks (`filter`'s own client is ignored), in one statement:
+/// for each of `client_ids`, what [`list_tasks_sorted`] returns with that client as filter.
+/// Rows come by client (in no client order), each client's in its page's order.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a page's arguments, and its clients"
+)]
+pub async fn list_tasks_of_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<TaskStatus>,
+    filter: &WorkFilter,
+    order: WorkOrder,
+    page: &WorkPage,
+    parents: bool,
+    client_ids: &[i64],
+) -> DbResult<ClientPages<Task>> {
+    if client_ids.is_empty() {
+        return Ok(ClientPages::default());
+    }
+    // One client: its own seek (an index walk that stops at the limit), not a window.
+    if let [client_id] = client_ids {
+        let filter = WorkFilter {
+            client_id: Some(*client_id),
+            ..filter.clone()
+        };
+        let rows = list_tasks_sorted(db, firm_id, status, &filter, order, page, parents).await?;
+        return Ok(ClientPages { rows, totals: None });
+    }
+    let filter = &WorkFilter {
+        client_id: None,
+        ..filter.clone()
+    };
+    let mut totals = Vec::new();
+    let rows = work_page!(
+        db,
+        tasks,
+        Task,
+        filtered_tasks,
+        firm_id,
+        status,
+        filter,
+        order,
+        page,
+        parents,
+        pages_per_client,
+        (client_ids, &mut totals)
+    );
+    // Without bounds, a client's rows numbered are its whole list: their count is its total.
+    let whole = page.after.is_none() && page.before.is_none();
+    Ok(ClientPages {
+        rows,
+        totals: whole.then(|| {
+            let mut totals: HashMap<i64, i64> = totals.into_iter().collect();
+            for client_id in client_ids {
+                totals.entry(*client_id).or_insert(0);
+            }
+            totals
+        }),
+    })
+}
+
+/// How many tasks of each of `client_ids` match `status` and `filter` (its own client
+/// ignored), as (client id, count); clients without any are absent.
+pub async fn count_tasks_of_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<TaskStatus>,
+    filter: &WorkFilter,
+    client_ids: &[i64],
+) -> DbResult<Vec<(i64, i64)>> {
+    if let [client_id] = client_ids {
+        let filter = WorkFilter {
+            client_id: Some(*client_id),
+            ..filter.clone()
+        };
+        let count = count_tasks(db, firm_id, status, &filter).await?;
+        return Ok(vec![(*client_id, count)]);
+    }
+    let filter = &WorkFilter {
+        client_id: None,
+        ..filter.clone()
+    };
+    // Each client's first row by id, with its total (no GROUP BY on a boxed query).
+    let place = || partition_position("tasks.client_id", "tasks.id", "tasks.id", "ASC");
+    let rows: Vec<Place> = with_conn!(db, |c| {
+        let query = filtered_tasks!(firm_id, status, filter)
+            .filter(tasks::client_id.eq_any(client_ids))
+            .select(place());
+        FirstOfEach::new(query, 1).load(c).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(client_id, _, total)| (client_id, total))
+        .collect())
 }
 
 pub async fn find_task(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<Task> {
@@ -859,7 +1093,9 @@ pub async fn list_requests_sorted(
         filter,
         order,
         page,
-        parents
+        parents,
+        seek_page,
+        ()
     ))
 }
 
@@ -876,6 +1112,107 @@ pub async fn count_requests(
     .count()
     .get_result(c)
     .await)?)
+}
+
+/// The same page of each client's requests, in one statement: see [`list_tasks_of_clients`].
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a page's arguments, and its clients"
+)]
+pub async fn list_requests_of_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<RequestStatus>,
+    filter: &WorkFilter,
+    order: WorkOrder,
+    page: &WorkPage,
+    parents: bool,
+    client_ids: &[i64],
+) -> DbResult<ClientPages<InformationRequest>> {
+    if client_ids.is_empty() {
+        return Ok(ClientPages::default());
+    }
+    // One client: its own seek (an index walk that stops at the limit), not a window.
+    if let [client_id] = client_ids {
+        let filter = WorkFilter {
+            client_id: Some(*client_id),
+            ..filter.clone()
+        };
+        let rows = list_requests_sorted(db, firm_id, status, &filter, order, page, parents).await?;
+        return Ok(ClientPages { rows, totals: None });
+    }
+    let filter = &WorkFilter {
+        client_id: None,
+        ..filter.clone()
+    };
+    let mut totals = Vec::new();
+    let rows = work_page!(
+        db,
+        information_requests,
+        InformationRequest,
+        filtered_requests,
+        firm_id,
+        status,
+        filter,
+        order,
+        page,
+        parents,
+        pages_per_client,
+        (client_ids, &mut totals)
+    );
+    // Without bounds, a client's rows numbered are its whole list: their count is its total.
+    let whole = page.after.is_none() && page.before.is_none();
+    Ok(ClientPages {
+        rows,
+        totals: whole.then(|| {
+            let mut totals: HashMap<i64, i64> = totals.into_iter().collect();
+            for client_id in client_ids {
+                totals.entry(*client_id).or_insert(0);
+            }
+            totals
+        }),
+    })
+}
+
+/// How many requests of each of `client_ids` match: see [`count_tasks_of_clients`].
+pub async fn count_requests_of_clients(
+    db: &mut DbConn<'_>,
+    firm_id: i64,
+    status: Option<RequestStatus>,
+    filter: &WorkFilter,
+    client_ids: &[i64],
+) -> DbResult<Vec<(i64, i64)>> {
+    if let [client_id] = client_ids {
+        let filter = WorkFilter {
+            client_id: Some(*client_id),
+            ..filter.clone()
+        };
+        let count = count_requests(db, firm_id, status, &filter).await?;
+        return Ok(vec![(*client_id, count)]);
+    }
+    let filter = &WorkFilter {
+        client_id: None,
+        ..filter.clone()
+    };
+    // Each client's first row by id, with its total (no GROUP BY on a boxed query).
+    let place = || {
+        partition_position(
+            "information_requests.client_id",
+            "information_requests.id",
+            "information_requests.id",
+            "ASC",
+        )
+    };
+    let rows: Vec<Place> = with_conn!(db, |c| {
+        let query = filtered_requests!(firm_id, status, filter)
+            .filter(information_requests::client_id.eq_any(client_ids))
+            .select(place());
+        FirstOfEach::new(query, 1).load(c).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(client_id, _, total)| (client_id, total))
+        .collect())
 }
 
 pub async fn find_request(

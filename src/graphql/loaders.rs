@@ -891,3 +891,238 @@ impl Loader<RequestsOf> for FirmLoader {
         }))
     }
 }
+
+/// What a nested list of tasks or requests asks of every parent of its level (the same
+/// arguments for each, so they share one statement): status (`S`: a task's or a request's),
+/// filter (its own client unset), order, keyset, and whether its rows' parents are joined.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkQuery<S> {
+    pub status: Option<S>,
+    pub filter: work::WorkFilter,
+    pub order: work::WorkOrder,
+    pub page: work::WorkPage,
+    pub parents: bool,
+}
+
+/// One client's page of tasks (`S` = `TaskStatus`) or requests (`RequestStatus`) under a
+/// query: `Client.tasks` and `Client.requests` of a page of clients read in one statement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkOfClient<S> {
+    pub client_id: i64,
+    pub query: Arc<WorkQuery<S>>,
+}
+
+/// One client's page of work, and how many rows its whole list holds when the page's
+/// statement could count them (a page without cursor).
+pub type ClientWork<Row> = (Vec<work::WorkRow<Row>>, Option<i64>);
+
+/// How many of one client's tasks or requests match a status and filter (its own client
+/// unset): the `totalCount` of [`WorkOfClient`] pages, counted in one statement per level.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkCountOfClient<S> {
+    pub client_id: i64,
+    pub query: Arc<(Option<S>, work::WorkFilter)>,
+}
+
+/// The keys' clients grouped by the query they share (one group, usually).
+fn clients_by_query<Q: Hash + Eq>(
+    keys: impl Iterator<Item = (i64, Arc<Q>)>,
+) -> HashMap<Arc<Q>, Vec<i64>> {
+    let mut groups: HashMap<Arc<Q>, Vec<i64>> = HashMap::new();
+    for (client_id, query) in keys {
+        groups.entry(query).or_default().push(client_id);
+    }
+    groups
+}
+
+/// The loaders of one kind of client work (`$status`, rows `$row`): a page per client and a
+/// count per client, one statement per distinct query among the keys.
+macro_rules! work_of_clients {
+    ($status:ty, $row:ty, $list:path, $count:path) => {
+        impl Loader<WorkOfClient<$status>> for FirmLoader {
+            type Value = ClientWork<$row>;
+            type Error = async_graphql::Error;
+
+            async fn load(
+                &self,
+                keys: &[WorkOfClient<$status>],
+            ) -> LoadResult<WorkOfClient<$status>, ClientWork<$row>> {
+                let mut loaded = HashMap::new();
+                let groups = clients_by_query(
+                    keys.iter()
+                        .map(|key| (key.client_id, Arc::clone(&key.query))),
+                );
+                for (query, client_ids) in groups {
+                    let firm_id = self.firm_id;
+                    let pages = with_db(&self.pool, async |db| {
+                        $list(
+                            db,
+                            firm_id,
+                            query.status,
+                            &query.filter,
+                            query.order,
+                            &query.page,
+                            query.parents,
+                            &client_ids,
+                        )
+                        .await
+                    })
+                    .await?;
+                    let key = |client_id: i64| WorkOfClient {
+                        client_id,
+                        query: Arc::clone(&query),
+                    };
+                    let group: Vec<WorkOfClient<$status>> =
+                        client_ids.iter().map(|client_id| key(*client_id)).collect();
+                    let rows = grouped(&group, pages.rows, |(row, ..)| key(row.client_id));
+                    loaded.extend(rows.into_iter().map(|(key, rows)| {
+                        let total = pages
+                            .totals
+                            .as_ref()
+                            .map(|totals| totals.get(&key.client_id).copied().unwrap_or(0));
+                        (key, (rows, total))
+                    }));
+                }
+                Ok(loaded)
+            }
+        }
+
+        impl Loader<WorkCountOfClient<$status>> for FirmLoader {
+            type Value = i64;
+            type Error = async_graphql::Error;
+
+            async fn load(
+                &self,
+                keys: &[WorkCountOfClient<$status>],
+            ) -> LoadResult<WorkCountOfClient<$status>, i64> {
+                let mut loaded: HashMap<WorkCountOfClient<$status>, i64> =
+                    keys.iter().map(|key| (key.clone(), 0)).collect();
+                let groups = clients_by_query(
+                    keys.iter()
+                        .map(|key| (key.client_id, Arc::clone(&key.query))),
+                );
+                for (query, client_ids) in groups {
+                    let firm_id = self.firm_id;
+                    let counts = with_db(&self.pool, async |db| {
+                        $count(db, firm_id, query.0, &query.1, &client_ids).await
+                    })
+                    .await?;
+                    loaded.extend(counts.into_iter().map(|(client_id, count)| {
+                        let key = WorkCountOfClient {
+                            client_id,
+                            query: Arc::clone(&query),
+                        };
+                        (key, count)
+                    }));
+                }
+                Ok(loaded)
+            }
+        }
+    };
+}
+
+work_of_clients!(
+    crate::domain::TaskStatus,
+    work::Task,
+    work::list_tasks_of_clients,
+    work::count_tasks_of_clients
+);
+work_of_clients!(
+    crate::domain::RequestStatus,
+    work::InformationRequest,
+    work::list_requests_of_clients,
+    work::count_requests_of_clients
+);
+
+/// One owner's page of history (a client's, a mission's, a task's...) under a filter and
+/// keyset shared by the level: `history` under a page of clients, missions, tasks or requests
+/// reads every owner's page in one statement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HistoryOf {
+    pub owner: journal::HistoryOwner,
+    pub id: i64,
+    pub query: Arc<(journal::JournalFilter, Keyset<i64>)>,
+}
+
+/// How many entries one owner's history holds under a filter: the `totalCount` of
+/// [`HistoryOf`] pages after a cursor, counted in one statement per level.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HistoryCountOf {
+    pub owner: journal::HistoryOwner,
+    pub id: i64,
+    pub filter: Arc<journal::JournalFilter>,
+}
+
+/// One owner's page of history, and how many entries it holds when the page's statement
+/// could count them (a page without cursor).
+pub type OwnerHistory = (Vec<journal::LinkedEntry>, Option<i64>);
+
+impl Loader<HistoryOf> for FirmLoader {
+    type Value = OwnerHistory;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[HistoryOf]) -> LoadResult<HistoryOf, OwnerHistory> {
+        let mut groups: HashMap<_, Vec<i64>> = HashMap::new();
+        for key in keys {
+            let group = (key.owner, Arc::clone(&key.query));
+            groups.entry(group).or_default().push(key.id);
+        }
+        let mut loaded = HashMap::new();
+        for ((owner, query), ids) in groups {
+            let firm_id = self.firm_id;
+            let (filter, page) = &*query;
+            let pages = with_db(&self.pool, async |db| {
+                journal::list_linked_of_owners(db, firm_id, filter, owner, &ids, page).await
+            })
+            .await?;
+            let key = |id: i64| HistoryOf {
+                owner,
+                id,
+                query: Arc::clone(&query),
+            };
+            let group: Vec<HistoryOf> = ids.iter().map(|id| key(*id)).collect();
+            let rows = grouped(&group, pages.rows, |(entry, _)| {
+                key(owner.of(entry).unwrap_or_default())
+            });
+            loaded.extend(rows.into_iter().map(|(key, rows)| {
+                let total = pages
+                    .totals
+                    .as_ref()
+                    .map(|totals| totals.get(&key.id).copied().unwrap_or(0));
+                (key, (rows, total))
+            }));
+        }
+        Ok(loaded)
+    }
+}
+
+impl Loader<HistoryCountOf> for FirmLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[HistoryCountOf]) -> LoadResult<HistoryCountOf, i64> {
+        let mut loaded: HashMap<HistoryCountOf, i64> =
+            keys.iter().map(|key| (key.clone(), 0)).collect();
+        let mut groups: HashMap<_, Vec<i64>> = HashMap::new();
+        for key in keys {
+            let group = (key.owner, Arc::clone(&key.filter));
+            groups.entry(group).or_default().push(key.id);
+        }
+        for ((owner, filter), ids) in groups {
+            let firm_id = self.firm_id;
+            let counts = with_db(&self.pool, async |db| {
+                journal::count_of_owners(db, firm_id, &filter, owner, &ids).await
+            })
+            .await?;
+            loaded.extend(counts.into_iter().map(|(id, count)| {
+                let key = HistoryCountOf {
+                    owner,
+                    id,
+                    filter: Arc::clone(&filter),
+                };
+                (key, count)
+            }));
+        }
+        Ok(loaded)
+    }
+}

@@ -21,9 +21,12 @@ use serde::de::DeserializeOwned;
 use crate::config::GraphqlConfig;
 use crate::db::page::Keyset;
 use crate::db::{DbResult, Pool};
+use crate::domain::{RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::graphql::context::{Caller, caller};
-use crate::graphql::loaders::{AnswerCount, client_loader, firm_loader};
+use crate::graphql::loaders::{
+    AnswerCount, HistoryCountOf, WorkCountOfClient, client_loader, firm_loader,
+};
 
 /// The page sizes of the schema, from `[graphql]`.
 #[derive(Debug, Clone, Copy)]
@@ -250,7 +253,11 @@ impl<K> PageRequest<K> {
         // A first page (no cursor) that is not cut holds the whole list: its length is the
         // count, and no count statement runs.
         let total = match total.0 {
-            Counter::Query(_) | Counter::AnswersOf(_)
+            Counter::Query(_)
+            | Counter::AnswersOf(_)
+            | Counter::TasksOfClient(_)
+            | Counter::RequestsOfClient(_)
+            | Counter::HistoryOf(_)
                 if !more && self.keyset.after.is_none() && self.keyset.before.is_none() =>
             {
                 TotalCount(Counter::Known(
@@ -324,6 +331,12 @@ enum Counter {
     Query(Arc<CountFn>),
     /// The answers of a request: counted for every request of the level in one statement.
     AnswersOf(i64),
+    /// A client's tasks: counted for every client of the level in one statement.
+    TasksOfClient(WorkCountOfClient<TaskStatus>),
+    /// A client's requests: counted for every client of the level in one statement.
+    RequestsOfClient(WorkCountOfClient<RequestStatus>),
+    /// An owner's history: counted for every owner of the level in one statement.
+    HistoryOf(HistoryCountOf),
     /// A list loaded whole: its length.
     Known(i64),
 }
@@ -332,6 +345,26 @@ impl TotalCount {
     /// The number of answers of a request (as the caller may see them).
     pub fn answers_of(request_id: i64) -> Self {
         Self(Counter::AnswersOf(request_id))
+    }
+
+    /// A count already known.
+    pub fn known(count: i64) -> Self {
+        Self(Counter::Known(count))
+    }
+
+    /// The number of a client's tasks matching a status and filter.
+    pub fn tasks_of_client(key: WorkCountOfClient<TaskStatus>) -> Self {
+        Self(Counter::TasksOfClient(key))
+    }
+
+    /// The number of a client's requests matching a status and filter.
+    pub fn requests_of_client(key: WorkCountOfClient<RequestStatus>) -> Self {
+        Self(Counter::RequestsOfClient(key))
+    }
+
+    /// The number of entries of an owner's history matching a filter.
+    pub fn history_of(key: HistoryCountOf) -> Self {
+        Self(Counter::HistoryOf(key))
     }
 
     /// A count run by `count` on a connection of the schema's pool when the field is read.
@@ -363,6 +396,18 @@ impl TotalCount {
                 };
                 counted.unwrap_or_default()
             }
+            Counter::TasksOfClient(key) => firm_loader(ctx)?
+                .load_one(key.clone())
+                .await?
+                .unwrap_or_default(),
+            Counter::RequestsOfClient(key) => firm_loader(ctx)?
+                .load_one(key.clone())
+                .await?
+                .unwrap_or_default(),
+            Counter::HistoryOf(key) => firm_loader(ctx)?
+                .load_one(key.clone())
+                .await?
+                .unwrap_or_default(),
         };
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }

@@ -1301,3 +1301,379 @@ counted_backend_test!(
         work_pages_with_every_nested_field_run_four_statements(db).await;
     }
 );
+
+/// Firm A of the world plus four clients whose monthly missions of the firm's service started
+/// 1, 2, 4 and 6 months back (so each has its own number of tasks and requests) and one
+/// client with no mission; the first task of every other client completed and the first
+/// request of every third closed, so statuses differ. Returns every client's id.
+async fn clients_with_work(app: &TestApp, world: &World) -> Vec<String> {
+    let admin = &world.admin_a;
+    let mut clients = vec![
+        world.firm_a.client.clone(),
+        world.firm_a.other_client.clone(),
+    ];
+    for (months, name) in [
+        (1, "Atelier"),
+        (2, "Cordonnerie"),
+        (4, "Droguerie"),
+        (6, "Épicerie"),
+    ] {
+        let data = app
+            .ok(
+                admin,
+                "mutation($name: String!) { createClient(input: { name: $name }) { id } }",
+                json!({ "name": name }),
+            )
+            .await;
+        let client = data["createClient"]["id"].as_str().expect("id").to_string();
+        let data = app
+            .ok(
+                admin,
+                "mutation($input: CreateMissionInput!) { createMission(input: $input) { id } }",
+                json!({ "input": {
+                    "clientId": client, "name": format!("TVA {name}"),
+                    "startDate": months_ago_28th(months),
+                    "lines": [{ "serviceId": world.firm_a.service, "frequency": "MONTHLY" }]
+                }}),
+            )
+            .await;
+        app.ok(
+            admin,
+            "mutation($id: ID!) { signMission(id: $id) { status } }",
+            json!({ "id": data["createMission"]["id"] }),
+        )
+        .await;
+        clients.push(client);
+    }
+    let data = app
+        .ok(
+            admin,
+            "mutation { createClient(input: { name: \"Fromagerie sans mission\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    clients.push(data["createClient"]["id"].as_str().expect("id").to_string());
+    for (index, client) in clients.iter().enumerate() {
+        let data = app
+            .ok(
+                admin,
+                "query($c: ID!) { firm { tasks(clientId: $c, first: 1) { nodes { id } } \
+                 informationRequests(clientId: $c, first: 1) { nodes { id } } } }",
+                json!({ "c": client }),
+            )
+            .await;
+        if let Some(task) = data["firm"]["tasks"]["nodes"][0]["id"].as_str()
+            && index % 2 == 0
+        {
+            app.ok(
+                admin,
+                "mutation($id: ID!) { completeTask(id: $id) { status } }",
+                json!({ "id": task }),
+            )
+            .await;
+        }
+        if let Some(request) = data["firm"]["informationRequests"]["nodes"][0]["id"].as_str()
+            && index % 3 == 0
+        {
+            app.ok(
+                admin,
+                "mutation($id: ID!) { closeRequest(id: $id) { status } }",
+                json!({ "id": request }),
+            )
+            .await;
+        }
+    }
+    clients
+}
+
+/// A nested history with every page field and its entries' links.
+const HISTORY: &str = "history(first: 3) { totalCount pageInfo { hasNextPage hasPreviousPage \
+                       startCursor endCursor } edges { cursor node { id kind occurredAt \
+                       client { name } mission { name } actor { kind } } } }";
+
+/// A nested list of a client's tasks or requests with every page field and its rows' parents.
+fn client_work(field: &str, text: &str, arguments: &str) -> String {
+    format!(
+        "{field}({arguments}) {{ totalCount pageInfo {{ hasNextPage hasPreviousPage startCursor \
+         endCursor }} edges {{ cursor node {{ id {text} dueDate status client {{ name }} \
+         mission {{ name }} }} }} }}"
+    )
+}
+
+/// A page of clients with each client's tasks and requests (`Client.tasks`, `Client.requests`)
+/// reads each nested list for every client of the page in one statement, whatever the number
+/// of clients, and each client's list is exactly what that client's own list answers (the
+/// lookup `client(id)` reads it alone, by its own seek): rows, order, cursors, `pageInfo` and
+/// `totalCount`, under every order, forward and backward, with filters and after a cursor.
+async fn a_clients_page_reads_each_nested_list_in_one_statement(db: TestDb) {
+    let app = TestApp::new(db);
+    let world = World::build(&app).await;
+    let admin = &world.admin_a;
+    let clients = clients_with_work(&app, &world).await;
+    assert_eq!(clients.len(), 7);
+
+    // The same arguments for both lists: the orders, forward and backward, and a status.
+    let shapes = [
+        "first: 2",
+        "last: 3",
+        "first: 3, orderBy: { field: DUE_DATE, direction: DESC }",
+        "last: 2, orderBy: { field: STATUS }",
+        "first: 2, orderBy: { field: STATUS, direction: DESC }",
+        "first: 2, orderBy: { field: CLIENT, direction: DESC }",
+        "first: 4, status: OPEN",
+    ];
+    let mut seen_more = 0;
+    let mut totals = std::collections::BTreeSet::new();
+    for arguments in shapes {
+        let tasks = client_work("tasks", "title", arguments);
+        let requests = client_work("requests", "text", arguments);
+        let page = format!(
+            "{{ firm {{ clients(first: 50) {{ nodes {{ id name {tasks} {requests} {HISTORY} }} }} }} }}"
+        );
+        app.ok(admin, &page, json!({})).await;
+        let (data, cost) = measured(&app, admin, &page).await;
+        // The clients, each client's tasks with their parents and counts, its requests too,
+        // its history with the entries' clients, missions and actors.
+        assert_eq!((cost.data, cost.pings), (4, 0), "{arguments}: {cost:?}");
+        let nodes = data["firm"]["clients"]["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), 7, "{data}");
+        for node in nodes {
+            let alone = app
+                .ok(
+                    admin,
+                    &format!(
+                        "query($c: ID!) {{ firm {{ client(id: $c) {{ {tasks} {requests} {HISTORY} }} }} }}"
+                    ),
+                    json!({ "c": node["id"] }),
+                )
+                .await;
+            assert_eq!(
+                node["history"], alone["firm"]["client"]["history"],
+                "{}",
+                node["name"]
+            );
+            for list in ["tasks", "requests"] {
+                assert_eq!(
+                    node[list], alone["firm"]["client"][list],
+                    "{arguments}: {list} of {}",
+                    node["name"]
+                );
+                let edges = node[list]["edges"].as_array().expect("edges");
+                assert!(
+                    edges
+                        .iter()
+                        .all(|edge| edge["node"]["client"]["name"] == node["name"]),
+                    "{arguments}: {node}"
+                );
+                if node[list]["pageInfo"]["hasNextPage"] == true
+                    || node[list]["pageInfo"]["hasPreviousPage"] == true
+                {
+                    seen_more += 1;
+                }
+                totals.insert(node[list]["totalCount"].as_i64().expect("count"));
+            }
+        }
+    }
+    // The lists were cut for some clients and their counts differ (0 for the client without
+    // a mission): the comparison above is not between empty or identical lists.
+    assert!(seen_more > 10, "{seen_more}");
+    assert!(totals.contains(&0) && totals.len() >= 4, "{totals:?}");
+
+    // After a cursor (one client's, applied to every client's list as to each alone): the
+    // counts are then one more statement for the level, not one per client.
+    let cursor_of = app
+        .ok(
+            admin,
+            &format!(
+                "query($c: ID!) {{ firm {{ client(id: $c) {{ {} }} }} }}",
+                client_work("tasks", "title", "first: 1")
+            ),
+            json!({ "c": clients[5] }),
+        )
+        .await;
+    let cursor = cursor_of["firm"]["client"]["tasks"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_string();
+    let tasks = client_work("tasks", "title", &format!("first: 2, after: \"{cursor}\""));
+    let page = format!("{{ firm {{ clients(first: 50) {{ nodes {{ id name {tasks} }} }} }} }}");
+    app.ok(admin, &page, json!({})).await;
+    let (data, cost) = measured(&app, admin, &page).await;
+    assert_eq!((cost.data, cost.pings), (3, 0), "{cost:?}");
+    let nodes = data["firm"]["clients"]["nodes"].as_array().expect("nodes");
+    let mut shown = 0;
+    for node in nodes {
+        let alone = app
+            .ok(
+                admin,
+                &format!("query($c: ID!) {{ firm {{ client(id: $c) {{ {tasks} }} }} }}"),
+                json!({ "c": node["id"] }),
+            )
+            .await;
+        assert_eq!(
+            node["tasks"], alone["firm"]["client"]["tasks"],
+            "{}",
+            node["name"]
+        );
+        assert_eq!(node["tasks"]["pageInfo"]["hasPreviousPage"], true, "{node}");
+        shown += node["tasks"]["edges"].as_array().map_or(0, Vec::len);
+    }
+    assert!(shown > 4, "{data}");
+
+    // A cursor of another order is refused for the whole page, naming the argument.
+    let wrong = format!(
+        "{{ firm {{ clients(first: 50) {{ nodes {{ {} }} }} }} }}",
+        client_work(
+            "tasks",
+            "title",
+            &format!("first: 2, after: \"{cursor}\", orderBy: {{ field: STATUS }}")
+        )
+    );
+    let response = app.exec(admin, &wrong, json!({})).await;
+    assert!(
+        error_codes(&response)
+            .iter()
+            .all(|code| code == "BAD_USER_INPUT")
+            && !error_codes(&response).is_empty(),
+        "{response}"
+    );
+}
+
+counted_backend_test!(
+    async fn a_clients_page_reads_each_clients_tasks_and_requests_in_one_statement(db: TestDb) {
+        a_clients_page_reads_each_nested_list_in_one_statement(db).await;
+    }
+);
+
+/// `history` under a page of tasks, of requests and of missions reads every row's history
+/// in one statement (and, after a cursor, every row's count in one more), each row's
+/// history exactly what its own lookup answers: entries, order, cursors, `pageInfo`, counts.
+async fn nested_histories_read_every_owners_page_in_one_statement(db: TestDb) {
+    let app = TestApp::new(db);
+    let world = World::build(&app).await;
+    let admin = &world.admin_a;
+    clients_with_work(&app, &world).await;
+    // More history on some rows: tasks completed and reopened once or twice.
+    let data = app
+        .ok(
+            admin,
+            "{ firm { tasks(first: 12) { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    let tasks = data["firm"]["tasks"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    for (index, task) in tasks.iter().enumerate() {
+        for _ in 0..index % 3 {
+            for mutation in ["completeTask", "reopenTask"] {
+                app.ok(
+                    admin,
+                    &format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}"),
+                    json!({ "id": task["id"] }),
+                )
+                .await;
+            }
+        }
+    }
+    let mut seen_more = 0;
+    let mut totals = std::collections::BTreeSet::new();
+    let kinds = "filter: { kinds: [\"task.completed\", \"mission.signed\", \"request.closed\"] }";
+    for (list, lookup) in [
+        ("tasks", "task"),
+        ("informationRequests", "informationRequest"),
+        ("missions", "mission"),
+    ] {
+        for arguments in [
+            "first: 2".to_string(),
+            "last: 2".to_string(),
+            format!("first: 1, {kinds}"),
+        ] {
+            let history = format!(
+                "history({arguments}) {{ totalCount pageInfo {{ hasNextPage hasPreviousPage \
+                 startCursor endCursor }} edges {{ cursor node {{ id kind client {{ name }} \
+                 actor {{ kind }} }} }} }}"
+            );
+            let page = format!("{{ firm {{ {list}(first: 12) {{ nodes {{ id {history} }} }} }} }}");
+            app.ok(admin, &page, json!({})).await;
+            let (data, cost) = measured(&app, admin, &page).await;
+            // The page, then every row's history with its count.
+            assert_eq!(
+                (cost.data, cost.pings),
+                (2, 0),
+                "{list} {arguments}: {cost:?}"
+            );
+            let nodes = data["firm"][list]["nodes"].as_array().expect("nodes");
+            assert!(nodes.len() >= 6, "{data}");
+            for node in nodes {
+                let alone = app
+                    .ok(
+                        admin,
+                        &format!(
+                            "query($id: ID!) {{ firm {{ {lookup}(id: $id) {{ {history} }} }} }}"
+                        ),
+                        json!({ "id": node["id"] }),
+                    )
+                    .await;
+                assert_eq!(
+                    node["history"], alone["firm"][lookup]["history"],
+                    "{list} {arguments}: {}",
+                    node["id"]
+                );
+                let info = &node["history"]["pageInfo"];
+                if info["hasNextPage"] == true || info["hasPreviousPage"] == true {
+                    seen_more += 1;
+                }
+                totals.insert(node["history"]["totalCount"].as_i64().expect("count"));
+            }
+        }
+    }
+    assert!(seen_more > 10, "{seen_more}");
+    assert!(totals.len() >= 4, "{totals:?}");
+
+    // After a cursor (one task's, applied to every task's history as to each alone).
+    let data = app
+        .ok(
+            admin,
+            "query($id: ID!) { firm { task(id: $id) { history(first: 1) { pageInfo { endCursor } } } } }",
+            json!({ "id": tasks[11]["id"] }),
+        )
+        .await;
+    let cursor = data["firm"]["task"]["history"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_string();
+    let history = format!(
+        "history(first: 2, after: \"{cursor}\") {{ totalCount pageInfo {{ hasNextPage \
+         hasPreviousPage }} edges {{ cursor node {{ id kind }} }} }}"
+    );
+    let page = format!("{{ firm {{ tasks(first: 12) {{ nodes {{ id {history} }} }} }} }}");
+    app.ok(admin, &page, json!({})).await;
+    let (data, cost) = measured(&app, admin, &page).await;
+    // The page, every task's history, every task's count.
+    assert_eq!((cost.data, cost.pings), (3, 0), "{cost:?}");
+    let mut shown = 0;
+    for node in data["firm"]["tasks"]["nodes"].as_array().expect("nodes") {
+        let alone = app
+            .ok(
+                admin,
+                &format!("query($id: ID!) {{ firm {{ task(id: $id) {{ {history} }} }} }}"),
+                json!({ "id": node["id"] }),
+            )
+            .await;
+        assert_eq!(
+            node["history"], alone["firm"]["task"]["history"],
+            "{}",
+            node["id"]
+        );
+        shown += node["history"]["edges"].as_array().map_or(0, Vec::len);
+    }
+    assert!(shown > 2, "{data}");
+}
+
+counted_backend_test!(
+    async fn nested_histories_run_one_statement_per_level(db: TestDb) {
+        nested_histories_read_every_owners_page_in_one_statement(db).await;
+    }
+);

@@ -3,7 +3,11 @@
 //! `workload` counts. "Today" is always the firm's local date, never the server's.
 //! No diesel here, and no rule that changes anything: these are reads.
 
-use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object};
+use std::hash::Hash;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object, OutputType};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 
 use futures_util::FutureExt as _;
@@ -15,7 +19,10 @@ use crate::domain::{RequestStatus, TaskStatus};
 use crate::error::AppError;
 use crate::generation::firm_today;
 use crate::graphql::context::{StaffGuard, connect, parse_id, staff, visible_to_staff};
-use crate::graphql::loaders::{firm_of, prime_parents, user_of};
+use crate::graphql::loaders::{
+    ClientWork, FirmLoader, WorkCountOfClient, WorkOfClient, WorkQuery, firm_loader, firm_of,
+    prime_parents, user_of,
+};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::Date;
 
@@ -164,8 +171,7 @@ pub async fn task_page(
     let page = args.read(ctx)?;
     let order = TaskOrder::read(order_by);
     same_order(&page.keyset, order)?;
-    let parents = shows_parents(ctx.look_ahead().field("nodes"))
-        || shows_parents(ctx.look_ahead().field("edges").field("node"));
+    let parents = page_shows_parents(ctx);
     let mut conn = connect(ctx).await?;
     let rows = work::list_tasks_sorted(
         &mut conn.as_db(),
@@ -211,8 +217,7 @@ pub async fn request_page(
     let page = args.read(ctx)?;
     let order = RequestOrder::read(order_by);
     same_order(&page.keyset, order)?;
-    let parents = shows_parents(ctx.look_ahead().field("nodes"))
-        || shows_parents(ctx.look_ahead().field("edges").field("node"));
+    let parents = page_shows_parents(ctx);
     let mut conn = connect(ctx).await?;
     let rows = work::list_requests_sorted(
         &mut conn.as_db(),
@@ -242,6 +247,97 @@ pub async fn request_page(
         total,
         |(_, key, _)| key.clone(),
         |(row, ..)| InformationRequest(row),
+    ))
+}
+
+/// Whether the nodes of the connection `ctx` resolves show one of their parents.
+fn page_shows_parents(ctx: &Context<'_>) -> bool {
+    shows_parents(ctx.look_ahead().field("nodes"))
+        || shows_parents(ctx.look_ahead().field("edges").field("node"))
+}
+
+/// One page of a client's tasks (`Client.tasks`): what [`task_page`] answers with the client
+/// in `filter`, but read for every client of the level in one statement, and their
+/// `totalCount`s in one more (the [`WorkOfClient`] loaders).
+pub async fn client_task_page(
+    ctx: &Context<'_>,
+    client_id: i64,
+    status: Option<TaskStatus>,
+    filter: WorkFilter,
+    order_by: Option<TaskOrder>,
+    args: PageArgs,
+) -> async_graphql::Result<Page<work::WorkKey, Task>> {
+    let order = TaskOrder::read(order_by);
+    let count = TotalCount::tasks_of_client;
+    client_work_page(ctx, client_id, (status, filter, order), args, count, Task).await
+}
+
+/// One page of a client's requests (`Client.requests`): see [`client_task_page`].
+pub async fn client_request_page(
+    ctx: &Context<'_>,
+    client_id: i64,
+    status: Option<RequestStatus>,
+    filter: WorkFilter,
+    order_by: Option<RequestOrder>,
+    args: PageArgs,
+) -> async_graphql::Result<Page<work::WorkKey, InformationRequest>> {
+    let order = RequestOrder::read(order_by);
+    let count = TotalCount::requests_of_client;
+    let node = InformationRequest;
+    client_work_page(ctx, client_id, (status, filter, order), args, count, node).await
+}
+
+/// A client's page of work (`S`: a task's or a request's status) through the firm's loaders.
+async fn client_work_page<S, Row, Node>(
+    ctx: &Context<'_>,
+    client_id: i64,
+    (status, filter, order): (Option<S>, WorkFilter, WorkOrder),
+    args: PageArgs,
+    count: fn(WorkCountOfClient<S>) -> TotalCount,
+    node: fn(Row) -> Node,
+) -> async_graphql::Result<Page<work::WorkKey, Node>>
+where
+    S: Copy + Hash + Eq + Send + Sync + 'static,
+    Row: Clone + Send + Sync + 'static,
+    Node: OutputType,
+    FirmLoader: Loader<WorkOfClient<S>, Value = ClientWork<Row>, Error = async_graphql::Error>,
+{
+    staff(ctx)?;
+    let page = args.read(ctx)?;
+    same_order(&page.keyset, order)?;
+    // Every client of the level asks the same query: its client is the key's, not the filter's.
+    let filter = WorkFilter {
+        client_id: None,
+        ..filter
+    };
+    let query = WorkQuery {
+        status,
+        filter: filter.clone(),
+        order,
+        page: page.keyset.clone(),
+        parents: page_shows_parents(ctx),
+    };
+    let key = WorkOfClient {
+        client_id,
+        query: Arc::new(query),
+    };
+    let (rows, known) = firm_loader(ctx)?.load_one(key).await?.unwrap_or_default();
+    prime_parents(
+        ctx,
+        rows.iter().filter_map(|(.., parents)| parents.as_ref()),
+    )?;
+    let total = match known {
+        Some(total) => TotalCount::known(total),
+        None => count(WorkCountOfClient {
+            client_id,
+            query: Arc::new((status, filter)),
+        }),
+    };
+    Ok(page.connection(
+        rows,
+        total,
+        |(_, key, _)| key.clone(),
+        |(row, ..)| node(row),
     ))
 }
 

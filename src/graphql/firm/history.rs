@@ -7,11 +7,15 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 use futures_util::FutureExt as _;
 
 use super::types::{Client, Contact, Mission, StaffMember, utc};
-use crate::db::journal::{self, EntryLinks, JournalEntry, JournalFilter};
+use std::sync::Arc;
+
+use crate::db::journal::{self, EntryLinks, HistoryOwner, JournalEntry, JournalFilter};
 use crate::domain::gid::Kind;
 use crate::error::AppError;
 use crate::graphql::context::{StaffGuard, connect, gid, staff, visible_to_staff};
-use crate::graphql::loaders::{ClientKey, ContactKey, MissionKey, firm_loader, one, user_of};
+use crate::graphql::loaders::{
+    ClientKey, ContactKey, HistoryCountOf, HistoryOf, MissionKey, firm_loader, one, user_of,
+};
 use crate::graphql::pages::{Page, PageArgs, TotalCount};
 use crate::graphql::scalars::DateTime;
 
@@ -186,29 +190,39 @@ pub struct HistoryArgs {
     pub page: PageArgs,
 }
 
-/// One page of the signed-in firm's history narrowed by `base` (an object, a client, a
-/// mission) and the caller's filter, newest first.
-pub async fn history_page(
-    ctx: &Context<'_>,
+/// `base` with the caller's history filter, checked (BAD_USER_INPUT naming the argument).
+fn history_filter(
     mut base: JournalFilter,
-    args: HistoryArgs,
-) -> async_graphql::Result<Page<i64, HistoryEntry>> {
-    let firm_id = staff(ctx)?.firm_id;
-    let filter = args.filter.unwrap_or_default();
+    filter: Option<HistoryFilter>,
+) -> Result<JournalFilter, AppError> {
+    let filter = filter.unwrap_or_default();
     let kinds = filter.kinds.unwrap_or_default();
     if kinds.len() > MAX_KINDS {
-        return Err(
-            AppError::bad_input("filter.kinds", format!("name at most {MAX_KINDS} kinds")).into(),
-        );
+        return Err(AppError::bad_input(
+            "filter.kinds",
+            format!("name at most {MAX_KINDS} kinds"),
+        ));
     }
     if let (Some(since), Some(until)) = (filter.since, filter.until)
         && until < since
     {
-        return Err(AppError::bad_input("filter.until", "until is before since").into());
+        return Err(AppError::bad_input("filter.until", "until is before since"));
     }
     base.kinds = kinds;
     base.since = filter.since.map(|instant| instant.0.naive_utc());
     base.until = filter.until.map(|instant| instant.0.naive_utc());
+    Ok(base)
+}
+
+/// One page of the signed-in firm's history narrowed by `base` (an object, a client, a
+/// mission) and the caller's filter, newest first.
+pub async fn history_page(
+    ctx: &Context<'_>,
+    base: JournalFilter,
+    args: HistoryArgs,
+) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+    let firm_id = staff(ctx)?.firm_id;
+    let base = history_filter(base, args.filter)?;
     let page = args.page.read(ctx)?;
     let mut conn = connect(ctx).await?;
     // The client, mission and actor of each entry in the page's own statement.
@@ -219,6 +233,41 @@ pub async fn history_page(
         let base = base.clone();
         async move { journal::count(&mut pool.get().await?.as_db(), firm_id, &base).await }.boxed()
     });
+    Ok(page.connection(
+        rows,
+        total,
+        |(row, _)| row.id,
+        |(row, links)| HistoryEntry(row, Some(Box::new(links))),
+    ))
+}
+
+/// One page of the history of one owner (a client, a mission, a task, a request: `owner`'s
+/// kind, `id`): what [`history_page`] answers with the owner as filter, read for every owner
+/// of the level in one statement, and their `totalCount`s in one more (the [`HistoryOf`]
+/// loaders).
+pub async fn owner_history_page(
+    ctx: &Context<'_>,
+    owner: HistoryOwner,
+    id: i64,
+    args: HistoryArgs,
+) -> async_graphql::Result<Page<i64, HistoryEntry>> {
+    staff(ctx)?;
+    let filter = history_filter(JournalFilter::default(), args.filter)?;
+    let page = args.page.read(ctx)?;
+    let key = HistoryOf {
+        owner,
+        id,
+        query: Arc::new((filter.clone(), page.keyset.clone())),
+    };
+    let (rows, known) = firm_loader(ctx)?.load_one(key).await?.unwrap_or_default();
+    let total = match known {
+        Some(total) => TotalCount::known(total),
+        None => TotalCount::history_of(HistoryCountOf {
+            owner,
+            id,
+            filter: Arc::new(filter),
+        }),
+    };
     Ok(page.connection(
         rows,
         total,

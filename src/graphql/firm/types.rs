@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::graphql::firm::webhooks::WebhookEvent;
 use chrono::NaiveDateTime;
 
-use crate::db::journal::JournalFilter;
+use crate::db::journal::HistoryOwner;
 use crate::db::{catalog, clients, firms, missions, outbox, work};
 use crate::domain::schedule::{Frequency, WorkingDayAdjustment};
 use crate::domain::{
@@ -17,11 +17,11 @@ use crate::domain::{
 };
 use crate::graphql::context::{StaffGuard, gid, staff, visible_to_staff};
 use crate::graphql::firm::day::{
-    RequestFilter, RequestOrder, TaskFilter, TaskOrder, request_filter, request_page, task_filter,
-    task_page,
+    RequestFilter, RequestOrder, TaskFilter, TaskOrder, client_request_page, client_task_page,
+    request_filter, task_filter,
 };
 use crate::graphql::firm::history::{
-    HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, history_page,
+    HistoryActor, HistoryArgs, HistoryEntry, HistoryFilter, owner_history_page,
 };
 use crate::graphql::loaders::{
     AnswerPage, AttemptsOf, CategoryKey, ContactKey, ContactsOf, ItemsOf, LinesOf, MissionsOf,
@@ -297,8 +297,9 @@ impl Client {
             ..work::WorkFilter::default()
         };
         let filter = task_filter(ctx, base, filter).await?;
-        task_page(
+        client_task_page(
             ctx,
+            self.0.id,
             status,
             filter,
             order_by,
@@ -334,8 +335,9 @@ impl Client {
             ..work::WorkFilter::default()
         };
         let filter = request_filter(ctx, base, filter).await?;
-        request_page(
+        client_request_page(
             ctx,
+            self.0.id,
             status,
             filter,
             order_by,
@@ -360,12 +362,10 @@ impl Client {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
-        history_page(
+        owner_history_page(
             ctx,
-            JournalFilter {
-                client_id: Some(self.0.id),
-                ..JournalFilter::default()
-            },
+            HistoryOwner::Client,
+            self.0.id,
             HistoryArgs {
                 filter,
                 page: PageArgs {
@@ -479,12 +479,10 @@ impl Mission {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
-        history_page(
+        owner_history_page(
             ctx,
-            JournalFilter {
-                mission_id: Some(self.0.id),
-                ..JournalFilter::default()
-            },
+            HistoryOwner::Mission,
+            self.0.id,
             HistoryArgs {
                 filter,
                 page: PageArgs {
@@ -645,12 +643,10 @@ impl Task {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
-        history_page(
+        owner_history_page(
             ctx,
-            JournalFilter {
-                object: Some(("task", self.0.id)),
-                ..JournalFilter::default()
-            },
+            HistoryOwner::Object("task"),
+            self.0.id,
             HistoryArgs {
                 filter,
                 page: PageArgs {
@@ -752,12 +748,10 @@ impl InformationRequest {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Page<i64, HistoryEntry>> {
-        history_page(
+        owner_history_page(
             ctx,
-            JournalFilter {
-                object: Some(("request", self.0.id)),
-                ..JournalFilter::default()
-            },
+            HistoryOwner::Object("request"),
+            self.0.id,
             HistoryArgs {
                 filter,
                 page: PageArgs {
