@@ -1,8 +1,6 @@
 //! The activity journal's rows: append-only (the migrations' triggers refuse UPDATE and
 //! DELETE on both backends), every read scoped by firm.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -10,7 +8,10 @@ use diesel_async::RunQueryDsl;
 use super::clients::{Client, Contact};
 use super::firms::User;
 use super::missions::Mission;
-use super::page::{FirstOfEach, Keyset, Place, by_parent, partition_position, read_direction};
+use super::page::{
+    FirstOfEach, Keyset, ParentPages, Place, by_parent, parent_totals, partition_position,
+    read_direction,
+};
 use super::schema::{clients, contacts, journal_entries, missions, users};
 use super::{DbConn, DbResult};
 use crate::with_conn;
@@ -286,16 +287,6 @@ fn owner_column(owner: HistoryOwner) -> &'static str {
     }
 }
 
-/// A page of each of several owners' histories, read in one statement.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryPages {
-    /// The entries, by owner, each owner's newest first (oldest first when reading backward).
-    pub rows: Vec<LinkedEntry>,
-    /// How many entries each owner's whole history holds (every owner asked for, 0 for those
-    /// without any), when the statement could count them: the page had no cursor.
-    pub totals: Option<HashMap<i64, i64>>,
-}
-
 /// The same page of the history of each of `ids` (owners of kind `owner`; `filter`'s own
 /// owner fields are kept as they are, so leave them unset), with the client, mission and actor
 /// of each entry, in one statement: for each owner, what [`list_linked`] returns with it as
@@ -307,14 +298,14 @@ pub async fn list_linked_of_owners(
     owner: HistoryOwner,
     ids: &[i64],
     page: &Keyset<i64>,
-) -> DbResult<HistoryPages> {
+) -> DbResult<ParentPages<LinkedEntry>> {
     match ids {
-        [] => return Ok(HistoryPages::default()),
+        [] => return Ok(ParentPages::empty()),
         // One owner: its own seek (an index walk that stops at the limit), not a window.
         [id] => {
             let filter = owner.narrow(filter.clone(), *id);
             let rows = list_linked(db, firm_id, &filter, page).await?;
-            return Ok(HistoryPages { rows, totals: None });
+            return Ok(ParentPages::sought(rows));
         }
         _ => {}
     }
@@ -350,17 +341,7 @@ pub async fn list_linked_of_owners(
     })
     .collect();
     let (rows, counted) = by_parent(rows);
-    let whole = page.after.is_none() && page.before.is_none();
-    Ok(HistoryPages {
-        rows: linked(rows),
-        totals: whole.then(|| {
-            let mut totals: HashMap<i64, i64> = counted.into_iter().collect();
-            for id in ids {
-                totals.entry(*id).or_insert(0);
-            }
-            totals
-        }),
-    })
+    Ok(ParentPages::numbered(linked(rows), counted, page))
 }
 
 /// How many entries of each of `ids` (owners of kind `owner`) match `filter`, as (owner id,
@@ -385,10 +366,7 @@ pub async fn count_of_owners(
         let query = owned_entries!(firm_id, filter, owner, ids, journal_entries::table);
         FirstOfEach::new(query.select(place()), 1).load(c).await
     })?;
-    Ok(rows
-        .into_iter()
-        .map(|(owner_id, _, total)| (owner_id, total))
-        .collect())
+    Ok(parent_totals(rows))
 }
 
 /// How many of the firm's entries match `filter`.

@@ -281,3 +281,51 @@ pub fn by_parent<T: WithPlace>(rows: Vec<T>) -> (Vec<T::Row>, Vec<(i64, i64)>) {
     totals.dedup();
     (rows.into_iter().map(|(row, _)| row).collect(), totals)
 }
+
+/// The (parent, total) of each row a counting [`FirstOfEach`] query read (one row per parent).
+pub fn parent_totals(rows: Vec<Place>) -> Vec<(i64, i64)> {
+    rows.into_iter()
+        .map(|(parent, _, total)| (parent, total))
+        .collect()
+}
+
+/// A page of each of several parents' lists (each client's tasks, each task's history).
+#[derive(Debug, Clone)]
+pub struct ParentPages<R> {
+    /// The rows, by parent, each parent's in its page's order.
+    pub rows: Vec<R>,
+    /// How many rows each parent's whole list holds (a parent absent holds none), when the
+    /// statement could count them: pages numbered per parent, without cursor.
+    totals: Option<std::collections::HashMap<i64, i64>>,
+}
+
+impl<R> ParentPages<R> {
+    /// No parent asked for.
+    pub fn empty() -> Self {
+        Self {
+            rows: Vec::new(),
+            totals: None,
+        }
+    }
+
+    /// One parent's page, read by its own seek: no total.
+    pub fn sought(rows: Vec<R>) -> Self {
+        Self { rows, totals: None }
+    }
+
+    /// Pages numbered per parent ([`by_parent`]), with what their statement counted: each
+    /// parent's whole list when the page had no cursor.
+    pub fn numbered<K>(rows: Vec<R>, counted: Vec<(i64, i64)>, page: &Keyset<K>) -> Self {
+        let whole = page.after.is_none() && page.before.is_none();
+        Self {
+            rows,
+            totals: whole.then(|| counted.into_iter().collect()),
+        }
+    }
+
+    /// How many rows `parent`'s whole list holds, when counted.
+    pub fn total_of(&self, parent: i64) -> Option<i64> {
+        let totals = self.totals.as_ref()?;
+        Some(totals.get(&parent).copied().unwrap_or(0))
+    }
+}

@@ -1,8 +1,6 @@
 //! Generated work: internal tasks, information requests and the clients' answers.
 //! Every read is scoped by firm, and the client view's reads also by client.
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -12,7 +10,10 @@ use super::catalog::Service;
 use super::clients::Client;
 use super::firms::{Firm, User};
 use super::missions::{Mission, MissionLine};
-use super::page::{FirstOfEach, Keyset, Place, by_parent, partition_position, read_direction};
+use super::page::{
+    FirstOfEach, Keyset, ParentPages, Place, by_parent, parent_totals, partition_position,
+    read_direction,
+};
 use super::schema::{
     clients, firms, information_requests, mission_lines, missions, request_answers, service_items,
     services, tasks, users,
@@ -136,6 +137,16 @@ pub struct WorkFilter {
     /// Only those whose title (task) or text (request), or client's name, contains this
     /// text, ignoring ASCII case; `%`, `_` and `\` match themselves.
     pub search: Option<String>,
+}
+
+impl WorkFilter {
+    /// The same filter on `client_id`'s list (None: every client's).
+    fn for_client(&self, client_id: impl Into<Option<i64>>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            ..self.clone()
+        }
+    }
 }
 
 diesel::define_sql_function! {
@@ -769,25 +780,6 @@ macro_rules! client_visible_requests {
     }};
 }
 
-/// A page of each of several clients' lists, read in one statement.
-#[derive(Debug, Clone)]
-pub struct ClientPages<T> {
-    /// The rows, by client, each client's in its page's order.
-    pub rows: Vec<WorkRow<T>>,
-    /// How many rows each client's whole list holds (every client asked for, 0 for those
-    /// without any), when the statement could count them: the page had no cursor.
-    pub totals: Option<HashMap<i64, i64>>,
-}
-
-impl<T> Default for ClientPages<T> {
-    fn default() -> Self {
-        Self {
-            rows: Vec::new(),
-            totals: None,
-        }
-    }
-}
-
 /// One page of the firm's tasks by due date then id.
 pub async fn list_tasks(
     db: &mut DbConn<'_>,
@@ -870,102 +862,110 @@ pub async fn count_tasks(
     .await)?)
 }
 
-/// The same page of each client's tasks (`filter`'s own client is ignored), in one statement:
-/// for each of `client_ids`, what [`list_tasks_sorted`] returns with that client as filter.
-/// Rows come by client (in no client order), each client's in its page's order.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a page's arguments, and its clients"
-)]
-pub async fn list_tasks_of_clients(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    status: Option<TaskStatus>,
-    filter: &WorkFilter,
-    order: WorkOrder,
-    page: &WorkPage,
-    parents: bool,
-    client_ids: &[i64],
-) -> DbResult<ClientPages<Task>> {
-    if client_ids.is_empty() {
-        return Ok(ClientPages::default());
-    }
-    // One client: its own seek (an index walk that stops at the limit), not a window.
-    if let [client_id] = client_ids {
-        let filter = WorkFilter {
-            client_id: Some(*client_id),
-            ..filter.clone()
-        };
-        let rows = list_tasks_sorted(db, firm_id, status, &filter, order, page, parents).await?;
-        return Ok(ClientPages { rows, totals: None });
-    }
-    let filter = &WorkFilter {
-        client_id: None,
-        ..filter.clone()
-    };
-    let mut totals = Vec::new();
-    let rows = work_page!(
-        db,
-        tasks,
-        Task,
-        filtered_tasks,
-        firm_id,
-        status,
-        filter,
-        order,
-        page,
-        parents,
-        pages_per_client,
-        (client_ids, &mut totals)
-    );
-    // Without bounds, a client's rows numbered are its whole list: their count is its total.
-    let whole = page.after.is_none() && page.before.is_none();
-    Ok(ClientPages {
-        rows,
-        totals: whole.then(|| {
-            let mut totals: HashMap<i64, i64> = totals.into_iter().collect();
-            for client_id in client_ids {
-                totals.entry(*client_id).or_insert(0);
+/// The reads of one kind of work (`$t`, rows `$row`) for several clients at once: `$list`, the
+/// same page of each client's list in one statement (what `$sorted` returns with that client
+/// as filter), and `$count`, how many rows each client's list holds (what `$count_one`
+/// returns), as (client id, count), clients without any absent. `filter`'s own client is
+/// ignored. One client keeps its own seek (an index walk that stops at the limit), not a
+/// window.
+macro_rules! work_of_clients {
+    (
+        $t:ident, $row:ident, $status:ty, $filtered:ident,
+        $list:ident = $sorted:ident, $count:ident = $count_one:ident
+    ) => {
+        #[doc = concat!("The same page of each client's ", stringify!($t), ", in one statement.")]
+        #[expect(
+            clippy::too_many_arguments,
+            reason = "a page's arguments, and its clients"
+        )]
+        pub async fn $list(
+            db: &mut DbConn<'_>,
+            firm_id: i64,
+            status: Option<$status>,
+            filter: &WorkFilter,
+            order: WorkOrder,
+            page: &WorkPage,
+            parents: bool,
+            client_ids: &[i64],
+        ) -> DbResult<ParentPages<WorkRow<$row>>> {
+            match client_ids {
+                [] => return Ok(ParentPages::empty()),
+                [client_id] => {
+                    let filter = filter.for_client(*client_id);
+                    let rows = $sorted(db, firm_id, status, &filter, order, page, parents).await?;
+                    return Ok(ParentPages::sought(rows));
+                }
+                _ => {}
             }
-            totals
-        }),
-    })
+            let filter = &filter.for_client(None);
+            let mut counted = Vec::new();
+            let rows = work_page!(
+                db,
+                $t,
+                $row,
+                $filtered,
+                firm_id,
+                status,
+                filter,
+                order,
+                page,
+                parents,
+                pages_per_client,
+                (client_ids, &mut counted)
+            );
+            Ok(ParentPages::numbered(rows, counted, page))
+        }
+
+        #[doc = concat!("How many ", stringify!($t), " of each client match, in one statement.")]
+        pub async fn $count(
+            db: &mut DbConn<'_>,
+            firm_id: i64,
+            status: Option<$status>,
+            filter: &WorkFilter,
+            client_ids: &[i64],
+        ) -> DbResult<Vec<(i64, i64)>> {
+            if let [client_id] = client_ids {
+                let filter = filter.for_client(*client_id);
+                let count = $count_one(db, firm_id, status, &filter).await?;
+                return Ok(vec![(*client_id, count)]);
+            }
+            let filter = &filter.for_client(None);
+            // Each client's first row by id, with its total (no GROUP BY on a boxed query).
+            let place = || {
+                partition_position(
+                    concat!(stringify!($t), ".client_id"),
+                    concat!(stringify!($t), ".id"),
+                    concat!(stringify!($t), ".id"),
+                    "ASC",
+                )
+            };
+            let rows: Vec<Place> = with_conn!(db, |c| {
+                let query = $filtered!(firm_id, status, filter)
+                    .filter($t::client_id.eq_any(client_ids))
+                    .select(place());
+                FirstOfEach::new(query, 1).load(c).await
+            })?;
+            Ok(parent_totals(rows))
+        }
+    };
 }
 
-/// How many tasks of each of `client_ids` match `status` and `filter` (its own client
-/// ignored), as (client id, count); clients without any are absent.
-pub async fn count_tasks_of_clients(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    status: Option<TaskStatus>,
-    filter: &WorkFilter,
-    client_ids: &[i64],
-) -> DbResult<Vec<(i64, i64)>> {
-    if let [client_id] = client_ids {
-        let filter = WorkFilter {
-            client_id: Some(*client_id),
-            ..filter.clone()
-        };
-        let count = count_tasks(db, firm_id, status, &filter).await?;
-        return Ok(vec![(*client_id, count)]);
-    }
-    let filter = &WorkFilter {
-        client_id: None,
-        ..filter.clone()
-    };
-    // Each client's first row by id, with its total (no GROUP BY on a boxed query).
-    let place = || partition_position("tasks.client_id", "tasks.id", "tasks.id", "ASC");
-    let rows: Vec<Place> = with_conn!(db, |c| {
-        let query = filtered_tasks!(firm_id, status, filter)
-            .filter(tasks::client_id.eq_any(client_ids))
-            .select(place());
-        FirstOfEach::new(query, 1).load(c).await
-    })?;
-    Ok(rows
-        .into_iter()
-        .map(|(client_id, _, total)| (client_id, total))
-        .collect())
-}
+work_of_clients!(
+    tasks,
+    Task,
+    TaskStatus,
+    filtered_tasks,
+    list_tasks_of_clients = list_tasks_sorted,
+    count_tasks_of_clients = count_tasks
+);
+work_of_clients!(
+    information_requests,
+    InformationRequest,
+    RequestStatus,
+    filtered_requests,
+    list_requests_of_clients = list_requests_sorted,
+    count_requests_of_clients = count_requests
+);
 
 pub async fn find_task(db: &mut DbConn<'_>, firm_id: i64, id: i64) -> DbResult<Task> {
     Ok(with_conn!(db, |c| tasks::table
@@ -1112,107 +1112,6 @@ pub async fn count_requests(
     .count()
     .get_result(c)
     .await)?)
-}
-
-/// The same page of each client's requests, in one statement: see [`list_tasks_of_clients`].
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a page's arguments, and its clients"
-)]
-pub async fn list_requests_of_clients(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    status: Option<RequestStatus>,
-    filter: &WorkFilter,
-    order: WorkOrder,
-    page: &WorkPage,
-    parents: bool,
-    client_ids: &[i64],
-) -> DbResult<ClientPages<InformationRequest>> {
-    if client_ids.is_empty() {
-        return Ok(ClientPages::default());
-    }
-    // One client: its own seek (an index walk that stops at the limit), not a window.
-    if let [client_id] = client_ids {
-        let filter = WorkFilter {
-            client_id: Some(*client_id),
-            ..filter.clone()
-        };
-        let rows = list_requests_sorted(db, firm_id, status, &filter, order, page, parents).await?;
-        return Ok(ClientPages { rows, totals: None });
-    }
-    let filter = &WorkFilter {
-        client_id: None,
-        ..filter.clone()
-    };
-    let mut totals = Vec::new();
-    let rows = work_page!(
-        db,
-        information_requests,
-        InformationRequest,
-        filtered_requests,
-        firm_id,
-        status,
-        filter,
-        order,
-        page,
-        parents,
-        pages_per_client,
-        (client_ids, &mut totals)
-    );
-    // Without bounds, a client's rows numbered are its whole list: their count is its total.
-    let whole = page.after.is_none() && page.before.is_none();
-    Ok(ClientPages {
-        rows,
-        totals: whole.then(|| {
-            let mut totals: HashMap<i64, i64> = totals.into_iter().collect();
-            for client_id in client_ids {
-                totals.entry(*client_id).or_insert(0);
-            }
-            totals
-        }),
-    })
-}
-
-/// How many requests of each of `client_ids` match: see [`count_tasks_of_clients`].
-pub async fn count_requests_of_clients(
-    db: &mut DbConn<'_>,
-    firm_id: i64,
-    status: Option<RequestStatus>,
-    filter: &WorkFilter,
-    client_ids: &[i64],
-) -> DbResult<Vec<(i64, i64)>> {
-    if let [client_id] = client_ids {
-        let filter = WorkFilter {
-            client_id: Some(*client_id),
-            ..filter.clone()
-        };
-        let count = count_requests(db, firm_id, status, &filter).await?;
-        return Ok(vec![(*client_id, count)]);
-    }
-    let filter = &WorkFilter {
-        client_id: None,
-        ..filter.clone()
-    };
-    // Each client's first row by id, with its total (no GROUP BY on a boxed query).
-    let place = || {
-        partition_position(
-            "information_requests.client_id",
-            "information_requests.id",
-            "information_requests.id",
-            "ASC",
-        )
-    };
-    let rows: Vec<Place> = with_conn!(db, |c| {
-        let query = filtered_requests!(firm_id, status, filter)
-            .filter(information_requests::client_id.eq_any(client_ids))
-            .select(place());
-        FirstOfEach::new(query, 1).load(c).await
-    })?;
-    Ok(rows
-        .into_iter()
-        .map(|(client_id, _, total)| (client_id, total))
-        .collect())
 }
 
 pub async fn find_request(

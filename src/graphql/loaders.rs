@@ -27,7 +27,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use crate::db::page::Keyset;
+use crate::db::page::{Keyset, ParentPages};
 use crate::db::{DbResult, Pool, catalog, clients, files, firms, journal, missions, outbox, work};
 use crate::error::AppError;
 use crate::graphql::context::{contact, staff};
@@ -912,9 +912,12 @@ pub struct WorkOfClient<S> {
     pub query: Arc<WorkQuery<S>>,
 }
 
-/// One client's page of work, and how many rows its whole list holds when the page's
+/// One parent's page of a nested list, and how many rows its whole list holds when the page's
 /// statement could count them (a page without cursor).
-pub type ClientWork<Row> = (Vec<work::WorkRow<Row>>, Option<i64>);
+pub type ParentPage<R> = (Vec<R>, Option<i64>);
+
+/// One client's page of work.
+pub type ClientWork<Row> = ParentPage<work::WorkRow<Row>>;
 
 /// How many of one client's tasks or requests match a status and filter (its own client
 /// unset): the `totalCount` of [`WorkOfClient`] pages, counted in one statement per level.
@@ -924,15 +927,28 @@ pub struct WorkCountOfClient<S> {
     pub query: Arc<(Option<S>, work::WorkFilter)>,
 }
 
-/// The keys' clients grouped by the query they share (one group, usually).
-fn clients_by_query<Q: Hash + Eq>(
-    keys: impl Iterator<Item = (i64, Arc<Q>)>,
-) -> HashMap<Arc<Q>, Vec<i64>> {
-    let mut groups: HashMap<Arc<Q>, Vec<i64>> = HashMap::new();
-    for (client_id, query) in keys {
-        groups.entry(query).or_default().push(client_id);
+/// The keys' parents (ids) grouped by what else their keys share (the query: one group,
+/// usually).
+fn ids_by_group<G: Hash + Eq>(keys: impl Iterator<Item = (i64, G)>) -> HashMap<G, Vec<i64>> {
+    let mut groups: HashMap<G, Vec<i64>> = HashMap::new();
+    for (id, group) in keys {
+        groups.entry(group).or_default().push(id);
     }
     groups
+}
+
+/// Each parent's rows of `pages` under its key (`key` of its id; every id of `ids` present,
+/// with no rows if it has none), with its total when the statement counted it.
+fn pages_by_parent<K, R>(
+    ids: &[i64],
+    mut pages: ParentPages<R>,
+    key: impl Fn(i64) -> K,
+    parent: impl Fn(&R) -> i64,
+) -> Vec<(K, ParentPage<R>)> {
+    grouped(ids, std::mem::take(&mut pages.rows), parent)
+        .into_iter()
+        .map(|(id, rows)| (key(id), (rows, pages.total_of(id))))
+        .collect()
 }
 
 /// The loaders of one kind of client work (`$status`, rows `$row`): a page per client and a
@@ -948,7 +964,7 @@ macro_rules! work_of_clients {
                 keys: &[WorkOfClient<$status>],
             ) -> LoadResult<WorkOfClient<$status>, ClientWork<$row>> {
                 let mut loaded = HashMap::new();
-                let groups = clients_by_query(
+                let groups = ids_by_group(
                     keys.iter()
                         .map(|key| (key.client_id, Arc::clone(&key.query))),
                 );
@@ -972,16 +988,8 @@ macro_rules! work_of_clients {
                         client_id,
                         query: Arc::clone(&query),
                     };
-                    let group: Vec<WorkOfClient<$status>> =
-                        client_ids.iter().map(|client_id| key(*client_id)).collect();
-                    let rows = grouped(&group, pages.rows, |(row, ..)| key(row.client_id));
-                    loaded.extend(rows.into_iter().map(|(key, rows)| {
-                        let total = pages
-                            .totals
-                            .as_ref()
-                            .map(|totals| totals.get(&key.client_id).copied().unwrap_or(0));
-                        (key, (rows, total))
-                    }));
+                    let parent = |(row, ..): &work::WorkRow<$row>| row.client_id;
+                    loaded.extend(pages_by_parent(&client_ids, pages, key, parent));
                 }
                 Ok(loaded)
             }
@@ -997,7 +1005,7 @@ macro_rules! work_of_clients {
             ) -> LoadResult<WorkCountOfClient<$status>, i64> {
                 let mut loaded: HashMap<WorkCountOfClient<$status>, i64> =
                     keys.iter().map(|key| (key.clone(), 0)).collect();
-                let groups = clients_by_query(
+                let groups = ids_by_group(
                     keys.iter()
                         .map(|key| (key.client_id, Arc::clone(&key.query))),
                 );
@@ -1053,20 +1061,18 @@ pub struct HistoryCountOf {
     pub filter: Arc<journal::JournalFilter>,
 }
 
-/// One owner's page of history, and how many entries it holds when the page's statement
-/// could count them (a page without cursor).
-pub type OwnerHistory = (Vec<journal::LinkedEntry>, Option<i64>);
+/// One owner's page of history.
+pub type OwnerHistory = ParentPage<journal::LinkedEntry>;
 
 impl Loader<HistoryOf> for FirmLoader {
     type Value = OwnerHistory;
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[HistoryOf]) -> LoadResult<HistoryOf, OwnerHistory> {
-        let mut groups: HashMap<_, Vec<i64>> = HashMap::new();
-        for key in keys {
-            let group = (key.owner, Arc::clone(&key.query));
-            groups.entry(group).or_default().push(key.id);
-        }
+        let groups = ids_by_group(
+            keys.iter()
+                .map(|key| (key.id, (key.owner, Arc::clone(&key.query)))),
+        );
         let mut loaded = HashMap::new();
         for ((owner, query), ids) in groups {
             let firm_id = self.firm_id;
@@ -1080,17 +1086,8 @@ impl Loader<HistoryOf> for FirmLoader {
                 id,
                 query: Arc::clone(&query),
             };
-            let group: Vec<HistoryOf> = ids.iter().map(|id| key(*id)).collect();
-            let rows = grouped(&group, pages.rows, |(entry, _)| {
-                key(owner.of(entry).unwrap_or_default())
-            });
-            loaded.extend(rows.into_iter().map(|(key, rows)| {
-                let total = pages
-                    .totals
-                    .as_ref()
-                    .map(|totals| totals.get(&key.id).copied().unwrap_or(0));
-                (key, (rows, total))
-            }));
+            let parent = |(entry, _): &journal::LinkedEntry| owner.of(entry).unwrap_or_default();
+            loaded.extend(pages_by_parent(&ids, pages, key, parent));
         }
         Ok(loaded)
     }
@@ -1103,11 +1100,10 @@ impl Loader<HistoryCountOf> for FirmLoader {
     async fn load(&self, keys: &[HistoryCountOf]) -> LoadResult<HistoryCountOf, i64> {
         let mut loaded: HashMap<HistoryCountOf, i64> =
             keys.iter().map(|key| (key.clone(), 0)).collect();
-        let mut groups: HashMap<_, Vec<i64>> = HashMap::new();
-        for key in keys {
-            let group = (key.owner, Arc::clone(&key.filter));
-            groups.entry(group).or_default().push(key.id);
-        }
+        let groups = ids_by_group(
+            keys.iter()
+                .map(|key| (key.id, (key.owner, Arc::clone(&key.filter)))),
+        );
         for ((owner, filter), ids) in groups {
             let firm_id = self.firm_id;
             let counts = with_db(&self.pool, async |db| {
